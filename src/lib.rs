@@ -1,0 +1,3 @@
+//! Roster: a SCIM 2.0 provisioning server.
+
+pub mod scim;
