@@ -43,6 +43,37 @@ pub enum Plan {
     Any { field: Field, inner: Box<Plan> },
 }
 
+/// What `sortBy` names: a field and, for a multi-valued attribute, that its first value counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub field: Field,
+    pub first_of_multi: bool,
+}
+
+/// Resolves a `sortBy` attribute path (RFC 7644 §3.4.2.3).
+pub fn sort_key(rs: &ResourceSchema, raw: &str) -> ScimResult<SortKey> {
+    let (urn, rest) = rs.split_urn(raw.trim());
+    let (name, sub) = match rest.split_once('.') {
+        Some((a, s)) => (a, Some(s)),
+        None => (rest, None),
+    };
+    let bad = || ScimError::invalid_value(format!("cannot sort by '{raw}'"));
+    let loc = rs.resolve(urn, name).ok_or_else(bad)?;
+    let attr = loc.attr;
+    let sub_attr = match (sub, attr.kind) {
+        (Some(s), AttrType::Complex) => Some(attr.sub(s).ok_or_else(bad)?),
+        (Some(_), _) => return Err(bad()),
+        (None, AttrType::Complex) if attr.multi_valued => Some(attr.sub("value").ok_or_else(bad)?),
+        (None, AttrType::Complex) => return Err(bad()),
+        (None, _) => None,
+    };
+    let kind = sub_attr.map_or(attr.kind, |s| s.kind);
+    Ok(SortKey {
+        field: Field { ext: loc.extension.map(str::to_owned), attr: attr.name.clone(), sub: sub_attr.map(|s| s.name.clone()), kind },
+        first_of_multi: attr.multi_valued,
+    })
+}
+
 /// Resolves `filter` for resource schema `rs`. Unknown attributes and operators that do not fit
 /// the attribute's type are `invalidFilter` (RFC 7644 §3.4.2.2), never ignored.
 pub fn plan(rs: &ResourceSchema, filter: &Filter) -> ScimResult<Plan> {

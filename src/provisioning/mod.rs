@@ -1,0 +1,465 @@
+//! Provisioning: what a SCIM write or read does to Roster's store. Each operation validates with
+//! the `scim` engine and persists through `storage` in one transaction.
+
+mod members;
+pub mod tenancy;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::scim::filter::parse_filter;
+use crate::scim::patch::{apply_patch, parse_patch_request};
+use crate::scim::plan::{plan, sort_key, Plan, SortKey};
+use crate::scim::projection::Projection;
+use crate::scim::resource::{check_required, fold_case, format_datetime, normalize_resource, render, search_doc, Meta};
+use crate::scim::schema::{Registry, ResourceKind, ResourceSchema};
+use crate::scim::{ScimError, ScimResult, ScimType};
+use crate::storage::resources::{self, table_of, EmailIndex, ListQuery, Page, ResourceRow, ResourceWrite};
+use crate::storage::{AnyConnection, Db, StorageError};
+
+use members::{split_member_ops, MemberChange};
+
+/// The org and connection a request acts for, and where its resources live.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub org_id: String,
+    pub connection_id: String,
+    /// The connection's SCIM base URL, for `meta.location`.
+    pub base_url: String,
+}
+
+/// SCIM operations over the store.
+#[derive(Clone)]
+pub struct ScimService {
+    db: Db,
+    registry: Arc<Registry>,
+}
+
+/// A precondition from `If-Match`.
+#[derive(Debug, Clone, Default)]
+pub struct Precondition(pub Option<String>);
+
+impl Precondition {
+    fn check(&self, version: i64) -> ScimResult<()> {
+        match &self.0 {
+            None => Ok(()),
+            Some(tags) if etag_matches(tags, version) => Ok(()),
+            Some(_) => Err(ScimError::new(412, "the resource has changed: its version no longer matches If-Match")),
+        }
+    }
+}
+
+/// Whether an `If-Match`/`If-None-Match` header value names this version (weak comparison).
+pub fn etag_matches(header: &str, version: i64) -> bool {
+    let current = crate::scim::resource::etag_of(version);
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    header.split(',').any(|t| t.trim() == "*" || strip(t) == strip(&current))
+}
+
+impl From<StorageError> for ScimError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => ScimError::not_found("resource not found"),
+            StorageError::Unique(c) if c.contains("user_name") || c.contains("users") => {
+                ScimError::uniqueness("a user with this userName already exists")
+            }
+            StorageError::Unique(c) if c.contains("display_name") || c.contains("groups") => {
+                ScimError::uniqueness("a group with this displayName already exists")
+            }
+            StorageError::Unique(_) => ScimError::uniqueness("a resource with these values already exists"),
+            StorageError::VersionMismatch => ScimError::new(412, "the resource was changed concurrently; read it again"),
+            StorageError::Unsupported(what) => ScimError::invalid_filter(what),
+            StorageError::Pool(e) => {
+                tracing::error!(error = %e, "database pool");
+                ScimError::new(503, "the database is unavailable; retry later")
+            }
+            other => {
+                tracing::error!(error = %other, "storage");
+                ScimError::new(500, "internal storage error")
+            }
+        }
+    }
+}
+
+/// List parameters (RFC 7644 §3.4.2), already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub start_index: Option<i64>,
+    pub count: Option<i64>,
+    pub cursor: Option<String>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+/// Paging limits the server advertises.
+#[derive(Debug, Clone, Copy)]
+pub struct PagingLimits {
+    pub default_page_size: i64,
+    pub max_page_size: i64,
+}
+
+/// A page of results, rendered and projected.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub total: Option<i64>,
+    pub start_index: Option<i64>,
+    pub resources: Vec<Value>,
+    pub next_cursor: Option<String>,
+}
+
+/// A resource as written, for headers (`Location`, `ETag`) and for rendering.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: String,
+    pub version: i64,
+}
+
+impl ScimService {
+    pub fn new(db: Db, registry: Arc<Registry>) -> Self {
+        ScimService { db, registry }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn schema(&self, kind: ResourceKind) -> &ResourceSchema {
+        self.registry.resource(kind)
+    }
+
+    /// POST: validates and stores a new resource.
+    pub async fn create(&self, tenant: &Tenant, kind: ResourceKind, body: Value) -> ScimResult<Written> {
+        let rs = self.schema(kind).clone();
+        let mut doc = normalize_resource(&rs, &body)?;
+        check_required(&rs, &doc)?;
+        let members = take_members(kind, &mut doc)?;
+        let password = take_password(kind, &mut doc)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let write = build_write(&rs, &id, &doc, password)?;
+        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
+        self.db
+            .write(move |conn| {
+                let now = now();
+                resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
+                if let Some(list) = members {
+                    members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
+                }
+                Ok::<_, ScimError>(Written { id, version: 1 })
+            })
+            .await
+    }
+
+    /// GET by id, rendered and projected.
+    pub async fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str, projection: &Projection) -> ScimResult<(Value, i64)> {
+        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        let rs = self.schema(kind).clone();
+        let want_computed = projection.returns(&rs, None, computed_attr(kind));
+        let (row, computed) = self
+            .db
+            .read(move |conn| {
+                let row = resources::find(conn, d, table_of(kind), &org, &id, false)?.ok_or_else(not_found)?;
+                let computed = if want_computed { Some(load_computed(conn, kind, std::slice::from_ref(&row.id))?) } else { None };
+                Ok::<_, ScimError>((row, computed))
+            })
+            .await?;
+        let version = row.version;
+        let computed = computed.map(|mut c| c.remove(&row.id).unwrap_or_default());
+        Ok((self.render_row(tenant, kind, &row, computed, projection)?, version))
+    }
+
+    fn render_row(&self, tenant: &Tenant, kind: ResourceKind, row: &ResourceRow, computed: Option<Vec<Value>>, projection: &Projection) -> ScimResult<Value> {
+        let rs = self.schema(kind);
+        let doc: Map<String, Value> = serde_json::from_str(&row.data).map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+        let meta = Meta {
+            created: row.created.clone(),
+            last_modified: row.last_modified.clone(),
+            version: row.version,
+            location: format!("{}/{}/{}", tenant.base_url, kind.endpoint(), row.id),
+        };
+        let extra = computed.map(|c| vec![(computed_attr(kind), Value::Array(c))]).unwrap_or_default();
+        Ok(projection.apply(rs, render(rs, &row.id, &doc, &meta, extra)))
+    }
+
+    /// PUT: replaces the resource's attributes (read-only ones are ignored, immutable ones kept).
+    pub async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, body: Value, pre: Precondition) -> ScimResult<Written> {
+        let rs = self.schema(kind).clone();
+        let mut doc = normalize_resource(&rs, &body)?;
+        check_required(&rs, &doc)?;
+        let members = take_members(kind, &mut doc)?;
+        let password = take_password(kind, &mut doc)?;
+        let write = build_write(&rs, id, &doc, password)?;
+        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        self.db
+            .write(move |conn| {
+                let row = resources::find(conn, d, table_of(kind), &org, &id, true)?.ok_or_else(not_found)?;
+                pre.check(row.version)?;
+                let now = now();
+                let version = resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
+                if kind == ResourceKind::Group {
+                    members::apply(conn, d, &org, &id, &[MemberChange::Replace(members.unwrap_or_default())])?;
+                }
+                Ok::<_, ScimError>(Written { id, version })
+            })
+            .await
+    }
+
+    /// PATCH: applies the operations atomically. Membership operations on groups are applied in
+    /// the membership table, so their cost does not grow with the group.
+    pub async fn patch(&self, tenant: &Tenant, kind: ResourceKind, id: &str, body: Value, pre: Precondition) -> ScimResult<Written> {
+        let rs = self.schema(kind).clone();
+        let ops = parse_patch_request(&body)?;
+        let (doc_ops, member_changes) = if kind == ResourceKind::Group { split_member_ops(&rs, ops)? } else { (ops, vec![]) };
+        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        self.db
+            .write(move |conn| {
+                let t = table_of(kind);
+                let row = resources::find(conn, d, t, &org, &id, true)?.ok_or_else(not_found)?;
+                pre.check(row.version)?;
+                let mut doc: Map<String, Value> =
+                    serde_json::from_str(&row.data).map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+                let doc_changed = apply_patch(&rs, &mut doc, &doc_ops)?;
+                let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
+                let now = now();
+                let version = if doc_changed {
+                    let write = build_write(&rs, &id, &doc, None)?;
+                    resources::update(conn, d, t, &org, &write, row.version, &now)?
+                } else if members_changed {
+                    resources::touch(conn, t, &org, &id, &now)?
+                } else {
+                    row.version
+                };
+                Ok::<_, ScimError>(Written { id, version })
+            })
+            .await
+    }
+
+    /// DELETE: removes the resource and its memberships.
+    pub async fn delete(&self, tenant: &Tenant, kind: ResourceKind, id: &str, pre: Precondition) -> ScimResult<()> {
+        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        self.db
+            .write(move |conn| {
+                let t = table_of(kind);
+                let row = resources::find(conn, d, t, &org, &id, true)?.ok_or_else(not_found)?;
+                pre.check(row.version)?;
+                resources::delete(conn, t, &org, &id)?;
+                Ok::<_, ScimError>(())
+            })
+            .await
+    }
+
+    /// Query (GET with parameters or POST /.search) over one resource type.
+    pub async fn list(&self, tenant: &Tenant, kind: ResourceKind, params: &ListParams, limits: PagingLimits) -> ScimResult<ListPage> {
+        let rs = self.schema(kind).clone();
+        let filter = params.filter.as_deref().filter(|f| !f.trim().is_empty()).map(|f| parse_filter(f).and_then(|f| plan(&rs, &f))).transpose()?;
+        let sort = params.sort_by.as_deref().filter(|s| !s.trim().is_empty()).map(|s| sort_key(&rs, s)).transpose()?;
+        let descending = match params.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("ascending") | Some("") => false,
+            Some("descending") => true,
+            Some(other) => return Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, not '{other}'"))),
+        };
+        let projection = Projection::new(&rs, params.attributes.as_deref(), params.excluded_attributes.as_deref());
+        let count = params.count.map_or(limits.default_page_size, |c| c.clamp(0, limits.max_page_size));
+        let page = page_of(params, count, sort.is_some())?;
+        let want_computed = projection.returns(&rs, None, computed_attr(kind));
+        let rows = self.query(tenant, kind, filter, sort.map(|s| (s, descending)), page, want_computed).await?;
+        let (total, rows, computed) = rows;
+        let next_cursor = match page {
+            Page::After { limit, .. } if rows.len() as i64 == limit && limit > 0 => rows.last().map(|r| encode_cursor(r.seq)),
+            _ => None,
+        };
+        let mut computed = computed.unwrap_or_default();
+        let resources = rows
+            .iter()
+            .map(|row| {
+                let c = want_computed.then(|| computed.remove(&row.id).unwrap_or_default());
+                self.render_row(tenant, kind, row, c, &projection)
+            })
+            .collect::<ScimResult<Vec<_>>>()?;
+        let start_index = match page {
+            Page::Offset { offset, .. } => Some(offset + 1),
+            Page::After { .. } => None,
+        };
+        Ok(ListPage { total, start_index, resources, next_cursor })
+    }
+
+    async fn query(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        filter: Option<Plan>,
+        sort: Option<(SortKey, bool)>,
+        page: Page,
+        want_computed: bool,
+    ) -> ScimResult<(Option<i64>, Vec<ResourceRow>, Option<std::collections::HashMap<String, Vec<Value>>>)> {
+        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
+        self.db
+            .read(move |conn| {
+                let q = ListQuery {
+                    org_id: &org,
+                    filter: filter.as_ref(),
+                    sort: sort.as_ref().map(|(k, desc)| (k, *desc)),
+                    page,
+                    count_total: matches!(page, Page::Offset { .. }),
+                };
+                let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
+                let computed = if want_computed && !rows.is_empty() {
+                    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                    Some(load_computed(conn, kind, &ids)?)
+                } else {
+                    None
+                };
+                Ok::<_, ScimError>((total, rows, computed))
+            })
+            .await
+    }
+
+    /// True when the database answers and its schema is current.
+    pub async fn ready(&self) -> bool {
+        self.db.ready().await.unwrap_or(false)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+fn page_of(params: &ListParams, count: i64, sorted: bool) -> ScimResult<Page> {
+    match &params.cursor {
+        Some(cursor) => {
+            if sorted {
+                return Err(ScimError::invalid_value("cursor paging follows creation order; sortBy cannot be combined with cursor"));
+            }
+            if params.start_index.is_some() {
+                return Err(ScimError::invalid_value("startIndex and cursor cannot be combined"));
+            }
+            let after = if cursor.is_empty() { 0 } else { decode_cursor(cursor)? };
+            Ok(Page::After { after, limit: count })
+        }
+        None => {
+            let start = params.start_index.unwrap_or(1).max(1);
+            Ok(Page::Offset { offset: start - 1, limit: count })
+        }
+    }
+}
+
+const CURSOR_PREFIX: &str = "c";
+
+fn encode_cursor(seq: i64) -> String {
+    format!("{CURSOR_PREFIX}{seq:x}")
+}
+
+fn decode_cursor(cursor: &str) -> ScimResult<i64> {
+    cursor
+        .strip_prefix(CURSOR_PREFIX)
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ScimError::bad_request(ScimType::InvalidCursor, "the cursor is not one this server issued"))
+}
+
+fn not_found() -> ScimError {
+    ScimError::not_found("resource not found")
+}
+
+/// The attribute computed from the membership table: `members` of a group, `groups` of a user.
+fn computed_attr(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    }
+}
+
+fn load_computed(conn: &mut AnyConnection, kind: ResourceKind, ids: &[String]) -> ScimResult<std::collections::HashMap<String, Vec<Value>>> {
+    let mut out: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
+    match kind {
+        ResourceKind::Group => {
+            for m in resources::members_of(conn, ids)? {
+                let mut v = serde_json::json!({"value": m.member_id, "type": m.member_type});
+                if let Some(display) = m.display {
+                    v["display"] = Value::String(display);
+                }
+                v["$ref"] = Value::String(format!("../{}s/{}", m.member_type, m.member_id));
+                out.entry(m.group_id).or_default().push(v);
+            }
+        }
+        ResourceKind::User => {
+            for id in ids {
+                let groups = resources::groups_of(conn, id)?
+                    .into_iter()
+                    .map(|g| {
+                        serde_json::json!({
+                            "value": g.group_id,
+                            "$ref": format!("../Groups/{}", g.group_id),
+                            "display": g.display_name,
+                            "type": if g.depth == 0 { "direct" } else { "indirect" },
+                        })
+                    })
+                    .collect();
+                out.insert(id.clone(), groups);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> ScimResult<Option<Vec<members::MemberRef>>> {
+    if kind != ResourceKind::Group {
+        return Ok(None);
+    }
+    match doc.remove("members") {
+        Some(v) => members::refs_from_value(&v).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn take_password(kind: ResourceKind, doc: &mut Map<String, Value>) -> ScimResult<Option<String>> {
+    if kind != ResourceKind::User {
+        return Ok(None);
+    }
+    match doc.remove("password") {
+        Some(Value::String(p)) => crate::security::hash_password(&p).map(Some).map_err(|e| ScimError::new(500, e)),
+        _ => Ok(None),
+    }
+}
+
+fn build_write(rs: &ResourceSchema, id: &str, doc: &Map<String, Value>, password_hash: Option<String>) -> ScimResult<ResourceWrite> {
+    let kind = rs.kind;
+    let name_attr = table_of(kind).name_attr;
+    let name = doc.get(name_attr).and_then(Value::as_str).ok_or_else(|| ScimError::invalid_value(format!("'{name_attr}' is required")))?.to_owned();
+    let str_of = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    let emails = doc
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    Some(EmailIndex {
+                        value_norm: fold_case(e.get("value")?.as_str()?),
+                        kind: e.get("type").and_then(Value::as_str).map(fold_case),
+                        primary: e.get("primary") == Some(&Value::Bool(true)),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ResourceWrite {
+        id: id.to_owned(),
+        name_norm: fold_case(&name),
+        name,
+        external_id: str_of("externalId"),
+        display_name: if kind == ResourceKind::User { str_of("displayName") } else { None },
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        password_hash,
+        data: Value::Object(doc.clone()).to_string(),
+        search: search_doc(rs, doc).to_string(),
+        emails: if kind == ResourceKind::User { emails } else { vec![] },
+    })
+}
+
+fn now() -> String {
+    format_datetime(chrono::Utc::now())
+}
+

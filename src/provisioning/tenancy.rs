@@ -1,0 +1,88 @@
+//! Orgs, directory connections and SCIM secret tokens: what an operator sets up before an
+//! identity provider can provision.
+
+use serde::Serialize;
+
+use crate::scim::resource::format_datetime;
+use crate::security::{generate_token, hash_token};
+use crate::storage::tenants::{self, ConnectionRow, OrgRow, TokenGrant, TokenRow};
+use crate::storage::{AnyConnection, StorageError, StorageResult};
+
+/// Kinds of directory connection.
+pub const CONNECTION_KINDS: &[&str] = &["azure", "okta", "scim"];
+
+fn now() -> String {
+    format_datetime(chrono::Utc::now())
+}
+
+pub fn create_org(conn: &mut AnyConnection, name: &str) -> StorageResult<OrgRow> {
+    let row = OrgRow { id: uuid::Uuid::new_v4().to_string(), name: name.to_owned(), name_norm: name.to_lowercase(), created: now() };
+    tenants::insert_org(conn, &row)?;
+    Ok(row)
+}
+
+pub fn create_connection(conn: &mut AnyConnection, org_id: &str, name: &str, kind: &str) -> StorageResult<ConnectionRow> {
+    let row = ConnectionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        kind: kind.to_owned(),
+        disabled: false,
+        created: now(),
+    };
+    tenants::insert_connection(conn, &row)?;
+    Ok(row)
+}
+
+/// A token as issued: the secret is shown this once and never stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedToken {
+    pub id: String,
+    pub connection_id: String,
+    pub label: String,
+    pub token: String,
+}
+
+pub fn create_token(conn: &mut AnyConnection, connection_id: &str, label: &str) -> StorageResult<IssuedToken> {
+    tenants::find_connection(conn, connection_id)?.ok_or(StorageError::NotFound)?;
+    let new = generate_token();
+    let row = TokenRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        connection_id: connection_id.to_owned(),
+        token_hash: new.hash.clone(),
+        hint: new.hint.clone(),
+        label: label.to_owned(),
+        created: now(),
+        revoked: None,
+    };
+    tenants::insert_token(conn, &row)?;
+    Ok(IssuedToken { id: row.id, connection_id: row.connection_id, label: row.label, token: new.secret })
+}
+
+pub fn revoke_token(conn: &mut AnyConnection, token_id: &str) -> StorageResult<bool> {
+    tenants::revoke_token(conn, token_id, &now())
+}
+
+/// The grant a presented bearer secret opens, if any.
+pub fn authenticate(conn: &mut AnyConnection, secret: &str) -> StorageResult<Option<TokenGrant>> {
+    tenants::find_token_grant(conn, &hash_token(secret))
+}
+
+/// What first start created.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bootstrap {
+    pub org: OrgRow,
+    pub connection: ConnectionRow,
+    pub token: IssuedToken,
+}
+
+/// On an empty database, creates a default org with one SCIM connection and a token.
+pub fn bootstrap_if_empty(conn: &mut AnyConnection) -> StorageResult<Option<Bootstrap>> {
+    if !tenants::list_orgs(conn)?.is_empty() {
+        return Ok(None);
+    }
+    let org = create_org(conn, "default")?;
+    let connection = create_connection(conn, &org.id, "default", "scim")?;
+    let token = create_token(conn, &connection.id, "bootstrap")?;
+    Ok(Some(Bootstrap { org, connection, token }))
+}

@@ -1,0 +1,239 @@
+//! Persistence: the only module that speaks diesel. One code path over SQLite (embedded default)
+//! and PostgreSQL through `#[derive(MultiConnection)]`; every query runs on the blocking pool.
+
+pub mod dialect;
+mod filter_sql;
+pub mod migrate;
+pub mod resources;
+pub mod schema;
+pub mod tenants;
+
+use std::time::Duration;
+
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel::connection::SimpleConnection;
+use diesel::{pg::PgConnection, Connection, RunQueryDsl};
+
+pub use dialect::Dialect;
+
+/// A connection to either backend.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// What storage can fail with; the HTTP edge turns each into one client-facing error.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    /// A unique index refused the write; the payload names the constraint.
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    /// The row changed since it was read (optimistic concurrency).
+    #[error("version mismatch")]
+    VersionMismatch,
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("connection pool: {0}")]
+    Pool(String),
+    #[error("migration: {0}")]
+    Migration(String),
+    /// A filter or sort the storage cannot evaluate.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl StorageError {
+    pub(crate) fn from_diesel(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => StorageError::NotFound,
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                StorageError::Unique(info.constraint_name().map_or_else(|| info.message().to_owned(), str::to_owned))
+            }
+            other => StorageError::Database(other),
+        }
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Connection settings the pool applies.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub url: String,
+    pub pool_size: u32,
+    /// `NORMAL` (default) or `FULL`.
+    pub sqlite_synchronous: String,
+    pub acquire_timeout: Duration,
+}
+
+/// A pool of connections to one database.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    dialect: Dialect,
+}
+
+#[derive(Debug)]
+struct SqlitePragmas {
+    synchronous: String,
+}
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(c) = conn {
+            // busy_timeout first: the other pragmas may already need a lock.
+            let sql = format!(
+                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+                self.synchronous
+            );
+            c.batch_execute(&sql).map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Opens the database (creating a SQLite file if needed), runs pending migrations under a
+    /// cross-replica lock, and builds the pool.
+    pub fn open(settings: &DbSettings) -> StorageResult<Self> {
+        let dialect = Dialect::from_url(&settings.url);
+        let url = dialect.connection_target(&settings.url);
+        migrate::run_pending(dialect, &url)?;
+        let synchronous = match settings.sqlite_synchronous.to_ascii_uppercase().as_str() {
+            "FULL" => "FULL",
+            _ => "NORMAL",
+        };
+        let pool = Pool::builder()
+            .max_size(settings.pool_size.max(1))
+            .connection_timeout(settings.acquire_timeout)
+            .connection_customizer(Box::new(SqlitePragmas { synchronous: synchronous.to_owned() }))
+            .build(ConnectionManager::<AnyConnection>::new(url))
+            .map_err(|e| StorageError::Pool(e.to_string()))?;
+        Ok(Db { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    fn conn(&self) -> StorageResult<PooledConnection<ConnectionManager<AnyConnection>>> {
+        self.pool.get().map_err(|e| StorageError::Pool(e.to_string()))
+    }
+
+    /// Runs `f` on a pooled connection on the blocking thread pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let db = self.clone();
+        run_blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` on SQLite) on the blocking pool.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        let db = self.clone();
+        run_blocking(move || {
+            let mut conn = db.conn()?;
+            write_transaction(&mut conn, f)
+        })
+        .await
+    }
+
+    /// Runs `f` synchronously (CLI commands, start-up).
+    pub fn run_sync<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+        E: From<StorageError>,
+    {
+        let mut conn = self.conn()?;
+        write_transaction(&mut conn, f)
+    }
+
+    /// True when the database answers and no migration is pending.
+    pub async fn ready(&self) -> StorageResult<bool> {
+        let db = self.clone();
+        run_blocking(move || {
+            let mut conn = db.conn()?;
+            diesel::sql_query("SELECT 1").execute(&mut *conn).map_err(StorageError::from_diesel)?;
+            migrate::is_current(&mut conn)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StorageError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StorageError::Pool(e.to_string()).into()),
+    }
+}
+
+enum TxError<E> {
+    App(E),
+    Db(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        TxError::Db(e)
+    }
+}
+
+fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    let run = |c: &mut AnyConnection| f(c).map_err(TxError::App);
+    // The closure needs the enum, so SQLite takes a raw BEGIN IMMEDIATE rather than
+    // `SqliteConnection::immediate_transaction`.
+    let result = match conn {
+        AnyConnection::Sqlite(_) => immediate(conn, run),
+        AnyConnection::Postgresql(_) => conn.transaction(run),
+    };
+    result.map_err(|e| match e {
+        TxError::App(e) => e,
+        TxError::Db(e) => StorageError::from_diesel(e).into(),
+    })
+}
+
+/// `BEGIN IMMEDIATE` … `COMMIT` on SQLite: a write transaction that takes the write lock up
+/// front, so a read-then-write can never fail with SQLITE_BUSY half-way.
+fn immediate<T, E>(
+    conn: &mut AnyConnection,
+    f: impl FnOnce(&mut AnyConnection) -> Result<T, TxError<E>>,
+) -> Result<T, TxError<E>> {
+    diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
+    match f(conn) {
+        Ok(v) => {
+            diesel::sql_query("COMMIT").execute(conn)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = diesel::sql_query("ROLLBACK").execute(conn);
+            Err(e)
+        }
+    }
+}

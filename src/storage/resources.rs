@@ -1,0 +1,378 @@
+//! Users and groups: rows, the membership table, and filtered, sorted, paged listing.
+
+use diesel::sql_types::{BigInt, Text};
+use diesel::{QueryableByName, RunQueryDsl};
+
+use crate::scim::plan::{Plan, SortKey};
+use crate::scim::schema::ResourceKind;
+
+use super::dialect::{Bind, Dialect, Sql};
+use super::filter_sql::FilterSql;
+use super::{AnyConnection, StorageError, StorageResult};
+
+/// How a resource type maps onto its table.
+#[derive(Debug)]
+pub struct TableDef {
+    pub kind: ResourceKind,
+    pub table: &'static str,
+    /// The unique, case-insensitive name column and the SCIM attribute it holds.
+    pub name_col: &'static str,
+    pub name_norm_col: &'static str,
+    pub name_attr: &'static str,
+    pub has_active: bool,
+}
+
+pub const USERS: TableDef = TableDef {
+    kind: ResourceKind::User,
+    table: "users",
+    name_col: "user_name",
+    name_norm_col: "user_name_norm",
+    name_attr: "userName",
+    has_active: true,
+};
+
+pub const GROUPS: TableDef = TableDef {
+    kind: ResourceKind::Group,
+    table: "groups",
+    name_col: "display_name",
+    name_norm_col: "display_name_norm",
+    name_attr: "displayName",
+    has_active: false,
+};
+
+pub fn table_of(kind: ResourceKind) -> &'static TableDef {
+    match kind {
+        ResourceKind::User => &USERS,
+        ResourceKind::Group => &GROUPS,
+    }
+}
+
+/// A stored resource as read back.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ResourceRow {
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub data: String,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(sql_type = Text)]
+    pub created: String,
+    #[diesel(sql_type = Text)]
+    pub last_modified: String,
+}
+
+/// One indexed email of a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailIndex {
+    pub value_norm: String,
+    pub kind: Option<String>,
+    pub primary: bool,
+}
+
+/// Everything written for a resource on create or update.
+#[derive(Debug, Clone)]
+pub struct ResourceWrite {
+    pub id: String,
+    pub name: String,
+    pub name_norm: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    pub password_hash: Option<String>,
+    pub data: String,
+    pub search: String,
+    pub emails: Vec<EmailIndex>,
+}
+
+fn exec(conn: &mut AnyConnection, sql: Sql) -> StorageResult<usize> {
+    sql.execute(conn).map_err(StorageError::from_diesel)
+}
+
+fn load<T: QueryableByName<super::MultiBackend> + 'static>(conn: &mut AnyConnection, sql: Sql) -> StorageResult<Vec<T>> {
+    sql.load::<T>(conn).map_err(StorageError::from_diesel)
+}
+
+/// Inserts a resource at version 1.
+pub fn insert(conn: &mut AnyConnection, d: Dialect, t: &TableDef, org_id: &str, w: &ResourceWrite, now: &str) -> StorageResult<()> {
+    let mut s = Sql::new(&format!("INSERT INTO {} (id, org_id, {}, {}, external_id, data, search, version, created, last_modified", t.table, t.name_col, t.name_norm_col));
+    if t.has_active {
+        s.push(", display_name, active, password_hash");
+    }
+    s.push(") VALUES (").text(&w.id).push(", ").text(org_id).push(", ").text(&w.name).push(", ").text(&w.name_norm).push(", ");
+    s.bind(Bind::OptText(w.external_id.clone())).push(", ").text(&w.data).push(", ");
+    s.push(d.json_bind_open()).text(&w.search).push(d.json_bind_close());
+    s.push(", 1, ").text(now).push(", ").text(now);
+    if t.has_active {
+        s.push(", ").bind(Bind::OptText(w.display_name.clone())).push(", ").bind(Bind::Bool(w.active));
+        s.push(", ").bind(Bind::OptText(w.password_hash.clone()));
+    }
+    s.push(")");
+    exec(conn, s)?;
+    if t.has_active {
+        write_emails(conn, org_id, &w.id, &w.emails)?;
+    }
+    Ok(())
+}
+
+/// Replaces a resource's row if it is still at `expected_version`; returns the new version.
+pub fn update(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    t: &TableDef,
+    org_id: &str,
+    w: &ResourceWrite,
+    expected_version: i64,
+    now: &str,
+) -> StorageResult<i64> {
+    let mut s = Sql::new(&format!("UPDATE {} SET {} = ", t.table, t.name_col));
+    s.text(&w.name).push(&format!(", {} = ", t.name_norm_col)).text(&w.name_norm);
+    s.push(", external_id = ").bind(Bind::OptText(w.external_id.clone()));
+    s.push(", data = ").text(&w.data).push(", search = ").push(d.json_bind_open()).text(&w.search).push(d.json_bind_close());
+    s.push(", version = version + 1, last_modified = ").text(now);
+    if t.has_active {
+        s.push(", display_name = ").bind(Bind::OptText(w.display_name.clone())).push(", active = ").bind(Bind::Bool(w.active));
+        if w.password_hash.is_some() {
+            s.push(", password_hash = ").bind(Bind::OptText(w.password_hash.clone()));
+        }
+    }
+    s.push(" WHERE id = ").text(&w.id).push(" AND org_id = ").text(org_id).push(" AND version = ").bind(Bind::Int(expected_version));
+    if exec(conn, s)? == 0 {
+        return Err(StorageError::VersionMismatch);
+    }
+    if t.has_active {
+        let mut del = Sql::new("DELETE FROM user_emails WHERE user_id = ");
+        del.text(&w.id);
+        exec(conn, del)?;
+        write_emails(conn, org_id, &w.id, &w.emails)?;
+    }
+    Ok(expected_version + 1)
+}
+
+fn write_emails(conn: &mut AnyConnection, org_id: &str, user_id: &str, emails: &[EmailIndex]) -> StorageResult<()> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let mut s = Sql::new("INSERT INTO user_emails (user_id, org_id, value_norm, type, is_primary) VALUES ");
+    for (i, e) in emails.iter().enumerate() {
+        if i > 0 {
+            s.push(", ");
+        }
+        s.push("(").text(user_id).push(", ").text(org_id).push(", ").text(&e.value_norm).push(", ");
+        s.bind(Bind::OptText(e.kind.clone())).push(", ").bind(Bind::Bool(e.primary)).push(")");
+    }
+    exec(conn, s)?;
+    Ok(())
+}
+
+/// Bumps version and `lastModified` without touching the document (membership changes).
+pub fn touch(conn: &mut AnyConnection, t: &TableDef, org_id: &str, id: &str, now: &str) -> StorageResult<i64> {
+    let mut s = Sql::new(&format!("UPDATE {} SET version = version + 1, last_modified = ", t.table));
+    s.text(now).push(" WHERE id = ").text(id).push(" AND org_id = ").text(org_id);
+    if exec(conn, s)? == 0 {
+        return Err(StorageError::NotFound);
+    }
+    Ok(find(conn, Dialect::Sqlite, t, org_id, id, false)?.ok_or(StorageError::NotFound)?.version)
+}
+
+const COLUMNS: &str = "T.seq, T.id, T.data, T.version, T.created, T.last_modified";
+
+/// One resource of the org by id; `lock` takes a row lock on PostgreSQL.
+pub fn find(conn: &mut AnyConnection, d: Dialect, t: &TableDef, org_id: &str, id: &str, lock: bool) -> StorageResult<Option<ResourceRow>> {
+    let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM {} T WHERE T.id = ", t.table));
+    s.text(id).push(" AND T.org_id = ").text(org_id);
+    if lock {
+        s.push(d.for_update());
+    }
+    Ok(load::<ResourceRow>(conn, s)?.into_iter().next())
+}
+
+/// Deletes a resource and every membership that names it. False when there was none.
+pub fn delete(conn: &mut AnyConnection, t: &TableDef, org_id: &str, id: &str) -> StorageResult<bool> {
+    let mut s = Sql::new(&format!("DELETE FROM {} WHERE id = ", t.table));
+    s.text(id).push(" AND org_id = ").text(org_id);
+    if exec(conn, s)? == 0 {
+        return Ok(false);
+    }
+    let mut m = Sql::new("DELETE FROM group_members WHERE member_id = ");
+    m.text(id);
+    exec(conn, m)?;
+    Ok(true)
+}
+
+/// Which page of a listing.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    /// Index paging: skip `offset` rows, return at most `limit`.
+    Offset { offset: i64, limit: i64 },
+    /// Cursor paging (RFC 9865): rows after sequence number `after`.
+    After { after: i64, limit: i64 },
+}
+
+/// A listing request.
+pub struct ListQuery<'a> {
+    pub org_id: &'a str,
+    pub filter: Option<&'a Plan>,
+    pub sort: Option<(&'a SortKey, bool)>,
+    pub page: Page,
+    pub count_total: bool,
+}
+
+/// Filtered, sorted, paged rows and (when asked) the total number of matches.
+pub fn list(conn: &mut AnyConnection, d: Dialect, t: &TableDef, q: &ListQuery<'_>) -> StorageResult<(Option<i64>, Vec<ResourceRow>)> {
+    let fs = FilterSql { d, t, org_id: q.org_id };
+    let mut wh = Sql::new(" WHERE T.org_id = ");
+    wh.text(q.org_id);
+    if let Some(plan) = q.filter {
+        wh.push(" AND ").append(fs.predicate(plan)?);
+    }
+    let total = if q.count_total {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut c = Sql::new(&format!("SELECT COUNT(*) AS n FROM {} T", t.table));
+        c.append(wh.clone());
+        Some(load::<Count>(conn, c)?.first().map_or(0, |c| c.n))
+    } else {
+        None
+    };
+    let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM {} T", t.table));
+    s.append(wh);
+    let limit = match q.page {
+        Page::Offset { limit, .. } | Page::After { limit, .. } => limit,
+    };
+    if let Page::After { after, .. } = q.page {
+        s.push(" AND T.seq > ").bind(Bind::Int(after));
+    }
+    s.push(" ORDER BY ");
+    if let Some((key, descending)) = q.sort {
+        let expr = fs.sort_expr(key)?;
+        let dir = if descending { "DESC" } else { "ASC" };
+        // Unassigned values sort last ascending and first descending on both backends.
+        s.push(&format!("({expr} IS NULL) {dir}, {expr}{} {dir}, ", if key.field.kind == crate::scim::schema::AttrType::Boolean { "" } else { d.binary_collation() }));
+    }
+    s.push("T.seq ASC LIMIT ").bind(Bind::Int(limit));
+    if let Page::Offset { offset, .. } = q.page {
+        s.push(" OFFSET ").bind(Bind::Int(offset));
+    }
+    Ok((total, load::<ResourceRow>(conn, s)?))
+}
+
+/// One membership row, with the member's display name.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MemberRow {
+    #[diesel(sql_type = Text)]
+    pub group_id: String,
+    #[diesel(sql_type = Text)]
+    pub member_id: String,
+    #[diesel(sql_type = Text)]
+    pub member_type: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub display: Option<String>,
+}
+
+const CHUNK: usize = 500;
+
+/// Members of the given groups, ordered by group then member.
+pub fn members_of(conn: &mut AnyConnection, group_ids: &[String]) -> StorageResult<Vec<MemberRow>> {
+    let mut out = Vec::new();
+    for chunk in group_ids.chunks(CHUNK) {
+        let mut s = Sql::new(
+            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(u.display_name, u.user_name, g.display_name) AS display \
+             FROM group_members m LEFT JOIN users u ON u.id = m.member_id LEFT JOIN groups g ON g.id = m.member_id \
+             WHERE m.group_id IN (",
+        );
+        s.text_list(chunk.iter().cloned()).push(") ORDER BY m.group_id, m.member_id");
+        out.extend(load::<MemberRow>(conn, s)?);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct IdType {
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+/// Which of `ids` are users or groups of the org, with their type ("User"/"Group").
+pub fn existing_members(conn: &mut AnyConnection, org_id: &str, ids: &[String]) -> StorageResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut s = Sql::new("SELECT id, 'User' AS kind FROM users WHERE org_id = ");
+        s.text(org_id).push(" AND id IN (").text_list(chunk.iter().cloned());
+        s.push(") UNION ALL SELECT id, 'Group' AS kind FROM groups WHERE org_id = ").text(org_id);
+        s.push(" AND id IN (").text_list(chunk.iter().cloned()).push(")");
+        out.extend(load::<IdType>(conn, s)?.into_iter().map(|r| (r.id, r.kind)));
+    }
+    Ok(out)
+}
+
+/// Adds members, ignoring ones already there; returns how many rows were new.
+pub fn add_members(conn: &mut AnyConnection, d: Dialect, group_id: &str, members: &[(String, String)]) -> StorageResult<usize> {
+    let mut added = 0;
+    for chunk in members.chunks(CHUNK) {
+        let mut s = Sql::new(&format!("{} group_members (group_id, member_id, member_type) VALUES ", d.insert_ignore_prefix()));
+        for (i, (id, kind)) in chunk.iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.push("(").text(group_id).push(", ").text(id).push(", ").text(kind).push(")");
+        }
+        s.push(d.insert_ignore_suffix());
+        added += exec(conn, s)?;
+    }
+    Ok(added)
+}
+
+/// Removes the listed members; returns how many were there.
+pub fn remove_members(conn: &mut AnyConnection, group_id: &str, ids: &[String]) -> StorageResult<usize> {
+    let mut removed = 0;
+    for chunk in ids.chunks(CHUNK) {
+        let mut s = Sql::new("DELETE FROM group_members WHERE group_id = ");
+        s.text(group_id).push(" AND member_id IN (").text_list(chunk.iter().cloned()).push(")");
+        removed += exec(conn, s)?;
+    }
+    Ok(removed)
+}
+
+/// Removes every member; returns how many there were.
+pub fn clear_members(conn: &mut AnyConnection, group_id: &str) -> StorageResult<usize> {
+    let mut s = Sql::new("DELETE FROM group_members WHERE group_id = ");
+    s.text(group_id);
+    exec(conn, s)
+}
+
+/// A group a user belongs to, directly or through nested groups.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct UserGroupRow {
+    #[diesel(sql_type = Text)]
+    pub group_id: String,
+    #[diesel(sql_type = Text)]
+    pub display_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub depth: i64,
+}
+
+/// Depth of group nesting followed when computing `User.groups`.
+const MAX_NESTING: i64 = 16;
+
+/// The groups of a member, direct (depth 0) and indirect.
+pub fn groups_of(conn: &mut AnyConnection, member_id: &str) -> StorageResult<Vec<UserGroupRow>> {
+    let mut s = Sql::new(
+        "WITH RECURSIVE anc(group_id, depth) AS (\
+           SELECT group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id = ",
+    );
+    s.text(member_id);
+    s.push(&format!(
+        " UNION SELECT m.group_id, a.depth + 1 FROM group_members m JOIN anc a ON m.member_id = a.group_id WHERE a.depth < {MAX_NESTING}) \
+         SELECT a.group_id, g.display_name, MIN(a.depth) AS depth FROM anc a JOIN groups g ON g.id = a.group_id \
+         GROUP BY a.group_id, g.display_name ORDER BY g.display_name"
+    ));
+    load::<UserGroupRow>(conn, s)
+}
