@@ -1,6 +1,10 @@
-//! Roster: a SCIM 2.0 provisioning server.
+//! Roster: a self-hosted SCIM 2.0 provisioning server for Microsoft Entra ID, Okta and any SCIM
+//! client, on embedded SQLite or PostgreSQL.
 
-pub mod scim;
-pub mod storage;
+pub mod app;
+pub mod config;
+pub mod http;
 pub mod provisioning;
+pub mod scim;
 pub mod security;
+pub mod storage;

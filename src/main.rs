@@ -1,1 +1,270 @@
-fn main(){}
+//! `roster`: parses the command line and dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use roster::config::Settings;
+use roster::provisioning::tenancy::{self, CONNECTION_KINDS};
+use roster::storage::{tenants, StorageError};
+
+#[derive(Parser)]
+#[command(name = "roster", version, about = "SCIM 2.0 provisioning server")]
+struct Cli {
+    /// TOML configuration file (default: ./roster.toml when present).
+    #[arg(long, global = true, env = "ROSTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database: a SQLite file path (default roster.db) or postgres://user@host/db.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080.
+        #[arg(long)]
+        bind: Option<String>,
+        /// Public URL clients reach the server at (used in tenant URLs).
+        #[arg(long)]
+        public_url: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration and print it (secrets masked).
+    CheckConfig,
+    /// Organizations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Directory connections (one per identity provider feeding an org).
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
+    /// Secret bearer tokens of a directory connection.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum ConnectionCommand {
+    Create {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// azure, okta or scim.
+        #[arg(long, default_value = "azure")]
+        kind: String,
+    },
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token; prints only the secret on stdout (or JSON with --json).
+    Create {
+        #[arg(long)]
+        connection: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+    List {
+        #[arg(long)]
+        connection: String,
+    },
+    Revoke {
+        /// Token id (from `token list`).
+        id: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref())?;
+    if let Some(url) = &cli.database_url {
+        s.database_url = url.clone();
+    }
+    if let Some(Command::Serve { bind, public_url }) = &cli.command {
+        if let Some(b) = bind {
+            s.bind = b.clone();
+        }
+        if let Some(u) = public_url {
+            s.public_url = Some(u.clone());
+        }
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings(&cli)?;
+    let json = cli.json;
+    match cli.command.unwrap_or(Command::Serve { bind: None, public_url: None }) {
+        Command::Serve { .. } => serve(settings),
+        Command::Migrate => {
+            roster::app::open_db(&settings)?;
+            print(json, &serde_json::json!({"migrated": true}), || "database is up to date".into())
+        }
+        Command::CheckConfig => {
+            roster::app::load_registry(&settings)?;
+            print(json, &settings.redacted(), || format!("configuration ok\n{}", pretty(&settings.redacted())))
+        }
+        Command::Org { command } => {
+            let db = roster::app::open_db(&settings)?;
+            match command {
+                OrgCommand::Create { name } => {
+                    let org = db.run_sync(|c| tenancy::create_org(c, &name))?;
+                    print(json, &org, || org.id.clone())
+                }
+                OrgCommand::List => {
+                    let orgs = db.run_sync(tenants::list_orgs)?;
+                    print(json, &orgs, || orgs.iter().map(|o| format!("{}\t{}", o.id, o.name)).collect::<Vec<_>>().join("\n"))
+                }
+            }
+        }
+        Command::Connection { command } => {
+            let db = roster::app::open_db(&settings)?;
+            match command {
+                ConnectionCommand::Create { org, name, kind } => {
+                    let kind = kind.to_ascii_lowercase();
+                    if !CONNECTION_KINDS.contains(&kind.as_str()) {
+                        anyhow::bail!("--kind must be one of {}", CONNECTION_KINDS.join(", "));
+                    }
+                    let created = db.run_sync(|c| {
+                        let org = tenants::find_org(c, &org)?.ok_or(StorageError::NotFound)?;
+                        tenancy::create_connection(c, &org.id, &name, &kind)
+                    });
+                    let conn = created.map_err(|e| match e {
+                        StorageError::NotFound => anyhow::anyhow!("no org '{org}'"),
+                        other => other.into(),
+                    })?;
+                    let url = settings.scim_base_url(&conn.id);
+                    let out = serde_json::json!({"connection": conn, "tenant_url": url});
+                    print(json, &out, || format!("{}\ntenant URL: {url}", conn.id))
+                }
+                ConnectionCommand::List { org } => {
+                    let list = db.run_sync(|c| {
+                        let org_id = match &org {
+                            Some(o) => Some(tenants::find_org(c, o)?.ok_or(StorageError::NotFound)?.id),
+                            None => None,
+                        };
+                        tenants::list_connections(c, org_id.as_deref())
+                    })?;
+                    let rows: Vec<_> = list.iter().map(|c| serde_json::json!({"connection": c, "tenant_url": settings.scim_base_url(&c.id)})).collect();
+                    print(json, &rows, || {
+                        list.iter().map(|c| format!("{}\t{}\t{}\t{}", c.id, c.kind, c.name, settings.scim_base_url(&c.id))).collect::<Vec<_>>().join("\n")
+                    })
+                }
+            }
+        }
+        Command::Token { command } => {
+            let db = roster::app::open_db(&settings)?;
+            match command {
+                TokenCommand::Create { connection, label } => {
+                    let token = db.run_sync(|c| tenancy::create_token(c, &connection, &label)).map_err(|e| match e {
+                        StorageError::NotFound => anyhow::anyhow!("no connection '{connection}'"),
+                        other => other.into(),
+                    })?;
+                    print(json, &token, || token.token.clone())
+                }
+                TokenCommand::List { connection } => {
+                    let tokens = db.run_sync(|c| tenants::list_tokens(c, &connection))?;
+                    print(json, &tokens, || {
+                        tokens
+                            .iter()
+                            .map(|t| format!("{}\t…{}\t{}\t{}\t{}", t.id, t.hint, t.label, t.created, t.revoked.as_deref().unwrap_or("active")))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                }
+                TokenCommand::Revoke { id } => {
+                    let revoked = db.run_sync(|c| tenancy::revoke_token(c, &id))?;
+                    if !revoked {
+                        anyhow::bail!("no active token '{id}'");
+                    }
+                    print(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))
+                }
+            }
+        }
+    }
+}
+
+fn pretty(s: &Settings) -> String {
+    serde_json::to_string_pretty(s).unwrap_or_default()
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_tracing(&settings);
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let running = roster::app::start(settings)?;
+        let base = running.settings.public_base();
+        tracing::info!(addr = %running.addr, database = %roster::config::redact_url(&running.settings.database_url), "roster listening");
+        if let Some(b) = &running.bootstrap {
+            println!("Roster is running at {base}");
+            println!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
+            println!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
+            println!("Secret token (shown once):  {}", b.token.token);
+        } else {
+            println!("Roster is running at {base}");
+            println!("Tenant URLs: `roster connection list`; a new secret token: `roster token create --connection <id>`");
+        }
+        running.server.await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,53 @@
+//! Wiring: settings to a running server (database, schema registry, first-start bootstrap).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+
+use crate::config::Settings;
+use crate::provisioning::tenancy::{self, Bootstrap};
+use crate::scim::schema::Registry;
+use crate::storage::{Db, DbSettings, StorageError};
+
+/// A server that has been bound and is ready to be awaited.
+pub struct Running {
+    pub server: Server,
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    /// What first start created on an empty database.
+    pub bootstrap: Option<Bootstrap>,
+}
+
+pub fn open_db(settings: &Settings) -> Result<Db, StorageError> {
+    Db::open(&DbSettings {
+        url: settings.database_url.clone(),
+        pool_size: settings.pool_size,
+        sqlite_synchronous: settings.sqlite_synchronous.clone(),
+        acquire_timeout: Duration::from_secs(30),
+    })
+}
+
+pub fn load_registry(settings: &Settings) -> anyhow::Result<Registry> {
+    let reg = match &settings.schemas_dir {
+        Some(dir) => Registry::with_dir(dir),
+        None => Registry::embedded(),
+    };
+    reg.map_err(|e| anyhow::anyhow!(e.detail))
+}
+
+/// Opens the database (migrating it), bootstraps an empty one, binds and starts serving.
+pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
+    let registry = Arc::new(load_registry(&settings)?);
+    let db = open_db(&settings)?;
+    let bootstrap = db.run_sync(tenancy::bootstrap_if_empty)?;
+    let listener = TcpListener::bind(&settings.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+    let addr = listener.local_addr()?;
+    if settings.public_url.is_none() {
+        settings.public_url = Some(format!("http://{addr}"));
+    }
+    let state = crate::http::state_for(settings.clone(), db, registry);
+    let server = crate::http::serve(listener, state)?;
+    Ok(Running { server, addr, settings, bootstrap })
+}

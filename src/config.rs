@@ -1,0 +1,160 @@
+//! Settings: defaults, then an optional TOML file, then `ROSTER_*` environment variables, then
+//! command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// `roster.db` (a SQLite file, created if missing), `sqlite://path`, or `postgres://...`.
+    pub database_url: String,
+    /// The URL clients reach Roster at (scheme, host, port, optional path prefix); tenant URLs
+    /// and `meta.location` are built from it. Defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    pub pool_size: u32,
+    /// SQLite `synchronous`: `normal` (default) or `full`.
+    pub sqlite_synchronous: String,
+    /// Extra schema and resource-type JSON files (custom extensions), loaded at start.
+    pub schemas_dir: Option<PathBuf>,
+    /// Largest request body accepted on SCIM resource endpoints.
+    pub max_body_bytes: usize,
+    pub default_page_size: i64,
+    pub max_page_size: i64,
+    pub bulk_max_operations: usize,
+    pub bulk_max_payload_bytes: usize,
+    /// Requests per second allowed per token; 0 turns rate limiting off.
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+    /// How long a token lookup is cached; a revoked token stops working within this delay.
+    pub token_cache_seconds: u64,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "roster.db".into(),
+            public_url: None,
+            pool_size: 8,
+            sqlite_synchronous: "normal".into(),
+            schemas_dir: None,
+            max_body_bytes: 1024 * 1024,
+            default_page_size: 100,
+            max_page_size: 1000,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 100,
+            token_cache_seconds: 5,
+            log_format: "text".into(),
+            workers: None,
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads settings from `file` (if given or if `roster.toml` exists) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(f) if !f.exists() => return Err(ConfigError::Invalid(format!("config file {} not found", f.display()))),
+            Some(f) => fig = fig.merge(Toml::file(f)),
+            None if Path::new("roster.toml").exists() => fig = fig.merge(Toml::file("roster.toml")),
+            None => {}
+        }
+        let settings: Settings = fig
+            .merge(Env::prefixed("ROSTER_").ignore(&["TEST_DATABASE_URL", "TEST_BACKEND"]))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks values that would otherwise fail later.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
+            return bad(format!("bind '{}' is not host:port", self.bind));
+        }
+        if !(1..=10_000).contains(&self.max_page_size) || !(1..=self.max_page_size).contains(&self.default_page_size) {
+            return bad("page sizes must satisfy 1 <= default_page_size <= max_page_size <= 10000".into());
+        }
+        if !["normal", "full"].contains(&self.sqlite_synchronous.to_ascii_lowercase().as_str()) {
+            return bad("sqlite_synchronous must be normal or full".into());
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            return bad("log_format must be text or json".into());
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return bad(format!("public_url '{url}' must start with http:// or https://"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_base(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+    }
+
+    /// The tenant URL of a connection (what is pasted into Entra's provisioning page).
+    pub fn scim_base_url(&self, connection_id: &str) -> String {
+        format!("{}/scim/v2/{connection_id}", self.public_base())
+    }
+
+    /// The settings with any secret in the database URL masked, for printing.
+    pub fn redacted(&self) -> Settings {
+        let mut s = self.clone();
+        s.database_url = redact_url(&s.database_url);
+        s
+    }
+}
+
+/// Masks the password of a `scheme://user:password@host` URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_database_passwords() {
+        assert_eq!(redact_url("postgres://roster:s3cret@db:5432/roster"), "postgres://roster:***@db:5432/roster");
+        assert_eq!(redact_url("roster.db"), "roster.db");
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+        assert_eq!(Settings::default().scim_base_url("c1"), "http://127.0.0.1:8080/scim/v2/c1");
+    }
+}

@@ -1,0 +1,101 @@
+//! `ScimPrincipal`: the bearer token of a request, checked against the connection in the URL,
+//! and the per-token rate limit.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+
+use crate::provisioning::{tenancy, Tenant};
+use crate::scim::ScimError;
+use crate::storage::tenants::TokenGrant;
+
+use super::AppState;
+
+/// The authenticated caller of a SCIM route.
+#[derive(Debug, Clone)]
+pub struct ScimPrincipal {
+    pub tenant: Tenant,
+    pub token_id: String,
+}
+
+fn unauthorized(detail: &str) -> ScimError {
+    ScimError::new(401, detail)
+}
+
+/// Raised when a token exceeds its rate; answered with 429 and `Retry-After`.
+#[derive(Debug)]
+pub struct RateLimited {
+    pub retry_after_secs: u64,
+}
+
+impl std::fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "too many requests")
+    }
+}
+
+impl actix_web::ResponseError for RateLimited {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ScimError::new(429, "too many requests; retry after the delay in Retry-After").to_json();
+        HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, self.retry_after_secs.to_string()))
+            .insert_header((header::CONTENT_TYPE, super::error::SCIM_CONTENT_TYPE))
+            .body(body.to_string())
+    }
+}
+
+impl FromRequest for ScimPrincipal {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            if let Some(p) = req.extensions().get::<ScimPrincipal>() {
+                return Ok(p.clone());
+            }
+            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ScimError::new(500, "application state missing"))?.clone();
+            let connection = req.match_info().get("connection").unwrap_or_default().to_owned();
+            let secret = bearer(&req).ok_or_else(|| unauthorized("a bearer token is required"))?;
+            let grant = authenticate(&state, secret).await?;
+            // A token opens its own connection's URL only; another connection looks unauthenticated.
+            let grant = grant.filter(|g| g.connection_id == connection).ok_or_else(|| unauthorized("invalid or revoked token for this URL"))?;
+            if let Some(limiter) = &state.limiter {
+                if let Err(not_until) = limiter.check_key(&grant.token_id) {
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                    return Err(RateLimited { retry_after_secs: wait.as_secs().max(1) }.into());
+                }
+            }
+            let principal = ScimPrincipal {
+                tenant: Tenant { org_id: grant.org_id, base_url: state.settings.scim_base_url(&connection), connection_id: connection },
+                token_id: grant.token_id,
+            };
+            tracing::Span::current().record("org_id", principal.tenant.org_id.as_str());
+            req.extensions_mut().insert(principal.clone());
+            Ok(principal)
+        })
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+async fn authenticate(state: &AppState, secret: &str) -> Result<Option<TokenGrant>, ScimError> {
+    if let Some(hit) = state.token_cache.get(secret) {
+        return Ok(Some(hit));
+    }
+    let owned = secret.to_owned();
+    let grant = state.scim.db().read(move |conn| tenancy::authenticate(conn, &owned).map_err(ScimError::from)).await?;
+    if let Some(g) = &grant {
+        state.token_cache.put(secret, g.clone());
+    }
+    Ok(grant)
+}

@@ -1,0 +1,142 @@
+//! HTTP: routing, extractors, middleware. The only module that speaks actix-web.
+
+mod auth;
+mod bulk;
+mod discovery;
+pub mod error;
+mod metrics;
+mod ops;
+mod scim;
+mod token_cache;
+
+use std::net::TcpListener;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpRequest, HttpServer};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::Settings;
+use crate::provisioning::ScimService;
+use crate::scim::schema::ResourceKind;
+
+pub use auth::ScimPrincipal;
+
+/// Everything a handler needs, shared by the workers of one server.
+pub struct AppState {
+    pub settings: Settings,
+    pub scim: ScimService,
+    pub metrics: metrics::Metrics,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    token_cache: token_cache::TokenCache,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, scim: ScimService) -> Self {
+        let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        let token_cache = token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
+        AppState { settings, scim, metrics: metrics::Metrics::default(), limiter, token_cache }
+    }
+}
+
+/// Starts the HTTP server on an already bound listener.
+pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+    let workers = state.settings.workers;
+    let state = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(middleware::from_fn(metrics::track))
+            .wrap(middleware::from_fn(request_id_header))
+            .wrap(TracingLogger::default())
+            .configure(routes)
+    })
+    .listen(listener)?;
+    if let Some(w) = workers {
+        server = server.workers(w);
+    }
+    Ok(server.run())
+}
+
+async fn request_id_header(
+    req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let id = req.extensions().get::<RequestId>().map(|r| r.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(v) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
+        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+    }
+    Ok(res)
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .service(
+            web::scope("/scim/v2/{connection}")
+                .configure(|c| resource_routes(c, ResourceKind::User))
+                .configure(|c| resource_routes(c, ResourceKind::Group))
+                .service(web::resource("/.search").route(web::post().to(|s, p, r, b| scim::search(s, p, r, b, None))))
+                .service(web::resource("/Bulk").route(web::post().to(bulk::bulk)).default_service(web::to(discovery::method_not_allowed)))
+                .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(scim::me))
+                .service(
+                    web::resource("/ServiceProviderConfig")
+                        .route(web::get().to(discovery::service_provider_config))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
+                .service(web::resource("/ResourceTypes").route(web::get().to(discovery::resource_types)).default_service(web::to(discovery::method_not_allowed)))
+                .service(web::resource("/ResourceTypes/{id}").route(web::get().to(discovery::resource_type)).default_service(web::to(discovery::method_not_allowed)))
+                .service(web::resource("/Schemas").route(web::get().to(discovery::schemas)).default_service(web::to(discovery::method_not_allowed)))
+                .service(web::resource("/Schemas/{id}").route(web::get().to(discovery::schema)).default_service(web::to(discovery::method_not_allowed)))
+                .default_service(web::to(discovery::not_found)),
+        );
+}
+
+fn id_of(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or_default().to_owned()
+}
+
+fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
+    let base = format!("/{}", kind.endpoint());
+    cfg.service(
+        web::resource(base.clone())
+            .route(web::get().to(move |s, p, r| scim::list(s, p, r, kind)))
+            .route(web::post().to(move |s, p, r, b| scim::create(s, p, r, b, kind)))
+            .default_service(web::to(discovery::method_not_allowed)),
+    )
+    .service(web::resource(format!("{base}/.search")).route(web::post().to(move |s, p, r, b| scim::search(s, p, r, b, Some(kind)))))
+    .service(
+        web::resource(format!("{base}/{{id}}"))
+            .route(web::get().to(move |s, p, r: HttpRequest| {
+                let id = id_of(&r);
+                scim::get(s, p, r, id, kind)
+            }))
+            .route(web::put().to(move |s, p, r: HttpRequest, b| {
+                let id = id_of(&r);
+                scim::replace(s, p, r, b, id, kind)
+            }))
+            .route(web::patch().to(move |s, p, r: HttpRequest, b| {
+                let id = id_of(&r);
+                scim::patch(s, p, r, b, id, kind)
+            }))
+            .route(web::delete().to(move |s, p, r: HttpRequest| {
+                let id = id_of(&r);
+                scim::delete(s, p, r, id, kind)
+            }))
+            .default_service(web::to(discovery::method_not_allowed)),
+    );
+}
+
+/// Builds the service for settings and an open database.
+pub fn state_for(settings: Settings, db: crate::storage::Db, registry: Arc<crate::scim::schema::Registry>) -> AppState {
+    AppState::new(settings, ScimService::new(db, registry))
+}
