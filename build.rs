@@ -2,7 +2,9 @@
 use std::{env, fs, path::Path};
 
 fn collect(dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
@@ -15,7 +17,8 @@ fn collect(dir: &Path, out: &mut Vec<String>) {
 }
 
 fn main() {
-    let root = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("scim-schemas");
+    let root =
+        Path::new(&env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("scim-schemas");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &mut files);

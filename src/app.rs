@@ -42,12 +42,18 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let registry = Arc::new(load_registry(&settings)?);
     let db = open_db(&settings)?;
     let bootstrap = db.run_sync(tenancy::bootstrap_if_empty)?;
-    let listener = TcpListener::bind(&settings.bind).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
+    let listener = TcpListener::bind(&settings.bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
     let state = crate::http::state_for(settings.clone(), db, registry);
     let server = crate::http::serve(listener, state)?;
-    Ok(Running { server, addr, settings, bootstrap })
+    Ok(Running {
+        server,
+        addr,
+        settings,
+        bootstrap,
+    })
 }

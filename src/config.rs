@@ -74,7 +74,12 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         match file {
-            Some(f) if !f.exists() => return Err(ConfigError::Invalid(format!("config file {} not found", f.display()))),
+            Some(f) if !f.exists() => {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} not found",
+                    f.display()
+                )))
+            }
             Some(f) => fig = fig.merge(Toml::file(f)),
             None if Path::new("roster.toml").exists() => fig = fig.merge(Toml::file("roster.toml")),
             None => {}
@@ -93,8 +98,12 @@ impl Settings {
         if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
             return bad(format!("bind '{}' is not host:port", self.bind));
         }
-        if !(1..=10_000).contains(&self.max_page_size) || !(1..=self.max_page_size).contains(&self.default_page_size) {
-            return bad("page sizes must satisfy 1 <= default_page_size <= max_page_size <= 10000".into());
+        if !(1..=10_000).contains(&self.max_page_size)
+            || !(1..=self.max_page_size).contains(&self.default_page_size)
+        {
+            return bad(
+                "page sizes must satisfy 1 <= default_page_size <= max_page_size <= 10000".into(),
+            );
         }
         if !["normal", "full"].contains(&self.sqlite_synchronous.to_ascii_lowercase().as_str()) {
             return bad("sqlite_synchronous must be normal or full".into());
@@ -104,7 +113,9 @@ impl Settings {
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return bad(format!("public_url '{url}' must start with http:// or https://"));
+                return bad(format!(
+                    "public_url '{url}' must start with http:// or https://"
+                ));
             }
         }
         Ok(())
@@ -112,7 +123,11 @@ impl Settings {
 
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// The tenant URL of a connection (what is pasted into Entra's provisioning page).
@@ -148,13 +163,19 @@ mod tests {
 
     #[test]
     fn redacts_database_passwords() {
-        assert_eq!(redact_url("postgres://roster:s3cret@db:5432/roster"), "postgres://roster:***@db:5432/roster");
+        assert_eq!(
+            redact_url("postgres://roster:s3cret@db:5432/roster"),
+            "postgres://roster:***@db:5432/roster"
+        );
         assert_eq!(redact_url("roster.db"), "roster.db");
     }
 
     #[test]
     fn defaults_are_valid() {
         Settings::default().validate().unwrap();
-        assert_eq!(Settings::default().scim_base_url("c1"), "http://127.0.0.1:8080/scim/v2/c1");
+        assert_eq!(
+            Settings::default().scim_base_url("c1"),
+            "http://127.0.0.1:8080/scim/v2/c1"
+        );
     }
 }

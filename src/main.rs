@@ -144,15 +144,22 @@ fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = settings(&cli)?;
     let json = cli.json;
-    match cli.command.unwrap_or(Command::Serve { bind: None, public_url: None }) {
+    match cli.command.unwrap_or(Command::Serve {
+        bind: None,
+        public_url: None,
+    }) {
         Command::Serve { .. } => serve(settings),
         Command::Migrate => {
             roster::app::open_db(&settings)?;
-            print(json, &serde_json::json!({"migrated": true}), || "database is up to date".into())
+            print(json, &serde_json::json!({"migrated": true}), || {
+                "database is up to date".into()
+            })
         }
         Command::CheckConfig => {
             roster::app::load_registry(&settings)?;
-            print(json, &settings.redacted(), || format!("configuration ok\n{}", pretty(&settings.redacted())))
+            print(json, &settings.redacted(), || {
+                format!("configuration ok\n{}", pretty(&settings.redacted()))
+            })
         }
         Command::Org { command } => {
             let db = roster::app::open_db(&settings)?;
@@ -163,7 +170,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 OrgCommand::List => {
                     let orgs = db.run_sync(tenants::list_orgs)?;
-                    print(json, &orgs, || orgs.iter().map(|o| format!("{}\t{}", o.id, o.name)).collect::<Vec<_>>().join("\n"))
+                    print(json, &orgs, || {
+                        orgs.iter()
+                            .map(|o| format!("{}\t{}", o.id, o.name))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
                 }
             }
         }
@@ -190,14 +202,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ConnectionCommand::List { org } => {
                     let list = db.run_sync(|c| {
                         let org_id = match &org {
-                            Some(o) => Some(tenants::find_org(c, o)?.ok_or(StorageError::NotFound)?.id),
+                            Some(o) => {
+                                Some(tenants::find_org(c, o)?.ok_or(StorageError::NotFound)?.id)
+                            }
                             None => None,
                         };
                         tenants::list_connections(c, org_id.as_deref())
                     })?;
                     let rows: Vec<_> = list.iter().map(|c| serde_json::json!({"connection": c, "tenant_url": settings.scim_base_url(&c.id)})).collect();
                     print(json, &rows, || {
-                        list.iter().map(|c| format!("{}\t{}\t{}\t{}", c.id, c.kind, c.name, settings.scim_base_url(&c.id))).collect::<Vec<_>>().join("\n")
+                        list.iter()
+                            .map(|c| {
+                                format!(
+                                    "{}\t{}\t{}\t{}",
+                                    c.id,
+                                    c.kind,
+                                    c.name,
+                                    settings.scim_base_url(&c.id)
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n")
                     })
                 }
             }
@@ -206,10 +231,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let db = roster::app::open_db(&settings)?;
             match command {
                 TokenCommand::Create { connection, label } => {
-                    let token = db.run_sync(|c| tenancy::create_token(c, &connection, &label)).map_err(|e| match e {
-                        StorageError::NotFound => anyhow::anyhow!("no connection '{connection}'"),
-                        other => other.into(),
-                    })?;
+                    let token = db
+                        .run_sync(|c| tenancy::create_token(c, &connection, &label))
+                        .map_err(|e| match e {
+                            StorageError::NotFound => {
+                                anyhow::anyhow!("no connection '{connection}'")
+                            }
+                            other => other.into(),
+                        })?;
                     print(json, &token, || token.token.clone())
                 }
                 TokenCommand::List { connection } => {
@@ -217,7 +246,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     print(json, &tokens, || {
                         tokens
                             .iter()
-                            .map(|t| format!("{}\t…{}\t{}\t{}\t{}", t.id, t.hint, t.label, t.created, t.revoked.as_deref().unwrap_or("active")))
+                            .map(|t| {
+                                format!(
+                                    "{}\t…{}\t{}\t{}\t{}",
+                                    t.id,
+                                    t.hint,
+                                    t.label,
+                                    t.created,
+                                    t.revoked.as_deref().unwrap_or("active")
+                                )
+                            })
                             .collect::<Vec<_>>()
                             .join("\n")
                     })
@@ -227,7 +265,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     if !revoked {
                         anyhow::bail!("no active token '{id}'");
                     }
-                    print(json, &serde_json::json!({"revoked": id}), || format!("revoked {id}"))
+                    print(json, &serde_json::json!({"revoked": id}), || {
+                        format!("revoked {id}")
+                    })
                 }
             }
         }
@@ -239,8 +279,11 @@ fn pretty(s: &Settings) -> String {
 }
 
 fn init_tracing(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if settings.log_format == "json" {
         builder.json().init();
     } else {

@@ -4,7 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{
+    dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest, HttpResponse,
+};
 
 use crate::provisioning::{tenancy, Tenant};
 use crate::scim::ScimError;
@@ -41,7 +43,11 @@ impl actix_web::ResponseError for RateLimited {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let body = ScimError::new(429, "too many requests; retry after the delay in Retry-After").to_json();
+        let body = ScimError::new(
+            429,
+            "too many requests; retry after the delay in Retry-After",
+        )
+        .to_json();
         HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, self.retry_after_secs.to_string()))
             .insert_header((header::CONTENT_TYPE, super::error::SCIM_CONTENT_TYPE))
@@ -59,20 +65,38 @@ impl FromRequest for ScimPrincipal {
             if let Some(p) = req.extensions().get::<ScimPrincipal>() {
                 return Ok(p.clone());
             }
-            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ScimError::new(500, "application state missing"))?.clone();
-            let connection = req.match_info().get("connection").unwrap_or_default().to_owned();
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ScimError::new(500, "application state missing"))?
+                .clone();
+            let connection = req
+                .match_info()
+                .get("connection")
+                .unwrap_or_default()
+                .to_owned();
             let secret = bearer(&req).ok_or_else(|| unauthorized("a bearer token is required"))?;
             let grant = authenticate(&state, secret).await?;
             // A token opens its own connection's URL only; another connection looks unauthenticated.
-            let grant = grant.filter(|g| g.connection_id == connection).ok_or_else(|| unauthorized("invalid or revoked token for this URL"))?;
+            let grant = grant
+                .filter(|g| g.connection_id == connection)
+                .ok_or_else(|| unauthorized("invalid or revoked token for this URL"))?;
             if let Some(limiter) = &state.limiter {
                 if let Err(not_until) = limiter.check_key(&grant.token_id) {
-                    let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-                    return Err(RateLimited { retry_after_secs: wait.as_secs().max(1) }.into());
+                    let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                        &governor::clock::DefaultClock::default(),
+                    ));
+                    return Err(RateLimited {
+                        retry_after_secs: wait.as_secs().max(1),
+                    }
+                    .into());
                 }
             }
             let principal = ScimPrincipal {
-                tenant: Tenant { org_id: grant.org_id, base_url: state.settings.scim_base_url(&connection), connection_id: connection },
+                tenant: Tenant {
+                    org_id: grant.org_id,
+                    base_url: state.settings.scim_base_url(&connection),
+                    connection_id: connection,
+                },
                 token_id: grant.token_id,
             };
             tracing::Span::current().record("org_id", principal.tenant.org_id.as_str());
@@ -85,7 +109,10 @@ impl FromRequest for ScimPrincipal {
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 async fn authenticate(state: &AppState, secret: &str) -> Result<Option<TokenGrant>, ScimError> {
@@ -93,7 +120,11 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Option<TokenGran
         return Ok(Some(hit));
     }
     let owned = secret.to_owned();
-    let grant = state.scim.db().read(move |conn| tenancy::authenticate(conn, &owned).map_err(ScimError::from)).await?;
+    let grant = state
+        .scim
+        .db()
+        .read(move |conn| tenancy::authenticate(conn, &owned).map_err(ScimError::from))
+        .await?;
     if let Some(g) = &grant {
         state.token_cache.put(secret, g.clone());
     }

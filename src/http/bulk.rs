@@ -30,31 +30,55 @@ struct BulkOp {
 }
 
 fn field<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a Value> {
-    o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v)
+    o.iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(k))
+        .map(|(_, v)| v)
 }
 
 fn parse_ops(body: &Value, max_ops: usize) -> ScimResult<(Vec<BulkOp>, Option<usize>)> {
-    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("a BulkRequest must be a JSON object"))?;
-    let schemas_ok = field(obj, "schemas").and_then(Value::as_array).is_some_and(|a| a.iter().any(|s| s == BULK_REQUEST_URN));
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest must be a JSON object"))?;
+    let schemas_ok = field(obj, "schemas")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|s| s == BULK_REQUEST_URN));
     if !schemas_ok {
-        return Err(ScimError::invalid_syntax(format!("schemas must contain {BULK_REQUEST_URN}")));
+        return Err(ScimError::invalid_syntax(format!(
+            "schemas must contain {BULK_REQUEST_URN}"
+        )));
     }
-    let fail_on_errors = match field(obj, "failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| ScimError::invalid_value("failOnErrors must be a positive integer"))? as usize),
-    };
-    let ops = field(obj, "Operations").and_then(Value::as_array).ok_or_else(|| ScimError::invalid_syntax("missing 'Operations'"))?;
+    let fail_on_errors =
+        match field(obj, "failOnErrors") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                ScimError::invalid_value("failOnErrors must be a positive integer")
+            })? as usize),
+        };
+    let ops = field(obj, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ScimError::invalid_syntax("missing 'Operations'"))?;
     if ops.len() > max_ops {
-        return Err(ScimError::new(413, format!("the bulk request has {} operations; the maximum is {max_ops}", ops.len())));
+        return Err(ScimError::new(
+            413,
+            format!(
+                "the bulk request has {} operations; the maximum is {max_ops}",
+                ops.len()
+            ),
+        ));
     }
     let parsed = ops
         .iter()
         .map(|op| {
-            let o = op.as_object().ok_or_else(|| ScimError::invalid_syntax("each operation must be an object"))?;
+            let o = op
+                .as_object()
+                .ok_or_else(|| ScimError::invalid_syntax("each operation must be an object"))?;
             let s = |k: &str| field(o, k).and_then(Value::as_str).map(str::to_owned);
             Ok(BulkOp {
-                method: s("method").ok_or_else(|| ScimError::invalid_syntax("each operation needs a method"))?.to_ascii_uppercase(),
-                path: s("path").ok_or_else(|| ScimError::invalid_syntax("each operation needs a path"))?,
+                method: s("method")
+                    .ok_or_else(|| ScimError::invalid_syntax("each operation needs a method"))?
+                    .to_ascii_uppercase(),
+                path: s("path")
+                    .ok_or_else(|| ScimError::invalid_syntax("each operation needs a path"))?,
                 bulk_id: s("bulkId"),
                 version: s("version"),
                 data: field(o, "data").cloned(),
@@ -68,7 +92,9 @@ fn parse_ops(body: &Value, max_ops: usize) -> ScimResult<(Vec<BulkOp>, Option<us
         }
         if let Some(b) = &op.bulk_id {
             if !seen.insert(b.clone()) {
-                return Err(ScimError::invalid_syntax(format!("bulkId '{b}' is used twice")));
+                return Err(ScimError::invalid_syntax(format!(
+                    "bulkId '{b}' is used twice"
+                )));
             }
         }
     }
@@ -82,10 +108,29 @@ fn resolve_refs(value: &Value, ids: &HashMap<String, String>) -> Result<Value, S
             Some(b) => Value::String(ids.get(b).cloned().ok_or_else(|| b.to_owned())?),
             None => value.clone(),
         },
-        Value::Array(a) => Value::Array(a.iter().map(|v| resolve_refs(v, ids)).collect::<Result<_, _>>()?),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| Ok((k.clone(), resolve_refs(v, ids)?))).collect::<Result<_, String>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| resolve_refs(v, ids))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), resolve_refs(v, ids)?)))
+                .collect::<Result<_, String>>()?,
+        ),
         other => other.clone(),
     })
+}
+
+/// `/Users/bulkId:x` with the id created for `x`; `None` while it is unknown.
+fn resolve_path(path: &str, ids: &HashMap<String, String>) -> Option<String> {
+    path.split('/')
+        .map(|seg| match seg.strip_prefix("bulkId:") {
+            Some(b) => ids.get(b).cloned(),
+            None => Some(seg.to_owned()),
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(|segs| segs.join("/"))
 }
 
 fn target(path: &str) -> ScimResult<(ResourceKind, Option<String>)> {
@@ -97,12 +142,21 @@ fn target(path: &str) -> ScimResult<(ResourceKind, Option<String>)> {
     let kind = match collection {
         "Users" => ResourceKind::User,
         "Groups" => ResourceKind::Group,
-        _ => return Err(ScimError::invalid_path(format!("unknown bulk path '{path}'"))),
+        _ => {
+            return Err(ScimError::invalid_path(format!(
+                "unknown bulk path '{path}'"
+            )))
+        }
     };
     Ok((kind, id))
 }
 
-pub async fn bulk(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, payload: web::Payload) -> ScimResult<HttpResponse> {
+pub async fn bulk(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ScimResult<HttpResponse> {
     let body = read_json(&req, payload, state.settings.bulk_max_payload_bytes).await?;
     let (mut pending, fail_on_errors) = parse_ops(&body, state.settings.bulk_max_operations)?;
     let mut ids: HashMap<String, String> = HashMap::new();
@@ -118,10 +172,10 @@ pub async fn bulk(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest
                 break;
             }
             let op = &mut pending[i];
-            let resolved = match (&op.data, resolve_refs(&Value::String(op.path.clone()), &ids)) {
-                (_, Err(_)) => None,
-                (Some(d), Ok(path)) => resolve_refs(d, &ids).ok().map(|d| (Some(d), path)),
-                (None, Ok(path)) => Some((None, path)),
+            let resolved = match (&op.data, resolve_path(&op.path, &ids)) {
+                (_, None) => None,
+                (Some(d), Some(path)) => resolve_refs(d, &ids).ok().map(|d| (Some(d), path)),
+                (None, Some(path)) => Some((None, path)),
             };
             let Some((data, path)) = resolved else {
                 waiting.push(i);
@@ -129,9 +183,13 @@ pub async fn bulk(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest
             };
             progressed = true;
             op.data = data;
-            op.path = path.as_str().unwrap_or_default().to_owned();
+            op.path = path;
             let result = run_op(&state, &p, op).await;
-            if let Some((b, id)) = op.bulk_id.clone().zip(result.get("id").and_then(Value::as_str).map(str::to_owned)) {
+            if let Some((b, id)) = op
+                .bulk_id
+                .clone()
+                .zip(result.get("id").and_then(Value::as_str).map(str::to_owned))
+            {
                 ids.insert(b, id);
             }
             if result.get("response").is_some() {
@@ -146,7 +204,10 @@ pub async fn bulk(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest
         if !progressed {
             for i in waiting {
                 let op = &pending[i];
-                let err = ScimError::new(409, "the operation references a bulkId that no operation created");
+                let err = ScimError::new(
+                    409,
+                    "the operation references a bulkId that no operation created",
+                );
                 results.push((i, op_result(op, None, &Err(err))));
             }
             break;
@@ -165,25 +226,67 @@ async fn run_op(state: &AppState, p: &ScimPrincipal, op: &BulkOp) -> Value {
     let outcome: ScimResult<(u16, Option<String>, Option<i64>)> = async {
         let (kind, id) = target(&op.path)?;
         let pre = Precondition(op.version.clone());
-        let data = || op.data.clone().ok_or_else(|| ScimError::invalid_syntax("the operation needs data"));
+        let data = || {
+            op.data
+                .clone()
+                .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
+        };
         match (op.method.as_str(), id) {
-            ("POST", None) => state.scim.create(&p.tenant, kind, data()?).await.map(|w| (201, Some(w.id), Some(w.version))),
-            ("PUT", Some(id)) => state.scim.replace(&p.tenant, kind, &id, data()?, pre).await.map(|w| (200, Some(w.id), Some(w.version))),
-            ("PATCH", Some(id)) => state.scim.patch(&p.tenant, kind, &id, data()?, pre).await.map(|w| (200, Some(w.id), Some(w.version))),
-            ("DELETE", Some(id)) => state.scim.delete(&p.tenant, kind, &id, pre).await.map(|_| (204, Some(id), None)),
-            (m, _) => Err(ScimError::invalid_syntax(format!("method {m} is not valid for path {}", op.path))),
+            ("POST", None) => state
+                .scim
+                .create(&p.tenant, kind, data()?)
+                .await
+                .map(|w| (201, Some(w.id), Some(w.version))),
+            ("PUT", Some(id)) => state
+                .scim
+                .replace(&p.tenant, kind, &id, data()?, pre)
+                .await
+                .map(|w| (200, Some(w.id), Some(w.version))),
+            ("PATCH", Some(id)) => state
+                .scim
+                .patch(&p.tenant, kind, &id, data()?, pre)
+                .await
+                .map(|w| (200, Some(w.id), Some(w.version))),
+            ("DELETE", Some(id)) => state
+                .scim
+                .delete(&p.tenant, kind, &id, pre)
+                .await
+                .map(|_| (204, Some(id), None)),
+            (m, _) => Err(ScimError::invalid_syntax(format!(
+                "method {m} is not valid for path {}",
+                op.path
+            ))),
         }
     }
     .await;
-    let loc = outcome.as_ref().ok().and_then(|(_, id, _)| id.clone()).and_then(|id| target(&op.path).ok().map(|(k, _)| format!("{}/{}/{}", p.tenant.base_url, k.endpoint(), id)));
-    let mut v = op_result(op, loc, &outcome.as_ref().map(|(s, _, ver)| (*s, *ver)).map_err(Clone::clone));
+    let loc = outcome
+        .as_ref()
+        .ok()
+        .and_then(|(_, id, _)| id.clone())
+        .and_then(|id| {
+            target(&op.path)
+                .ok()
+                .map(|(k, _)| format!("{}/{}/{}", p.tenant.base_url, k.endpoint(), id))
+        });
+    let mut v = op_result(
+        op,
+        loc,
+        &outcome
+            .as_ref()
+            .map(|(s, _, ver)| (*s, *ver))
+            .map_err(Clone::clone),
+    );
     if let Ok((_, Some(id), _)) = &outcome {
         v["id"] = json!(id);
     }
     v
 }
 
-fn op_result(op: &BulkOp, location: Option<String>, outcome: &Result<(u16, Option<i64>), ScimError>) -> Value {
+fn op_result(
+    op: &BulkOp,
+    location: Option<String>,
+    outcome: &Result<(u16, Option<i64>), ScimError>,
+) -> Value {
     let mut v = json!({"method": op.method});
     if let Some(b) = &op.bulk_id {
         v["bulkId"] = json!(b);

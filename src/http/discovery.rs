@@ -15,13 +15,25 @@ use super::AppState;
 
 fn reject_filter(req: &HttpRequest) -> ScimResult<()> {
     // RFC 7644 §4: discovery endpoints take no filter; 403 is the advised answer.
-    if req.query_string().to_ascii_lowercase().split('&').any(|p| p.starts_with("filter=")) {
-        return Err(ScimError::new(403, "discovery endpoints do not support filtering"));
+    if req
+        .query_string()
+        .to_ascii_lowercase()
+        .split('&')
+        .any(|p| p.starts_with("filter="))
+    {
+        return Err(ScimError::new(
+            403,
+            "discovery endpoints do not support filtering",
+        ));
     }
     Ok(())
 }
 
-pub async fn service_provider_config(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest) -> ScimResult<HttpResponse> {
+pub async fn service_provider_config(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
     reject_filter(&req)?;
     let s = &state.settings;
     let body = json!({
@@ -83,20 +95,34 @@ fn list_of(items: Vec<Value>) -> Value {
     json!({"schemas": [LIST_RESPONSE_URN], "totalResults": items.len(), "itemsPerPage": items.len(), "startIndex": 1, "Resources": items})
 }
 
-pub async fn resource_types(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest) -> ScimResult<HttpResponse> {
+pub async fn resource_types(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
     reject_filter(&req)?;
     let reg = state.scim.registry();
-    let items = vec![resource_type_json(&reg.user, &p.tenant.base_url), resource_type_json(&reg.group, &p.tenant.base_url)];
+    let items = vec![
+        resource_type_json(&reg.user, &p.tenant.base_url),
+        resource_type_json(&reg.group, &p.tenant.base_url),
+    ];
     Ok(scim_json(StatusCode::OK, &list_of(items)))
 }
 
-pub async fn resource_type(state: web::Data<AppState>, p: ScimPrincipal, id: web::Path<(String, String)>) -> ScimResult<HttpResponse> {
+pub async fn resource_type(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    id: web::Path<(String, String)>,
+) -> ScimResult<HttpResponse> {
     let reg = state.scim.registry();
     let rs = [&reg.user, &reg.group]
         .into_iter()
         .find(|rs| rs.def.id.eq_ignore_ascii_case(&id.1))
         .ok_or_else(|| ScimError::not_found(format!("no resource type '{}'", id.1)))?;
-    Ok(scim_json(StatusCode::OK, &resource_type_json(rs, &p.tenant.base_url)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &resource_type_json(rs, &p.tenant.base_url),
+    ))
 }
 
 /// Schemas in use: those of the resource types (a schema file no type uses is not listed).
@@ -115,18 +141,32 @@ fn schemas_in_use(state: &AppState) -> Vec<&Schema> {
     out
 }
 
-pub async fn schemas(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest) -> ScimResult<HttpResponse> {
+pub async fn schemas(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+) -> ScimResult<HttpResponse> {
     reject_filter(&req)?;
-    let items = schemas_in_use(&state).into_iter().map(|s| schema_json(s, &p.tenant.base_url)).collect();
+    let items = schemas_in_use(&state)
+        .into_iter()
+        .map(|s| schema_json(s, &p.tenant.base_url))
+        .collect();
     Ok(scim_json(StatusCode::OK, &list_of(items)))
 }
 
-pub async fn schema(state: web::Data<AppState>, p: ScimPrincipal, id: web::Path<(String, String)>) -> ScimResult<HttpResponse> {
+pub async fn schema(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    id: web::Path<(String, String)>,
+) -> ScimResult<HttpResponse> {
     let schema = schemas_in_use(&state)
         .into_iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id.1))
         .ok_or_else(|| ScimError::not_found(format!("no schema '{}'", id.1)))?;
-    Ok(scim_json(StatusCode::OK, &schema_json(schema, &p.tenant.base_url)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &schema_json(schema, &p.tenant.base_url),
+    ))
 }
 
 pub async fn method_not_allowed() -> ScimResult<HttpResponse> {

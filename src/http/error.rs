@@ -24,5 +24,7 @@ impl ResponseError for ScimError {
 
 /// A SCIM JSON response with the SCIM media type.
 pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    HttpResponse::build(status).insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE)).body(body.to_string())
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .body(body.to_string())
 }

@@ -40,8 +40,15 @@ impl AppState {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
-        let token_cache = token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
-        AppState { settings, scim, metrics: metrics::Metrics::default(), limiter, token_cache }
+        let token_cache =
+            token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
+        AppState {
+            settings,
+            scim,
+            metrics: metrics::Metrics::default(),
+            limiter,
+            token_cache,
+        }
     }
 }
 
@@ -72,7 +79,10 @@ async fn request_id_header(
     let id = req.extensions().get::<RequestId>().map(|r| r.to_string());
     let mut res = next.call(req).await?;
     if let Some(v) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), v);
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
     }
     Ok(res)
 }
@@ -85,18 +95,41 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/scim/v2/{connection}")
                 .configure(|c| resource_routes(c, ResourceKind::User))
                 .configure(|c| resource_routes(c, ResourceKind::Group))
-                .service(web::resource("/.search").route(web::post().to(|s, p, r, b| scim::search(s, p, r, b, None))))
-                .service(web::resource("/Bulk").route(web::post().to(bulk::bulk)).default_service(web::to(discovery::method_not_allowed)))
+                .service(
+                    web::resource("/.search")
+                        .route(web::post().to(|s, p, r, b| scim::search(s, p, r, b, None))),
+                )
+                .service(
+                    web::resource("/Bulk")
+                        .route(web::post().to(bulk::bulk))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
                 .service(web::resource(["/Me", "/Me/{rest:.*}"]).to(scim::me))
                 .service(
                     web::resource("/ServiceProviderConfig")
                         .route(web::get().to(discovery::service_provider_config))
                         .default_service(web::to(discovery::method_not_allowed)),
                 )
-                .service(web::resource("/ResourceTypes").route(web::get().to(discovery::resource_types)).default_service(web::to(discovery::method_not_allowed)))
-                .service(web::resource("/ResourceTypes/{id}").route(web::get().to(discovery::resource_type)).default_service(web::to(discovery::method_not_allowed)))
-                .service(web::resource("/Schemas").route(web::get().to(discovery::schemas)).default_service(web::to(discovery::method_not_allowed)))
-                .service(web::resource("/Schemas/{id}").route(web::get().to(discovery::schema)).default_service(web::to(discovery::method_not_allowed)))
+                .service(
+                    web::resource("/ResourceTypes")
+                        .route(web::get().to(discovery::resource_types))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/ResourceTypes/{id}")
+                        .route(web::get().to(discovery::resource_type))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Schemas")
+                        .route(web::get().to(discovery::schemas))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/Schemas/{id}")
+                        .route(web::get().to(discovery::schema))
+                        .default_service(web::to(discovery::method_not_allowed)),
+                )
                 .default_service(web::to(discovery::not_found)),
         );
 }
@@ -113,7 +146,10 @@ fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
             .route(web::post().to(move |s, p, r, b| scim::create(s, p, r, b, kind)))
             .default_service(web::to(discovery::method_not_allowed)),
     )
-    .service(web::resource(format!("{base}/.search")).route(web::post().to(move |s, p, r, b| scim::search(s, p, r, b, Some(kind)))))
+    .service(
+        web::resource(format!("{base}/.search"))
+            .route(web::post().to(move |s, p, r, b| scim::search(s, p, r, b, Some(kind)))),
+    )
     .service(
         web::resource(format!("{base}/{{id}}"))
             .route(web::get().to(move |s, p, r: HttpRequest| {
@@ -137,6 +173,10 @@ fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
 }
 
 /// Builds the service for settings and an open database.
-pub fn state_for(settings: Settings, db: crate::storage::Db, registry: Arc<crate::scim::schema::Registry>) -> AppState {
+pub fn state_for(
+    settings: Settings,
+    db: crate::storage::Db,
+    registry: Arc<crate::scim::schema::Registry>,
+) -> AppState {
     AppState::new(settings, ScimService::new(db, registry))
 }

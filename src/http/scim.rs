@@ -6,7 +6,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::provisioning::{etag_matches, ListPage, ListParams, PagingLimits, Precondition, Written};
+use crate::provisioning::{
+    etag_matches, ListPage, ListParams, PagingLimits, Precondition, Written,
+};
 use crate::scim::projection::Projection;
 use crate::scim::resource::etag_of;
 use crate::scim::schema::ResourceKind;
@@ -62,7 +64,14 @@ fn serde_urlencoded_pairs(qs: &str) -> ScimResult<Vec<(String, String)>> {
 
 fn parse_int(name: &str, v: &Option<String>) -> ScimResult<Option<i64>> {
     v.as_deref()
-        .map(|s| s.trim().parse::<i64>().map_err(|_| ScimError::bad_request(crate::scim::ScimType::InvalidValue, format!("{name} must be an integer"))))
+        .map(|s| {
+            s.trim().parse::<i64>().map_err(|_| {
+                ScimError::bad_request(
+                    crate::scim::ScimType::InvalidValue,
+                    format!("{name} must be an integer"),
+                )
+            })
+        })
         .transpose()
 }
 
@@ -86,15 +95,25 @@ impl QueryParams {
 }
 
 /// Reads a JSON body up to `limit` bytes; beyond it, 413 with a SCIM error.
-pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> ScimResult<Value> {
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> ScimResult<Value> {
     let too_large = || ScimError::new(413, format!("the request body exceeds {limit} bytes"));
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ScimError::invalid_syntax(format!("could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ScimError::invalid_syntax(format!("could not read the request body: {e}"))
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -103,11 +122,17 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usiz
     if body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&body).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
 fn if_match(req: &HttpRequest) -> Precondition {
-    Precondition(req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()).map(str::to_owned))
+    Precondition(
+        req.headers()
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    )
 }
 
 fn location(p: &ScimPrincipal, kind: ResourceKind, id: &str) -> String {
@@ -115,7 +140,12 @@ fn location(p: &ScimPrincipal, kind: ResourceKind, id: &str) -> String {
 }
 
 /// A resource response with `ETag` (and `Location` on create).
-fn resource_response(status: StatusCode, body: &Value, version: i64, location: Option<String>) -> HttpResponse {
+fn resource_response(
+    status: StatusCode,
+    body: &Value,
+    version: i64,
+    location: Option<String>,
+) -> HttpResponse {
     let mut resp = scim_json(status, body);
     if let Ok(v) = header::HeaderValue::from_str(&etag_of(version)) {
         resp.headers_mut().insert(header::ETAG, v);
@@ -126,28 +156,64 @@ fn resource_response(status: StatusCode, body: &Value, version: i64, location: O
     resp
 }
 
-async fn render_written(state: &AppState, p: &ScimPrincipal, kind: ResourceKind, w: &Written, q: &QueryParams) -> ScimResult<Value> {
+async fn render_written(
+    state: &AppState,
+    p: &ScimPrincipal,
+    kind: ResourceKind,
+    w: &Written,
+    q: &QueryParams,
+) -> ScimResult<Value> {
     let rs = state.scim.schema(kind);
-    let projection = Projection::new(rs, q.attributes.as_deref(), q.excluded_attributes.as_deref());
+    let projection = Projection::new(
+        rs,
+        q.attributes.as_deref(),
+        q.excluded_attributes.as_deref(),
+    );
     Ok(state.scim.get(&p.tenant, kind, &w.id, &projection).await?.0)
 }
 
-pub async fn create(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, payload: web::Payload, kind: ResourceKind) -> ScimResult<HttpResponse> {
+pub async fn create(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    payload: web::Payload,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let written = state.scim.create(&p.tenant, kind, body).await?;
     let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(StatusCode::CREATED, &resource, written.version, Some(location(&p, kind, &written.id))))
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &resource,
+        written.version,
+        Some(location(&p, kind, &written.id)),
+    ))
 }
 
-pub async fn get(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, id: String, kind: ResourceKind) -> ScimResult<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    id: String,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     if q.filter.is_some() {
-        return Err(ScimError::invalid_filter("filter is not allowed when reading one resource by id"));
+        return Err(ScimError::invalid_filter(
+            "filter is not allowed when reading one resource by id",
+        ));
     }
-    let projection = Projection::new(state.scim.schema(kind), q.attributes.as_deref(), q.excluded_attributes.as_deref());
+    let projection = Projection::new(
+        state.scim.schema(kind),
+        q.attributes.as_deref(),
+        q.excluded_attributes.as_deref(),
+    );
     let (resource, version) = state.scim.get(&p.tenant, kind, &id, &projection).await?;
-    let none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
     if none_match.is_some_and(|tags| etag_matches(tags, version)) {
         let mut resp = HttpResponse::NotModified().finish();
         if let Ok(v) = header::HeaderValue::from_str(&etag_of(version)) {
@@ -158,18 +224,43 @@ pub async fn get(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest,
     Ok(resource_response(StatusCode::OK, &resource, version, None))
 }
 
-pub async fn replace(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, payload: web::Payload, id: String, kind: ResourceKind) -> ScimResult<HttpResponse> {
+pub async fn replace(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    payload: web::Payload,
+    id: String,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let written = state.scim.replace(&p.tenant, kind, &id, body, if_match(&req)).await?;
+    let written = state
+        .scim
+        .replace(&p.tenant, kind, &id, body, if_match(&req))
+        .await?;
     let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(StatusCode::OK, &resource, written.version, None))
+    Ok(resource_response(
+        StatusCode::OK,
+        &resource,
+        written.version,
+        None,
+    ))
 }
 
-pub async fn patch(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, payload: web::Payload, id: String, kind: ResourceKind) -> ScimResult<HttpResponse> {
+pub async fn patch(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    payload: web::Payload,
+    id: String,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let written = state.scim.patch(&p.tenant, kind, &id, body, if_match(&req)).await?;
+    let written = state
+        .scim
+        .patch(&p.tenant, kind, &id, body, if_match(&req))
+        .await?;
     // Entra expects 204 for group PATCH and must not be sent member lists.
     if kind == ResourceKind::Group && !q.wants_body() {
         let mut resp = HttpResponse::NoContent().finish();
@@ -179,16 +270,33 @@ pub async fn patch(state: web::Data<AppState>, p: ScimPrincipal, req: HttpReques
         return Ok(resp);
     }
     let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(StatusCode::OK, &resource, written.version, None))
+    Ok(resource_response(
+        StatusCode::OK,
+        &resource,
+        written.version,
+        None,
+    ))
 }
 
-pub async fn delete(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, id: String, kind: ResourceKind) -> ScimResult<HttpResponse> {
-    state.scim.delete(&p.tenant, kind, &id, if_match(&req)).await?;
+pub async fn delete(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    id: String,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
+    state
+        .scim
+        .delete(&p.tenant, kind, &id, if_match(&req))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 fn limits(state: &AppState) -> PagingLimits {
-    PagingLimits { default_page_size: state.settings.default_page_size, max_page_size: state.settings.max_page_size }
+    PagingLimits {
+        default_page_size: state.settings.default_page_size,
+        max_page_size: state.settings.max_page_size,
+    }
 }
 
 pub fn list_response(page: ListPage) -> Value {
@@ -207,34 +315,60 @@ pub fn list_response(page: ListPage) -> Value {
     body
 }
 
-pub async fn list(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, kind: ResourceKind) -> ScimResult<HttpResponse> {
+pub async fn list(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    kind: ResourceKind,
+) -> ScimResult<HttpResponse> {
     let params = query_params(&req)?.into_list()?;
-    let page = state.scim.list(&p.tenant, kind, &params, limits(&state)).await?;
+    let page = state
+        .scim
+        .list(&p.tenant, kind, &params, limits(&state))
+        .await?;
     Ok(scim_json(StatusCode::OK, &list_response(page)))
 }
 
 /// `POST /.search` body (RFC 7644 §3.4.3).
 fn search_params(body: &Value) -> ScimResult<ListParams> {
-    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
-    let get = |k: &str| obj.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v);
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("a SearchRequest must be a JSON object"))?;
+    let get = |k: &str| {
+        obj.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v)
+    };
     if let Some(schemas) = get("schemas") {
-        let ok = schemas.as_array().is_some_and(|a| a.iter().any(|s| s == SEARCH_REQUEST_URN));
+        let ok = schemas
+            .as_array()
+            .is_some_and(|a| a.iter().any(|s| s == SEARCH_REQUEST_URN));
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("schemas must contain {SEARCH_REQUEST_URN}")));
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {SEARCH_REQUEST_URN}"
+            )));
         }
     }
     let string = |k: &str| -> ScimResult<Option<String>> {
         match get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Array(a)) => Ok(Some(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))),
+            Some(Value::Array(a)) => Ok(Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )),
             Some(_) => Err(ScimError::invalid_syntax(format!("'{k}' must be a string"))),
         }
     };
     let int = |k: &str| -> ScimResult<Option<i64>> {
         match get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_i64().map(Some).ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be an integer"))),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ScimError::invalid_value(format!("'{k}' must be an integer"))),
         }
     };
     Ok(ListParams {
@@ -249,11 +383,22 @@ fn search_params(body: &Value) -> ScimResult<ListParams> {
     })
 }
 
-pub async fn search(state: web::Data<AppState>, p: ScimPrincipal, req: HttpRequest, payload: web::Payload, kind: Option<ResourceKind>) -> ScimResult<HttpResponse> {
+pub async fn search(
+    state: web::Data<AppState>,
+    p: ScimPrincipal,
+    req: HttpRequest,
+    payload: web::Payload,
+    kind: Option<ResourceKind>,
+) -> ScimResult<HttpResponse> {
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
     let params = search_params(&body)?;
     let page = match kind {
-        Some(kind) => state.scim.list(&p.tenant, kind, &params, limits(&state)).await?,
+        Some(kind) => {
+            state
+                .scim
+                .list(&p.tenant, kind, &params, limits(&state))
+                .await?
+        }
         None => search_all(&state, &p, params).await?,
     };
     Ok(scim_json(StatusCode::OK, &list_response(page)))
@@ -261,40 +406,77 @@ pub async fn search(state: web::Data<AppState>, p: ScimPrincipal, req: HttpReque
 
 /// A root search: Users then Groups, paged as one list. A type whose schema lacks an attribute
 /// of the filter contributes nothing.
-async fn search_all(state: &AppState, p: &ScimPrincipal, params: ListParams) -> ScimResult<ListPage> {
+async fn search_all(
+    state: &AppState,
+    p: &ScimPrincipal,
+    params: ListParams,
+) -> ScimResult<ListPage> {
     if params.cursor.is_some() {
-        return Err(ScimError::invalid_value("cursor paging is per resource type; search /Users or /Groups"));
+        return Err(ScimError::invalid_value(
+            "cursor paging is per resource type; search /Users or /Groups",
+        ));
     }
     let lim = limits(state);
-    let count = params.count.map_or(lim.default_page_size, |c| c.clamp(0, lim.max_page_size));
+    let count = params
+        .count
+        .map_or(lim.default_page_size, |c| c.clamp(0, lim.max_page_size));
     let start = params.start_index.unwrap_or(1).max(1);
     let mut total = 0;
     let mut resources = Vec::new();
     let mut any_matched_schema = false;
     for kind in [ResourceKind::User, ResourceKind::Group] {
-        let probe = ListParams { start_index: Some(1), count: Some(0), ..params.clone() };
+        let probe = ListParams {
+            start_index: Some(1),
+            count: Some(0),
+            ..params.clone()
+        };
         let kind_total = match state.scim.list(&p.tenant, kind, &probe, lim).await {
             Ok(page) => page.total.unwrap_or(0),
-            Err(e) if e.scim_type == Some(crate::scim::ScimType::InvalidFilter) && e.detail.starts_with("unknown attribute") => continue,
+            Err(e)
+                if e.scim_type == Some(crate::scim::ScimType::InvalidFilter)
+                    && e.detail.starts_with("unknown attribute") =>
+            {
+                continue
+            }
             Err(e) => return Err(e),
         };
         any_matched_schema = true;
         let offset_in_kind = (start - 1 - total).max(0);
         let wanted = count - resources.len() as i64;
         if wanted > 0 && offset_in_kind < kind_total {
-            let page_params = ListParams { start_index: Some(offset_in_kind + 1), count: Some(wanted), ..params.clone() };
-            resources.extend(state.scim.list(&p.tenant, kind, &page_params, lim).await?.resources);
+            let page_params = ListParams {
+                start_index: Some(offset_in_kind + 1),
+                count: Some(wanted),
+                ..params.clone()
+            };
+            resources.extend(
+                state
+                    .scim
+                    .list(&p.tenant, kind, &page_params, lim)
+                    .await?
+                    .resources,
+            );
         }
         total += kind_total;
     }
     if !any_matched_schema {
         if let Some(f) = &params.filter {
-            return Err(ScimError::invalid_filter(format!("no resource type has the attributes of filter '{f}'")));
+            return Err(ScimError::invalid_filter(format!(
+                "no resource type has the attributes of filter '{f}'"
+            )));
         }
     }
-    Ok(ListPage { total: Some(total), start_index: Some(start), resources, next_cursor: None })
+    Ok(ListPage {
+        total: Some(total),
+        start_index: Some(start),
+        resources,
+        next_cursor: None,
+    })
 }
 
 pub async fn me() -> ScimResult<HttpResponse> {
-    Err(ScimError::new(501, "/Me is not supported: SCIM clients authenticate as a directory connection, not as a user"))
+    Err(ScimError::new(
+        501,
+        "/Me is not supported: SCIM clients authenticate as a directory connection, not as a user",
+    ))
 }

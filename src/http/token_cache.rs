@@ -17,7 +17,10 @@ const MAX_ENTRIES: usize = 10_000;
 
 impl TokenCache {
     pub fn new(ttl: Duration) -> Self {
-        TokenCache { ttl, entries: Mutex::new(HashMap::new()) }
+        TokenCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn get(&self, secret: &str) -> Option<TokenGrant> {
@@ -26,7 +29,10 @@ impl TokenCache {
         }
         let key = hash_token(secret);
         let entries = self.entries.lock().ok()?;
-        entries.get(&key).filter(|(_, at)| at.elapsed() < self.ttl).map(|(g, _)| g.clone())
+        entries
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(g, _)| g.clone())
     }
 
     pub fn put(&self, secret: &str, grant: TokenGrant) {

@@ -38,8 +38,13 @@ pub fn refs_from_value(value: &Value) -> ScimResult<Vec<MemberRef>> {
         .map(|item| {
             let id = match item {
                 Value::String(s) => s.clone(),
-                Value::Object(o) => member_value(o).ok_or_else(|| ScimError::invalid_value("each member needs a 'value'"))?,
-                _ => return Err(ScimError::invalid_value("members must be objects with a 'value'")),
+                Value::Object(o) => member_value(o)
+                    .ok_or_else(|| ScimError::invalid_value("each member needs a 'value'"))?,
+                _ => {
+                    return Err(ScimError::invalid_value(
+                        "members must be objects with a 'value'",
+                    ))
+                }
             };
             Ok(MemberRef { value: id })
         })
@@ -47,15 +52,20 @@ pub fn refs_from_value(value: &Value) -> ScimResult<Vec<MemberRef>> {
 }
 
 fn member_value(o: &Map<String, Value>) -> Option<String> {
-    o.iter().find(|(k, _)| k.eq_ignore_ascii_case("value")).and_then(|(_, v)| match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
+    o.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+        .and_then(|(_, v)| match v {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
 }
 
 /// Separates operations on `members` from the rest of a group PATCH.
-pub fn split_member_ops(rs: &ResourceSchema, ops: Vec<PatchOperation>) -> ScimResult<(Vec<PatchOperation>, Vec<MemberChange>)> {
+pub fn split_member_ops(
+    rs: &ResourceSchema,
+    ops: Vec<PatchOperation>,
+) -> ScimResult<(Vec<PatchOperation>, Vec<MemberChange>)> {
     let mut rest = Vec::new();
     let mut changes = Vec::new();
     for op in ops {
@@ -63,28 +73,44 @@ pub fn split_member_ops(rs: &ResourceSchema, ops: Vec<PatchOperation>) -> ScimRe
             Some(path) => {
                 let parsed = parse_patch_path(path)?;
                 let is_members = parsed.path.attr.eq_ignore_ascii_case("members")
-                    && parsed.path.urn.as_deref().is_none_or(|u| u.eq_ignore_ascii_case(&rs.core.id));
+                    && parsed
+                        .path
+                        .urn
+                        .as_deref()
+                        .is_none_or(|u| u.eq_ignore_ascii_case(&rs.core.id));
                 if !is_members {
                     rest.push(op);
                     continue;
                 }
                 if parsed.path.sub.is_some() || parsed.sub_after_filter.is_some() {
-                    return Err(ScimError::invalid_path("member sub-attributes are immutable; add or remove whole members"));
+                    return Err(ScimError::invalid_path(
+                        "member sub-attributes are immutable; add or remove whole members",
+                    ));
                 }
-                changes.push(change_for(op.op, parsed.filter.as_ref(), op.value.as_ref())?);
+                changes.push(change_for(
+                    op.op,
+                    parsed.filter.as_ref(),
+                    op.value.as_ref(),
+                )?);
             }
             None => {
                 let Some(Value::Object(obj)) = &op.value else {
                     rest.push(op);
                     continue;
                 };
-                let (members, others): (Map<String, Value>, Map<String, Value>) =
-                    obj.clone().into_iter().partition(|(k, _)| k.eq_ignore_ascii_case("members"));
+                let (members, others): (Map<String, Value>, Map<String, Value>) = obj
+                    .clone()
+                    .into_iter()
+                    .partition(|(k, _)| k.eq_ignore_ascii_case("members"));
                 for (_, v) in members {
                     changes.push(change_for(op.op, None, Some(&v))?);
                 }
                 if !others.is_empty() {
-                    rest.push(PatchOperation { op: op.op, path: None, value: Some(Value::Object(others)) });
+                    rest.push(PatchOperation {
+                        op: op.op,
+                        path: None,
+                        value: Some(Value::Object(others)),
+                    });
                 }
             }
         }
@@ -92,31 +118,47 @@ pub fn split_member_ops(rs: &ResourceSchema, ops: Vec<PatchOperation>) -> ScimRe
     Ok((rest, changes))
 }
 
-fn change_for(op: OpKind, filter: Option<&Filter>, value: Option<&Value>) -> ScimResult<MemberChange> {
+fn change_for(
+    op: OpKind,
+    filter: Option<&Filter>,
+    value: Option<&Value>,
+) -> ScimResult<MemberChange> {
     let refs = || refs_from_value(value.unwrap_or(&Value::Null));
     Ok(match (op, filter) {
         (OpKind::Add, None) => MemberChange::Add(refs()?),
         (OpKind::Replace, None) => MemberChange::Replace(refs()?),
         (OpKind::Remove, None) => match value.filter(|v| !v.is_null()) {
             // Entra removes members by listing them, without a filter: remove just those.
-            Some(v) => MemberChange::Remove(refs_from_value(v)?.into_iter().map(|r| r.value).collect()),
+            Some(v) => {
+                MemberChange::Remove(refs_from_value(v)?.into_iter().map(|r| r.value).collect())
+            }
             None => MemberChange::RemoveAll,
         },
         (OpKind::Remove, Some(f)) => {
             let mut ids = Vec::new();
             if !collect_value_ids(f, &mut ids) {
-                return Err(ScimError::invalid_filter("a member filter may only compare 'value' with eq, joined by or"));
+                return Err(ScimError::invalid_filter(
+                    "a member filter may only compare 'value' with eq, joined by or",
+                ));
             }
             MemberChange::Remove(ids)
         }
-        (_, Some(_)) => return Err(ScimError::invalid_path("add and replace on members take no filter")),
+        (_, Some(_)) => {
+            return Err(ScimError::invalid_path(
+                "add and replace on members take no filter",
+            ))
+        }
     })
 }
 
 fn collect_value_ids(f: &Filter, out: &mut Vec<String>) -> bool {
     match f {
         Filter::Or(a, b) => collect_value_ids(a, out) && collect_value_ids(b, out),
-        Filter::Compare { path, op: CompareOp::Eq, value: CompValue::Str(s) } if path.attr.eq_ignore_ascii_case("value") && path.sub.is_none() => {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::Str(s),
+        } if path.attr.eq_ignore_ascii_case("value") && path.sub.is_none() => {
             out.push(s.clone());
             true
         }
@@ -125,7 +167,13 @@ fn collect_value_ids(f: &Filter, out: &mut Vec<String>) -> bool {
 }
 
 /// Applies membership changes to a group; returns whether anything changed.
-pub fn apply(conn: &mut AnyConnection, d: Dialect, org_id: &str, group_id: &str, changes: &[MemberChange]) -> ScimResult<bool> {
+pub fn apply(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    org_id: &str,
+    group_id: &str,
+    changes: &[MemberChange],
+) -> ScimResult<bool> {
     let mut changed = false;
     for change in changes {
         changed |= match change {
@@ -142,7 +190,13 @@ pub fn apply(conn: &mut AnyConnection, d: Dialect, org_id: &str, group_id: &str,
     Ok(changed)
 }
 
-fn add(conn: &mut AnyConnection, d: Dialect, org_id: &str, group_id: &str, refs: &[MemberRef]) -> ScimResult<usize> {
+fn add(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    org_id: &str,
+    group_id: &str,
+    refs: &[MemberRef],
+) -> ScimResult<usize> {
     if refs.is_empty() {
         return Ok(0);
     }
@@ -150,12 +204,20 @@ fn add(conn: &mut AnyConnection, d: Dialect, org_id: &str, group_id: &str, refs:
     ids.sort();
     ids.dedup();
     if ids.iter().any(|id| id == group_id) {
-        return Err(ScimError::invalid_value("a group cannot be a member of itself"));
+        return Err(ScimError::invalid_value(
+            "a group cannot be a member of itself",
+        ));
     }
     let found = resources::existing_members(conn, org_id, &ids)?;
     if found.len() < ids.len() {
-        let missing: Vec<&String> = ids.iter().filter(|id| !found.iter().any(|(f, _)| f == *id)).take(10).collect();
-        return Err(ScimError::invalid_value(format!("no user or group with id {missing:?}")));
+        let missing: Vec<&String> = ids
+            .iter()
+            .filter(|id| !found.iter().any(|(f, _)| f == *id))
+            .take(10)
+            .collect();
+        return Err(ScimError::invalid_value(format!(
+            "no user or group with id {missing:?}"
+        )));
     }
     Ok(resources::add_members(conn, d, group_id, &found)?)
 }

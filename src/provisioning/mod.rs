@@ -12,10 +12,14 @@ use crate::scim::filter::parse_filter;
 use crate::scim::patch::{apply_patch, parse_patch_request};
 use crate::scim::plan::{plan, sort_key, Plan, SortKey};
 use crate::scim::projection::Projection;
-use crate::scim::resource::{check_required, fold_case, format_datetime, normalize_resource, render, search_doc, Meta};
+use crate::scim::resource::{
+    check_required, fold_case, format_datetime, normalize_resource, render, search_doc, Meta,
+};
 use crate::scim::schema::{Registry, ResourceKind, ResourceSchema};
 use crate::scim::{ScimError, ScimResult, ScimType};
-use crate::storage::resources::{self, table_of, EmailIndex, ListQuery, Page, ResourceRow, ResourceWrite};
+use crate::storage::resources::{
+    self, table_of, EmailIndex, ListQuery, Page, ResourceRow, ResourceWrite,
+};
 use crate::storage::{AnyConnection, Db, StorageError};
 
 use members::{split_member_ops, MemberChange};
@@ -45,7 +49,10 @@ impl Precondition {
         match &self.0 {
             None => Ok(()),
             Some(tags) if etag_matches(tags, version) => Ok(()),
-            Some(_) => Err(ScimError::new(412, "the resource has changed: its version no longer matches If-Match")),
+            Some(_) => Err(ScimError::new(
+                412,
+                "the resource has changed: its version no longer matches If-Match",
+            )),
         }
     }
 }
@@ -54,7 +61,9 @@ impl Precondition {
 pub fn etag_matches(header: &str, version: i64) -> bool {
     let current = crate::scim::resource::etag_of(version);
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    header.split(',').any(|t| t.trim() == "*" || strip(t) == strip(&current))
+    header
+        .split(',')
+        .any(|t| t.trim() == "*" || strip(t) == strip(&current))
 }
 
 impl From<StorageError> for ScimError {
@@ -67,8 +76,12 @@ impl From<StorageError> for ScimError {
             StorageError::Unique(c) if c.contains("display_name") || c.contains("groups") => {
                 ScimError::uniqueness("a group with this displayName already exists")
             }
-            StorageError::Unique(_) => ScimError::uniqueness("a resource with these values already exists"),
-            StorageError::VersionMismatch => ScimError::new(412, "the resource was changed concurrently; read it again"),
+            StorageError::Unique(_) => {
+                ScimError::uniqueness("a resource with these values already exists")
+            }
+            StorageError::VersionMismatch => {
+                ScimError::new(412, "the resource was changed concurrently; read it again")
+            }
             StorageError::Unsupported(what) => ScimError::invalid_filter(what),
             StorageError::Pool(e) => {
                 tracing::error!(error = %e, "database pool");
@@ -132,7 +145,12 @@ impl ScimService {
     }
 
     /// POST: validates and stores a new resource.
-    pub async fn create(&self, tenant: &Tenant, kind: ResourceKind, body: Value) -> ScimResult<Written> {
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        body: Value,
+    ) -> ScimResult<Written> {
         let rs = self.schema(kind).clone();
         let mut doc = normalize_resource(&rs, &body)?;
         check_required(&rs, &doc)?;
@@ -154,38 +172,69 @@ impl ScimService {
     }
 
     /// GET by id, rendered and projected.
-    pub async fn get(&self, tenant: &Tenant, kind: ResourceKind, id: &str, projection: &Projection) -> ScimResult<(Value, i64)> {
+    pub async fn get(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        projection: &Projection,
+    ) -> ScimResult<(Value, i64)> {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         let rs = self.schema(kind).clone();
         let want_computed = projection.returns(&rs, None, computed_attr(kind));
         let (row, computed) = self
             .db
             .read(move |conn| {
-                let row = resources::find(conn, d, table_of(kind), &org, &id, false)?.ok_or_else(not_found)?;
-                let computed = if want_computed { Some(load_computed(conn, kind, std::slice::from_ref(&row.id))?) } else { None };
+                let row = resources::find(conn, d, table_of(kind), &org, &id, false)?
+                    .ok_or_else(not_found)?;
+                let computed = if want_computed {
+                    Some(load_computed(conn, kind, std::slice::from_ref(&row.id))?)
+                } else {
+                    None
+                };
                 Ok::<_, ScimError>((row, computed))
             })
             .await?;
         let version = row.version;
         let computed = computed.map(|mut c| c.remove(&row.id).unwrap_or_default());
-        Ok((self.render_row(tenant, kind, &row, computed, projection)?, version))
+        Ok((
+            self.render_row(tenant, kind, &row, computed, projection)?,
+            version,
+        ))
     }
 
-    fn render_row(&self, tenant: &Tenant, kind: ResourceKind, row: &ResourceRow, computed: Option<Vec<Value>>, projection: &Projection) -> ScimResult<Value> {
+    fn render_row(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        row: &ResourceRow,
+        computed: Option<Vec<Value>>,
+        projection: &Projection,
+    ) -> ScimResult<Value> {
         let rs = self.schema(kind);
-        let doc: Map<String, Value> = serde_json::from_str(&row.data).map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+        let doc: Map<String, Value> = serde_json::from_str(&row.data)
+            .map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
         let meta = Meta {
             created: row.created.clone(),
             last_modified: row.last_modified.clone(),
             version: row.version,
             location: format!("{}/{}/{}", tenant.base_url, kind.endpoint(), row.id),
         };
-        let extra = computed.map(|c| vec![(computed_attr(kind), Value::Array(c))]).unwrap_or_default();
+        let extra = computed
+            .map(|c| vec![(computed_attr(kind), Value::Array(c))])
+            .unwrap_or_default();
         Ok(projection.apply(rs, render(rs, &row.id, &doc, &meta, extra)))
     }
 
     /// PUT: replaces the resource's attributes (read-only ones are ignored, immutable ones kept).
-    pub async fn replace(&self, tenant: &Tenant, kind: ResourceKind, id: &str, body: Value, pre: Precondition) -> ScimResult<Written> {
+    pub async fn replace(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        pre: Precondition,
+    ) -> ScimResult<Written> {
         let rs = self.schema(kind).clone();
         let mut doc = normalize_resource(&rs, &body)?;
         check_required(&rs, &doc)?;
@@ -195,12 +244,20 @@ impl ScimService {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |conn| {
-                let row = resources::find(conn, d, table_of(kind), &org, &id, true)?.ok_or_else(not_found)?;
+                let row = resources::find(conn, d, table_of(kind), &org, &id, true)?
+                    .ok_or_else(not_found)?;
                 pre.check(row.version)?;
                 let now = now();
-                let version = resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
+                let version =
+                    resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
                 if kind == ResourceKind::Group {
-                    members::apply(conn, d, &org, &id, &[MemberChange::Replace(members.unwrap_or_default())])?;
+                    members::apply(
+                        conn,
+                        d,
+                        &org,
+                        &id,
+                        &[MemberChange::Replace(members.unwrap_or_default())],
+                    )?;
                 }
                 Ok::<_, ScimError>(Written { id, version })
             })
@@ -209,18 +266,29 @@ impl ScimService {
 
     /// PATCH: applies the operations atomically. Membership operations on groups are applied in
     /// the membership table, so their cost does not grow with the group.
-    pub async fn patch(&self, tenant: &Tenant, kind: ResourceKind, id: &str, body: Value, pre: Precondition) -> ScimResult<Written> {
+    pub async fn patch(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        pre: Precondition,
+    ) -> ScimResult<Written> {
         let rs = self.schema(kind).clone();
         let ops = parse_patch_request(&body)?;
-        let (doc_ops, member_changes) = if kind == ResourceKind::Group { split_member_ops(&rs, ops)? } else { (ops, vec![]) };
+        let (doc_ops, member_changes) = if kind == ResourceKind::Group {
+            split_member_ops(&rs, ops)?
+        } else {
+            (ops, vec![])
+        };
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |conn| {
                 let t = table_of(kind);
                 let row = resources::find(conn, d, t, &org, &id, true)?.ok_or_else(not_found)?;
                 pre.check(row.version)?;
-                let mut doc: Map<String, Value> =
-                    serde_json::from_str(&row.data).map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+                let mut doc: Map<String, Value> = serde_json::from_str(&row.data)
+                    .map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
                 let doc_changed = apply_patch(&rs, &mut doc, &doc_ops)?;
                 let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
                 let now = now();
@@ -238,7 +306,13 @@ impl ScimService {
     }
 
     /// DELETE: removes the resource and its memberships.
-    pub async fn delete(&self, tenant: &Tenant, kind: ResourceKind, id: &str, pre: Precondition) -> ScimResult<()> {
+    pub async fn delete(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        id: &str,
+        pre: Precondition,
+    ) -> ScimResult<()> {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |conn| {
@@ -252,23 +326,65 @@ impl ScimService {
     }
 
     /// Query (GET with parameters or POST /.search) over one resource type.
-    pub async fn list(&self, tenant: &Tenant, kind: ResourceKind, params: &ListParams, limits: PagingLimits) -> ScimResult<ListPage> {
+    pub async fn list(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        params: &ListParams,
+        limits: PagingLimits,
+    ) -> ScimResult<ListPage> {
         let rs = self.schema(kind).clone();
-        let filter = params.filter.as_deref().filter(|f| !f.trim().is_empty()).map(|f| parse_filter(f).and_then(|f| plan(&rs, &f))).transpose()?;
-        let sort = params.sort_by.as_deref().filter(|s| !s.trim().is_empty()).map(|s| sort_key(&rs, s)).transpose()?;
-        let descending = match params.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let filter = params
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| parse_filter(f).and_then(|f| plan(&rs, &f)))
+            .transpose()?;
+        let sort = params
+            .sort_by
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| sort_key(&rs, s))
+            .transpose()?;
+        let descending = match params
+            .sort_order
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("ascending") | Some("") => false,
             Some("descending") => true,
-            Some(other) => return Err(ScimError::invalid_value(format!("sortOrder must be ascending or descending, not '{other}'"))),
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder must be ascending or descending, not '{other}'"
+                )))
+            }
         };
-        let projection = Projection::new(&rs, params.attributes.as_deref(), params.excluded_attributes.as_deref());
-        let count = params.count.map_or(limits.default_page_size, |c| c.clamp(0, limits.max_page_size));
+        let projection = Projection::new(
+            &rs,
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        );
+        let count = params.count.map_or(limits.default_page_size, |c| {
+            c.clamp(0, limits.max_page_size)
+        });
         let page = page_of(params, count, sort.is_some())?;
         let want_computed = projection.returns(&rs, None, computed_attr(kind));
-        let rows = self.query(tenant, kind, filter, sort.map(|s| (s, descending)), page, want_computed).await?;
+        let rows = self
+            .query(
+                tenant,
+                kind,
+                filter,
+                sort.map(|s| (s, descending)),
+                page,
+                want_computed,
+            )
+            .await?;
         let (total, rows, computed) = rows;
         let next_cursor = match page {
-            Page::After { limit, .. } if rows.len() as i64 == limit && limit > 0 => rows.last().map(|r| encode_cursor(r.seq)),
+            Page::After { limit, .. } if rows.len() as i64 == limit && limit > 0 => {
+                rows.last().map(|r| encode_cursor(r.seq))
+            }
             _ => None,
         };
         let mut computed = computed.unwrap_or_default();
@@ -283,7 +399,12 @@ impl ScimService {
             Page::Offset { offset, .. } => Some(offset + 1),
             Page::After { .. } => None,
         };
-        Ok(ListPage { total, start_index, resources, next_cursor })
+        Ok(ListPage {
+            total,
+            start_index,
+            resources,
+            next_cursor,
+        })
     }
 
     async fn query(
@@ -294,7 +415,11 @@ impl ScimService {
         sort: Option<(SortKey, bool)>,
         page: Page,
         want_computed: bool,
-    ) -> ScimResult<(Option<i64>, Vec<ResourceRow>, Option<std::collections::HashMap<String, Vec<Value>>>)> {
+    ) -> ScimResult<(
+        Option<i64>,
+        Vec<ResourceRow>,
+        Option<std::collections::HashMap<String, Vec<Value>>>,
+    )> {
         let (org, d) = (tenant.org_id.clone(), self.db.dialect());
         self.db
             .read(move |conn| {
@@ -331,17 +456,31 @@ fn page_of(params: &ListParams, count: i64, sorted: bool) -> ScimResult<Page> {
     match &params.cursor {
         Some(cursor) => {
             if sorted {
-                return Err(ScimError::invalid_value("cursor paging follows creation order; sortBy cannot be combined with cursor"));
+                return Err(ScimError::invalid_value(
+                    "cursor paging follows creation order; sortBy cannot be combined with cursor",
+                ));
             }
             if params.start_index.is_some() {
-                return Err(ScimError::invalid_value("startIndex and cursor cannot be combined"));
+                return Err(ScimError::invalid_value(
+                    "startIndex and cursor cannot be combined",
+                ));
             }
-            let after = if cursor.is_empty() { 0 } else { decode_cursor(cursor)? };
-            Ok(Page::After { after, limit: count })
+            let after = if cursor.is_empty() {
+                0
+            } else {
+                decode_cursor(cursor)?
+            };
+            Ok(Page::After {
+                after,
+                limit: count,
+            })
         }
         None => {
             let start = params.start_index.unwrap_or(1).max(1);
-            Ok(Page::Offset { offset: start - 1, limit: count })
+            Ok(Page::Offset {
+                offset: start - 1,
+                limit: count,
+            })
         }
     }
 }
@@ -357,7 +496,12 @@ fn decode_cursor(cursor: &str) -> ScimResult<i64> {
         .strip_prefix(CURSOR_PREFIX)
         .and_then(|hex| i64::from_str_radix(hex, 16).ok())
         .filter(|n| *n >= 0)
-        .ok_or_else(|| ScimError::bad_request(ScimType::InvalidCursor, "the cursor is not one this server issued"))
+        .ok_or_else(|| {
+            ScimError::bad_request(
+                ScimType::InvalidCursor,
+                "the cursor is not one this server issued",
+            )
+        })
 }
 
 fn not_found() -> ScimError {
@@ -372,7 +516,11 @@ fn computed_attr(kind: ResourceKind) -> &'static str {
     }
 }
 
-fn load_computed(conn: &mut AnyConnection, kind: ResourceKind, ids: &[String]) -> ScimResult<std::collections::HashMap<String, Vec<Value>>> {
+fn load_computed(
+    conn: &mut AnyConnection,
+    kind: ResourceKind,
+    ids: &[String],
+) -> ScimResult<std::collections::HashMap<String, Vec<Value>>> {
     let mut out: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
     match kind {
         ResourceKind::Group => {
@@ -405,7 +553,10 @@ fn load_computed(conn: &mut AnyConnection, kind: ResourceKind, ids: &[String]) -
     Ok(out)
 }
 
-fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> ScimResult<Option<Vec<members::MemberRef>>> {
+fn take_members(
+    kind: ResourceKind,
+    doc: &mut Map<String, Value>,
+) -> ScimResult<Option<Vec<members::MemberRef>>> {
     if kind != ResourceKind::Group {
         return Ok(None);
     }
@@ -420,15 +571,26 @@ fn take_password(kind: ResourceKind, doc: &mut Map<String, Value>) -> ScimResult
         return Ok(None);
     }
     match doc.remove("password") {
-        Some(Value::String(p)) => crate::security::hash_password(&p).map(Some).map_err(|e| ScimError::new(500, e)),
+        Some(Value::String(p)) => crate::security::hash_password(&p)
+            .map(Some)
+            .map_err(|e| ScimError::new(500, e)),
         _ => Ok(None),
     }
 }
 
-fn build_write(rs: &ResourceSchema, id: &str, doc: &Map<String, Value>, password_hash: Option<String>) -> ScimResult<ResourceWrite> {
+fn build_write(
+    rs: &ResourceSchema,
+    id: &str,
+    doc: &Map<String, Value>,
+    password_hash: Option<String>,
+) -> ScimResult<ResourceWrite> {
     let kind = rs.kind;
     let name_attr = table_of(kind).name_attr;
-    let name = doc.get(name_attr).and_then(Value::as_str).ok_or_else(|| ScimError::invalid_value(format!("'{name_attr}' is required")))?.to_owned();
+    let name = doc
+        .get(name_attr)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ScimError::invalid_value(format!("'{name_attr}' is required")))?
+        .to_owned();
     let str_of = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
     let emails = doc
         .get("emails")
@@ -450,16 +612,23 @@ fn build_write(rs: &ResourceSchema, id: &str, doc: &Map<String, Value>, password
         name_norm: fold_case(&name),
         name,
         external_id: str_of("externalId"),
-        display_name: if kind == ResourceKind::User { str_of("displayName") } else { None },
+        display_name: if kind == ResourceKind::User {
+            str_of("displayName")
+        } else {
+            None
+        },
         active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
         password_hash,
         data: Value::Object(doc.clone()).to_string(),
         search: search_doc(rs, doc).to_string(),
-        emails: if kind == ResourceKind::User { emails } else { vec![] },
+        emails: if kind == ResourceKind::User {
+            emails
+        } else {
+            vec![]
+        },
     })
 }
 
 fn now() -> String {
     format_datetime(chrono::Utc::now())
 }
-

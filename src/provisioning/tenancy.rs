@@ -16,12 +16,22 @@ fn now() -> String {
 }
 
 pub fn create_org(conn: &mut AnyConnection, name: &str) -> StorageResult<OrgRow> {
-    let row = OrgRow { id: uuid::Uuid::new_v4().to_string(), name: name.to_owned(), name_norm: name.to_lowercase(), created: now() };
+    let row = OrgRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        name_norm: name.to_lowercase(),
+        created: now(),
+    };
     tenants::insert_org(conn, &row)?;
     Ok(row)
 }
 
-pub fn create_connection(conn: &mut AnyConnection, org_id: &str, name: &str, kind: &str) -> StorageResult<ConnectionRow> {
+pub fn create_connection(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    name: &str,
+    kind: &str,
+) -> StorageResult<ConnectionRow> {
     let row = ConnectionRow {
         id: uuid::Uuid::new_v4().to_string(),
         org_id: org_id.to_owned(),
@@ -43,7 +53,11 @@ pub struct IssuedToken {
     pub token: String,
 }
 
-pub fn create_token(conn: &mut AnyConnection, connection_id: &str, label: &str) -> StorageResult<IssuedToken> {
+pub fn create_token(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    label: &str,
+) -> StorageResult<IssuedToken> {
     tenants::find_connection(conn, connection_id)?.ok_or(StorageError::NotFound)?;
     let new = generate_token();
     let row = TokenRow {
@@ -56,7 +70,12 @@ pub fn create_token(conn: &mut AnyConnection, connection_id: &str, label: &str) 
         revoked: None,
     };
     tenants::insert_token(conn, &row)?;
-    Ok(IssuedToken { id: row.id, connection_id: row.connection_id, label: row.label, token: new.secret })
+    Ok(IssuedToken {
+        id: row.id,
+        connection_id: row.connection_id,
+        label: row.label,
+        token: new.secret,
+    })
 }
 
 pub fn revoke_token(conn: &mut AnyConnection, token_id: &str) -> StorageResult<bool> {
@@ -84,5 +103,9 @@ pub fn bootstrap_if_empty(conn: &mut AnyConnection) -> StorageResult<Option<Boot
     let org = create_org(conn, "default")?;
     let connection = create_connection(conn, &org.id, "default", "scim")?;
     let token = create_token(conn, &connection.id, "bootstrap")?;
-    Ok(Some(Bootstrap { org, connection, token }))
+    Ok(Some(Bootstrap {
+        org,
+        connection,
+        token,
+    }))
 }

@@ -58,12 +58,20 @@ pub const ERROR_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 impl ScimError {
     /// An error with a status and no `scimType`.
     pub fn new(status: u16, detail: impl Into<String>) -> Self {
-        Self { status, scim_type: None, detail: detail.into() }
+        Self {
+            status,
+            scim_type: None,
+            detail: detail.into(),
+        }
     }
 
     /// A 400 with the given `scimType`.
     pub fn bad_request(scim_type: ScimType, detail: impl Into<String>) -> Self {
-        Self { status: 400, scim_type: Some(scim_type), detail: detail.into() }
+        Self {
+            status: 400,
+            scim_type: Some(scim_type),
+            detail: detail.into(),
+        }
     }
 
     pub fn invalid_filter(detail: impl Into<String>) -> Self {
@@ -95,7 +103,11 @@ impl ScimError {
     }
 
     pub fn uniqueness(detail: impl Into<String>) -> Self {
-        Self { status: 409, scim_type: Some(ScimType::Uniqueness), detail: detail.into() }
+        Self {
+            status: 409,
+            scim_type: Some(ScimType::Uniqueness),
+            detail: detail.into(),
+        }
     }
 
     /// The error as a SCIM error body; `status` is a string as in the RFC's examples.

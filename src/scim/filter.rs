@@ -43,7 +43,10 @@ impl CompareOp {
 
     /// True for the ordering operators, which booleans and binaries do not support.
     pub fn is_ordering(self) -> bool {
-        matches!(self, CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le)
+        matches!(
+            self,
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        )
     }
 }
 
@@ -77,14 +80,21 @@ impl CompValue {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
-    Compare { path: AttrPath, op: CompareOp, value: CompValue },
+    Compare {
+        path: AttrPath,
+        op: CompareOp,
+        value: CompValue,
+    },
     Present(AttrPath),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
     Not(Box<Filter>),
     /// `attr[filter]`: some value of the multi-valued (or complex) attribute matches `filter`,
     /// whose paths name sub-attributes.
-    ValuePath { path: AttrPath, filter: Box<Filter> },
+    ValuePath {
+        path: AttrPath,
+        filter: Box<Filter>,
+    },
 }
 
 /// A PATCH target: `attrPath`, or `valuePath` with an optional trailing sub-attribute.
@@ -99,7 +109,9 @@ pub struct PatchPath {
 /// Parses a `filter` query parameter.
 pub fn parse_filter(input: &str) -> ScimResult<Filter> {
     if input.len() > MAX_FILTER_LEN {
-        return Err(ScimError::invalid_filter(format!("filter longer than {MAX_FILTER_LEN} bytes")));
+        return Err(ScimError::invalid_filter(format!(
+            "filter longer than {MAX_FILTER_LEN} bytes"
+        )));
     }
     let mut p = Parser::new(input);
     p.skip_ws();
@@ -126,7 +138,9 @@ pub fn parse_patch_path(input: &str) -> ScimResult<PatchPath> {
     let mut sub_after_filter = None;
     if p.eat('[') {
         if path.sub.is_some() {
-            return Err(ScimError::invalid_path("a value filter must follow an attribute, not a sub-attribute"));
+            return Err(ScimError::invalid_path(
+                "a value filter must follow an attribute, not a sub-attribute",
+            ));
         }
         p.in_value_path = true;
         filter = Some(p.parse_or(1).map_err(to_path_error)?);
@@ -139,9 +153,16 @@ pub fn parse_patch_path(input: &str) -> ScimResult<PatchPath> {
         }
     }
     if !p.at_end() {
-        return Err(ScimError::invalid_path(format!("unexpected input at offset {} of path", p.pos)));
+        return Err(ScimError::invalid_path(format!(
+            "unexpected input at offset {} of path",
+            p.pos
+        )));
     }
-    Ok(PatchPath { path, filter, sub_after_filter })
+    Ok(PatchPath {
+        path,
+        filter,
+        sub_after_filter,
+    })
 }
 
 struct Parser<'a> {
@@ -153,7 +174,12 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str) -> Self {
-        Parser { src, pos: 0, terms: 0, in_value_path: false }
+        Parser {
+            src,
+            pos: 0,
+            terms: 0,
+            in_value_path: false,
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -191,7 +217,10 @@ impl<'a> Parser<'a> {
     fn keyword(&mut self, word: &str) -> bool {
         let rest = self.rest();
         let n = word.len();
-        if rest.get(..n).is_some_and(|head| head.eq_ignore_ascii_case(word)) {
+        if rest
+            .get(..n)
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+        {
             let next = rest[n..].chars().next();
             if next.is_none_or(|c| c.is_whitespace() || c == '(' || c == ')' || c == ']') {
                 self.pos += n;
@@ -282,12 +311,22 @@ impl<'a> Parser<'a> {
             if self.eat('.') {
                 // Entra: `emails[type eq "work"].value eq "x"` = `emails[type eq "work" and value eq "x"]`.
                 let sub = self.name()?;
-                let sub_path = AttrPath { urn: None, attr: sub, sub: None };
+                let sub_path = AttrPath {
+                    urn: None,
+                    attr: sub,
+                    sub: None,
+                };
                 let tail = self.parse_comparison(sub_path)?;
                 let both = Filter::And(Box::new(inner), Box::new(tail));
-                return Ok(Filter::ValuePath { path, filter: Box::new(both) });
+                return Ok(Filter::ValuePath {
+                    path,
+                    filter: Box::new(both),
+                });
             }
-            return Ok(Filter::ValuePath { path, filter: Box::new(inner) });
+            return Ok(Filter::ValuePath {
+                path,
+                filter: Box::new(inner),
+            });
         }
         self.parse_comparison(path)
     }
@@ -310,7 +349,9 @@ impl<'a> Parser<'a> {
             return Ok(Filter::Present(path));
         }
         let op = CompareOp::parse(word).ok_or_else(|| {
-            ScimError::invalid_filter(format!("unknown operator '{word}' at offset {start} of filter"))
+            ScimError::invalid_filter(format!(
+                "unknown operator '{word}' at offset {start} of filter"
+            ))
         })?;
         if !self.peek().is_some_and(char::is_whitespace) {
             return Err(self.error("expected a value"));
@@ -325,7 +366,10 @@ impl<'a> Parser<'a> {
             return self.string_literal().map(CompValue::Str);
         }
         let start = self.pos;
-        while self.peek().is_some_and(|c| !c.is_whitespace() && c != ')' && c != ']') {
+        while self
+            .peek()
+            .is_some_and(|c| !c.is_whitespace() && c != ')' && c != ']')
+        {
             self.pos += self.peek().map_or(1, char::len_utf8);
         }
         let word = &self.src[start..self.pos];
@@ -355,11 +399,14 @@ impl<'a> Parser<'a> {
             } else if c == '\\' {
                 escaped = true;
             } else if c == '"' {
-                return serde_json::from_str(&self.src[start..self.pos])
-                    .map_err(|_| ScimError::invalid_filter(format!("invalid string at offset {start} of filter")));
+                return serde_json::from_str(&self.src[start..self.pos]).map_err(|_| {
+                    ScimError::invalid_filter(format!("invalid string at offset {start} of filter"))
+                });
             }
         }
-        Err(ScimError::invalid_filter(format!("unterminated string at offset {start} of filter")))
+        Err(ScimError::invalid_filter(format!(
+            "unterminated string at offset {start} of filter"
+        )))
     }
 
     /// ATTRNAME = ALPHA *(nameChar), plus `$ref`.
@@ -373,7 +420,10 @@ impl<'a> Parser<'a> {
             if !self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
                 return Err(self.error("expected an attribute name"));
             }
-            while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            while self
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 self.pos += 1;
             }
         }
@@ -384,12 +434,17 @@ impl<'a> Parser<'a> {
     fn attr_path(&mut self) -> ScimResult<AttrPath> {
         let start = self.pos;
         let rest = self.rest();
-        if rest.get(..4).is_some_and(|head| head.eq_ignore_ascii_case("urn:")) {
+        if rest
+            .get(..4)
+            .is_some_and(|head| head.eq_ignore_ascii_case("urn:"))
+        {
             let len = rest
                 .find(|c: char| !(c.is_ascii_alphanumeric() || ":._-$".contains(c)))
                 .unwrap_or(rest.len());
             let token = &rest[..len];
-            let colon = token.rfind(':').ok_or_else(|| self.error("invalid URN path"))?;
+            let colon = token
+                .rfind(':')
+                .ok_or_else(|| self.error("invalid URN path"))?;
             let (urn, tail) = (&token[..colon], &token[colon + 1..]);
             let (attr, sub) = match tail.split_once('.') {
                 Some((a, s)) => (a, Some(s)),
@@ -399,19 +454,31 @@ impl<'a> Parser<'a> {
                 n.starts_with('$') || n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
             };
             if !valid(attr) || sub.is_some_and(|s| !valid(s) || s.contains('.')) {
-                return Err(ScimError::invalid_filter(format!("invalid attribute path at offset {start}")));
+                return Err(ScimError::invalid_filter(format!(
+                    "invalid attribute path at offset {start}"
+                )));
             }
             self.pos += len;
-            return Ok(AttrPath { urn: Some(urn.to_owned()), attr: attr.to_owned(), sub: sub.map(str::to_owned) });
+            return Ok(AttrPath {
+                urn: Some(urn.to_owned()),
+                attr: attr.to_owned(),
+                sub: sub.map(str::to_owned),
+            });
         }
         let attr = self.name()?;
-        let sub = if self.peek() == Some('.') && self.rest()[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '$') {
+        let sub = if self.peek() == Some('.')
+            && self.rest()[1..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '$')
+        {
             self.pos += 1;
             Some(self.name()?)
         } else {
             None
         };
-        Ok(AttrPath { urn: None, attr, sub })
+        Ok(AttrPath {
+            urn: None,
+            attr,
+            sub,
+        })
     }
 }
 
@@ -420,13 +487,24 @@ mod tests {
     use super::*;
 
     fn path(attr: &str, sub: Option<&str>) -> AttrPath {
-        AttrPath { urn: None, attr: attr.into(), sub: sub.map(Into::into) }
+        AttrPath {
+            urn: None,
+            attr: attr.into(),
+            sub: sub.map(Into::into),
+        }
     }
 
     #[test]
     fn parses_simple_comparison_case_insensitively() {
         let f = parse_filter("userName EQ \"bjensen\"").unwrap();
-        assert_eq!(f, Filter::Compare { path: path("userName", None), op: CompareOp::Eq, value: CompValue::Str("bjensen".into()) });
+        assert_eq!(
+            f,
+            Filter::Compare {
+                path: path("userName", None),
+                op: CompareOp::Eq,
+                value: CompValue::Str("bjensen".into())
+            }
+        );
     }
 
     #[test]
@@ -440,7 +518,9 @@ mod tests {
 
     #[test]
     fn parses_not_parentheses_and_present() {
-        let f = parse_filter("not (title pr) and (userType eq \"Employee\" or userType eq \"Intern\")").unwrap();
+        let f =
+            parse_filter("not (title pr) and (userType eq \"Employee\" or userType eq \"Intern\")")
+                .unwrap();
         assert!(matches!(f, Filter::And(_, _)));
     }
 
@@ -458,10 +538,16 @@ mod tests {
 
     #[test]
     fn parses_urn_qualified_paths() {
-        let f = parse_filter("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"").unwrap();
+        let f = parse_filter(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq \"x\"",
+        )
+        .unwrap();
         match f {
             Filter::Compare { path, .. } => {
-                assert_eq!(path.urn.as_deref(), Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"));
+                assert_eq!(
+                    path.urn.as_deref(),
+                    Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+                );
                 assert_eq!(path.attr, "manager");
                 assert_eq!(path.sub.as_deref(), Some("value"));
             }
@@ -472,24 +558,58 @@ mod tests {
     #[test]
     fn reads_literals_and_bare_words() {
         let f = parse_filter("active eq False").unwrap();
-        assert!(matches!(f, Filter::Compare { value: CompValue::Bool(false), .. }));
+        assert!(matches!(
+            f,
+            Filter::Compare {
+                value: CompValue::Bool(false),
+                ..
+            }
+        ));
         let f = parse_filter("name.familyName eq Employee").unwrap();
-        assert!(matches!(f, Filter::Compare { value: CompValue::Str(_), .. }));
+        assert!(matches!(
+            f,
+            Filter::Compare {
+                value: CompValue::Str(_),
+                ..
+            }
+        ));
         let f = parse_filter("x gt 1.5").unwrap();
-        assert!(matches!(f, Filter::Compare { value: CompValue::Num(_), .. }));
+        assert!(matches!(
+            f,
+            Filter::Compare {
+                value: CompValue::Num(_),
+                ..
+            }
+        ));
     }
 
     #[test]
     fn string_escapes_are_decoded() {
         let f = parse_filter(r#"displayName eq "a \"quoted\" \u00e9""#).unwrap();
-        assert!(matches!(f, Filter::Compare { value: CompValue::Str(ref s), .. } if s == "a \"quoted\" é"));
+        assert!(
+            matches!(f, Filter::Compare { value: CompValue::Str(ref s), .. } if s == "a \"quoted\" é")
+        );
     }
 
     #[test]
     fn rejects_malformed_filters() {
-        for bad in ["", "userName", "userName xx \"a\"", "userName eq", "(a eq 1", "a eq 1 or", "a[b eq 1", "userName eq \"open", "a eq 1 b eq 2"] {
+        for bad in [
+            "",
+            "userName",
+            "userName xx \"a\"",
+            "userName eq",
+            "(a eq 1",
+            "a eq 1 or",
+            "a[b eq 1",
+            "userName eq \"open",
+            "a eq 1 b eq 2",
+        ] {
             let err = parse_filter(bad).unwrap_err();
-            assert_eq!(err.scim_type, Some(super::super::error::ScimType::InvalidFilter), "{bad}");
+            assert_eq!(
+                err.scim_type,
+                Some(super::super::error::ScimType::InvalidFilter),
+                "{bad}"
+            );
         }
     }
 

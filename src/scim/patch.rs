@@ -30,12 +30,25 @@ pub struct PatchOperation {
 /// Reads a PatchOp body. Member names and `op` values are matched case-insensitively; an empty
 /// `Operations` array is a no-op (Microsoft's validator sends one).
 pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
-    let obj = body.as_object().ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
-    let get = |o: &Map<String, Value>, k: &str| o.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
+    let get = |o: &Map<String, Value>, k: &str| {
+        o.iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.clone())
+    };
     if let Some(schemas) = get(obj, "schemas") {
-        let ok = schemas.as_array().is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN))));
+        let ok = schemas.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN))
+            })
+        });
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("schemas must contain {PATCH_OP_URN}")));
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {PATCH_OP_URN}"
+            )));
         }
     }
     let ops = match get(obj, "Operations") {
@@ -45,8 +58,15 @@ pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
     };
     ops.iter()
         .map(|op| {
-            let o = op.as_object().ok_or_else(|| ScimError::invalid_syntax("each operation must be an object"))?;
-            let kind = match get(o, "op").as_ref().and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+            let o = op
+                .as_object()
+                .ok_or_else(|| ScimError::invalid_syntax("each operation must be an object"))?;
+            let kind = match get(o, "op")
+                .as_ref()
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
                 Some("add") => OpKind::Add,
                 Some("replace") => OpKind::Replace,
                 Some("remove") => OpKind::Remove,
@@ -58,13 +78,21 @@ pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
                 Some(Value::String(s)) => Some(s),
                 Some(_) => return Err(ScimError::invalid_path("'path' must be a string")),
             };
-            Ok(PatchOperation { op: kind, path, value: get(o, "value") })
+            Ok(PatchOperation {
+                op: kind,
+                path,
+                value: get(o, "value"),
+            })
         })
         .collect()
 }
 
 /// Applies the operations to `doc` all or nothing. Returns whether the document changed.
-pub fn apply_patch(rs: &ResourceSchema, doc: &mut Map<String, Value>, ops: &[PatchOperation]) -> ScimResult<bool> {
+pub fn apply_patch(
+    rs: &ResourceSchema,
+    doc: &mut Map<String, Value>,
+    ops: &[PatchOperation],
+) -> ScimResult<bool> {
     let mut work = doc.clone();
     for op in ops {
         apply_one(rs, &mut work, op)?;
@@ -75,7 +103,11 @@ pub fn apply_patch(rs: &ResourceSchema, doc: &mut Map<String, Value>, ops: &[Pat
     Ok(changed)
 }
 
-fn apply_one(rs: &ResourceSchema, doc: &mut Map<String, Value>, op: &PatchOperation) -> ScimResult<()> {
+fn apply_one(
+    rs: &ResourceSchema,
+    doc: &mut Map<String, Value>,
+    op: &PatchOperation,
+) -> ScimResult<()> {
     match &op.path {
         Some(path) => {
             let target = resolve_target(rs, path)?;
@@ -85,8 +117,12 @@ fn apply_one(rs: &ResourceSchema, doc: &mut Map<String, Value>, op: &PatchOperat
             if op.op == OpKind::Remove {
                 return Err(ScimError::no_target("remove needs a path"));
             }
-            let value = op.value.as_ref().ok_or_else(|| ScimError::invalid_syntax("add/replace without path needs a value"))?;
-            let obj = value.as_object().ok_or_else(|| ScimError::invalid_syntax("a value without path must be an object"))?;
+            let value = op.value.as_ref().ok_or_else(|| {
+                ScimError::invalid_syntax("add/replace without path needs a value")
+            })?;
+            let obj = value.as_object().ok_or_else(|| {
+                ScimError::invalid_syntax("a value without path must be an object")
+            })?;
             for (key, v) in obj {
                 let target = match resolve_target(rs, key) {
                     Ok(t) => t,
@@ -103,8 +139,17 @@ fn apply_one(rs: &ResourceSchema, doc: &mut Map<String, Value>, op: &PatchOperat
 /// What a path names.
 #[derive(Debug, Clone)]
 enum Target<'a> {
-    Attr { ext: Option<String>, attr: &'a Attribute, sub: Option<&'a Attribute> },
-    Filtered { ext: Option<String>, attr: &'a Attribute, filter: Filter, sub: Option<&'a Attribute> },
+    Attr {
+        ext: Option<String>,
+        attr: &'a Attribute,
+        sub: Option<&'a Attribute>,
+    },
+    Filtered {
+        ext: Option<String>,
+        attr: &'a Attribute,
+        filter: Filter,
+        sub: Option<&'a Attribute>,
+    },
     Extension(&'a super::schema::Schema),
 }
 
@@ -114,10 +159,16 @@ fn resolve_target<'a>(rs: &'a ResourceSchema, path: &str) -> ScimResult<Target<'
     }
     let parsed = parse_patch_path(path)?;
     let unknown = || ScimError::invalid_path(format!("unknown attribute '{path}'"));
-    let loc = rs.resolve(parsed.path.urn.as_deref(), &parsed.path.attr).ok_or_else(unknown)?;
+    let loc = rs
+        .resolve(parsed.path.urn.as_deref(), &parsed.path.attr)
+        .ok_or_else(unknown)?;
     let ext = loc.extension.map(str::to_owned);
     let attr = loc.attr;
-    let sub_name = parsed.path.sub.as_ref().or(parsed.sub_after_filter.as_ref());
+    let sub_name = parsed
+        .path
+        .sub
+        .as_ref()
+        .or(parsed.sub_after_filter.as_ref());
     let sub = match sub_name {
         Some(s) => Some(attr.sub(s).ok_or_else(unknown)?),
         None => None,
@@ -125,19 +176,32 @@ fn resolve_target<'a>(rs: &'a ResourceSchema, path: &str) -> ScimResult<Target<'
     match parsed.filter {
         Some(filter) => {
             if !(attr.multi_valued && attr.kind == AttrType::Complex) {
-                return Err(ScimError::invalid_path(format!("'{}' is not multi-valued complex", attr.name)));
+                return Err(ScimError::invalid_path(format!(
+                    "'{}' is not multi-valued complex",
+                    attr.name
+                )));
             }
-            Ok(Target::Filtered { ext, attr, filter, sub })
+            Ok(Target::Filtered {
+                ext,
+                attr,
+                filter,
+                sub,
+            })
         }
         None => Ok(Target::Attr { ext, attr, sub }),
     }
 }
 
-fn container<'d>(doc: &'d mut Map<String, Value>, ext: &Option<String>) -> &'d mut Map<String, Value> {
+fn container<'d>(
+    doc: &'d mut Map<String, Value>,
+    ext: &Option<String>,
+) -> &'d mut Map<String, Value> {
     match ext {
         None => doc,
         Some(urn) => {
-            let entry = doc.entry(urn.clone()).or_insert_with(|| Value::Object(Map::new()));
+            let entry = doc
+                .entry(urn.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
             if !entry.is_object() {
                 *entry = Value::Object(Map::new());
             }
@@ -151,32 +215,63 @@ fn container<'d>(doc: &'d mut Map<String, Value>, ext: &Option<String>) -> &'d m
 
 fn drop_empty_extension(doc: &mut Map<String, Value>, ext: &Option<String>) {
     if let Some(urn) = ext {
-        if doc.get(urn).and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if doc
+            .get(urn)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             doc.remove(urn);
         }
     }
 }
 
-fn check_writable(attr: &Attribute, sub: Option<&Attribute>, explicit: bool, current: Option<&Value>) -> ScimResult<bool> {
+fn check_writable(
+    attr: &Attribute,
+    sub: Option<&Attribute>,
+    explicit: bool,
+    current: Option<&Value>,
+) -> ScimResult<bool> {
     let leaf = sub.unwrap_or(attr);
-    let read_only = attr.mutability == Mutability::ReadOnly || leaf.mutability == Mutability::ReadOnly;
+    let read_only =
+        attr.mutability == Mutability::ReadOnly || leaf.mutability == Mutability::ReadOnly;
     if read_only {
         // Okta repeats `id` in path-less values; only an explicit path is an error.
-        return if explicit { Err(ScimError::mutability(format!("'{}' is read-only", leaf.name))) } else { Ok(false) };
+        return if explicit {
+            Err(ScimError::mutability(format!(
+                "'{}' is read-only",
+                leaf.name
+            )))
+        } else {
+            Ok(false)
+        };
     }
     if attr.mutability == Mutability::Immutable && current.is_some() {
-        return Err(ScimError::mutability(format!("'{}' is immutable", attr.name)));
+        return Err(ScimError::mutability(format!(
+            "'{}' is immutable",
+            attr.name
+        )));
     }
     Ok(true)
 }
 
-fn apply_target(doc: &mut Map<String, Value>, target: &Target<'_>, op: OpKind, value: Option<&Value>, explicit: bool) -> ScimResult<()> {
+fn apply_target(
+    doc: &mut Map<String, Value>,
+    target: &Target<'_>,
+    op: OpKind,
+    value: Option<&Value>,
+    explicit: bool,
+) -> ScimResult<()> {
     match target {
         Target::Extension(schema) => apply_extension(doc, schema, op, value),
         Target::Attr { ext, attr, sub } => {
             let current = container(doc, ext).get(&attr.name).cloned();
             let unchanged = value.is_some_and(|v| coerce(attr, v).ok().flatten() == current);
-            if !check_writable(attr, *sub, explicit, current.as_ref().filter(|_| !unchanged))? {
+            if !check_writable(
+                attr,
+                *sub,
+                explicit,
+                current.as_ref().filter(|_| !unchanged),
+            )? {
                 drop_empty_extension(doc, ext);
                 return Ok(());
             }
@@ -194,7 +289,12 @@ fn apply_target(doc: &mut Map<String, Value>, target: &Target<'_>, op: OpKind, v
             drop_empty_extension(doc, ext);
             result
         }
-        Target::Filtered { ext, attr, filter, sub } => {
+        Target::Filtered {
+            ext,
+            attr,
+            filter,
+            sub,
+        } => {
             if !check_writable(attr, *sub, explicit, None)? {
                 return Ok(());
             }
@@ -205,25 +305,44 @@ fn apply_target(doc: &mut Map<String, Value>, target: &Target<'_>, op: OpKind, v
     }
 }
 
-fn apply_extension(doc: &mut Map<String, Value>, schema: &super::schema::Schema, op: OpKind, value: Option<&Value>) -> ScimResult<()> {
+fn apply_extension(
+    doc: &mut Map<String, Value>,
+    schema: &super::schema::Schema,
+    op: OpKind,
+    value: Option<&Value>,
+) -> ScimResult<()> {
     if op == OpKind::Remove {
         doc.remove(&schema.id);
         return Ok(());
     }
     let Some(Value::Object(fields)) = value else {
-        return Err(ScimError::invalid_value("an extension value must be an object"));
+        return Err(ScimError::invalid_value(
+            "an extension value must be an object",
+        ));
     };
     let ext = Some(schema.id.clone());
     for (key, v) in fields {
-        let Some(attr) = schema.attr(key) else { continue };
-        let target = Target::Attr { ext: ext.clone(), attr, sub: None };
+        let Some(attr) = schema.attr(key) else {
+            continue;
+        };
+        let target = Target::Attr {
+            ext: ext.clone(),
+            attr,
+            sub: None,
+        };
         apply_target(doc, &target, op, Some(v), false)?;
     }
     Ok(())
 }
 
-fn set_attr(target: &mut Map<String, Value>, attr: &Attribute, op: OpKind, value: Option<&Value>) -> ScimResult<()> {
-    let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{}' needs a value", attr.name)))?;
+fn set_attr(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    op: OpKind,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let value =
+        value.ok_or_else(|| ScimError::invalid_syntax(format!("'{}' needs a value", attr.name)))?;
     let Some(new) = coerce(attr, value)? else {
         // null / "" / [] unassign the attribute (RFC 7643 §2.5).
         if op == OpKind::Replace || (!attr.multi_valued && attr.kind != AttrType::Complex) {
@@ -233,9 +352,15 @@ fn set_attr(target: &mut Map<String, Value>, attr: &Attribute, op: OpKind, value
     };
     match (attr.multi_valued, attr.kind, op) {
         (true, _, OpKind::Add) => {
-            let Value::Array(new_items) = new else { return Ok(()) };
-            let items = target.entry(attr.name.clone()).or_insert_with(|| Value::Array(vec![]));
-            let Value::Array(existing) = items else { return Ok(()) };
+            let Value::Array(new_items) = new else {
+                return Ok(());
+            };
+            let items = target
+                .entry(attr.name.clone())
+                .or_insert_with(|| Value::Array(vec![]));
+            let Value::Array(existing) = items else {
+                return Ok(());
+            };
             for item in new_items {
                 if !existing.contains(&item) {
                     if is_primary(&item) {
@@ -263,11 +388,20 @@ fn set_attr(target: &mut Map<String, Value>, attr: &Attribute, op: OpKind, value
     Ok(())
 }
 
-fn set_sub(target: &mut Map<String, Value>, attr: &Attribute, sub: &Attribute, value: Option<&Value>) -> ScimResult<()> {
-    let value = value.ok_or_else(|| ScimError::invalid_syntax(format!("'{}.{}' needs a value", attr.name, sub.name)))?;
+fn set_sub(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    sub: &Attribute,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let value = value.ok_or_else(|| {
+        ScimError::invalid_syntax(format!("'{}.{}' needs a value", attr.name, sub.name))
+    })?;
     let new = coerce(sub, value)?;
     if attr.multi_valued {
-        let items = target.entry(attr.name.clone()).or_insert_with(|| Value::Array(vec![]));
+        let items = target
+            .entry(attr.name.clone())
+            .or_insert_with(|| Value::Array(vec![]));
         if let Value::Array(a) = items {
             if a.is_empty() {
                 a.push(Value::Object(Map::new()));
@@ -275,10 +409,15 @@ fn set_sub(target: &mut Map<String, Value>, attr: &Attribute, sub: &Attribute, v
         }
         for_each_element(target, attr, |el| set_or_remove(el, &sub.name, new.clone()));
         if count_primary(target, attr) > 1 {
-            return Err(ScimError::invalid_value(format!("only one value of '{}' may be primary", attr.name)));
+            return Err(ScimError::invalid_value(format!(
+                "only one value of '{}' may be primary",
+                attr.name
+            )));
         }
     } else {
-        let obj = target.entry(attr.name.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let obj = target
+            .entry(attr.name.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !obj.is_object() {
             *obj = Value::Object(Map::new());
         }
@@ -303,9 +442,16 @@ fn set_or_remove(obj: &mut Map<String, Value>, key: &str, value: Option<Value>) 
     }
 }
 
-fn remove_attr(target: &mut Map<String, Value>, attr: &Attribute, value: Option<&Value>) -> ScimResult<()> {
+fn remove_attr(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    value: Option<&Value>,
+) -> ScimResult<()> {
     if attr.required {
-        return Err(ScimError::mutability(format!("'{}' is required and cannot be removed", attr.name)));
+        return Err(ScimError::mutability(format!(
+            "'{}' is required and cannot be removed",
+            attr.name
+        )));
     }
     // Entra removes values of a multi-valued attribute by listing them, without a filter.
     if let (true, Some(v)) = (attr.multi_valued, value.filter(|v| !v.is_null())) {
@@ -369,7 +515,8 @@ fn apply_filtered(
             }
         },
         OpKind::Add | OpKind::Replace => {
-            let value = value.ok_or_else(|| ScimError::invalid_syntax("add/replace needs a value"))?;
+            let value =
+                value.ok_or_else(|| ScimError::invalid_syntax("add/replace needs a value"))?;
             if matched.is_empty() {
                 // Entra expects `replace emails[type eq "work"].value` to create the work email.
                 let mut element = seed_from_filter(filter).ok_or_else(|| {
@@ -404,7 +551,12 @@ fn apply_filtered(
     Ok(())
 }
 
-fn merge_into_element(attr: &Attribute, el: &mut Map<String, Value>, sub: Option<&Attribute>, value: &Value) -> ScimResult<()> {
+fn merge_into_element(
+    attr: &Attribute,
+    el: &mut Map<String, Value>,
+    sub: Option<&Attribute>,
+    value: &Value,
+) -> ScimResult<()> {
     match sub {
         Some(sub) => {
             let v = coerce(sub, value)?;
@@ -424,7 +576,11 @@ fn merge_into_element(attr: &Attribute, el: &mut Map<String, Value>, sub: Option
 /// The element a filter of `sub eq literal` terms joined by `and` describes.
 fn seed_from_filter(filter: &Filter) -> Option<Map<String, Value>> {
     match filter {
-        Filter::Compare { path, op: CompareOp::Eq, value } if path.sub.is_none() && path.urn.is_none() => {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value,
+        } if path.sub.is_none() && path.urn.is_none() => {
             let mut m = Map::new();
             m.insert(path.attr.clone(), value.to_json());
             Some(m)
@@ -438,7 +594,11 @@ fn seed_from_filter(filter: &Filter) -> Option<Map<String, Value>> {
     }
 }
 
-fn for_each_element(target: &mut Map<String, Value>, attr: &Attribute, mut f: impl FnMut(&mut Map<String, Value>)) {
+fn for_each_element(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    mut f: impl FnMut(&mut Map<String, Value>),
+) {
     match target.get_mut(&attr.name) {
         Some(Value::Array(items)) => {
             for item in items.iter_mut() {
@@ -474,32 +634,50 @@ fn clear_primary(items: &mut [Value]) {
 }
 
 fn count_primary(target: &Map<String, Value>, attr: &Attribute) -> usize {
-    target.get(&attr.name).and_then(Value::as_array).map_or(0, |a| a.iter().filter(|v| is_primary(v)).count())
+    target
+        .get(&attr.name)
+        .and_then(Value::as_array)
+        .map_or(0, |a| a.iter().filter(|v| is_primary(v)).count())
 }
 
 /// Evaluates a value filter against one element of a multi-valued complex attribute.
 pub fn matches_element(attr: &Attribute, element: &Value, filter: &Filter) -> ScimResult<bool> {
     Ok(match filter {
-        Filter::And(a, b) => matches_element(attr, element, a)? && matches_element(attr, element, b)?,
-        Filter::Or(a, b) => matches_element(attr, element, a)? || matches_element(attr, element, b)?,
+        Filter::And(a, b) => {
+            matches_element(attr, element, a)? && matches_element(attr, element, b)?
+        }
+        Filter::Or(a, b) => {
+            matches_element(attr, element, a)? || matches_element(attr, element, b)?
+        }
         Filter::Not(a) => !matches_element(attr, element, a)?,
-        Filter::Present(p) => element.get(&sub_name(attr, &p.attr)?).is_some_and(|v| !v.is_null()),
+        Filter::Present(p) => element
+            .get(&sub_name(attr, &p.attr)?)
+            .is_some_and(|v| !v.is_null()),
         Filter::Compare { path, op, value } => {
             let name = sub_name(attr, &path.attr)?;
-            let sub = attr.sub(&name).ok_or_else(|| ScimError::invalid_filter("unknown sub-attribute"))?;
+            let sub = attr
+                .sub(&name)
+                .ok_or_else(|| ScimError::invalid_filter("unknown sub-attribute"))?;
             compare_json(sub, element.get(&name), *op, value)
         }
-        Filter::ValuePath { .. } => return Err(ScimError::invalid_filter("value filters cannot be nested")),
+        Filter::ValuePath { .. } => {
+            return Err(ScimError::invalid_filter("value filters cannot be nested"))
+        }
     })
 }
 
 fn sub_name(attr: &Attribute, name: &str) -> ScimResult<String> {
-    attr.sub(name)
-        .map(|a| a.name.clone())
-        .ok_or_else(|| ScimError::invalid_filter(format!("'{}' has no sub-attribute '{name}'", attr.name)))
+    attr.sub(name).map(|a| a.name.clone()).ok_or_else(|| {
+        ScimError::invalid_filter(format!("'{}' has no sub-attribute '{name}'", attr.name))
+    })
 }
 
-fn compare_json(attr: &Attribute, actual: Option<&Value>, op: CompareOp, expected: &CompValue) -> bool {
+fn compare_json(
+    attr: &Attribute,
+    actual: Option<&Value>,
+    op: CompareOp,
+    expected: &CompValue,
+) -> bool {
     let Some(actual) = actual.filter(|v| !v.is_null()) else {
         return op == CompareOp::Ne && *expected != CompValue::Null;
     };
@@ -523,7 +701,13 @@ fn compare_json(attr: &Attribute, actual: Option<&Value>, op: CompareOp, expecte
             _ => false,
         };
     }
-    let fold = |s: &str| if attr.case_exact { s.to_owned() } else { fold_case(s) };
+    let fold = |s: &str| {
+        if attr.case_exact {
+            s.to_owned()
+        } else {
+            fold_case(s)
+        }
+    };
     let a = fold(&match actual {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -574,7 +758,12 @@ mod tests {
     fn sc6_entra_capitalised_replace_with_string_boolean() {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
-        patch(&reg, &mut doc, ops(json!([{"op": "Replace", "path": "active", "value": "False"}]))).unwrap();
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        )
+        .unwrap();
         assert_eq!(doc["active"], json!(false));
     }
 
@@ -600,17 +789,32 @@ mod tests {
             {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x.com"},
             {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+1 555"}]));
         patch(&reg, &mut doc, body).unwrap();
-        assert_eq!(doc["emails"], json!([{"value": "new@x.com", "type": "work", "primary": true}]));
-        assert_eq!(doc["phoneNumbers"], json!([{"type": "mobile", "value": "+1 555"}]));
+        assert_eq!(
+            doc["emails"],
+            json!([{"value": "new@x.com", "type": "work", "primary": true}])
+        );
+        assert_eq!(
+            doc["phoneNumbers"],
+            json!([{"type": "mobile", "value": "+1 555"}])
+        );
     }
 
     #[test]
     fn sc6_manager_shapes_are_all_stored_as_complex() {
         let reg = Registry::embedded().unwrap();
         let path = format!("{ENTERPRISE_URN}:manager");
-        for value in [json!("m1"), json!({"value": "m1"}), json!([{"value": "m1", "$ref": null}])] {
+        for value in [
+            json!("m1"),
+            json!({"value": "m1"}),
+            json!([{"value": "m1", "$ref": null}]),
+        ] {
             let mut doc = user_doc(&reg);
-            patch(&reg, &mut doc, ops(json!([{"op": "Add", "path": path, "value": value}]))).unwrap();
+            patch(
+                &reg,
+                &mut doc,
+                ops(json!([{"op": "Add", "path": path, "value": value}])),
+            )
+            .unwrap();
             assert_eq!(doc[ENTERPRISE_URN]["manager"], json!({"value": "m1"}));
             patch(&reg, &mut doc, ops(json!([{"op": "Remove", "path": path}]))).unwrap();
             assert!(doc.get(ENTERPRISE_URN).is_none());
@@ -621,9 +825,16 @@ mod tests {
     fn sc6_add_email_as_primary_clears_other_primary() {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
-        let body = ops(json!([{"op": "add", "path": "emails", "value": [{"value": "b@x.com", "type": "home", "primary": true}]}]));
+        let body = ops(
+            json!([{"op": "add", "path": "emails", "value": [{"value": "b@x.com", "type": "home", "primary": true}]}]),
+        );
         patch(&reg, &mut doc, body).unwrap();
-        let primaries: Vec<_> = doc["emails"].as_array().unwrap().iter().filter(|e| e["primary"] == true).collect();
+        let primaries: Vec<_> = doc["emails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["primary"] == true)
+            .collect();
         assert_eq!(primaries.len(), 1);
         assert_eq!(primaries[0]["value"], "b@x.com");
     }
@@ -633,7 +844,9 @@ mod tests {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
         let before = doc.clone();
-        let body = ops(json!([{"op": "replace", "path": "displayName", "value": "X"}, {"op": "replace", "path": "active", "value": "maybe"}]));
+        let body = ops(
+            json!([{"op": "replace", "path": "displayName", "value": "X"}, {"op": "replace", "path": "active", "value": "maybe"}]),
+        );
         assert!(patch(&reg, &mut doc, body).is_err());
         assert_eq!(doc, before);
     }
@@ -644,8 +857,16 @@ mod tests {
         let mut doc = user_doc(&reg);
         let err = patch(&reg, &mut doc, ops(json!([{"op": "remove"}]))).unwrap_err();
         assert_eq!(err.scim_type, Some(crate::scim::error::ScimType::NoTarget));
-        let err = patch(&reg, &mut doc, ops(json!([{"op": "remove", "path": "userName"}]))).unwrap_err();
-        assert_eq!(err.scim_type, Some(crate::scim::error::ScimType::Mutability));
+        let err = patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "remove", "path": "userName"}])),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.scim_type,
+            Some(crate::scim::error::ScimType::Mutability)
+        );
     }
 
     #[test]
@@ -653,18 +874,38 @@ mod tests {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
         assert!(!patch(&reg, &mut doc, ops(json!([]))).unwrap());
-        assert!(!patch(&reg, &mut doc, ops(json!([{"op": "add", "path": "active", "value": true}]))).unwrap());
+        assert!(!patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "add", "path": "active", "value": true}]))
+        )
+        .unwrap());
     }
 
     #[test]
     fn sc6_remove_with_value_filter_and_null_replace_unassigns() {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
-        patch(&reg, &mut doc, ops(json!([{"op": "remove", "path": "emails[type eq \"WORK\"]"}]))).unwrap();
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "remove", "path": "emails[type eq \"WORK\"]"}])),
+        )
+        .unwrap();
         assert!(doc.get("emails").is_none());
-        patch(&reg, &mut doc, ops(json!([{"op": "replace", "path": "name.givenName", "value": null}]))).unwrap();
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "replace", "path": "name.givenName", "value": null}])),
+        )
+        .unwrap();
         assert_eq!(doc["name"], json!({"familyName": "L"}));
-        patch(&reg, &mut doc, ops(json!([{"op": "replace", "path": "name.familyName", "value": ""}]))).unwrap();
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "replace", "path": "name.familyName", "value": ""}])),
+        )
+        .unwrap();
         assert!(doc.get("name").is_none());
     }
 
@@ -672,8 +913,16 @@ mod tests {
     fn sc6_read_only_path_is_mutability_error() {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
-        let err = patch(&reg, &mut doc, ops(json!([{"op": "replace", "path": "id", "value": "x"}]))).unwrap_err();
-        assert_eq!(err.scim_type, Some(crate::scim::error::ScimType::Mutability));
+        let err = patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.scim_type,
+            Some(crate::scim::error::ScimType::Mutability)
+        );
     }
 
     #[test]

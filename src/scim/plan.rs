@@ -36,11 +36,18 @@ pub enum Plan {
     And(Box<Plan>, Box<Plan>),
     Or(Box<Plan>, Box<Plan>),
     Not(Box<Plan>),
-    Compare { field: Field, op: CompareOp, value: Operand },
+    Compare {
+        field: Field,
+        op: CompareOp,
+        value: Operand,
+    },
     Present(Field),
     /// Some element of the multi-valued attribute `field` matches `inner`, whose fields are
     /// relative to the element.
-    Any { field: Field, inner: Box<Plan> },
+    Any {
+        field: Field,
+        inner: Box<Plan>,
+    },
 }
 
 /// What `sortBy` names: a field and, for a multi-valued attribute, that its first value counts.
@@ -69,7 +76,12 @@ pub fn sort_key(rs: &ResourceSchema, raw: &str) -> ScimResult<SortKey> {
     };
     let kind = sub_attr.map_or(attr.kind, |s| s.kind);
     Ok(SortKey {
-        field: Field { ext: loc.extension.map(str::to_owned), attr: attr.name.clone(), sub: sub_attr.map(|s| s.name.clone()), kind },
+        field: Field {
+            ext: loc.extension.map(str::to_owned),
+            attr: attr.name.clone(),
+            sub: sub_attr.map(|s| s.name.clone()),
+            kind,
+        },
         first_of_multi: attr.multi_valued,
     })
 }
@@ -100,7 +112,9 @@ impl Planner<'_> {
         let loc = self
             .rs
             .resolve(path.urn.as_deref(), &path.attr)
-            .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{}'", display(path))))?;
+            .ok_or_else(|| {
+                ScimError::invalid_filter(format!("unknown attribute '{}'", display(path)))
+            })?;
         Ok((loc.extension.map(str::to_owned), loc.attr))
     }
 
@@ -110,44 +124,92 @@ impl Planner<'_> {
             return match op {
                 CompareOp::Eq => Ok(Plan::Not(Box::new(present))),
                 CompareOp::Ne => Ok(present),
-                _ => Err(ScimError::invalid_filter("null can only be compared with eq or ne")),
+                _ => Err(ScimError::invalid_filter(
+                    "null can only be compared with eq or ne",
+                )),
             };
         }
         let (ext, attr) = self.resolve(path)?;
         match (&path.sub, attr.kind) {
             (Some(sub_name), AttrType::Complex) => {
                 let sub = sub_of(attr, sub_name, path)?;
-                let leaf = |a: String, s: Option<String>| Field { ext: ext.clone(), attr: a, sub: s, kind: sub.kind };
+                let leaf = |a: String, s: Option<String>| Field {
+                    ext: ext.clone(),
+                    attr: a,
+                    sub: s,
+                    kind: sub.kind,
+                };
                 let cmp = leaf_compare(sub, op, value)?;
                 if attr.multi_valued {
-                    let inner = Plan::Compare { field: leaf(sub.name.clone(), None), op, value: cmp };
-                    Ok(Plan::Any { field: whole(&ext, attr), inner: Box::new(inner) })
+                    let inner = Plan::Compare {
+                        field: leaf(sub.name.clone(), None),
+                        op,
+                        value: cmp,
+                    };
+                    Ok(Plan::Any {
+                        field: whole(&ext, attr),
+                        inner: Box::new(inner),
+                    })
                 } else {
-                    Ok(Plan::Compare { field: leaf(attr.name.clone(), Some(sub.name.clone())), op, value: cmp })
+                    Ok(Plan::Compare {
+                        field: leaf(attr.name.clone(), Some(sub.name.clone())),
+                        op,
+                        value: cmp,
+                    })
                 }
             }
-            (Some(_), _) => Err(ScimError::invalid_filter(format!("'{}' has no sub-attributes", attr.name))),
+            (Some(_), _) => Err(ScimError::invalid_filter(format!(
+                "'{}' has no sub-attributes",
+                attr.name
+            ))),
             (None, AttrType::Complex) if attr.multi_valued && attr.sub("value").is_some() => {
                 // `members eq "id"`: a multi-valued complex compares through its `value`.
-                let sub = attr.sub("value").ok_or_else(|| ScimError::invalid_filter("no value sub-attribute"))?;
+                let sub = attr
+                    .sub("value")
+                    .ok_or_else(|| ScimError::invalid_filter("no value sub-attribute"))?;
                 let inner = Plan::Compare {
-                    field: Field { ext: ext.clone(), attr: sub.name.clone(), sub: None, kind: sub.kind },
+                    field: Field {
+                        ext: ext.clone(),
+                        attr: sub.name.clone(),
+                        sub: None,
+                        kind: sub.kind,
+                    },
                     op,
                     value: leaf_compare(sub, op, value)?,
                 };
-                Ok(Plan::Any { field: whole(&ext, attr), inner: Box::new(inner) })
+                Ok(Plan::Any {
+                    field: whole(&ext, attr),
+                    inner: Box::new(inner),
+                })
             }
-            (None, AttrType::Complex) => {
-                Err(ScimError::invalid_filter(format!("'{}' is complex: name a sub-attribute", attr.name)))
-            }
+            (None, AttrType::Complex) => Err(ScimError::invalid_filter(format!(
+                "'{}' is complex: name a sub-attribute",
+                attr.name
+            ))),
             (None, _) => {
                 let cmp = leaf_compare(attr, op, value)?;
                 if attr.multi_valued {
-                    let element = Field { ext: ext.clone(), attr: String::new(), sub: None, kind: attr.kind };
-                    let inner = Plan::Compare { field: element, op, value: cmp };
-                    Ok(Plan::Any { field: whole(&ext, attr), inner: Box::new(inner) })
+                    let element = Field {
+                        ext: ext.clone(),
+                        attr: String::new(),
+                        sub: None,
+                        kind: attr.kind,
+                    };
+                    let inner = Plan::Compare {
+                        field: element,
+                        op,
+                        value: cmp,
+                    };
+                    Ok(Plan::Any {
+                        field: whole(&ext, attr),
+                        inner: Box::new(inner),
+                    })
                 } else {
-                    Ok(Plan::Compare { field: whole(&ext, attr), op, value: cmp })
+                    Ok(Plan::Compare {
+                        field: whole(&ext, attr),
+                        op,
+                        value: cmp,
+                    })
                 }
             }
         }
@@ -160,10 +222,23 @@ impl Planner<'_> {
             Some(sub_name) => {
                 let sub = sub_of(attr, sub_name, path)?;
                 if attr.multi_valued {
-                    let inner = Plan::Present(Field { ext: ext.clone(), attr: sub.name.clone(), sub: None, kind: sub.kind });
-                    Ok(Plan::Any { field: whole(&ext, attr), inner: Box::new(inner) })
+                    let inner = Plan::Present(Field {
+                        ext: ext.clone(),
+                        attr: sub.name.clone(),
+                        sub: None,
+                        kind: sub.kind,
+                    });
+                    Ok(Plan::Any {
+                        field: whole(&ext, attr),
+                        inner: Box::new(inner),
+                    })
                 } else {
-                    Ok(Plan::Present(Field { ext, attr: attr.name.clone(), sub: Some(sub.name.clone()), kind: sub.kind }))
+                    Ok(Plan::Present(Field {
+                        ext,
+                        attr: attr.name.clone(),
+                        sub: Some(sub.name.clone()),
+                        kind: sub.kind,
+                    }))
                 }
             }
         }
@@ -172,32 +247,61 @@ impl Planner<'_> {
     fn value_path(&self, path: &AttrPath, filter: &Filter) -> ScimResult<Plan> {
         let (ext, attr) = self.resolve(path)?;
         if attr.kind != AttrType::Complex {
-            return Err(ScimError::invalid_filter(format!("'{}' is not complex: no value filter", attr.name)));
+            return Err(ScimError::invalid_filter(format!(
+                "'{}' is not complex: no value filter",
+                attr.name
+            )));
         }
         let inner = self.element_plan(&ext, attr, filter)?;
         if attr.multi_valued {
-            Ok(Plan::Any { field: whole(&ext, attr), inner: Box::new(inner) })
+            Ok(Plan::Any {
+                field: whole(&ext, attr),
+                inner: Box::new(inner),
+            })
         } else {
             Ok(inner)
         }
     }
 
     /// Plans the filter inside `attr[...]`, whose paths name sub-attributes of `attr`.
-    fn element_plan(&self, ext: &Option<String>, attr: &Attribute, filter: &Filter) -> ScimResult<Plan> {
+    fn element_plan(
+        &self,
+        ext: &Option<String>,
+        attr: &Attribute,
+        filter: &Filter,
+    ) -> ScimResult<Plan> {
         let field_for = |p: &AttrPath| -> ScimResult<Field> {
             if p.sub.is_some() {
-                return Err(ScimError::invalid_filter("sub-attributes inside a value filter have no sub-attributes"));
+                return Err(ScimError::invalid_filter(
+                    "sub-attributes inside a value filter have no sub-attributes",
+                ));
             }
             let sub = sub_of(attr, &p.attr, p)?;
             Ok(if attr.multi_valued {
-                Field { ext: ext.clone(), attr: sub.name.clone(), sub: None, kind: sub.kind }
+                Field {
+                    ext: ext.clone(),
+                    attr: sub.name.clone(),
+                    sub: None,
+                    kind: sub.kind,
+                }
             } else {
-                Field { ext: ext.clone(), attr: attr.name.clone(), sub: Some(sub.name.clone()), kind: sub.kind }
+                Field {
+                    ext: ext.clone(),
+                    attr: attr.name.clone(),
+                    sub: Some(sub.name.clone()),
+                    kind: sub.kind,
+                }
             })
         };
         Ok(match filter {
-            Filter::And(a, b) => Plan::And(Box::new(self.element_plan(ext, attr, a)?), Box::new(self.element_plan(ext, attr, b)?)),
-            Filter::Or(a, b) => Plan::Or(Box::new(self.element_plan(ext, attr, a)?), Box::new(self.element_plan(ext, attr, b)?)),
+            Filter::And(a, b) => Plan::And(
+                Box::new(self.element_plan(ext, attr, a)?),
+                Box::new(self.element_plan(ext, attr, b)?),
+            ),
+            Filter::Or(a, b) => Plan::Or(
+                Box::new(self.element_plan(ext, attr, a)?),
+                Box::new(self.element_plan(ext, attr, b)?),
+            ),
             Filter::Not(a) => Plan::Not(Box::new(self.element_plan(ext, attr, a)?)),
             Filter::Present(p) => Plan::Present(field_for(p)?),
             Filter::Compare { path, op, value } => {
@@ -208,22 +312,36 @@ impl Planner<'_> {
                     return match op {
                         CompareOp::Eq => Ok(Plan::Not(Box::new(present))),
                         CompareOp::Ne => Ok(present),
-                        _ => Err(ScimError::invalid_filter("null can only be compared with eq or ne")),
+                        _ => Err(ScimError::invalid_filter(
+                            "null can only be compared with eq or ne",
+                        )),
                     };
                 }
-                Plan::Compare { field, op: *op, value: leaf_compare(sub, *op, value)? }
+                Plan::Compare {
+                    field,
+                    op: *op,
+                    value: leaf_compare(sub, *op, value)?,
+                }
             }
-            Filter::ValuePath { .. } => return Err(ScimError::invalid_filter("value filters cannot be nested")),
+            Filter::ValuePath { .. } => {
+                return Err(ScimError::invalid_filter("value filters cannot be nested"))
+            }
         })
     }
 }
 
 fn whole(ext: &Option<String>, attr: &Attribute) -> Field {
-    Field { ext: ext.clone(), attr: attr.name.clone(), sub: None, kind: attr.kind }
+    Field {
+        ext: ext.clone(),
+        attr: attr.name.clone(),
+        sub: None,
+        kind: attr.kind,
+    }
 }
 
 fn sub_of<'a>(attr: &'a Attribute, name: &str, path: &AttrPath) -> ScimResult<&'a Attribute> {
-    attr.sub(name).ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{}'", display(path))))
+    attr.sub(name)
+        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute '{}'", display(path))))
 }
 
 fn display(path: &AttrPath) -> String {
@@ -256,13 +374,25 @@ fn leaf_compare(attr: &Attribute, op: CompareOp, value: &CompValue) -> ScimResul
             }
         }
         AttrType::Integer if !substring => match value {
-            CompValue::Num(n) => n.as_i64().map(Operand::Int).map_or_else(|| reject("expected an integer"), Ok),
-            CompValue::Str(s) => s.parse().map(Operand::Int).map_or_else(|_| reject("expected an integer"), Ok),
+            CompValue::Num(n) => n
+                .as_i64()
+                .map(Operand::Int)
+                .map_or_else(|| reject("expected an integer"), Ok),
+            CompValue::Str(s) => s
+                .parse()
+                .map(Operand::Int)
+                .map_or_else(|_| reject("expected an integer"), Ok),
             _ => reject("expected an integer"),
         },
         AttrType::Decimal if !substring => match value {
-            CompValue::Num(n) => n.as_f64().map(Operand::Dec).map_or_else(|| reject("expected a number"), Ok),
-            CompValue::Str(s) => s.parse().map(Operand::Dec).map_or_else(|_| reject("expected a number"), Ok),
+            CompValue::Num(n) => n
+                .as_f64()
+                .map(Operand::Dec)
+                .map_or_else(|| reject("expected a number"), Ok),
+            CompValue::Str(s) => s
+                .parse()
+                .map(Operand::Dec)
+                .map_or_else(|_| reject("expected a number"), Ok),
             _ => reject("expected a number"),
         },
         AttrType::Integer | AttrType::Decimal => reject("numbers support no substring operators"),
@@ -281,7 +411,11 @@ fn leaf_compare(attr: &Attribute, op: CompareOp, value: &CompValue) -> ScimResul
                 CompValue::Bool(b) => b.to_string(),
                 CompValue::Null => String::new(),
             };
-            Ok(Operand::Str(if attr.case_exact { s } else { fold_case(&s) }))
+            Ok(Operand::Str(if attr.case_exact {
+                s
+            } else {
+                fold_case(&s)
+            }))
         }
     }
 }
@@ -314,21 +448,47 @@ mod tests {
 
     #[test]
     fn multi_valued_sub_attribute_becomes_any() {
-        assert!(matches!(plan_user("emails.value eq \"a\"").unwrap(), Plan::Any { .. }));
-        assert!(matches!(plan_user("emails[type eq \"work\"].value eq \"a\"").unwrap(), Plan::Any { .. }));
+        assert!(matches!(
+            plan_user("emails.value eq \"a\"").unwrap(),
+            Plan::Any { .. }
+        ));
+        assert!(matches!(
+            plan_user("emails[type eq \"work\"].value eq \"a\"").unwrap(),
+            Plan::Any { .. }
+        ));
     }
 
     #[test]
     fn unknown_attributes_and_mismatched_operators_are_invalid_filter() {
-        for bad in ["nope eq 1", "active gt true", "name eq \"x\"", "emails[nope eq 1]", "userName.sub eq 1", "active eq \"maybe\""] {
+        for bad in [
+            "nope eq 1",
+            "active gt true",
+            "name eq \"x\"",
+            "emails[nope eq 1]",
+            "userName.sub eq 1",
+            "active eq \"maybe\"",
+        ] {
             let err = plan_user(bad).unwrap_err();
-            assert_eq!(err.scim_type, Some(crate::scim::error::ScimType::InvalidFilter), "{bad}");
+            assert_eq!(
+                err.scim_type,
+                Some(crate::scim::error::ScimType::InvalidFilter),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn enterprise_attributes_resolve_with_urn() {
-        let p = plan_user("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"42\"").unwrap();
-        assert!(matches!(p, Plan::Compare { field: Field { ext: Some(_), .. }, .. }));
+        let p = plan_user(
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber eq \"42\"",
+        )
+        .unwrap();
+        assert!(matches!(
+            p,
+            Plan::Compare {
+                field: Field { ext: Some(_), .. },
+                ..
+            }
+        ));
     }
 }

@@ -30,13 +30,18 @@ impl Projection {
                 .filter_map(|s| resolve(rs, s))
                 .collect()
         };
-        Projection { include: parse(attributes), exclude: parse(excluded) }
+        Projection {
+            include: parse(attributes),
+            exclude: parse(excluded),
+        }
     }
 
     /// Whether the attribute (core when `ext` is `None`) appears in the response; handlers use it
     /// to skip computing attributes nobody will see, such as a group's members.
     pub fn returns(&self, rs: &ResourceSchema, ext: Option<&str>, name: &str) -> bool {
-        let Some(loc) = rs.resolve(ext, name) else { return false };
+        let Some(loc) = rs.resolve(ext, name) else {
+            return false;
+        };
         let attr = loc.attr;
         let ext = loc.extension.map(str::to_owned);
         self.keeps(attr, &ext)
@@ -48,13 +53,18 @@ impl Projection {
             Returned::Always => true,
             _ if !self.include.is_empty() => self.include.iter().any(|s| s.names(ext, &attr.name)),
             Returned::Request => false,
-            Returned::Default => !self.exclude.iter().any(|s| s.sub.is_none() && s.names(ext, &attr.name)),
+            Returned::Default => !self
+                .exclude
+                .iter()
+                .any(|s| s.sub.is_none() && s.names(ext, &attr.name)),
         }
     }
 
     /// Applies the projection to a rendered resource.
     pub fn apply(&self, rs: &ResourceSchema, resource: Value) -> Value {
-        let Value::Object(obj) = resource else { return resource };
+        let Value::Object(obj) = resource else {
+            return resource;
+        };
         let mut out = Map::new();
         for (key, value) in obj {
             if key == "schemas" {
@@ -63,14 +73,21 @@ impl Projection {
             }
             if let Some(ext) = rs.extension(&key) {
                 let ext_id = Some(ext.id.clone());
-                let whole = self.include.iter().any(|s| s.attr.is_none() && s.ext == ext_id);
+                let whole = self
+                    .include
+                    .iter()
+                    .any(|s| s.attr.is_none() && s.ext == ext_id);
                 let fields: Map<String, Value> = value
                     .as_object()
                     .into_iter()
                     .flatten()
                     .filter_map(|(k, v)| {
                         let attr = ext.attr(k)?;
-                        let keep = if whole { attr.returned != Returned::Never } else { self.keeps(attr, &ext_id) };
+                        let keep = if whole {
+                            attr.returned != Returned::Never
+                        } else {
+                            self.keeps(attr, &ext_id)
+                        };
                         keep.then(|| (k.clone(), self.trim_subs(attr, &ext_id, v.clone())))
                     })
                     .collect();
@@ -79,7 +96,9 @@ impl Projection {
                 }
                 continue;
             }
-            let Some(loc) = rs.resolve(None, &key) else { continue };
+            let Some(loc) = rs.resolve(None, &key) else {
+                continue;
+            };
             if self.keeps(loc.attr, &None) {
                 out.insert(key, self.trim_subs(loc.attr, &None, value));
             }
@@ -98,7 +117,10 @@ impl Projection {
             .filter(|s| s.names(ext, &attr.name))
             .filter_map(|s| s.sub.as_deref())
             .collect();
-        let whole = self.include.iter().any(|s| s.names(ext, &attr.name) && s.sub.is_none());
+        let whole = self
+            .include
+            .iter()
+            .any(|s| s.names(ext, &attr.name) && s.sub.is_none());
         let dropped: Vec<&str> = self
             .exclude
             .iter()
@@ -137,7 +159,11 @@ impl Selector {
 
 fn resolve(rs: &ResourceSchema, raw: &str) -> Option<Selector> {
     if let Some(ext) = rs.extension(raw) {
-        return Some(Selector { ext: Some(ext.id.clone()), attr: None, sub: None });
+        return Some(Selector {
+            ext: Some(ext.id.clone()),
+            attr: None,
+            sub: None,
+        });
     }
     let (urn, rest) = rs.split_urn(raw);
     let (name, sub) = match rest.split_once('.') {
@@ -149,7 +175,11 @@ fn resolve(rs: &ResourceSchema, raw: &str) -> Option<Selector> {
         Some(s) => Some(loc.attr.sub(s)?.name.clone()),
         None => None,
     };
-    Some(Selector { ext: loc.extension.map(str::to_owned), attr: Some(loc.attr.name.clone()), sub })
+    Some(Selector {
+        ext: loc.extension.map(str::to_owned),
+        attr: Some(loc.attr.name.clone()),
+        sub,
+    })
 }
 
 #[cfg(test)]
@@ -167,7 +197,10 @@ mod tests {
     fn attributes_keeps_listed_and_always_returned() {
         let reg = Registry::embedded().unwrap();
         let p = Projection::new(&reg.user, Some("userName,name.givenName"), None);
-        assert_eq!(p.apply(&reg.user, user()), json!({"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "A"}}));
+        assert_eq!(
+            p.apply(&reg.user, user()),
+            json!({"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "A"}})
+        );
     }
 
     #[test]

@@ -13,12 +13,16 @@ use super::schema::{AttrType, Attribute, Mutability, ResourceSchema};
 
 /// Attributes that are never part of the stored document (server-managed or computed).
 fn is_server_managed(name: &str) -> bool {
-    ["id", "meta", "schemas"].iter().any(|n| n.eq_ignore_ascii_case(name))
+    ["id", "meta", "schemas"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// Normalises a full resource body (POST, PUT) into the canonical document.
 pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<String, Value>> {
-    let obj = input.as_object().ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
+    let obj = input
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
     let mut doc = Map::new();
     for (key, value) in obj {
         if is_server_managed(key) {
@@ -30,7 +34,9 @@ pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<
                 if value.is_null() {
                     continue;
                 }
-                return Err(ScimError::invalid_syntax(format!("'{key}' must be an object of extension attributes")));
+                return Err(ScimError::invalid_syntax(format!(
+                    "'{key}' must be an object of extension attributes"
+                )));
             };
             for (k, v) in fields {
                 if let Some(loc) = rs.resolve(Some(&ext_id), k) {
@@ -48,7 +54,12 @@ pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<
     Ok(doc)
 }
 
-fn set_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &Attribute, value: &Value) -> ScimResult<()> {
+fn set_attr(
+    doc: &mut Map<String, Value>,
+    ext: Option<&str>,
+    attr: &Attribute,
+    value: &Value,
+) -> ScimResult<()> {
     if attr.mutability == Mutability::ReadOnly {
         return Ok(());
     }
@@ -70,7 +81,11 @@ fn set_attr(doc: &mut Map<String, Value>, ext: Option<&str>, attr: &Attribute, v
         }
     }
     if let Some(urn) = ext {
-        if doc.get(urn).and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if doc
+            .get(urn)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             doc.remove(urn);
         }
     }
@@ -102,7 +117,10 @@ pub fn coerce(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
         // Entra sometimes sends a one-element array for a single-valued complex (manager).
         Value::Array(a) if a.len() == 1 => &a[0],
         Value::Array(_) => {
-            return Err(ScimError::invalid_value(format!("'{}' is single-valued", attr.name)));
+            return Err(ScimError::invalid_value(format!(
+                "'{}' is single-valued",
+                attr.name
+            )));
         }
         other => other,
     };
@@ -145,14 +163,20 @@ fn coerce_single(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
         AttrType::Boolean => Value::Bool(parse_bool(value).ok_or_else(|| wrong("a boolean"))?),
         AttrType::Integer => match value {
             Value::Number(n) if n.is_i64() || n.is_u64() => value.clone(),
-            Value::String(s) => s.trim().parse::<i64>().map(Value::from).map_err(|_| wrong("an integer"))?,
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| wrong("an integer"))?,
             _ => return Err(wrong("an integer")),
         },
         AttrType::Decimal => match value {
             Value::Number(_) => value.clone(),
             Value::String(s) => {
                 let n: f64 = s.trim().parse().map_err(|_| wrong("a decimal"))?;
-                serde_json::Number::from_f64(n).map(Value::Number).ok_or_else(|| wrong("a decimal"))?
+                serde_json::Number::from_f64(n)
+                    .map(Value::Number)
+                    .ok_or_else(|| wrong("a decimal"))?
             }
             _ => return Err(wrong("a decimal")),
         },
@@ -192,7 +216,12 @@ fn coerce_complex(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> 
             m.insert("value".to_owned(), value.clone());
             m
         }
-        _ => return Err(ScimError::invalid_value(format!("'{}' must be an object", attr.name))),
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "'{}' must be an object",
+                attr.name
+            )))
+        }
     };
     let mut out = Map::new();
     for (k, v) in &obj {
@@ -208,9 +237,15 @@ fn coerce_complex(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> 
 }
 
 fn check_single_primary(attr: &Attribute, values: &[Value]) -> ScimResult<()> {
-    let primaries = values.iter().filter(|v| v.get("primary") == Some(&Value::Bool(true))).count();
+    let primaries = values
+        .iter()
+        .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
+        .count();
     if primaries > 1 {
-        return Err(ScimError::invalid_value(format!("at most one value of '{}' may be primary", attr.name)));
+        return Err(ScimError::invalid_value(format!(
+            "at most one value of '{}' may be primary",
+            attr.name
+        )));
     }
     Ok(())
 }
@@ -219,18 +254,29 @@ fn check_single_primary(attr: &Attribute, values: &[Value]) -> ScimResult<()> {
 pub fn check_required(rs: &ResourceSchema, doc: &Map<String, Value>) -> ScimResult<()> {
     for attr in rs.core.attributes.iter().filter(|a| a.required) {
         if !doc.contains_key(&attr.name) {
-            return Err(ScimError::invalid_value(format!("'{}' is required", attr.name)));
+            return Err(ScimError::invalid_value(format!(
+                "'{}' is required",
+                attr.name
+            )));
         }
     }
     for ext in &rs.def.schema_extensions {
-        let Some(schema) = rs.extension(&ext.schema) else { continue };
+        let Some(schema) = rs.extension(&ext.schema) else {
+            continue;
+        };
         let fields = doc.get(&schema.id).and_then(Value::as_object);
         if ext.required && fields.is_none() {
-            return Err(ScimError::invalid_value(format!("extension '{}' is required", schema.id)));
+            return Err(ScimError::invalid_value(format!(
+                "extension '{}' is required",
+                schema.id
+            )));
         }
         for attr in schema.attributes.iter().filter(|a| a.required) {
             if fields.is_some_and(|f| !f.contains_key(&attr.name)) {
-                return Err(ScimError::invalid_value(format!("'{}:{}' is required", schema.id, attr.name)));
+                return Err(ScimError::invalid_value(format!(
+                    "'{}:{}' is required",
+                    schema.id, attr.name
+                )));
             }
         }
     }
@@ -259,7 +305,12 @@ pub fn search_doc(rs: &ResourceSchema, doc: &Map<String, Value>) -> Value {
 
 fn search_value(attr: &Attribute, value: &Value) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.iter().map(|v| search_scalar_or_complex(attr, v)).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| search_scalar_or_complex(attr, v))
+                .collect(),
+        ),
         other => search_scalar_or_complex(attr, other),
     }
 }
@@ -269,13 +320,19 @@ fn search_scalar_or_complex(attr: &Attribute, value: &Value) -> Value {
         (AttrType::Complex, Value::Object(o)) => Value::Object(
             o.iter()
                 .map(|(k, v)| {
-                    let v = attr.sub(k).map_or_else(|| v.clone(), |sub| search_scalar_or_complex(sub, v));
+                    let v = attr
+                        .sub(k)
+                        .map_or_else(|| v.clone(), |sub| search_scalar_or_complex(sub, v));
                     (k.clone(), v)
                 })
                 .collect(),
         ),
-        (AttrType::DateTime, Value::String(s)) => Value::String(normalize_datetime(s).unwrap_or_else(|| s.clone())),
-        (AttrType::String | AttrType::Reference, Value::String(s)) if !attr.case_exact => Value::String(fold_case(s)),
+        (AttrType::DateTime, Value::String(s)) => {
+            Value::String(normalize_datetime(s).unwrap_or_else(|| s.clone()))
+        }
+        (AttrType::String | AttrType::Reference, Value::String(s)) if !attr.case_exact => {
+            Value::String(fold_case(s))
+        }
         _ => value.clone(),
     }
 }
@@ -287,7 +344,9 @@ pub fn fold_case(s: &str) -> String {
 
 /// RFC 3339 to `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
 pub fn normalize_datetime(s: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|d| format_datetime(d.with_timezone(&chrono::Utc)))
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| format_datetime(d.with_timezone(&chrono::Utc)))
 }
 
 /// The format of every timestamp Roster writes.
@@ -316,10 +375,21 @@ pub fn etag_of(version: i64) -> String {
 }
 
 /// Renders a stored document as the SCIM resource a client reads (before projection).
-pub fn render(rs: &ResourceSchema, id: &str, doc: &Map<String, Value>, meta: &Meta, computed: Vec<(&str, Value)>) -> Value {
+pub fn render(
+    rs: &ResourceSchema,
+    id: &str,
+    doc: &Map<String, Value>,
+    meta: &Meta,
+    computed: Vec<(&str, Value)>,
+) -> Value {
     let mut out = Map::new();
     let mut schemas = vec![Value::String(rs.core.id.clone())];
-    schemas.extend(rs.extensions.iter().filter(|e| doc.contains_key(&e.id)).map(|e| Value::String(e.id.clone())));
+    schemas.extend(
+        rs.extensions
+            .iter()
+            .filter(|e| doc.contains_key(&e.id))
+            .map(|e| Value::String(e.id.clone())),
+    );
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(id.to_owned()));
     if let Some(ext_id) = doc.get("externalId") {
@@ -380,8 +450,16 @@ mod tests {
     #[test]
     fn manager_as_bare_id_or_array_becomes_complex() {
         let reg = reg();
-        for manager in [json!("m1"), json!({"value": "m1"}), json!([{"value": "m1"}])] {
-            let doc = normalize_resource(&reg.user, &json!({"userName": "u", ENTERPRISE_URN: {"manager": manager}})).unwrap();
+        for manager in [
+            json!("m1"),
+            json!({"value": "m1"}),
+            json!([{"value": "m1"}]),
+        ] {
+            let doc = normalize_resource(
+                &reg.user,
+                &json!({"userName": "u", ENTERPRISE_URN: {"manager": manager}}),
+            )
+            .unwrap();
             assert_eq!(doc[ENTERPRISE_URN]["manager"], json!({"value": "m1"}));
         }
     }
@@ -390,7 +468,9 @@ mod tests {
     fn rejects_wrong_types_and_two_primaries() {
         let reg = reg();
         assert!(normalize_resource(&reg.user, &json!({"userName": 5})).is_err());
-        assert!(normalize_resource(&reg.user, &json!({"userName": "u", "active": "maybe"})).is_err());
+        assert!(
+            normalize_resource(&reg.user, &json!({"userName": "u", "active": "maybe"})).is_err()
+        );
         let two = json!({"userName": "u", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]});
         assert!(normalize_resource(&reg.user, &two).is_err());
     }
@@ -398,7 +478,11 @@ mod tests {
     #[test]
     fn search_doc_folds_case_insensitive_strings_only() {
         let reg = reg();
-        let doc = normalize_resource(&reg.user, &json!({"userName": "ÄDA", "externalId": "ExT", "title": "Boss"})).unwrap();
+        let doc = normalize_resource(
+            &reg.user,
+            &json!({"userName": "ÄDA", "externalId": "ExT", "title": "Boss"}),
+        )
+        .unwrap();
         let s = search_doc(&reg.user, &doc);
         assert_eq!(s["userName"], "äda");
         assert_eq!(s["externalId"], "ExT");

@@ -96,10 +96,18 @@ fn uniqueness_none() -> Uniqueness {
 impl Attribute {
     /// The sub-attribute called `name`, matched case-insensitively.
     pub fn sub(&self, name: &str) -> Option<&Attribute> {
-        self.sub_attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.sub_attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 
-    fn common(name: &str, kind: AttrType, case_exact: bool, mutability: Mutability, returned: Returned) -> Self {
+    fn common(
+        name: &str,
+        kind: AttrType,
+        case_exact: bool,
+        mutability: Mutability,
+        returned: Returned,
+    ) -> Self {
         Attribute {
             name: name.to_owned(),
             kind,
@@ -132,7 +140,9 @@ pub struct Schema {
 impl Schema {
     /// The attribute called `name`, matched case-insensitively.
     pub fn attr(&self, name: &str) -> Option<&Attribute> {
-        self.attributes.iter().find(|a| a.name.eq_ignore_ascii_case(name))
+        self.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -206,7 +216,10 @@ impl ResourceSchema {
             Some(u) if u.eq_ignore_ascii_case(&self.core.id) => self.resolve_unqualified(name),
             Some(u) => {
                 let ext = self.extension(u)?;
-                ext.attr(name).map(|attr| AttrLocation { extension: Some(&ext.id), attr })
+                ext.attr(name).map(|attr| AttrLocation {
+                    extension: Some(&ext.id),
+                    attr,
+                })
             }
         }
     }
@@ -216,18 +229,26 @@ impl ResourceSchema {
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(name))
             .or_else(|| self.core.attr(name))
-            .map(|attr| AttrLocation { extension: None, attr })
+            .map(|attr| AttrLocation {
+                extension: None,
+                attr,
+            })
     }
 
     /// The extension schema with this URN (case-insensitive).
     pub fn extension(&self, urn: &str) -> Option<&Schema> {
-        self.extensions.iter().find(|s| s.id.eq_ignore_ascii_case(urn))
+        self.extensions
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(urn))
     }
 
     /// Splits a possibly URN-qualified attribute path (`urn:...:User:name.givenName`) into the URN
     /// and the rest. An unqualified path has no URN.
     pub fn split_urn<'p>(&self, path: &'p str) -> (Option<&'p str>, &'p str) {
-        if !path.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:")) {
+        if !path
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        {
             return (None, path);
         }
         let known = std::iter::once(&self.core.id).chain(self.extensions.iter().map(|s| &s.id));
@@ -260,16 +281,21 @@ pub struct Registry {
 impl Registry {
     /// The registry of the files embedded at build time.
     pub fn embedded() -> ScimResult<Self> {
-        let files = EMBEDDED_SCHEMA_FILES.iter().map(|(p, c)| ((*p).to_owned(), (*c).to_owned()));
+        let files = EMBEDDED_SCHEMA_FILES
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()));
         Self::from_files(files.collect())
     }
 
     /// The embedded files plus every `*.json` below `dir` (a later file with the same id wins).
     pub fn with_dir(dir: &Path) -> ScimResult<Self> {
-        let mut files: Vec<(String, String)> =
-            EMBEDDED_SCHEMA_FILES.iter().map(|(p, c)| ((*p).to_owned(), (*c).to_owned())).collect();
+        let mut files: Vec<(String, String)> = EMBEDDED_SCHEMA_FILES
+            .iter()
+            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+            .collect();
         let mut extra = Vec::new();
-        collect_json(dir, &mut extra).map_err(|e| ScimError::new(500, format!("reading {}: {e}", dir.display())))?;
+        collect_json(dir, &mut extra)
+            .map_err(|e| ScimError::new(500, format!("reading {}: {e}", dir.display())))?;
         files.extend(extra);
         Self::from_files(files)
     }
@@ -282,11 +308,13 @@ impl Registry {
             let kinds = value.get("schemas").cloned().unwrap_or(Value::Null);
             let is = |urn: &str| kinds.as_array().is_some_and(|a| a.iter().any(|v| v == urn));
             if is(RESOURCE_TYPE_URN) {
-                let def: ResourceTypeDef = serde_json::from_value(value).map_err(|e| bad_file(&path, e))?;
+                let def: ResourceTypeDef =
+                    serde_json::from_value(value).map_err(|e| bad_file(&path, e))?;
                 types.retain(|t| t.id != def.id);
                 types.push(def);
             } else if is(SCHEMA_URN) || value.get("attributes").is_some() {
-                let schema: Schema = serde_json::from_value(value).map_err(|e| bad_file(&path, e))?;
+                let schema: Schema =
+                    serde_json::from_value(value).map_err(|e| bad_file(&path, e))?;
                 schemas.retain(|s| s.id != schema.id);
                 schemas.push(schema);
             }
@@ -294,7 +322,11 @@ impl Registry {
         attach_conventional_extensions(&schemas, &mut types);
         let user = resolve_type(&schemas, &types, ResourceKind::User)?;
         let group = resolve_type(&schemas, &types, ResourceKind::Group)?;
-        Ok(Registry { schemas, user, group })
+        Ok(Registry {
+            schemas,
+            user,
+            group,
+        })
     }
 
     pub fn resource(&self, kind: ResourceKind) -> &ResourceSchema {
@@ -314,7 +346,10 @@ fn bad_file(path: &str, e: serde_json::Error) -> ScimError {
 }
 
 fn collect_json(dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
-    let mut paths: Vec<_> = std::fs::read_dir(dir)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
     paths.sort();
     for path in paths {
         if path.is_dir() {
@@ -330,7 +365,9 @@ fn collect_json(dir: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<
 /// a URN ending in `:User` extends User, one ending in `:Group` extends Group.
 fn attach_conventional_extensions(schemas: &[Schema], types: &mut [ResourceTypeDef]) {
     for schema in schemas {
-        let used = types.iter().any(|t| t.schema == schema.id || t.schema_extensions.iter().any(|e| e.schema == schema.id));
+        let used = types.iter().any(|t| {
+            t.schema == schema.id || t.schema_extensions.iter().any(|e| e.schema == schema.id)
+        });
         if used {
             continue;
         }
@@ -342,34 +379,103 @@ fn attach_conventional_extensions(schemas: &[Schema], types: &mut [ResourceTypeD
             continue;
         };
         if let Some(t) = types.iter_mut().find(|t| t.id == target) {
-            t.schema_extensions.push(SchemaExtension { schema: schema.id.clone(), required: false });
+            t.schema_extensions.push(SchemaExtension {
+                schema: schema.id.clone(),
+                required: false,
+            });
         }
     }
 }
 
-fn resolve_type(schemas: &[Schema], types: &[ResourceTypeDef], kind: ResourceKind) -> ScimResult<ResourceSchema> {
+fn resolve_type(
+    schemas: &[Schema],
+    types: &[ResourceTypeDef],
+    kind: ResourceKind,
+) -> ScimResult<ResourceSchema> {
     let missing = |what: &str| ScimError::new(500, format!("schema registry: {what} missing"));
-    let def = types.iter().find(|t| t.id == kind.name()).ok_or_else(|| missing(kind.name()))?.clone();
-    let find = |id: &str| schemas.iter().find(|s| s.id == id).cloned().ok_or_else(|| missing(id));
+    let def = types
+        .iter()
+        .find(|t| t.id == kind.name())
+        .ok_or_else(|| missing(kind.name()))?
+        .clone();
+    let find = |id: &str| {
+        schemas
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or_else(|| missing(id))
+    };
     let core = find(&def.schema)?;
-    let extensions = def.schema_extensions.iter().map(|e| find(&e.schema)).collect::<ScimResult<Vec<_>>>()?;
-    Ok(ResourceSchema { kind, def, core, extensions, common: common_attributes() })
+    let extensions = def
+        .schema_extensions
+        .iter()
+        .map(|e| find(&e.schema))
+        .collect::<ScimResult<Vec<_>>>()?;
+    Ok(ResourceSchema {
+        kind,
+        def,
+        core,
+        extensions,
+        common: common_attributes(),
+    })
 }
 
 /// `id`, `externalId` and `meta` (RFC 7643 §3.1), which every resource has.
 fn common_attributes() -> Vec<Attribute> {
     use AttrType::*;
-    let mut meta = Attribute::common("meta", Complex, false, Mutability::ReadOnly, Returned::Default);
+    let mut meta = Attribute::common(
+        "meta",
+        Complex,
+        false,
+        Mutability::ReadOnly,
+        Returned::Default,
+    );
     meta.sub_attributes = vec![
-        Attribute::common("resourceType", String, true, Mutability::ReadOnly, Returned::Default),
-        Attribute::common("created", DateTime, false, Mutability::ReadOnly, Returned::Default),
-        Attribute::common("lastModified", DateTime, false, Mutability::ReadOnly, Returned::Default),
-        Attribute::common("location", Reference, true, Mutability::ReadOnly, Returned::Default),
-        Attribute::common("version", String, true, Mutability::ReadOnly, Returned::Default),
+        Attribute::common(
+            "resourceType",
+            String,
+            true,
+            Mutability::ReadOnly,
+            Returned::Default,
+        ),
+        Attribute::common(
+            "created",
+            DateTime,
+            false,
+            Mutability::ReadOnly,
+            Returned::Default,
+        ),
+        Attribute::common(
+            "lastModified",
+            DateTime,
+            false,
+            Mutability::ReadOnly,
+            Returned::Default,
+        ),
+        Attribute::common(
+            "location",
+            Reference,
+            true,
+            Mutability::ReadOnly,
+            Returned::Default,
+        ),
+        Attribute::common(
+            "version",
+            String,
+            true,
+            Mutability::ReadOnly,
+            Returned::Default,
+        ),
     ];
     vec![
         Attribute::common("id", String, true, Mutability::ReadOnly, Returned::Always),
-        Attribute::common("externalId", String, true, Mutability::ReadWrite, Returned::Default),
+        Attribute::common(
+            "externalId",
+            String,
+            true,
+            Mutability::ReadWrite,
+            Returned::Default,
+        ),
         meta,
     ]
 }
@@ -382,19 +488,38 @@ mod tests {
     fn embedded_registry_resolves_core_extension_and_common_attributes() {
         let reg = Registry::embedded().unwrap();
         let user = &reg.user;
-        assert_eq!(user.resolve(None, "USERNAME").unwrap().attr.name, "userName");
-        assert_eq!(user.resolve(None, "externalid").unwrap().attr.name, "externalId");
-        let loc = user.resolve(Some(ENTERPRISE_URN), "employeeNumber").unwrap();
+        assert_eq!(
+            user.resolve(None, "USERNAME").unwrap().attr.name,
+            "userName"
+        );
+        assert_eq!(
+            user.resolve(None, "externalid").unwrap().attr.name,
+            "externalId"
+        );
+        let loc = user
+            .resolve(Some(ENTERPRISE_URN), "employeeNumber")
+            .unwrap();
         assert_eq!(loc.extension, Some(ENTERPRISE_URN));
-        assert!(reg.group.resolve(None, "members").unwrap().attr.multi_valued);
+        assert!(
+            reg.group
+                .resolve(None, "members")
+                .unwrap()
+                .attr
+                .multi_valued
+        );
     }
 
     #[test]
     fn split_urn_separates_schema_from_attribute_path() {
         let reg = Registry::embedded().unwrap();
-        let (urn, rest) = reg.user.split_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
+        let (urn, rest) = reg
+            .user
+            .split_urn("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value");
         assert_eq!(urn, Some(ENTERPRISE_URN));
         assert_eq!(rest, "manager.value");
-        assert_eq!(reg.user.split_urn("name.givenName"), (None, "name.givenName"));
+        assert_eq!(
+            reg.user.split_urn("name.givenName"),
+            (None, "name.givenName")
+        );
     }
 }

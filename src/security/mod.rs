@@ -19,7 +19,9 @@ pub struct NewToken {
 
 impl std::fmt::Debug for NewToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewToken").field("hint", &self.hint).finish_non_exhaustive()
+        f.debug_struct("NewToken")
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
     }
 }
 
@@ -27,9 +29,16 @@ impl std::fmt::Debug for NewToken {
 pub fn generate_token() -> NewToken {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{SCIM_TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let secret = format!(
+        "{SCIM_TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
     let hint = secret[secret.len() - 4..].to_owned();
-    NewToken { hash: hash_token(&secret), secret, hint }
+    NewToken {
+        hash: hash_token(&secret),
+        secret,
+        hint,
+    }
 }
 
 /// The stored form of a high-entropy token: a fast hash is right for 256 random bits.

@@ -29,7 +29,11 @@ impl Dialect {
     pub fn connection_target(self, url: &str) -> String {
         match self {
             Dialect::Postgres => url.to_owned(),
-            Dialect::Sqlite => url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url).to_owned(),
+            Dialect::Sqlite => url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url)
+                .to_owned(),
         }
     }
 
@@ -159,7 +163,9 @@ impl QueryFragment<MultiBackend> for Sql {
             match part {
                 Part::Sql(s) => out.push_sql(s),
                 Part::Bind(Bind::Text(v)) => out.push_bind_param::<Text, String>(v)?,
-                Part::Bind(Bind::OptText(v)) => out.push_bind_param::<Nullable<Text>, Option<String>>(v)?,
+                Part::Bind(Bind::OptText(v)) => {
+                    out.push_bind_param::<Nullable<Text>, Option<String>>(v)?
+                }
                 Part::Bind(Bind::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
                 Part::Bind(Bind::Float(v)) => out.push_bind_param::<Double, f64>(v)?,
                 Part::Bind(Bind::Bool(v)) => out.push_bind_param::<Bool, bool>(v)?,

@@ -41,7 +41,9 @@ impl FilterSql<'_> {
                 s.append(self.predicate(a)?).push(")");
                 s
             }
-            Plan::Compare { field, op, value } => self.compare(&self.root_source(field)?, field.kind, *op, value),
+            Plan::Compare { field, op, value } => {
+                self.compare(&self.root_source(field)?, field.kind, *op, value)
+            }
             Plan::Present(field) => self.present_root(field)?,
             Plan::Any { field, inner } => self.any(field, inner)?,
         })
@@ -49,7 +51,10 @@ impl FilterSql<'_> {
 
     fn binary(&self, a: &Plan, op: &str, b: &Plan) -> StorageResult<Sql> {
         let mut s = Sql::new("(");
-        s.append(self.predicate(a)?).push(op).append(self.predicate(b)?).push(")");
+        s.append(self.predicate(a)?)
+            .push(op)
+            .append(self.predicate(b)?)
+            .push(")");
         Ok(s)
     }
 
@@ -61,7 +66,10 @@ impl FilterSql<'_> {
         keys.extend(field.ext.clone());
         keys.push(field.attr.clone());
         keys.extend(field.sub.clone());
-        Ok(Source::Json { base: "T.search".into(), keys })
+        Ok(Source::Json {
+            base: "T.search".into(),
+            keys,
+        })
     }
 
     /// The indexed column for a field, if it has one.
@@ -77,7 +85,9 @@ impl FilterSql<'_> {
             ("active", None) if self.t.has_active => Some(Source::Column("T.active".into())),
             ("meta", Some("created")) => col("created"),
             ("meta", Some("lastModified")) => col("last_modified"),
-            ("meta", Some(other)) => return Err(unsupported(format!("meta.{other} cannot be filtered on"))),
+            ("meta", Some(other)) => {
+                return Err(unsupported(format!("meta.{other} cannot be filtered on")))
+            }
             _ => None,
         })
     }
@@ -95,10 +105,13 @@ impl FilterSql<'_> {
     fn present(&self, src: &Source) -> Sql {
         match (src, self.d) {
             (Source::Column(c), _) => Sql::new(&format!("{c} IS NOT NULL")),
-            (Source::Json { base, keys }, Dialect::Sqlite) if keys.is_empty() => Sql::new(&format!("{base} IS NOT NULL")),
-            (Source::Json { base, keys }, Dialect::Sqlite) => {
-                Sql::new(&format!("json_type({base}, {}) IS NOT NULL", literal(&sqlite_path(keys))))
+            (Source::Json { base, keys }, Dialect::Sqlite) if keys.is_empty() => {
+                Sql::new(&format!("{base} IS NOT NULL"))
             }
+            (Source::Json { base, keys }, Dialect::Sqlite) => Sql::new(&format!(
+                "json_type({base}, {}) IS NOT NULL",
+                literal(&sqlite_path(keys))
+            )),
             (Source::Json { base, keys }, Dialect::Postgres) => {
                 let mut e = base.clone();
                 for k in keys {
@@ -114,7 +127,9 @@ impl FilterSql<'_> {
         match (src, self.d) {
             (Source::Column(c), _) => c.clone(),
             (Source::Json { base, keys }, Dialect::Sqlite) if keys.is_empty() => base.clone(),
-            (Source::Json { base, keys }, Dialect::Sqlite) => format!("json_extract({base}, {})", literal(&sqlite_path(keys))),
+            (Source::Json { base, keys }, Dialect::Sqlite) => {
+                format!("json_extract({base}, {})", literal(&sqlite_path(keys)))
+            }
             (Source::Json { base, keys }, Dialect::Postgres) => {
                 let text = pg_text(base, keys);
                 match kind {
@@ -129,12 +144,18 @@ impl FilterSql<'_> {
     fn compare(&self, src: &Source, kind: AttrType, op: CompareOp, value: &Operand) -> Sql {
         let expr = self.value_expr(src, kind);
         let is_text = matches!(value, Operand::Str(_));
-        let coll = if is_text { self.d.binary_collation() } else { "" };
+        let coll = if is_text {
+            self.d.binary_collation()
+        } else {
+            ""
+        };
         let bind = self.operand_bind(src, value);
         let mut s = Sql::default();
         match op {
             CompareOp::Ne => {
-                s.push(&format!("({expr} IS NULL OR {expr}{coll} <> ")).bind(bind).push(")");
+                s.push(&format!("({expr} IS NULL OR {expr}{coll} <> "))
+                    .bind(bind)
+                    .push(")");
             }
             CompareOp::Eq | CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le => {
                 let sym = match op {
@@ -144,7 +165,9 @@ impl FilterSql<'_> {
                     CompareOp::Lt => "<",
                     _ => "<=",
                 };
-                s.push(&format!("({expr} IS NOT NULL AND {expr}{coll} {sym} ")).bind(bind).push(")");
+                s.push(&format!("({expr} IS NOT NULL AND {expr}{coll} {sym} "))
+                    .bind(bind)
+                    .push(")");
             }
             CompareOp::Co | CompareOp::Sw | CompareOp::Ew => {
                 let Operand::Str(needle) = value else {
@@ -155,15 +178,32 @@ impl FilterSql<'_> {
                 }
                 s.push(&format!("({expr} IS NOT NULL AND "));
                 match (op, self.d) {
-                    (CompareOp::Co, Dialect::Sqlite) => s.push(&format!("instr({expr}, ")).text(needle.clone()).push(") > 0"),
-                    (CompareOp::Co, Dialect::Postgres) => s.push(&format!("strpos({expr}, ")).text(needle.clone()).push(") > 0"),
+                    (CompareOp::Co, Dialect::Sqlite) => s
+                        .push(&format!("instr({expr}, "))
+                        .text(needle.clone())
+                        .push(") > 0"),
+                    (CompareOp::Co, Dialect::Postgres) => s
+                        .push(&format!("strpos({expr}, "))
+                        .text(needle.clone())
+                        .push(") > 0"),
                     (CompareOp::Sw, _) => {
                         // A range, so the prefix search uses the index on normalised columns.
                         let upper = format!("{needle}\u{10FFFF}");
-                        s.push(&format!("{expr}{coll} >= ")).text(needle.clone()).push(&format!(" AND {expr}{coll} < ")).text(upper)
+                        s.push(&format!("{expr}{coll} >= "))
+                            .text(needle.clone())
+                            .push(&format!(" AND {expr}{coll} < "))
+                            .text(upper)
                     }
-                    (_, Dialect::Sqlite) => s.push(&format!("substr({expr}, -length(")).text(needle.clone()).push(")) = ").text(needle.clone()),
-                    (_, Dialect::Postgres) => s.push(&format!("right({expr}, char_length(")).text(needle.clone()).push(")) = ").text(needle.clone()),
+                    (_, Dialect::Sqlite) => s
+                        .push(&format!("substr({expr}, -length("))
+                        .text(needle.clone())
+                        .push(")) = ")
+                        .text(needle.clone()),
+                    (_, Dialect::Postgres) => s
+                        .push(&format!("right({expr}, char_length("))
+                        .text(needle.clone())
+                        .push(")) = ")
+                        .text(needle.clone()),
                 };
                 s.push(")");
             }
@@ -187,17 +227,26 @@ impl FilterSql<'_> {
     fn any(&self, field: &Field, inner: &Plan) -> StorageResult<Sql> {
         if let Some(membership) = self.membership(field) {
             let mut s = Sql::new("EXISTS (SELECT 1 ");
-            s.push(&membership.from).push(" AND ").append(self.element_predicate(inner, &|f| membership.column(f))?).push(")");
+            s.push(&membership.from)
+                .push(" AND ")
+                .append(self.element_predicate(inner, &|f| membership.column(f))?)
+                .push(")");
             return Ok(s);
         }
         if let Some(fast) = self.work_email_lookup(field, inner)? {
             return Ok(fast);
         }
         let Source::Json { keys, .. } = self.root_source(field)? else {
-            return Err(unsupported(format!("'{}' cannot be filtered on", field.attr)));
+            return Err(unsupported(format!(
+                "'{}' cannot be filtered on",
+                field.attr
+            )));
         };
         let (from, element) = match self.d {
-            Dialect::Sqlite => (format!("json_each(T.search, {}) AS e", literal(&sqlite_path(&keys))), "e.value"),
+            Dialect::Sqlite => (
+                format!("json_each(T.search, {}) AS e", literal(&sqlite_path(&keys))),
+                "e.value",
+            ),
             Dialect::Postgres => {
                 let arr = pg_json(&"T.search".to_owned(), &keys);
                 (format!("jsonb_array_elements(CASE WHEN jsonb_typeof({arr}) = 'array' THEN {arr} ELSE '[]'::jsonb END) AS e(v)"), "e.v")
@@ -205,20 +254,39 @@ impl FilterSql<'_> {
         };
         let mut s = Sql::new(&format!("EXISTS (SELECT 1 FROM {from} WHERE "));
         let element_source = |f: &Field| -> StorageResult<Source> {
-            let keys = if f.attr.is_empty() { vec![] } else { vec![f.attr.clone()] };
-            Ok(Source::Json { base: element.to_owned(), keys })
+            let keys = if f.attr.is_empty() {
+                vec![]
+            } else {
+                vec![f.attr.clone()]
+            };
+            Ok(Source::Json {
+                base: element.to_owned(),
+                keys,
+            })
         };
-        s.append(self.element_predicate(inner, &element_source)?).push(")");
+        s.append(self.element_predicate(inner, &element_source)?)
+            .push(")");
         Ok(s)
     }
 
     /// A predicate over one element, with fields resolved by `source`.
-    fn element_predicate(&self, plan: &Plan, source: &dyn Fn(&Field) -> StorageResult<Source>) -> StorageResult<Sql> {
+    fn element_predicate(
+        &self,
+        plan: &Plan,
+        source: &dyn Fn(&Field) -> StorageResult<Source>,
+    ) -> StorageResult<Sql> {
         Ok(match plan {
             Plan::And(a, b) | Plan::Or(a, b) => {
-                let op = if matches!(plan, Plan::And(..)) { " AND " } else { " OR " };
+                let op = if matches!(plan, Plan::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 let mut s = Sql::new("(");
-                s.append(self.element_predicate(a, source)?).push(op).append(self.element_predicate(b, source)?).push(")");
+                s.append(self.element_predicate(a, source)?)
+                    .push(op)
+                    .append(self.element_predicate(b, source)?)
+                    .push(")");
                 s
             }
             Plan::Not(a) => {
@@ -226,7 +294,9 @@ impl FilterSql<'_> {
                 s.append(self.element_predicate(a, source)?).push(")");
                 s
             }
-            Plan::Compare { field, op, value } => self.compare(&source(field)?, field.kind, *op, value),
+            Plan::Compare { field, op, value } => {
+                self.compare(&source(field)?, field.kind, *op, value)
+            }
             Plan::Present(field) => self.present(&source(field)?),
             Plan::Any { .. } => return Err(unsupported("value filters cannot be nested")),
         })
@@ -324,7 +394,9 @@ impl Membership {
         match f.attr.as_str() {
             "value" => Ok(Source::Column(self.value_col.into())),
             a if a == self.extra.0 => Ok(Source::Column(self.extra.1.into())),
-            other => Err(unsupported(format!("'{other}' of a membership cannot be filtered on"))),
+            other => Err(unsupported(format!(
+                "'{other}' of a membership cannot be filtered on"
+            ))),
         }
     }
 }
@@ -332,7 +404,11 @@ impl Membership {
 fn collect_eq_terms<'p>(plan: &'p Plan, out: &mut Vec<(&'p Field, &'p Operand)>) -> bool {
     match plan {
         Plan::And(a, b) => collect_eq_terms(a, out) && collect_eq_terms(b, out),
-        Plan::Compare { field, op: CompareOp::Eq, value } => {
+        Plan::Compare {
+            field,
+            op: CompareOp::Eq,
+            value,
+        } => {
             out.push((field, value));
             true
         }
@@ -359,6 +435,10 @@ fn pg_json(base: &String, keys: &[String]) -> String {
 fn pg_text(base: &str, keys: &[String]) -> String {
     match keys.split_last() {
         None => format!("({base} #>> '{{}}')"),
-        Some((last, init)) => format!("({} ->> {})", pg_json(&base.to_owned(), init), literal(last)),
+        Some((last, init)) => format!(
+            "({} ->> {})",
+            pg_json(&base.to_owned(), init),
+            literal(last)
+        ),
     }
 }

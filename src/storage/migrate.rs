@@ -22,20 +22,33 @@ fn err(e: impl std::fmt::Display) -> StorageError {
 pub fn run_pending(dialect: Dialect, target: &str) -> StorageResult<usize> {
     match dialect {
         Dialect::Sqlite => {
-            if let Some(parent) = std::path::Path::new(target).parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(parent) = std::path::Path::new(target)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(err)?;
             }
             let mut c = SqliteConnection::establish(target).map_err(err)?;
-            diesel::sql_query("PRAGMA busy_timeout = 10000").execute(&mut c).map_err(err)?;
-            diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut c).map_err(err)?;
+            diesel::sql_query("PRAGMA busy_timeout = 10000")
+                .execute(&mut c)
+                .map_err(err)?;
+            diesel::sql_query("PRAGMA journal_mode = WAL")
+                .execute(&mut c)
+                .map_err(err)?;
             let ran = c.run_pending_migrations(SQLITE).map_err(err)?;
             Ok(ran.len())
         }
         Dialect::Postgres => {
             let mut c = PgConnection::establish(target).map_err(err)?;
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut c).map_err(err)?;
-            let ran = c.run_pending_migrations(POSTGRES).map(|v| v.len()).map_err(err);
-            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut c);
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut c)
+                .map_err(err)?;
+            let ran = c
+                .run_pending_migrations(POSTGRES)
+                .map(|v| v.len())
+                .map_err(err);
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut c);
             ran
         }
     }

@@ -10,9 +10,9 @@ pub mod tenants;
 
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
-use diesel::connection::SimpleConnection;
 use diesel::{pg::PgConnection, Connection, RunQueryDsl};
 
 pub use dialect::Dialect;
@@ -51,9 +51,10 @@ impl StorageError {
         use diesel::result::{DatabaseErrorKind, Error};
         match e {
             Error::NotFound => StorageError::NotFound,
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                StorageError::Unique(info.constraint_name().map_or_else(|| info.message().to_owned(), str::to_owned))
-            }
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => StorageError::Unique(
+                info.constraint_name()
+                    .map_or_else(|| info.message().to_owned(), str::to_owned),
+            ),
             other => StorageError::Database(other),
         }
     }
@@ -91,7 +92,8 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
                 "PRAGMA busy_timeout = 10000; PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
                 self.synchronous
             );
-            c.batch_execute(&sql).map_err(diesel::r2d2::Error::QueryError)?;
+            c.batch_execute(&sql)
+                .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
     }
@@ -111,7 +113,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(settings.pool_size.max(1))
             .connection_timeout(settings.acquire_timeout)
-            .connection_customizer(Box::new(SqlitePragmas { synchronous: synchronous.to_owned() }))
+            .connection_customizer(Box::new(SqlitePragmas {
+                synchronous: synchronous.to_owned(),
+            }))
             .build(ConnectionManager::<AnyConnection>::new(url))
             .map_err(|e| StorageError::Pool(e.to_string()))?;
         Ok(Db { pool, dialect })
@@ -122,7 +126,9 @@ impl Db {
     }
 
     fn conn(&self) -> StorageResult<PooledConnection<ConnectionManager<AnyConnection>>> {
-        self.pool.get().map_err(|e| StorageError::Pool(e.to_string()))
+        self.pool
+            .get()
+            .map_err(|e| StorageError::Pool(e.to_string()))
     }
 
     /// Runs `f` on a pooled connection on the blocking thread pool.
@@ -170,7 +176,9 @@ impl Db {
         let db = self.clone();
         run_blocking(move || {
             let mut conn = db.conn()?;
-            diesel::sql_query("SELECT 1").execute(&mut *conn).map_err(StorageError::from_diesel)?;
+            diesel::sql_query("SELECT 1")
+                .execute(&mut *conn)
+                .map_err(StorageError::from_diesel)?;
             migrate::is_current(&mut conn)
         })
         .await

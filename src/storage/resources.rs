@@ -91,22 +91,48 @@ fn exec(conn: &mut AnyConnection, sql: Sql) -> StorageResult<usize> {
     sql.execute(conn).map_err(StorageError::from_diesel)
 }
 
-fn load<T: QueryableByName<super::MultiBackend> + 'static>(conn: &mut AnyConnection, sql: Sql) -> StorageResult<Vec<T>> {
+fn load<T: QueryableByName<super::MultiBackend> + 'static>(
+    conn: &mut AnyConnection,
+    sql: Sql,
+) -> StorageResult<Vec<T>> {
     sql.load::<T>(conn).map_err(StorageError::from_diesel)
 }
 
 /// Inserts a resource at version 1.
-pub fn insert(conn: &mut AnyConnection, d: Dialect, t: &TableDef, org_id: &str, w: &ResourceWrite, now: &str) -> StorageResult<()> {
+pub fn insert(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    t: &TableDef,
+    org_id: &str,
+    w: &ResourceWrite,
+    now: &str,
+) -> StorageResult<()> {
     let mut s = Sql::new(&format!("INSERT INTO {} (id, org_id, {}, {}, external_id, data, search, version, created, last_modified", t.table, t.name_col, t.name_norm_col));
     if t.has_active {
         s.push(", display_name, active, password_hash");
     }
-    s.push(") VALUES (").text(&w.id).push(", ").text(org_id).push(", ").text(&w.name).push(", ").text(&w.name_norm).push(", ");
-    s.bind(Bind::OptText(w.external_id.clone())).push(", ").text(&w.data).push(", ");
-    s.push(d.json_bind_open()).text(&w.search).push(d.json_bind_close());
+    s.push(") VALUES (")
+        .text(&w.id)
+        .push(", ")
+        .text(org_id)
+        .push(", ")
+        .text(&w.name)
+        .push(", ")
+        .text(&w.name_norm)
+        .push(", ");
+    s.bind(Bind::OptText(w.external_id.clone()))
+        .push(", ")
+        .text(&w.data)
+        .push(", ");
+    s.push(d.json_bind_open())
+        .text(&w.search)
+        .push(d.json_bind_close());
     s.push(", 1, ").text(now).push(", ").text(now);
     if t.has_active {
-        s.push(", ").bind(Bind::OptText(w.display_name.clone())).push(", ").bind(Bind::Bool(w.active));
+        s.push(", ")
+            .bind(Bind::OptText(w.display_name.clone()))
+            .push(", ")
+            .bind(Bind::Bool(w.active));
         s.push(", ").bind(Bind::OptText(w.password_hash.clone()));
     }
     s.push(")");
@@ -128,17 +154,35 @@ pub fn update(
     now: &str,
 ) -> StorageResult<i64> {
     let mut s = Sql::new(&format!("UPDATE {} SET {} = ", t.table, t.name_col));
-    s.text(&w.name).push(&format!(", {} = ", t.name_norm_col)).text(&w.name_norm);
-    s.push(", external_id = ").bind(Bind::OptText(w.external_id.clone()));
-    s.push(", data = ").text(&w.data).push(", search = ").push(d.json_bind_open()).text(&w.search).push(d.json_bind_close());
-    s.push(", version = version + 1, last_modified = ").text(now);
+    s.text(&w.name)
+        .push(&format!(", {} = ", t.name_norm_col))
+        .text(&w.name_norm);
+    s.push(", external_id = ")
+        .bind(Bind::OptText(w.external_id.clone()));
+    s.push(", data = ")
+        .text(&w.data)
+        .push(", search = ")
+        .push(d.json_bind_open())
+        .text(&w.search)
+        .push(d.json_bind_close());
+    s.push(", version = version + 1, last_modified = ")
+        .text(now);
     if t.has_active {
-        s.push(", display_name = ").bind(Bind::OptText(w.display_name.clone())).push(", active = ").bind(Bind::Bool(w.active));
+        s.push(", display_name = ")
+            .bind(Bind::OptText(w.display_name.clone()))
+            .push(", active = ")
+            .bind(Bind::Bool(w.active));
         if w.password_hash.is_some() {
-            s.push(", password_hash = ").bind(Bind::OptText(w.password_hash.clone()));
+            s.push(", password_hash = ")
+                .bind(Bind::OptText(w.password_hash.clone()));
         }
     }
-    s.push(" WHERE id = ").text(&w.id).push(" AND org_id = ").text(org_id).push(" AND version = ").bind(Bind::Int(expected_version));
+    s.push(" WHERE id = ")
+        .text(&w.id)
+        .push(" AND org_id = ")
+        .text(org_id)
+        .push(" AND version = ")
+        .bind(Bind::Int(expected_version));
     if exec(conn, s)? == 0 {
         return Err(StorageError::VersionMismatch);
     }
@@ -151,37 +195,77 @@ pub fn update(
     Ok(expected_version + 1)
 }
 
-fn write_emails(conn: &mut AnyConnection, org_id: &str, user_id: &str, emails: &[EmailIndex]) -> StorageResult<()> {
+fn write_emails(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+    emails: &[EmailIndex],
+) -> StorageResult<()> {
     if emails.is_empty() {
         return Ok(());
     }
-    let mut s = Sql::new("INSERT INTO user_emails (user_id, org_id, value_norm, type, is_primary) VALUES ");
+    let mut s =
+        Sql::new("INSERT INTO user_emails (user_id, org_id, value_norm, type, is_primary) VALUES ");
     for (i, e) in emails.iter().enumerate() {
         if i > 0 {
             s.push(", ");
         }
-        s.push("(").text(user_id).push(", ").text(org_id).push(", ").text(&e.value_norm).push(", ");
-        s.bind(Bind::OptText(e.kind.clone())).push(", ").bind(Bind::Bool(e.primary)).push(")");
+        s.push("(")
+            .text(user_id)
+            .push(", ")
+            .text(org_id)
+            .push(", ")
+            .text(&e.value_norm)
+            .push(", ");
+        s.bind(Bind::OptText(e.kind.clone()))
+            .push(", ")
+            .bind(Bind::Bool(e.primary))
+            .push(")");
     }
     exec(conn, s)?;
     Ok(())
 }
 
 /// Bumps version and `lastModified` without touching the document (membership changes).
-pub fn touch(conn: &mut AnyConnection, t: &TableDef, org_id: &str, id: &str, now: &str) -> StorageResult<i64> {
-    let mut s = Sql::new(&format!("UPDATE {} SET version = version + 1, last_modified = ", t.table));
-    s.text(now).push(" WHERE id = ").text(id).push(" AND org_id = ").text(org_id);
+pub fn touch(
+    conn: &mut AnyConnection,
+    t: &TableDef,
+    org_id: &str,
+    id: &str,
+    now: &str,
+) -> StorageResult<i64> {
+    let mut s = Sql::new(&format!(
+        "UPDATE {} SET version = version + 1, last_modified = ",
+        t.table
+    ));
+    s.text(now)
+        .push(" WHERE id = ")
+        .text(id)
+        .push(" AND org_id = ")
+        .text(org_id);
     if exec(conn, s)? == 0 {
         return Err(StorageError::NotFound);
     }
-    Ok(find(conn, Dialect::Sqlite, t, org_id, id, false)?.ok_or(StorageError::NotFound)?.version)
+    Ok(find(conn, Dialect::Sqlite, t, org_id, id, false)?
+        .ok_or(StorageError::NotFound)?
+        .version)
 }
 
 const COLUMNS: &str = "T.seq, T.id, T.data, T.version, T.created, T.last_modified";
 
 /// One resource of the org by id; `lock` takes a row lock on PostgreSQL.
-pub fn find(conn: &mut AnyConnection, d: Dialect, t: &TableDef, org_id: &str, id: &str, lock: bool) -> StorageResult<Option<ResourceRow>> {
-    let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM {} T WHERE T.id = ", t.table));
+pub fn find(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    t: &TableDef,
+    org_id: &str,
+    id: &str,
+    lock: bool,
+) -> StorageResult<Option<ResourceRow>> {
+    let mut s = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM {} T WHERE T.id = ",
+        t.table
+    ));
     s.text(id).push(" AND T.org_id = ").text(org_id);
     if lock {
         s.push(d.for_update());
@@ -190,7 +274,12 @@ pub fn find(conn: &mut AnyConnection, d: Dialect, t: &TableDef, org_id: &str, id
 }
 
 /// Deletes a resource and every membership that names it. False when there was none.
-pub fn delete(conn: &mut AnyConnection, t: &TableDef, org_id: &str, id: &str) -> StorageResult<bool> {
+pub fn delete(
+    conn: &mut AnyConnection,
+    t: &TableDef,
+    org_id: &str,
+    id: &str,
+) -> StorageResult<bool> {
     let mut s = Sql::new(&format!("DELETE FROM {} WHERE id = ", t.table));
     s.text(id).push(" AND org_id = ").text(org_id);
     if exec(conn, s)? == 0 {
@@ -221,8 +310,17 @@ pub struct ListQuery<'a> {
 }
 
 /// Filtered, sorted, paged rows and (when asked) the total number of matches.
-pub fn list(conn: &mut AnyConnection, d: Dialect, t: &TableDef, q: &ListQuery<'_>) -> StorageResult<(Option<i64>, Vec<ResourceRow>)> {
-    let fs = FilterSql { d, t, org_id: q.org_id };
+pub fn list(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    t: &TableDef,
+    q: &ListQuery<'_>,
+) -> StorageResult<(Option<i64>, Vec<ResourceRow>)> {
+    let fs = FilterSql {
+        d,
+        t,
+        org_id: q.org_id,
+    };
     let mut wh = Sql::new(" WHERE T.org_id = ");
     wh.text(q.org_id);
     if let Some(plan) = q.filter {
@@ -253,7 +351,14 @@ pub fn list(conn: &mut AnyConnection, d: Dialect, t: &TableDef, q: &ListQuery<'_
         let expr = fs.sort_expr(key)?;
         let dir = if descending { "DESC" } else { "ASC" };
         // Unassigned values sort last ascending and first descending on both backends.
-        s.push(&format!("({expr} IS NULL) {dir}, {expr}{} {dir}, ", if key.field.kind == crate::scim::schema::AttrType::Boolean { "" } else { d.binary_collation() }));
+        s.push(&format!(
+            "({expr} IS NULL) {dir}, {expr}{} {dir}, ",
+            if key.field.kind == crate::scim::schema::AttrType::Boolean {
+                ""
+            } else {
+                d.binary_collation()
+            }
+        ));
     }
     s.push("T.seq ASC LIMIT ").bind(Bind::Int(limit));
     if let Page::Offset { offset, .. } = q.page {
@@ -286,7 +391,8 @@ pub fn members_of(conn: &mut AnyConnection, group_ids: &[String]) -> StorageResu
              FROM group_members m LEFT JOIN users u ON u.id = m.member_id LEFT JOIN groups g ON g.id = m.member_id \
              WHERE m.group_id IN (",
         );
-        s.text_list(chunk.iter().cloned()).push(") ORDER BY m.group_id, m.member_id");
+        s.text_list(chunk.iter().cloned())
+            .push(") ORDER BY m.group_id, m.member_id");
         out.extend(load::<MemberRow>(conn, s)?);
     }
     Ok(out)
@@ -301,28 +407,51 @@ struct IdType {
 }
 
 /// Which of `ids` are users or groups of the org, with their type ("User"/"Group").
-pub fn existing_members(conn: &mut AnyConnection, org_id: &str, ids: &[String]) -> StorageResult<Vec<(String, String)>> {
+pub fn existing_members(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    ids: &[String],
+) -> StorageResult<Vec<(String, String)>> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
         let mut s = Sql::new("SELECT id, 'User' AS kind FROM users WHERE org_id = ");
-        s.text(org_id).push(" AND id IN (").text_list(chunk.iter().cloned());
-        s.push(") UNION ALL SELECT id, 'Group' AS kind FROM groups WHERE org_id = ").text(org_id);
-        s.push(" AND id IN (").text_list(chunk.iter().cloned()).push(")");
+        s.text(org_id)
+            .push(" AND id IN (")
+            .text_list(chunk.iter().cloned());
+        s.push(") UNION ALL SELECT id, 'Group' AS kind FROM groups WHERE org_id = ")
+            .text(org_id);
+        s.push(" AND id IN (")
+            .text_list(chunk.iter().cloned())
+            .push(")");
         out.extend(load::<IdType>(conn, s)?.into_iter().map(|r| (r.id, r.kind)));
     }
     Ok(out)
 }
 
 /// Adds members, ignoring ones already there; returns how many rows were new.
-pub fn add_members(conn: &mut AnyConnection, d: Dialect, group_id: &str, members: &[(String, String)]) -> StorageResult<usize> {
+pub fn add_members(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    group_id: &str,
+    members: &[(String, String)],
+) -> StorageResult<usize> {
     let mut added = 0;
     for chunk in members.chunks(CHUNK) {
-        let mut s = Sql::new(&format!("{} group_members (group_id, member_id, member_type) VALUES ", d.insert_ignore_prefix()));
+        let mut s = Sql::new(&format!(
+            "{} group_members (group_id, member_id, member_type) VALUES ",
+            d.insert_ignore_prefix()
+        ));
         for (i, (id, kind)) in chunk.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
             }
-            s.push("(").text(group_id).push(", ").text(id).push(", ").text(kind).push(")");
+            s.push("(")
+                .text(group_id)
+                .push(", ")
+                .text(id)
+                .push(", ")
+                .text(kind)
+                .push(")");
         }
         s.push(d.insert_ignore_suffix());
         added += exec(conn, s)?;
@@ -331,11 +460,18 @@ pub fn add_members(conn: &mut AnyConnection, d: Dialect, group_id: &str, members
 }
 
 /// Removes the listed members; returns how many were there.
-pub fn remove_members(conn: &mut AnyConnection, group_id: &str, ids: &[String]) -> StorageResult<usize> {
+pub fn remove_members(
+    conn: &mut AnyConnection,
+    group_id: &str,
+    ids: &[String],
+) -> StorageResult<usize> {
     let mut removed = 0;
     for chunk in ids.chunks(CHUNK) {
         let mut s = Sql::new("DELETE FROM group_members WHERE group_id = ");
-        s.text(group_id).push(" AND member_id IN (").text_list(chunk.iter().cloned()).push(")");
+        s.text(group_id)
+            .push(" AND member_id IN (")
+            .text_list(chunk.iter().cloned())
+            .push(")");
         removed += exec(conn, s)?;
     }
     Ok(removed)

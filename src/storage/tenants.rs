@@ -44,18 +44,29 @@ fn db(e: diesel::result::Error) -> StorageError {
 }
 
 pub fn insert_org(conn: &mut AnyConnection, row: &OrgRow) -> StorageResult<()> {
-    diesel::insert_into(orgs::table).values(row).execute(conn).map_err(db)?;
+    diesel::insert_into(orgs::table)
+        .values(row)
+        .execute(conn)
+        .map_err(db)?;
     Ok(())
 }
 
 pub fn list_orgs(conn: &mut AnyConnection) -> StorageResult<Vec<OrgRow>> {
-    orgs::table.order(orgs::created.asc()).select(OrgRow::as_select()).load(conn).map_err(db)
+    orgs::table
+        .order(orgs::created.asc())
+        .select(OrgRow::as_select())
+        .load(conn)
+        .map_err(db)
 }
 
 /// An org by id or by (case-insensitive) name.
 pub fn find_org(conn: &mut AnyConnection, id_or_name: &str) -> StorageResult<Option<OrgRow>> {
     orgs::table
-        .filter(orgs::id.eq(id_or_name).or(orgs::name_norm.eq(id_or_name.to_lowercase())))
+        .filter(
+            orgs::id
+                .eq(id_or_name)
+                .or(orgs::name_norm.eq(id_or_name.to_lowercase())),
+        )
         .select(OrgRow::as_select())
         .first(conn)
         .optional()
@@ -63,7 +74,10 @@ pub fn find_org(conn: &mut AnyConnection, id_or_name: &str) -> StorageResult<Opt
 }
 
 pub fn insert_connection(conn: &mut AnyConnection, row: &ConnectionRow) -> StorageResult<()> {
-    diesel::insert_into(directory_connections::table).values(row).execute(conn).map_err(db)?;
+    diesel::insert_into(directory_connections::table)
+        .values(row)
+        .execute(conn)
+        .map_err(db)?;
     Ok(())
 }
 
@@ -76,16 +90,25 @@ pub fn find_connection(conn: &mut AnyConnection, id: &str) -> StorageResult<Opti
         .map_err(db)
 }
 
-pub fn list_connections(conn: &mut AnyConnection, org_id: Option<&str>) -> StorageResult<Vec<ConnectionRow>> {
+pub fn list_connections(
+    conn: &mut AnyConnection,
+    org_id: Option<&str>,
+) -> StorageResult<Vec<ConnectionRow>> {
     let mut q = directory_connections::table.into_boxed();
     if let Some(org) = org_id {
         q = q.filter(directory_connections::org_id.eq(org.to_owned()));
     }
-    q.order(directory_connections::created.asc()).select(ConnectionRow::as_select()).load(conn).map_err(db)
+    q.order(directory_connections::created.asc())
+        .select(ConnectionRow::as_select())
+        .load(conn)
+        .map_err(db)
 }
 
 pub fn insert_token(conn: &mut AnyConnection, row: &TokenRow) -> StorageResult<()> {
-    diesel::insert_into(scim_tokens::table).values(row).execute(conn).map_err(db)?;
+    diesel::insert_into(scim_tokens::table)
+        .values(row)
+        .execute(conn)
+        .map_err(db)?;
     Ok(())
 }
 
@@ -100,10 +123,14 @@ pub fn list_tokens(conn: &mut AnyConnection, connection_id: &str) -> StorageResu
 
 /// Marks a token revoked; false when no live token has that id.
 pub fn revoke_token(conn: &mut AnyConnection, token_id: &str, now: &str) -> StorageResult<bool> {
-    let n = diesel::update(scim_tokens::table.filter(scim_tokens::id.eq(token_id)).filter(scim_tokens::revoked.is_null()))
-        .set(scim_tokens::revoked.eq(Some(now)))
-        .execute(conn)
-        .map_err(db)?;
+    let n = diesel::update(
+        scim_tokens::table
+            .filter(scim_tokens::id.eq(token_id))
+            .filter(scim_tokens::revoked.is_null()),
+    )
+    .set(scim_tokens::revoked.eq(Some(now)))
+    .execute(conn)
+    .map_err(db)?;
     Ok(n > 0)
 }
 
@@ -116,15 +143,26 @@ pub struct TokenGrant {
 }
 
 /// Looks up a live token of an enabled connection by the hash of its secret.
-pub fn find_token_grant(conn: &mut AnyConnection, token_hash: &str) -> StorageResult<Option<TokenGrant>> {
+pub fn find_token_grant(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+) -> StorageResult<Option<TokenGrant>> {
     let row: Option<(String, String, String)> = scim_tokens::table
         .inner_join(directory_connections::table)
         .filter(scim_tokens::token_hash.eq(token_hash))
         .filter(scim_tokens::revoked.is_null())
         .filter(directory_connections::disabled.eq(false))
-        .select((scim_tokens::id, directory_connections::id, directory_connections::org_id))
+        .select((
+            scim_tokens::id,
+            directory_connections::id,
+            directory_connections::org_id,
+        ))
         .first(conn)
         .optional()
         .map_err(db)?;
-    Ok(row.map(|(token_id, connection_id, org_id)| TokenGrant { token_id, connection_id, org_id }))
+    Ok(row.map(|(token_id, connection_id, org_id)| TokenGrant {
+        token_id,
+        connection_id,
+        org_id,
+    }))
 }

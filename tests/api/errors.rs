@@ -1,0 +1,119 @@
+//! Bad input gets SCIM errors with the right status and scimType, never a 500 (SC-9).
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn sc9_malformed_json_and_wrong_shapes_are_invalid_syntax() {
+    let app = TestApp::spawn().await;
+    for body in ["{not json", "[1,2]", "\"just a string\"", ""] {
+        let r = app
+            .raw(
+                Method::POST,
+                &format!("{}/Users", app.base),
+                Some(body.to_owned()),
+                &[],
+                Some(&app.token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(r.body["scimType"], "invalidSyntax", "{body}");
+    }
+    let id = app.create_user("a@x.com").await;
+    let r = app
+        .patch(&format!("/Users/{id}"), json!({"Operations": "nope"}))
+        .await;
+    assert_eq!(r.body["scimType"], "invalidSyntax");
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!({"Operations": [{"op": "remove"}]}),
+        )
+        .await;
+    assert_eq!(r.body["scimType"], "noTarget");
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!({"Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]}),
+        )
+        .await;
+    assert_eq!(r.body["scimType"], "invalidPath");
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!({"Operations": [{"op": "replace", "path": "id", "value": "x"}]}),
+        )
+        .await;
+    assert_eq!(r.body["scimType"], "mutability");
+}
+
+#[tokio::test]
+async fn sc9_oversize_and_deeply_nested_bodies_are_rejected_cleanly() {
+    let app = TestApp::spawn_with(|s| s.max_body_bytes = 64 * 1024).await;
+    let big = json!({"userName": "big@x.com", "displayName": "x".repeat(100 * 1024)});
+    let r = app.post("/Users", big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["status"], "413");
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let r = app
+        .raw(
+            Method::POST,
+            &format!("{}/Users", app.base),
+            Some(deep),
+            &[],
+            Some(&app.token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sc13_missing_or_wrong_token_is_401_with_scim_body() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .raw(Method::GET, &format!("{}/Users", app.base), None, &[], None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    let r = app
+        .raw(
+            Method::GET,
+            &format!("{}/Users", app.base),
+            None,
+            &[],
+            Some("roster_scim_wrong"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sc9_rate_limit_answers_429_with_retry_after() {
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limit_per_second = 1;
+        s.rate_limit_burst = 2;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(app.get("/Users").await);
+    }
+    let limited = statuses
+        .iter()
+        .find(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .expect("a 429");
+    assert!(
+        limited
+            .header("retry-after")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(limited.body["status"], "429");
+}

@@ -1,0 +1,242 @@
+//! `TestApp`: a real Roster server on port 0 against a fresh SQLite file, or a fresh PostgreSQL
+//! database when `ROSTER_TEST_DATABASE_URL` is set (CI runs the suite both ways).
+
+use diesel::{Connection, RunQueryDsl};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use roster::config::Settings;
+
+pub struct TestApp {
+    pub base: String,
+    pub root: String,
+    pub token: String,
+    pub connection_id: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
+    match std::env::var("ROSTER_TEST_DATABASE_URL") {
+        Ok(admin) if admin.starts_with("postgres") => {
+            let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
+            let mut c = diesel::PgConnection::establish(&admin)
+                .expect("connect to ROSTER_TEST_DATABASE_URL");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut c)
+                .expect("create test database");
+            let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
+            (format!("{prefix}/{name}"), None, Some((admin, name)))
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("roster.db").display().to_string();
+            (path, Some(dir), None)
+        }
+    }
+}
+
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: database_url.to_owned(),
+        workers: Some(2),
+        token_cache_seconds: 0,
+        ..Settings::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let (database_url, dir, pg_admin) = fresh_database();
+        let mut settings = test_settings(&database_url);
+        tweak(&mut settings);
+        let running = roster::app::start(settings).expect("server starts");
+        let root = format!("http://{}", running.addr);
+        let boot = running
+            .bootstrap
+            .clone()
+            .expect("a fresh database is bootstrapped");
+        let base = running.settings.scim_base_url(&boot.connection.id);
+        tokio::spawn(running.server);
+        TestApp {
+            base,
+            root,
+            token: boot.token.token,
+            connection_id: boot.connection.id,
+            database_url,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            pg_admin,
+        }
+    }
+
+    /// A second server on the same database (another replica).
+    pub async fn replica(&self) -> TestApp {
+        let running =
+            roster::app::start(test_settings(&self.database_url)).expect("replica starts");
+        let root = format!("http://{}", running.addr);
+        let base = format!("{root}/scim/v2/{}", self.connection_id);
+        tokio::spawn(running.server);
+        TestApp {
+            base,
+            root,
+            token: self.token.clone(),
+            connection_id: self.connection_id.clone(),
+            database_url: self.database_url.clone(),
+            client: reqwest::Client::new(),
+            _dir: None,
+            pg_admin: None,
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        self.raw(
+            method,
+            &format!("{}{path}", self.base),
+            body.map(|b| b.to_string()),
+            headers,
+            Some(&self.token),
+        )
+        .await
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+        headers: &[(&str, &str)],
+        token: Option<&str>,
+    ) -> Resp {
+        let mut req = self.client.request(method, url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/scim+json").body(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::PUT, path, Some(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::PATCH, path, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.request(Method::DELETE, path, None, &[]).await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let r = self.post("/Users", user_body(user_name)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_group(&self, name: &str) -> String {
+        let r = self.post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name, "members": []})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn filter_users(&self, filter: &str) -> Resp {
+        self.get(&format!("/Users?filter={}", urlencode(filter)))
+            .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            if let Ok(mut c) = diesel::PgConnection::establish(admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c);
+            }
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A user as Microsoft Entra ID creates it.
+pub fn user_body(user_name: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+        "externalId": format!("ext-{user_name}"),
+        "userName": user_name,
+        "active": true,
+        "emails": [{"primary": true, "type": "work", "value": user_name}],
+        "meta": {"resourceType": "User"},
+        "name": {"formatted": "Ada Lovelace", "familyName": "Lovelace", "givenName": "Ada"},
+        "roles": []
+    })
+}
+
+pub fn patch_ops(ops: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real HTTP server against a real database.
+
+mod bulk;
+mod discovery;
+mod errors;
+mod groups;
+mod helpers;
+mod queries;
+mod tenancy;
+mod users;

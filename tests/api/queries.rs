@@ -1,0 +1,228 @@
+//! Filters (SC-2), sorting (SC-3), paging (SC-4) and projection (SC-5) through HTTP on the
+//! real database.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{urlencode, user_body, TestApp};
+
+async fn seeded() -> TestApp {
+    let app = TestApp::spawn().await;
+    for (name, title, dept) in [
+        ("alice@x.com", "Engineer", "R&D"),
+        ("bob@x.com", "Manager", "Sales"),
+        ("carol@y.org", "engineer", "R&D"),
+        ("Dave@x.com", "", "Ops"),
+    ] {
+        let mut body = user_body(name);
+        if !title.is_empty() {
+            body["title"] = json!(title);
+        }
+        body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+            json!({"department": dept});
+        assert_eq!(app.post("/Users", body).await.status, StatusCode::CREATED);
+    }
+    app
+}
+
+fn names(body: &Value) -> Vec<String> {
+    body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sc2_operators_precedence_and_case_rules() {
+    let app = seeded().await;
+    let cases: &[(&str, usize)] = &[
+        ("userName eq \"ALICE@X.COM\"", 1),
+        ("userName ne \"alice@x.com\"", 3),
+        ("userName co \"@x.\"", 3),
+        ("userName sw \"b\"", 1),
+        ("userName ew \".org\"", 1),
+        ("title pr", 3),
+        ("not (title pr)", 1),
+        ("title eq \"engineer\"", 2),
+        ("externalId eq \"ext-alice@x.com\"", 1),
+        ("externalId eq \"EXT-ALICE@X.COM\"", 0),
+        (
+            "userName sw \"a\" or userName sw \"b\" and title eq \"manager\"",
+            2,
+        ),
+        (
+            "(userName sw \"a\" or userName sw \"b\") and title eq \"manager\"",
+            1,
+        ),
+        (
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq \"r&d\"",
+            2,
+        ),
+        ("emails[type eq \"work\" and value co \"@x.com\"]", 3),
+        ("emails.value ew \"y.org\"", 1),
+        ("meta.created gt \"2000-01-01T00:00:00Z\"", 4),
+        ("meta.lastModified lt \"2000-01-01T00:00:00Z\"", 0),
+        ("name.familyName eq Lovelace", 4),
+        ("USERNAME Eq \"bob@x.com\"", 1),
+        ("userName gt \"c\"", 2),
+    ];
+    for (filter, expected) in cases {
+        let r = app.filter_users(filter).await;
+        assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
+        assert_eq!(r.body["totalResults"], *expected, "{filter}");
+    }
+}
+
+#[tokio::test]
+async fn sc2_test_connection_filter_for_random_user_is_200_with_zero() {
+    let app = seeded().await;
+    let r = app
+        .filter_users(&format!("userName eq \"{}\"", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["totalResults"], 0);
+    assert_eq!(r.body["Resources"], json!([]));
+}
+
+#[tokio::test]
+async fn sc9_bad_filters_are_400_invalid_filter() {
+    let app = seeded().await;
+    for f in [
+        "userName zz \"a\"",
+        "userName eq",
+        "nosuch eq \"a\"",
+        "active gt true",
+        "((userName eq \"a\"",
+        "name eq \"x\"",
+    ] {
+        let r = app.filter_users(f).await;
+        assert_eq!(
+            (r.status, r.body["scimType"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalidFilter")),
+            "{f}"
+        );
+    }
+    let deep = format!("{}userName eq \"a\"{}", "(".repeat(2000), ")".repeat(2000));
+    let r = app.filter_users(&deep).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sc4_index_paging_is_stable_with_integer_counts() {
+    let app = seeded().await;
+    let p1 = app.get("/Users?startIndex=1&count=2").await.body;
+    let p2 = app.get("/Users?startIndex=3&count=2").await.body;
+    assert_eq!(p1["totalResults"], 4);
+    assert_eq!(p1["itemsPerPage"], 2);
+    assert_eq!(p2["startIndex"], 3);
+    let mut all = names(&p1);
+    all.extend(names(&p2));
+    all.dedup();
+    assert_eq!(all.len(), 4);
+    let zero = app.get("/Users?count=0").await.body;
+    assert_eq!(
+        (zero["totalResults"].clone(), zero["Resources"].clone()),
+        (json!(4), json!([]))
+    );
+    let beyond = app.get("/Users?startIndex=100").await.body;
+    assert_eq!(beyond["Resources"], json!([]));
+    let clamped = app.get("/Users?startIndex=-5&count=-1").await;
+    assert_eq!(clamped.status, StatusCode::OK);
+    assert_eq!(clamped.body["startIndex"], 1);
+}
+
+#[tokio::test]
+async fn sc4_cursor_paging_walks_every_user_once() {
+    let app = seeded().await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(&format!("/Users?count=3&cursor={cursor}"))
+            .await
+            .body;
+        seen.extend(names(&page));
+        match page.get("nextCursor").and_then(Value::as_str) {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4);
+    let bad = app.get("/Users?cursor=garbage").await;
+    assert_eq!(
+        (bad.status, bad.body["scimType"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalidCursor"))
+    );
+}
+
+#[tokio::test]
+async fn sc3_sort_by_attribute_both_orders() {
+    let app = seeded().await;
+    let asc = names(&app.get("/Users?sortBy=userName").await.body);
+    assert_eq!(
+        asc,
+        vec!["alice@x.com", "bob@x.com", "carol@y.org", "Dave@x.com"]
+    );
+    let desc = names(
+        &app.get("/Users?sortBy=userName&sortOrder=descending")
+            .await
+            .body,
+    );
+    assert_eq!(desc.first().unwrap(), "Dave@x.com");
+    let by_title = names(&app.get("/Users?sortBy=title").await.body);
+    assert_eq!(
+        by_title.last().unwrap(),
+        "Dave@x.com",
+        "unassigned values sort last ascending"
+    );
+    assert_eq!(
+        app.get("/Users?sortBy=nosuch").await.status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn sc5_attributes_and_excluded_attributes() {
+    let app = seeded().await;
+    let r = app
+        .get(&format!(
+            "/Users?attributes=userName,name.givenName&filter={}",
+            urlencode("userName eq \"bob@x.com\"")
+        ))
+        .await;
+    let bob = &r.body["Resources"][0];
+    assert_eq!(bob["name"], json!({"givenName": "Ada"}));
+    assert!(bob.get("emails").is_none() && bob.get("meta").is_none());
+    assert!(bob.get("id").is_some());
+    let r = app
+        .get("/Users?excludedAttributes=emails,name&count=1")
+        .await;
+    let first = &r.body["Resources"][0];
+    assert!(
+        first.get("emails").is_none()
+            && first.get("name").is_none()
+            && first.get("userName").is_some()
+    );
+}
+
+#[tokio::test]
+async fn sc1_search_endpoints() {
+    let app = seeded().await;
+    let req = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "title eq \"Engineer\"", "attributes": ["userName"], "startIndex": 1, "count": 10});
+    let r = app.post("/Users/.search", req.clone()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["totalResults"], 2);
+    app.create_group("Everyone").await;
+    let all = app
+        .post(
+            "/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "count": 3}),
+        )
+        .await;
+    assert_eq!(all.body["totalResults"], 5);
+    assert_eq!(all.body["Resources"].as_array().unwrap().len(), 3);
+    let groups = app.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "displayName eq \"everyone\""})).await;
+    assert_eq!(groups.body["totalResults"], 1);
+}
