@@ -41,7 +41,11 @@ pub fn load_registry(settings: &Settings) -> anyhow::Result<Registry> {
 pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let registry = Arc::new(load_registry(&settings)?);
     let db = open_db(&settings)?;
-    let bootstrap = db.run_sync(tenancy::bootstrap_if_empty)?;
+    // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
+    let bootstrap = match db.run_sync(tenancy::bootstrap_if_empty) {
+        Err(StorageError::Unique(_)) => None,
+        other => other?,
+    };
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;

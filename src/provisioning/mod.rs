@@ -212,8 +212,7 @@ impl ScimService {
         projection: &Projection,
     ) -> ScimResult<Value> {
         let rs = self.schema(kind);
-        let doc: Map<String, Value> = serde_json::from_str(&row.data)
-            .map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+        let doc = stored_doc(row)?;
         let meta = Meta {
             created: row.created.clone(),
             last_modified: row.last_modified.clone(),
@@ -244,9 +243,7 @@ impl ScimService {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |conn| {
-                let row = resources::find(conn, d, table_of(kind), &org, &id, true)?
-                    .ok_or_else(not_found)?;
-                pre.check(row.version)?;
+                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
                 let now = now();
                 let version =
                     resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
@@ -285,10 +282,8 @@ impl ScimService {
         self.db
             .write(move |conn| {
                 let t = table_of(kind);
-                let row = resources::find(conn, d, t, &org, &id, true)?.ok_or_else(not_found)?;
-                pre.check(row.version)?;
-                let mut doc: Map<String, Value> = serde_json::from_str(&row.data)
-                    .map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))?;
+                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
+                let mut doc = stored_doc(&row)?;
                 let doc_changed = apply_patch(&rs, &mut doc, &doc_ops)?;
                 let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
                 let now = now();
@@ -317,8 +312,7 @@ impl ScimService {
         self.db
             .write(move |conn| {
                 let t = table_of(kind);
-                let row = resources::find(conn, d, t, &org, &id, true)?.ok_or_else(not_found)?;
-                pre.check(row.version)?;
+                locked_row(conn, d, kind, &org, &id, &pre)?;
                 resources::delete(conn, t, &org, &id)?;
                 Ok::<_, ScimError>(())
             })
@@ -502,6 +496,25 @@ fn decode_cursor(cursor: &str) -> ScimResult<i64> {
                 "the cursor is not one this server issued",
             )
         })
+}
+
+/// Reads a resource for change: row-locked, and checked against `If-Match`.
+fn locked_row(
+    conn: &mut AnyConnection,
+    d: crate::storage::Dialect,
+    kind: ResourceKind,
+    org: &str,
+    id: &str,
+    pre: &Precondition,
+) -> ScimResult<ResourceRow> {
+    let row = resources::find(conn, d, table_of(kind), org, id, true)?.ok_or_else(not_found)?;
+    pre.check(row.version)?;
+    Ok(row)
+}
+
+fn stored_doc(row: &ResourceRow) -> ScimResult<Map<String, Value>> {
+    serde_json::from_str(&row.data)
+        .map_err(|e| ScimError::new(500, format!("stored document unreadable: {e}")))
 }
 
 fn not_found() -> ScimError {
