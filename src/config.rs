@@ -62,6 +62,10 @@ impl Default for Settings {
     }
 }
 
+/// `ROSTER_*` variables that are not settings: the `--config` flag's variable, the log filter,
+/// and the test suite's database.
+const NOT_SETTINGS: &[&str] = &["config", "log", "test_database_url"];
+
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -85,7 +89,7 @@ impl Settings {
             None => {}
         }
         let settings: Settings = fig
-            .merge(Env::prefixed("ROSTER_").ignore(&["TEST_DATABASE_URL", "TEST_BACKEND"]))
+            .merge(Env::prefixed("ROSTER_").ignore(NOT_SETTINGS))
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         settings.validate()?;
@@ -168,6 +172,22 @@ mod tests {
             "postgres://roster:***@db:5432/roster"
         );
         assert_eq!(redact_url("roster.db"), "roster.db");
+    }
+
+    #[test]
+    fn environment_overrides_and_non_setting_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROSTER_LOG", "debug");
+            jail.set_env("ROSTER_CONFIG", "elsewhere.toml");
+            jail.set_env("ROSTER_TEST_DATABASE_URL", "postgres://x/y");
+            jail.set_env("ROSTER_MAX_PAGE_SIZE", "500");
+            jail.create_file("roster.toml", "bind = \"0.0.0.0:9000\"")?;
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!((s.bind.as_str(), s.max_page_size), ("0.0.0.0:9000", 500));
+            jail.set_env("ROSTER_NO_SUCH_SETTING", "1");
+            assert!(Settings::load(None).is_err(), "typos in settings are reported");
+            Ok(())
+        });
     }
 
     #[test]
