@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 
 use crate::config::Settings;
 use crate::provisioning::tenancy::{self, Bootstrap};
+use crate::provisioning::ScimService;
 use crate::scim::schema::Registry;
 use crate::storage::{Db, DbSettings, StorageError};
 
@@ -52,7 +53,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
-    let state = crate::http::state_for(settings.clone(), db, registry);
+    let state = crate::http::AppState::new(settings.clone(), ScimService::new(db, registry));
     let server = crate::http::serve(listener, state)?;
     Ok(Running {
         server,

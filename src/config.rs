@@ -185,7 +185,10 @@ mod tests {
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!((s.bind.as_str(), s.max_page_size), ("0.0.0.0:9000", 500));
             jail.set_env("ROSTER_NO_SUCH_SETTING", "1");
-            assert!(Settings::load(None).is_err(), "typos in settings are reported");
+            assert!(
+                Settings::load(None).is_err(),
+                "typos in settings are reported"
+            );
             Ok(())
         });
     }

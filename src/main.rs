@@ -281,8 +281,10 @@ fn pretty(s: &Settings) -> String {
 fn init_tracing(settings: &Settings) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG").unwrap_or_else(|_| "info".into());
+    // One line per request when its span closes: request id, route, status, org and latency.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr);
     if settings.log_format == "json" {
         builder.json().init();

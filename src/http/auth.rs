@@ -8,9 +8,9 @@ use actix_web::{
     dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest, HttpResponse,
 };
 
-use crate::provisioning::{tenancy, Tenant};
+use crate::provisioning::tenancy::TokenGrant;
+use crate::provisioning::Tenant;
 use crate::scim::ScimError;
-use crate::storage::tenants::TokenGrant;
 
 use super::AppState;
 
@@ -62,9 +62,6 @@ impl FromRequest for ScimPrincipal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            if let Some(p) = req.extensions().get::<ScimPrincipal>() {
-                return Ok(p.clone());
-            }
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| ScimError::new(500, "application state missing"))?
@@ -99,8 +96,9 @@ impl FromRequest for ScimPrincipal {
                 },
                 token_id: grant.token_id,
             };
-            tracing::Span::current().record("org_id", principal.tenant.org_id.as_str());
-            req.extensions_mut().insert(principal.clone());
+            if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
+                span.record("org_id", principal.tenant.org_id.as_str());
+            }
             Ok(principal)
         })
     }
@@ -119,12 +117,7 @@ async fn authenticate(state: &AppState, secret: &str) -> Result<Option<TokenGran
     if let Some(hit) = state.token_cache.get(secret) {
         return Ok(Some(hit));
     }
-    let owned = secret.to_owned();
-    let grant = state
-        .scim
-        .db()
-        .read(move |conn| tenancy::authenticate(conn, &owned).map_err(ScimError::from))
-        .await?;
+    let grant = state.scim.authenticate(secret).await?;
     if let Some(g) = &grant {
         state.token_cache.put(secret, g.clone());
     }

@@ -184,22 +184,16 @@ pub async fn bulk(
             progressed = true;
             op.data = data;
             op.path = path;
-            let result = run_op(&state, &p, op).await;
-            if let Some((b, id)) = op
-                .bulk_id
-                .clone()
-                .zip(result.get("id").and_then(Value::as_str).map(str::to_owned))
-            {
-                ids.insert(b, id);
+            let outcome = run_op(&state, &p, op).await;
+            match &outcome {
+                Ok(done) => {
+                    if let (Some(b), Some(id)) = (&op.bulk_id, &done.created) {
+                        ids.insert(b.clone(), id.clone());
+                    }
+                }
+                Err(_) => errors += 1,
             }
-            if result.get("response").is_some() {
-                errors += 1;
-            }
-            let mut r = result;
-            if let Some(o) = r.as_object_mut() {
-                o.remove("id");
-            }
-            results.push((i, r));
+            results.push((i, op_result(op, &outcome)));
         }
         if !progressed {
             for i in waiting {
@@ -208,7 +202,7 @@ pub async fn bulk(
                     409,
                     "the operation references a bulkId that no operation created",
                 );
-                results.push((i, op_result(op, None, &Err(err))));
+                results.push((i, op_result(op, &Err(err))));
             }
             break;
         }
@@ -222,84 +216,87 @@ pub async fn bulk(
     Ok(scim_json(StatusCode::OK, &body))
 }
 
-async fn run_op(state: &AppState, p: &ScimPrincipal, op: &BulkOp) -> Value {
-    let outcome: ScimResult<(u16, Option<String>, Option<i64>)> = async {
-        let (kind, id) = target(&op.path)?;
-        let pre = Precondition(op.version.clone());
-        let data = || {
-            op.data
-                .clone()
-                .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
-        };
-        match (op.method.as_str(), id) {
-            ("POST", None) => state
-                .scim
-                .create(&p.tenant, kind, data()?)
-                .await
-                .map(|w| (201, Some(w.id), Some(w.version))),
-            ("PUT", Some(id)) => state
-                .scim
-                .replace(&p.tenant, kind, &id, data()?, pre)
-                .await
-                .map(|w| (200, Some(w.id), Some(w.version))),
-            ("PATCH", Some(id)) => state
-                .scim
-                .patch(&p.tenant, kind, &id, data()?, pre)
-                .await
-                .map(|w| (200, Some(w.id), Some(w.version))),
-            ("DELETE", Some(id)) => state
-                .scim
-                .delete(&p.tenant, kind, &id, pre)
-                .await
-                .map(|_| (204, Some(id), None)),
-            (m, _) => Err(ScimError::invalid_syntax(format!(
-                "method {m} is not valid for path {}",
-                op.path
-            ))),
-        }
-    }
-    .await;
-    let loc = outcome
-        .as_ref()
-        .ok()
-        .and_then(|(_, id, _)| id.clone())
-        .and_then(|id| {
-            target(&op.path)
-                .ok()
-                .map(|(k, _)| format!("{}/{}/{}", p.tenant.base_url, k.endpoint(), id))
-        });
-    let mut v = op_result(
-        op,
-        loc,
-        &outcome
-            .as_ref()
-            .map(|(s, _, ver)| (*s, *ver))
-            .map_err(Clone::clone),
-    );
-    if let Ok((_, Some(id), _)) = &outcome {
-        v["id"] = json!(id);
-    }
-    v
+/// What a successful operation reports.
+struct Done {
+    status: u16,
+    location: Option<String>,
+    version: Option<i64>,
+    /// The id a POST created, for later `bulkId` references.
+    created: Option<String>,
 }
 
-fn op_result(
-    op: &BulkOp,
-    location: Option<String>,
-    outcome: &Result<(u16, Option<i64>), ScimError>,
-) -> Value {
+async fn run_op(state: &AppState, p: &ScimPrincipal, op: &BulkOp) -> ScimResult<Done> {
+    let (kind, id) = target(&op.path)?;
+    let pre = Precondition(op.version.clone());
+    let data = || {
+        op.data
+            .clone()
+            .ok_or_else(|| ScimError::invalid_syntax("the operation needs data"))
+    };
+    let location = |id: &str| Some(format!("{}/{}/{id}", p.tenant.base_url, kind.endpoint()));
+    let scim = &state.scim;
+    Ok(match (op.method.as_str(), id) {
+        ("POST", None) => {
+            let out = scim.create(&p.tenant, kind, data()?, None).await?;
+            Done {
+                status: 201,
+                location: location(&out.id),
+                version: Some(out.version),
+                created: Some(out.id),
+            }
+        }
+        ("PUT", Some(id)) => {
+            let out = scim
+                .replace(&p.tenant, kind, &id, data()?, pre, None)
+                .await?;
+            Done {
+                status: 200,
+                location: location(&id),
+                version: Some(out.version),
+                created: None,
+            }
+        }
+        ("PATCH", Some(id)) => {
+            let out = scim.patch(&p.tenant, kind, &id, data()?, pre, None).await?;
+            Done {
+                status: 200,
+                location: location(&id),
+                version: Some(out.version),
+                created: None,
+            }
+        }
+        ("DELETE", Some(id)) => {
+            scim.delete(&p.tenant, kind, &id, pre).await?;
+            Done {
+                status: 204,
+                location: location(&id),
+                version: None,
+                created: None,
+            }
+        }
+        (m, _) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "method {m} is not valid for path {}",
+                op.path
+            )))
+        }
+    })
+}
+
+fn op_result(op: &BulkOp, outcome: &ScimResult<Done>) -> Value {
     let mut v = json!({"method": op.method});
     if let Some(b) = &op.bulk_id {
         v["bulkId"] = json!(b);
     }
     match outcome {
-        Ok((status, version)) => {
-            if let Some(l) = location {
+        Ok(done) => {
+            if let Some(l) = &done.location {
                 v["location"] = json!(l);
             }
-            if let Some(ver) = version {
-                v["version"] = json!(etag_of(*ver));
+            if let Some(ver) = done.version {
+                v["version"] = json!(etag_of(ver));
             }
-            v["status"] = json!(status.to_string());
+            v["status"] = json!(done.status.to_string());
         }
         Err(e) => {
             v["status"] = json!(e.status.to_string());

@@ -11,13 +11,12 @@ mod token_cache;
 
 use std::net::TcpListener;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpRequest, HttpServer};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 use crate::config::Settings;
 use crate::provisioning::ScimService;
@@ -61,7 +60,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
             .app_data(state.clone())
             .wrap(middleware::from_fn(metrics::track))
             .wrap(middleware::from_fn(request_id_header))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<RequestSpan>::new())
             .configure(routes)
     })
     .listen(listener)?;
@@ -69,6 +68,23 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
         server = server.workers(w);
     }
     Ok(server.run())
+}
+
+/// The root span of every request: tracing-actix-web's fields (request id, route, status)
+/// plus the org, filled in once the bearer token is known.
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request, org_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }
 
 async fn request_id_header(
@@ -158,11 +174,11 @@ fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
             }))
             .route(web::put().to(move |s, p, r: HttpRequest, b| {
                 let id = id_of(&r);
-                scim::replace(s, p, r, b, id, kind)
+                scim::update(s, p, r, b, id, kind)
             }))
             .route(web::patch().to(move |s, p, r: HttpRequest, b| {
                 let id = id_of(&r);
-                scim::patch(s, p, r, b, id, kind)
+                scim::update(s, p, r, b, id, kind)
             }))
             .route(web::delete().to(move |s, p, r: HttpRequest| {
                 let id = id_of(&r);
@@ -170,13 +186,4 @@ fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
             }))
             .default_service(web::to(discovery::method_not_allowed)),
     );
-}
-
-/// Builds the service for settings and an open database.
-pub fn state_for(
-    settings: Settings,
-    db: crate::storage::Db,
-    registry: Arc<crate::scim::schema::Registry>,
-) -> AppState {
-    AppState::new(settings, ScimService::new(db, registry))
 }

@@ -3,12 +3,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::provisioning::{
-    etag_matches, ListPage, ListParams, PagingLimits, Precondition, Written,
-};
+use crate::provisioning::{etag_matches, ListPage, ListParams, Output, PagingLimits, Precondition};
 use crate::scim::projection::Projection;
 use crate::scim::resource::etag_of;
 use crate::scim::schema::ResourceKind;
@@ -22,8 +19,7 @@ pub const LIST_RESPONSE_URN: &str = "urn:ietf:params:scim:api:messages:2.0:ListR
 pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
 /// Query parameters of a GET on a resource or collection.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct QueryParams {
     filter: Option<String>,
     sort_by: Option<String>,
@@ -139,37 +135,33 @@ fn location(p: &ScimPrincipal, kind: ResourceKind, id: &str) -> String {
     format!("{}/{}/{}", p.tenant.base_url, kind.endpoint(), id)
 }
 
-/// A resource response with `ETag` (and `Location` on create).
-fn resource_response(
-    status: StatusCode,
-    body: &Value,
-    version: i64,
-    location: Option<String>,
-) -> HttpResponse {
-    let mut resp = scim_json(status, body);
+fn with_etag(mut resp: HttpResponse, version: i64) -> HttpResponse {
     if let Ok(v) = header::HeaderValue::from_str(&etag_of(version)) {
         resp.headers_mut().insert(header::ETAG, v);
     }
+    resp
+}
+
+/// The response to a write: the resource with `ETag` (and `Location` on create), or 204.
+fn written(status: StatusCode, out: Output, location: Option<String>) -> HttpResponse {
+    let Some(resource) = &out.resource else {
+        return with_etag(HttpResponse::NoContent().finish(), out.version);
+    };
+    let mut resp = with_etag(scim_json(status, resource), out.version);
     if let Some(loc) = location.and_then(|l| header::HeaderValue::from_str(&l).ok()) {
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     resp
 }
 
-async fn render_written(
-    state: &AppState,
-    p: &ScimPrincipal,
-    kind: ResourceKind,
-    w: &Written,
-    q: &QueryParams,
-) -> ScimResult<Value> {
+/// The view a request asks for with `attributes` / `excludedAttributes`.
+fn view(state: &AppState, kind: ResourceKind, q: &QueryParams) -> Projection {
     let rs = state.scim.schema(kind);
-    let projection = Projection::new(
+    Projection::new(
         rs,
         q.attributes.as_deref(),
         q.excluded_attributes.as_deref(),
-    );
-    Ok(state.scim.get(&p.tenant, kind, &w.id, &projection).await?.0)
+    )
 }
 
 pub async fn create(
@@ -181,14 +173,13 @@ pub async fn create(
 ) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let written = state.scim.create(&p.tenant, kind, body).await?;
-    let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(
-        StatusCode::CREATED,
-        &resource,
-        written.version,
-        Some(location(&p, kind, &written.id)),
-    ))
+    let view = view(&state, kind, &q);
+    let out = state
+        .scim
+        .create(&p.tenant, kind, body, Some(&view))
+        .await?;
+    let loc = location(&p, kind, &out.id);
+    Ok(written(StatusCode::CREATED, out, Some(loc)))
 }
 
 pub async fn get(
@@ -204,27 +195,23 @@ pub async fn get(
             "filter is not allowed when reading one resource by id",
         ));
     }
-    let projection = Projection::new(
-        state.scim.schema(kind),
-        q.attributes.as_deref(),
-        q.excluded_attributes.as_deref(),
-    );
-    let (resource, version) = state.scim.get(&p.tenant, kind, &id, &projection).await?;
+    let out = state
+        .scim
+        .get(&p.tenant, kind, &id, &view(&state, kind, &q))
+        .await?;
     let none_match = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok());
-    if none_match.is_some_and(|tags| etag_matches(tags, version)) {
-        let mut resp = HttpResponse::NotModified().finish();
-        if let Ok(v) = header::HeaderValue::from_str(&etag_of(version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+    if none_match.is_some_and(|tags| etag_matches(tags, out.version)) {
+        return Ok(with_etag(HttpResponse::NotModified().finish(), out.version));
     }
-    Ok(resource_response(StatusCode::OK, &resource, version, None))
+    Ok(written(StatusCode::OK, out, None))
 }
 
-pub async fn replace(
+/// PUT and PATCH: both answer 200 with the resource, except a group PATCH, which answers 204
+/// unless `attributes`/`excludedAttributes` ask for a body (Entra must not be sent member lists).
+pub async fn update(
     state: web::Data<AppState>,
     p: ScimPrincipal,
     req: HttpRequest,
@@ -234,48 +221,21 @@ pub async fn replace(
 ) -> ScimResult<HttpResponse> {
     let q = query_params(&req)?;
     let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let written = state
-        .scim
-        .replace(&p.tenant, kind, &id, body, if_match(&req))
-        .await?;
-    let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &resource,
-        written.version,
-        None,
-    ))
-}
-
-pub async fn patch(
-    state: web::Data<AppState>,
-    p: ScimPrincipal,
-    req: HttpRequest,
-    payload: web::Payload,
-    id: String,
-    kind: ResourceKind,
-) -> ScimResult<HttpResponse> {
-    let q = query_params(&req)?;
-    let body = read_json(&req, payload, state.settings.max_body_bytes).await?;
-    let written = state
-        .scim
-        .patch(&p.tenant, kind, &id, body, if_match(&req))
-        .await?;
-    // Entra expects 204 for group PATCH and must not be sent member lists.
-    if kind == ResourceKind::Group && !q.wants_body() {
-        let mut resp = HttpResponse::NoContent().finish();
-        if let Ok(v) = header::HeaderValue::from_str(&etag_of(written.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
-    }
-    let resource = render_written(&state, &p, kind, &written, &q).await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &resource,
-        written.version,
-        None,
-    ))
+    let view = view(&state, kind, &q);
+    let out = if req.method() == actix_web::http::Method::PUT {
+        state
+            .scim
+            .replace(&p.tenant, kind, &id, body, if_match(&req), Some(&view))
+            .await?
+    } else {
+        let silent = kind == ResourceKind::Group && !q.wants_body();
+        let shown = (!silent).then_some(&view);
+        state
+            .scim
+            .patch(&p.tenant, kind, &id, body, if_match(&req), shown)
+            .await?
+    };
+    Ok(written(StatusCode::OK, out, None))
 }
 
 pub async fn delete(

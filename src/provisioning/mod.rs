@@ -4,13 +4,14 @@
 mod members;
 pub mod tenancy;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use crate::scim::filter::parse_filter;
 use crate::scim::patch::{apply_patch, parse_patch_request};
-use crate::scim::plan::{plan, sort_key, Plan, SortKey};
+use crate::scim::plan::{plan, sort_key};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{
     check_required, fold_case, format_datetime, normalize_resource, render, search_doc, Meta,
@@ -21,6 +22,7 @@ use crate::storage::resources::{
     self, table_of, EmailIndex, ListQuery, Page, ResourceRow, ResourceWrite,
 };
 use crate::storage::{AnyConnection, Db, StorageError};
+use tenancy::TokenGrant;
 
 use members::{split_member_ops, MemberChange};
 
@@ -124,12 +126,38 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-/// A resource as written, for headers (`Location`, `ETag`) and for rendering.
+/// The outcome of an operation: the resource's id and version (for `Location` and `ETag`) and,
+/// when a view was asked for, the rendered resource.
 #[derive(Debug, Clone)]
-pub struct Written {
+pub struct Output {
     pub id: String,
     pub version: i64,
+    pub resource: Option<Value>,
 }
+
+/// A resource's stored state, as a transaction left it.
+struct Snapshot {
+    id: String,
+    doc: Map<String, Value>,
+    version: i64,
+    created: String,
+    last_modified: String,
+}
+
+impl Snapshot {
+    fn from_row(row: &ResourceRow) -> ScimResult<Self> {
+        Ok(Snapshot {
+            id: row.id.clone(),
+            doc: stored_doc(row)?,
+            version: row.version,
+            created: row.created.clone(),
+            last_modified: row.last_modified.clone(),
+        })
+    }
+}
+
+/// Membership-derived values (`members` of groups, `groups` of users) by resource id.
+type Computed = HashMap<String, Vec<Value>>;
 
 impl ScimService {
     pub fn new(db: Db, registry: Arc<Registry>) -> Self {
@@ -144,88 +172,148 @@ impl ScimService {
         self.registry.resource(kind)
     }
 
+    /// Whether a view shows the membership-derived attribute, so it is loaded only then.
+    fn wants_computed(&self, kind: ResourceKind, view: Option<&Projection>) -> bool {
+        view.is_some_and(|p| p.returns(self.schema(kind), None, computed_attr(kind)))
+    }
+
+    /// Runs `f` in a write transaction; then loads the membership-derived attribute in the same
+    /// transaction if the view shows it, and renders the view.
+    async fn write_and_render<F>(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        view: Option<&Projection>,
+        f: F,
+    ) -> ScimResult<Output>
+    where
+        F: FnOnce(&mut AnyConnection, &Registry) -> ScimResult<Snapshot> + Send + 'static,
+    {
+        let want_computed = self.wants_computed(kind, view);
+        let registry = self.registry.clone();
+        let (snap, mut computed) = self
+            .db
+            .write(move |conn| {
+                let snap = f(conn, &registry)?;
+                let computed = match want_computed {
+                    true => load_computed(conn, kind, std::slice::from_ref(&snap.id))?,
+                    false => Computed::new(),
+                };
+                Ok::<_, ScimError>((snap, computed))
+            })
+            .await?;
+        let resource = view.map(|p| {
+            let c = want_computed.then(|| computed.remove(&snap.id).unwrap_or_default());
+            self.render(tenant, kind, &snap, c, p)
+        });
+        Ok(Output {
+            id: snap.id,
+            version: snap.version,
+            resource,
+        })
+    }
+
     /// POST: validates and stores a new resource.
     pub async fn create(
         &self,
         tenant: &Tenant,
         kind: ResourceKind,
         body: Value,
-    ) -> ScimResult<Written> {
-        let rs = self.schema(kind).clone();
-        let mut doc = normalize_resource(&rs, &body)?;
-        check_required(&rs, &doc)?;
-        let members = take_members(kind, &mut doc)?;
-        let password = take_password(kind, &mut doc)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let write = build_write(&rs, &id, &doc, password)?;
+        view: Option<&Projection>,
+    ) -> ScimResult<Output> {
+        let (doc, members, password) = self.validated(kind, &body)?;
         let (org, d) = (tenant.org_id.clone(), self.db.dialect());
-        self.db
-            .write(move |conn| {
-                let now = now();
-                resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
-                if let Some(list) = members {
-                    members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
-                }
-                Ok::<_, ScimError>(Written { id, version: 1 })
+        self.write_and_render(tenant, kind, view, move |conn, reg| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let write = build_write(reg.resource(kind), &id, &doc, password)?;
+            let now = now();
+            resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
+            if let Some(list) = members {
+                members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
+            }
+            Ok(Snapshot {
+                id,
+                doc,
+                version: 1,
+                created: now.clone(),
+                last_modified: now,
             })
-            .await
+        })
+        .await
     }
 
-    /// GET by id, rendered and projected.
+    /// Normalises and checks a full resource body; splits off group members and the password.
+    fn validated(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+    ) -> ScimResult<(
+        Map<String, Value>,
+        Option<Vec<members::MemberRef>>,
+        Option<String>,
+    )> {
+        let rs = self.schema(kind);
+        let mut doc = normalize_resource(rs, body)?;
+        check_required(rs, &doc)?;
+        let members = take_members(kind, &mut doc)?;
+        let password = take_password(kind, &mut doc);
+        Ok((doc, members, password))
+    }
+
+    /// GET by id, rendered with the view.
     pub async fn get(
         &self,
         tenant: &Tenant,
         kind: ResourceKind,
         id: &str,
-        projection: &Projection,
-    ) -> ScimResult<(Value, i64)> {
+        view: &Projection,
+    ) -> ScimResult<Output> {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
-        let rs = self.schema(kind).clone();
-        let want_computed = projection.returns(&rs, None, computed_attr(kind));
-        let (row, computed) = self
+        let want_computed = self.wants_computed(kind, Some(view));
+        let (row, mut computed) = self
             .db
             .read(move |conn| {
                 let row = resources::find(conn, d, table_of(kind), &org, &id, false)?
                     .ok_or_else(not_found)?;
-                let computed = if want_computed {
-                    Some(load_computed(conn, kind, std::slice::from_ref(&row.id))?)
-                } else {
-                    None
+                let computed = match want_computed {
+                    true => load_computed(conn, kind, std::slice::from_ref(&row.id))?,
+                    false => Computed::new(),
                 };
                 Ok::<_, ScimError>((row, computed))
             })
             .await?;
-        let version = row.version;
-        let computed = computed.map(|mut c| c.remove(&row.id).unwrap_or_default());
-        Ok((
-            self.render_row(tenant, kind, &row, computed, projection)?,
-            version,
-        ))
+        let snap = Snapshot::from_row(&row)?;
+        let c = want_computed.then(|| computed.remove(&snap.id).unwrap_or_default());
+        let resource = self.render(tenant, kind, &snap, c, view);
+        Ok(Output {
+            id: snap.id,
+            version: snap.version,
+            resource: Some(resource),
+        })
     }
 
-    fn render_row(
+    fn render(
         &self,
         tenant: &Tenant,
         kind: ResourceKind,
-        row: &ResourceRow,
+        snap: &Snapshot,
         computed: Option<Vec<Value>>,
-        projection: &Projection,
-    ) -> ScimResult<Value> {
+        view: &Projection,
+    ) -> Value {
         let rs = self.schema(kind);
-        let doc = stored_doc(row)?;
         let meta = Meta {
-            created: row.created.clone(),
-            last_modified: row.last_modified.clone(),
-            version: row.version,
-            location: format!("{}/{}/{}", tenant.base_url, kind.endpoint(), row.id),
+            created: snap.created.clone(),
+            last_modified: snap.last_modified.clone(),
+            version: snap.version,
+            location: format!("{}/{}/{}", tenant.base_url, kind.endpoint(), snap.id),
         };
         let extra = computed
             .map(|c| vec![(computed_attr(kind), Value::Array(c))])
             .unwrap_or_default();
-        Ok(projection.apply(rs, render(rs, &row.id, &doc, &meta, extra)))
+        view.apply(rs, render(rs, &snap.id, &snap.doc, &meta, extra))
     }
 
-    /// PUT: replaces the resource's attributes (read-only ones are ignored, immutable ones kept).
+    /// PUT: replaces the resource's attributes (read-only ones are ignored).
     pub async fn replace(
         &self,
         tenant: &Tenant,
@@ -233,32 +321,29 @@ impl ScimService {
         id: &str,
         body: Value,
         pre: Precondition,
-    ) -> ScimResult<Written> {
-        let rs = self.schema(kind).clone();
-        let mut doc = normalize_resource(&rs, &body)?;
-        check_required(&rs, &doc)?;
-        let members = take_members(kind, &mut doc)?;
-        let password = take_password(kind, &mut doc)?;
-        let write = build_write(&rs, id, &doc, password)?;
+        view: Option<&Projection>,
+    ) -> ScimResult<Output> {
+        let (doc, members, password) = self.validated(kind, &body)?;
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
-        self.db
-            .write(move |conn| {
-                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
-                let now = now();
-                let version =
-                    resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
-                if kind == ResourceKind::Group {
-                    members::apply(
-                        conn,
-                        d,
-                        &org,
-                        &id,
-                        &[MemberChange::Replace(members.unwrap_or_default())],
-                    )?;
-                }
-                Ok::<_, ScimError>(Written { id, version })
+        self.write_and_render(tenant, kind, view, move |conn, reg| {
+            let row = locked_row(conn, d, kind, &org, &id, &pre)?;
+            let write = build_write(reg.resource(kind), &id, &doc, password)?;
+            let now = now();
+            let version =
+                resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
+            if kind == ResourceKind::Group {
+                let all = MemberChange::Replace(members.unwrap_or_default());
+                members::apply(conn, d, &org, &id, &[all])?;
+            }
+            Ok(Snapshot {
+                id,
+                doc,
+                version,
+                created: row.created,
+                last_modified: now,
             })
-            .await
+        })
+        .await
     }
 
     /// PATCH: applies the operations atomically. Membership operations on groups are applied in
@@ -270,34 +355,33 @@ impl ScimService {
         id: &str,
         body: Value,
         pre: Precondition,
-    ) -> ScimResult<Written> {
-        let rs = self.schema(kind).clone();
+        view: Option<&Projection>,
+    ) -> ScimResult<Output> {
         let ops = parse_patch_request(&body)?;
-        let (doc_ops, member_changes) = if kind == ResourceKind::Group {
-            split_member_ops(&rs, ops)?
-        } else {
-            (ops, vec![])
+        let (doc_ops, member_changes) = match kind {
+            ResourceKind::Group => split_member_ops(self.schema(kind), ops)?,
+            ResourceKind::User => (ops, vec![]),
         };
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
-        self.db
-            .write(move |conn| {
-                let t = table_of(kind);
-                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
-                let mut doc = stored_doc(&row)?;
-                let doc_changed = apply_patch(&rs, &mut doc, &doc_ops)?;
-                let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
+        self.write_and_render(tenant, kind, view, move |conn, reg| {
+            let (t, rs) = (table_of(kind), reg.resource(kind));
+            let row = locked_row(conn, d, kind, &org, &id, &pre)?;
+            let mut snap = Snapshot::from_row(&row)?;
+            let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops)?;
+            let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
+            if doc_changed || members_changed {
                 let now = now();
-                let version = if doc_changed {
-                    let write = build_write(&rs, &id, &doc, None)?;
+                snap.version = if doc_changed {
+                    let write = build_write(rs, &id, &snap.doc, None)?;
                     resources::update(conn, d, t, &org, &write, row.version, &now)?
-                } else if members_changed {
-                    resources::touch(conn, t, &org, &id, &now)?
                 } else {
-                    row.version
+                    resources::touch(conn, t, &org, &id, row.version, &now)?
                 };
-                Ok::<_, ScimError>(Written { id, version })
-            })
-            .await
+                snap.last_modified = now;
+            }
+            Ok(snap)
+        })
+        .await
     }
 
     /// DELETE: removes the resource and its memberships.
@@ -311,9 +395,8 @@ impl ScimService {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |conn| {
-                let t = table_of(kind);
                 locked_row(conn, d, kind, &org, &id, &pre)?;
-                resources::delete(conn, t, &org, &id)?;
+                resources::delete(conn, table_of(kind), &org, &id)?;
                 Ok::<_, ScimError>(())
             })
             .await
@@ -327,18 +410,18 @@ impl ScimService {
         params: &ListParams,
         limits: PagingLimits,
     ) -> ScimResult<ListPage> {
-        let rs = self.schema(kind).clone();
+        let rs = self.schema(kind);
         let filter = params
             .filter
             .as_deref()
             .filter(|f| !f.trim().is_empty())
-            .map(|f| parse_filter(f).and_then(|f| plan(&rs, &f)))
+            .map(|f| parse_filter(f).and_then(|f| plan(rs, &f)))
             .transpose()?;
         let sort = params
             .sort_by
             .as_deref()
             .filter(|s| !s.trim().is_empty())
-            .map(|s| sort_key(&rs, s))
+            .map(|s| sort_key(rs, s))
             .transpose()?;
         let descending = match params
             .sort_order
@@ -354,8 +437,8 @@ impl ScimService {
                 )))
             }
         };
-        let projection = Projection::new(
-            &rs,
+        let view = Projection::new(
+            rs,
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         );
@@ -363,30 +446,39 @@ impl ScimService {
             c.clamp(0, limits.max_page_size)
         });
         let page = page_of(params, count, sort.is_some())?;
-        let want_computed = projection.returns(&rs, None, computed_attr(kind));
-        let rows = self
-            .query(
-                tenant,
-                kind,
-                filter,
-                sort.map(|s| (s, descending)),
-                page,
-                want_computed,
-            )
+        let want_computed = self.wants_computed(kind, Some(&view));
+        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
+        let (total, rows, mut computed) = self
+            .db
+            .read(move |conn| {
+                let q = ListQuery {
+                    org_id: &org,
+                    filter: filter.as_ref(),
+                    sort: sort.as_ref().map(|k| (k, descending)),
+                    page,
+                    count_total: matches!(page, Page::Offset { .. }),
+                };
+                let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let computed = match want_computed && !ids.is_empty() {
+                    true => load_computed(conn, kind, &ids)?,
+                    false => Computed::new(),
+                };
+                Ok::<_, ScimError>((total, rows, computed))
+            })
             .await?;
-        let (total, rows, computed) = rows;
         let next_cursor = match page {
             Page::After { limit, .. } if rows.len() as i64 == limit && limit > 0 => {
                 rows.last().map(|r| encode_cursor(r.seq))
             }
             _ => None,
         };
-        let mut computed = computed.unwrap_or_default();
         let resources = rows
             .iter()
             .map(|row| {
+                let snap = Snapshot::from_row(row)?;
                 let c = want_computed.then(|| computed.remove(&row.id).unwrap_or_default());
-                self.render_row(tenant, kind, row, c, &projection)
+                Ok(self.render(tenant, kind, &snap, c, &view))
             })
             .collect::<ScimResult<Vec<_>>>()?;
         let start_index = match page {
@@ -401,48 +493,17 @@ impl ScimService {
         })
     }
 
-    async fn query(
-        &self,
-        tenant: &Tenant,
-        kind: ResourceKind,
-        filter: Option<Plan>,
-        sort: Option<(SortKey, bool)>,
-        page: Page,
-        want_computed: bool,
-    ) -> ScimResult<(
-        Option<i64>,
-        Vec<ResourceRow>,
-        Option<std::collections::HashMap<String, Vec<Value>>>,
-    )> {
-        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
-        self.db
-            .read(move |conn| {
-                let q = ListQuery {
-                    org_id: &org,
-                    filter: filter.as_ref(),
-                    sort: sort.as_ref().map(|(k, desc)| (k, *desc)),
-                    page,
-                    count_total: matches!(page, Page::Offset { .. }),
-                };
-                let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
-                let computed = if want_computed && !rows.is_empty() {
-                    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                    Some(load_computed(conn, kind, &ids)?)
-                } else {
-                    None
-                };
-                Ok::<_, ScimError>((total, rows, computed))
-            })
-            .await
-    }
-
     /// True when the database answers and its schema is current.
     pub async fn ready(&self) -> bool {
         self.db.ready().await.unwrap_or(false)
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    /// The connection a presented bearer secret opens, if any.
+    pub async fn authenticate(&self, secret: &str) -> ScimResult<Option<TokenGrant>> {
+        let secret = secret.to_owned();
+        self.db
+            .read(move |conn| tenancy::authenticate(conn, &secret).map_err(ScimError::from))
+            .await
     }
 }
 
@@ -533,8 +594,8 @@ fn load_computed(
     conn: &mut AnyConnection,
     kind: ResourceKind,
     ids: &[String],
-) -> ScimResult<std::collections::HashMap<String, Vec<Value>>> {
-    let mut out: std::collections::HashMap<String, Vec<Value>> = std::collections::HashMap::new();
+) -> ScimResult<Computed> {
+    let mut out = Computed::new();
     match kind {
         ResourceKind::Group => {
             for m in resources::members_of(conn, ids)? {
@@ -547,19 +608,13 @@ fn load_computed(
             }
         }
         ResourceKind::User => {
-            for id in ids {
-                let groups = resources::groups_of(conn, id)?
-                    .into_iter()
-                    .map(|g| {
-                        serde_json::json!({
-                            "value": g.group_id,
-                            "$ref": format!("../Groups/{}", g.group_id),
-                            "display": g.display_name,
-                            "type": if g.depth == 0 { "direct" } else { "indirect" },
-                        })
-                    })
-                    .collect();
-                out.insert(id.clone(), groups);
+            for g in resources::groups_of(conn, ids)? {
+                out.entry(g.member_id).or_default().push(serde_json::json!({
+                    "value": g.group_id,
+                    "$ref": format!("../Groups/{}", g.group_id),
+                    "display": g.display_name,
+                    "type": if g.depth == 0 { "direct" } else { "indirect" },
+                }));
             }
         }
     }
@@ -579,25 +634,25 @@ fn take_members(
     }
 }
 
-fn take_password(kind: ResourceKind, doc: &mut Map<String, Value>) -> ScimResult<Option<String>> {
-    if kind != ResourceKind::User {
-        return Ok(None);
-    }
-    match doc.remove("password") {
-        Some(Value::String(p)) => crate::security::hash_password(&p)
-            .map(Some)
-            .map_err(|e| ScimError::new(500, e)),
-        _ => Ok(None),
+fn take_password(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<String> {
+    match (kind, doc.remove("password")) {
+        (ResourceKind::User, Some(Value::String(p))) => Some(p),
+        _ => None,
     }
 }
 
+/// The row values of a document. Runs on the blocking pool: it hashes a new password (argon2).
 fn build_write(
     rs: &ResourceSchema,
     id: &str,
     doc: &Map<String, Value>,
-    password_hash: Option<String>,
+    password: Option<String>,
 ) -> ScimResult<ResourceWrite> {
     let kind = rs.kind;
+    let password_hash = password
+        .map(|p| crate::security::hash_password(&p))
+        .transpose()
+        .map_err(|e| ScimError::new(500, e))?;
     let name_attr = table_of(kind).name_attr;
     let name = doc
         .get(name_attr)

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::scim::resource::format_datetime;
 use crate::security::{generate_token, hash_token};
-use crate::storage::tenants::{self, ConnectionRow, OrgRow, TokenGrant, TokenRow};
+pub use crate::storage::tenants::TokenGrant;
+use crate::storage::tenants::{self, ConnectionRow, OrgRow, TokenRow};
 use crate::storage::{AnyConnection, StorageError, StorageResult};
 
 /// Kinds of directory connection.

@@ -226,12 +226,14 @@ fn write_emails(
     Ok(())
 }
 
-/// Bumps version and `lastModified` without touching the document (membership changes).
+/// Bumps version and `lastModified` without touching the document (membership changes), if
+/// the row is still at `expected_version`; returns the new version.
 pub fn touch(
     conn: &mut AnyConnection,
     t: &TableDef,
     org_id: &str,
     id: &str,
+    expected_version: i64,
     now: &str,
 ) -> StorageResult<i64> {
     let mut s = Sql::new(&format!(
@@ -242,13 +244,13 @@ pub fn touch(
         .push(" WHERE id = ")
         .text(id)
         .push(" AND org_id = ")
-        .text(org_id);
+        .text(org_id)
+        .push(" AND version = ")
+        .bind(Bind::Int(expected_version));
     if exec(conn, s)? == 0 {
-        return Err(StorageError::NotFound);
+        return Err(StorageError::VersionMismatch);
     }
-    Ok(find(conn, Dialect::Sqlite, t, org_id, id, false)?
-        .ok_or(StorageError::NotFound)?
-        .version)
+    Ok(expected_version + 1)
 }
 
 const COLUMNS: &str = "T.seq, T.id, T.data, T.version, T.created, T.last_modified";
@@ -484,9 +486,11 @@ pub fn clear_members(conn: &mut AnyConnection, group_id: &str) -> StorageResult<
     exec(conn, s)
 }
 
-/// A group a user belongs to, directly or through nested groups.
+/// A group a member belongs to, directly or through nested groups.
 #[derive(Debug, Clone, QueryableByName)]
-pub struct UserGroupRow {
+pub struct MemberGroupRow {
+    #[diesel(sql_type = Text)]
+    pub member_id: String,
     #[diesel(sql_type = Text)]
     pub group_id: String,
     #[diesel(sql_type = Text)]
@@ -498,17 +502,26 @@ pub struct UserGroupRow {
 /// Depth of group nesting followed when computing `User.groups`.
 const MAX_NESTING: i64 = 16;
 
-/// The groups of a member, direct (depth 0) and indirect.
-pub fn groups_of(conn: &mut AnyConnection, member_id: &str) -> StorageResult<Vec<UserGroupRow>> {
-    let mut s = Sql::new(
-        "WITH RECURSIVE anc(group_id, depth) AS (\
-           SELECT group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id = ",
-    );
-    s.text(member_id);
-    s.push(&format!(
-        " UNION SELECT m.group_id, a.depth + 1 FROM group_members m JOIN anc a ON m.member_id = a.group_id WHERE a.depth < {MAX_NESTING}) \
-         SELECT a.group_id, g.display_name, MIN(a.depth) AS depth FROM anc a JOIN groups g ON g.id = a.group_id \
-         GROUP BY a.group_id, g.display_name ORDER BY g.display_name"
-    ));
-    load::<UserGroupRow>(conn, s)
+/// The groups of each of the given members, direct (depth 0) and indirect, in one query.
+pub fn groups_of(
+    conn: &mut AnyConnection,
+    member_ids: &[String],
+) -> StorageResult<Vec<MemberGroupRow>> {
+    let mut out = Vec::new();
+    for chunk in member_ids.chunks(CHUNK) {
+        let mut s = Sql::new(
+            "WITH RECURSIVE anc(member_id, group_id, depth) AS (\
+               SELECT member_id, group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id IN (",
+        );
+        s.text_list(chunk.iter().cloned());
+        s.push(&format!(
+            ") UNION SELECT a.member_id, m.group_id, a.depth + 1 FROM group_members m \
+             JOIN anc a ON m.member_id = a.group_id WHERE a.depth < {MAX_NESTING}) \
+             SELECT a.member_id, a.group_id, g.display_name, MIN(a.depth) AS depth \
+             FROM anc a JOIN groups g ON g.id = a.group_id \
+             GROUP BY a.member_id, a.group_id, g.display_name ORDER BY a.member_id, g.display_name"
+        ));
+        out.extend(load::<MemberGroupRow>(conn, s)?);
+    }
+    Ok(out)
 }
