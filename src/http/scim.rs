@@ -364,8 +364,8 @@ pub async fn search(
     Ok(scim_json(StatusCode::OK, &list_response(page)))
 }
 
-/// A root search: Users then Groups, paged as one list. A type whose schema lacks an attribute
-/// of the filter contributes nothing.
+/// A root search: Users then Groups, paged as one list, one query per type. A type whose schema
+/// cannot evaluate the filter contributes nothing; if neither can, the filter is invalid.
 async fn search_all(
     state: &AppState,
     p: &ScimPrincipal,
@@ -376,6 +376,19 @@ async fn search_all(
             "cursor paging is per resource type; search /Users or /Groups",
         ));
     }
+    let kinds = [ResourceKind::User, ResourceKind::Group];
+    let checks: Vec<ScimResult<()>> = kinds
+        .iter()
+        .map(|k| {
+            params
+                .filter
+                .as_deref()
+                .map_or(Ok(()), |f| state.scim.check_filter(*k, f))
+        })
+        .collect();
+    if let (true, [Err(e), ..]) = (checks.iter().all(Result::is_err), &checks[..]) {
+        return Err(e.clone());
+    }
     let lim = limits(state);
     let count = params
         .count
@@ -383,48 +396,18 @@ async fn search_all(
     let start = params.start_index.unwrap_or(1).max(1);
     let mut total = 0;
     let mut resources = Vec::new();
-    let mut any_matched_schema = false;
-    for kind in [ResourceKind::User, ResourceKind::Group] {
-        let probe = ListParams {
-            start_index: Some(1),
-            count: Some(0),
+    for (kind, check) in kinds.into_iter().zip(checks) {
+        if check.is_err() {
+            continue;
+        }
+        let page_params = ListParams {
+            start_index: Some((start - total).max(1)),
+            count: Some(count - resources.len() as i64),
             ..params.clone()
         };
-        let kind_total = match state.scim.list(&p.tenant, kind, &probe, lim).await {
-            Ok(page) => page.total.unwrap_or(0),
-            Err(e)
-                if e.scim_type == Some(crate::scim::ScimType::InvalidFilter)
-                    && e.detail.starts_with("unknown attribute") =>
-            {
-                continue
-            }
-            Err(e) => return Err(e),
-        };
-        any_matched_schema = true;
-        let offset_in_kind = (start - 1 - total).max(0);
-        let wanted = count - resources.len() as i64;
-        if wanted > 0 && offset_in_kind < kind_total {
-            let page_params = ListParams {
-                start_index: Some(offset_in_kind + 1),
-                count: Some(wanted),
-                ..params.clone()
-            };
-            resources.extend(
-                state
-                    .scim
-                    .list(&p.tenant, kind, &page_params, lim)
-                    .await?
-                    .resources,
-            );
-        }
-        total += kind_total;
-    }
-    if !any_matched_schema {
-        if let Some(f) = &params.filter {
-            return Err(ScimError::invalid_filter(format!(
-                "no resource type has the attributes of filter '{f}'"
-            )));
-        }
+        let page = state.scim.list(&p.tenant, kind, &page_params, lim).await?;
+        total += page.total.unwrap_or(0);
+        resources.extend(page.resources);
     }
     Ok(ListPage {
         total: Some(total),

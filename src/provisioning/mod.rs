@@ -402,6 +402,13 @@ impl ScimService {
             .await
     }
 
+    /// Whether a filter is valid for a resource type (parses and names only its attributes).
+    pub fn check_filter(&self, kind: ResourceKind, filter: &str) -> ScimResult<()> {
+        parse_filter(filter)
+            .and_then(|f| plan(self.schema(kind), &f))
+            .map(|_| ())
+    }
+
     /// Query (GET with parameters or POST /.search) over one resource type.
     pub async fn list(
         &self,

@@ -223,6 +223,20 @@ async fn sc1_search_endpoints() {
         .await;
     assert_eq!(all.body["totalResults"], 5);
     assert_eq!(all.body["Resources"].as_array().unwrap().len(), 3);
+    let across = app.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "startIndex": 4, "count": 2})).await;
+    let kinds: Vec<_> = across.body["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["meta"]["resourceType"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![json!("User"), json!("Group")],
+        "a page may span both types"
+    );
+    let neither = app.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "nosuch eq 1"})).await;
+    assert_eq!(neither.body["scimType"], "invalidFilter");
     let groups = app.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "displayName eq \"everyone\""})).await;
     assert_eq!(groups.body["totalResults"], 1);
 }
