@@ -3,7 +3,6 @@
 
 pub mod error;
 pub mod filter;
-pub mod list;
 pub mod patch;
 pub mod plan;
 pub mod projection;

@@ -225,11 +225,13 @@ fn drop_empty_extension(doc: &mut Map<String, Value>, ext: &Option<String>) {
     }
 }
 
+/// Whether an operation may write the target. `changes_set_value` says it would alter an
+/// attribute that already has a value, which an immutable attribute refuses.
 fn check_writable(
     attr: &Attribute,
     sub: Option<&Attribute>,
     explicit: bool,
-    current: Option<&Value>,
+    changes_set_value: bool,
 ) -> ScimResult<bool> {
     let leaf = sub.unwrap_or(attr);
     let read_only =
@@ -245,7 +247,7 @@ fn check_writable(
             Ok(false)
         };
     }
-    if attr.mutability == Mutability::Immutable && current.is_some() {
+    if attr.mutability == Mutability::Immutable && changes_set_value {
         return Err(ScimError::mutability(format!(
             "'{}' is immutable",
             attr.name
@@ -264,14 +266,13 @@ fn apply_target(
     match target {
         Target::Extension(schema) => apply_extension(doc, schema, op, value),
         Target::Attr { ext, attr, sub } => {
-            let current = container(doc, ext).get(&attr.name).cloned();
-            let unchanged = value.is_some_and(|v| coerce(attr, v).ok().flatten() == current);
-            if !check_writable(
-                attr,
-                *sub,
-                explicit,
-                current.as_ref().filter(|_| !unchanged),
-            )? {
+            let changes_set_value = attr.mutability == Mutability::Immutable
+                && container(doc, ext).get(&attr.name).is_some_and(|current| {
+                    sub.is_some()
+                        || value.and_then(|v| coerce(attr, v).ok().flatten()).as_ref()
+                            != Some(current)
+                });
+            if !check_writable(attr, *sub, explicit, changes_set_value)? {
                 drop_empty_extension(doc, ext);
                 return Ok(());
             }
@@ -295,7 +296,7 @@ fn apply_target(
             filter,
             sub,
         } => {
-            if !check_writable(attr, *sub, explicit, None)? {
+            if !check_writable(attr, *sub, explicit, false)? {
                 return Ok(());
             }
             let result = apply_filtered(container(doc, ext), attr, filter, *sub, op, value);
@@ -931,6 +932,41 @@ mod tests {
         let mut doc = user_doc(&reg);
         assert!(patch(&reg, &mut doc, json!({"schemas": ["x"], "Operations": []})).is_err());
         assert!(patch(&reg, &mut doc, ops(json!([{"op": "move", "path": "x"}]))).is_err());
+    }
+
+    #[test]
+    fn sc10_immutable_attribute_is_set_once_then_refuses_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let urn = "urn:ietf:params:scim:schemas:extension:Hr:2.0:User";
+        let schema = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": urn, "name": "Hr",
+            "attributes": [{"name": "personnelId", "type": "string", "mutability": "immutable"}]});
+        std::fs::write(dir.path().join("hr.json"), schema.to_string()).unwrap();
+        let reg = Registry::with_dir(dir.path()).unwrap();
+        let mut doc = user_doc(&reg);
+        let path = format!("{urn}:personnelId");
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "add", "path": path, "value": "P1"}])),
+        )
+        .unwrap();
+        patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "replace", "path": path, "value": "P1"}])),
+        )
+        .unwrap();
+        let err = patch(
+            &reg,
+            &mut doc,
+            ops(json!([{"op": "replace", "path": path, "value": "P2"}])),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.scim_type,
+            Some(crate::scim::error::ScimType::Mutability)
+        );
+        assert_eq!(doc[urn]["personnelId"], "P1");
     }
 
     proptest::proptest! {

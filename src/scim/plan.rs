@@ -120,14 +120,7 @@ impl Planner<'_> {
 
     fn compare(&self, path: &AttrPath, op: CompareOp, value: &CompValue) -> ScimResult<Plan> {
         if *value == CompValue::Null {
-            let present = self.present(path)?;
-            return match op {
-                CompareOp::Eq => Ok(Plan::Not(Box::new(present))),
-                CompareOp::Ne => Ok(present),
-                _ => Err(ScimError::invalid_filter(
-                    "null can only be compared with eq or ne",
-                )),
-            };
+            return null_compare(self.present(path)?, op);
         }
         let (ext, attr) = self.resolve(path)?;
         match (&path.sub, attr.kind) {
@@ -308,14 +301,7 @@ impl Planner<'_> {
                 let field = field_for(path)?;
                 let sub = sub_of(attr, &path.attr, path)?;
                 if *value == CompValue::Null {
-                    let present = Plan::Present(field);
-                    return match op {
-                        CompareOp::Eq => Ok(Plan::Not(Box::new(present))),
-                        CompareOp::Ne => Ok(present),
-                        _ => Err(ScimError::invalid_filter(
-                            "null can only be compared with eq or ne",
-                        )),
-                    };
+                    return null_compare(Plan::Present(field), *op);
                 }
                 Plan::Compare {
                     field,
@@ -327,6 +313,17 @@ impl Planner<'_> {
                 return Err(ScimError::invalid_filter("value filters cannot be nested"))
             }
         })
+    }
+}
+
+/// `eq null` means unassigned, `ne null` assigned; nothing else compares with null.
+fn null_compare(present: Plan, op: CompareOp) -> ScimResult<Plan> {
+    match op {
+        CompareOp::Eq => Ok(Plan::Not(Box::new(present))),
+        CompareOp::Ne => Ok(present),
+        _ => Err(ScimError::invalid_filter(
+            "null can only be compared with eq or ne",
+        )),
     }
 }
 

@@ -281,22 +281,14 @@ pub struct Registry {
 impl Registry {
     /// The registry of the files embedded at build time.
     pub fn embedded() -> ScimResult<Self> {
-        let files = EMBEDDED_SCHEMA_FILES
-            .iter()
-            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()));
-        Self::from_files(files.collect())
+        Self::from_files(embedded_files())
     }
 
     /// The embedded files plus every `*.json` below `dir` (a later file with the same id wins).
     pub fn with_dir(dir: &Path) -> ScimResult<Self> {
-        let mut files: Vec<(String, String)> = EMBEDDED_SCHEMA_FILES
-            .iter()
-            .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
-            .collect();
-        let mut extra = Vec::new();
-        collect_json(dir, &mut extra)
+        let mut files = embedded_files();
+        collect_json(dir, &mut files)
             .map_err(|e| ScimError::new(500, format!("reading {}: {e}", dir.display())))?;
-        files.extend(extra);
         Self::from_files(files)
     }
 
@@ -339,6 +331,13 @@ impl Registry {
     pub fn schema(&self, id: &str) -> Option<&Schema> {
         self.schemas.iter().find(|s| s.id.eq_ignore_ascii_case(id))
     }
+}
+
+fn embedded_files() -> Vec<(String, String)> {
+    EMBEDDED_SCHEMA_FILES
+        .iter()
+        .map(|(p, c)| ((*p).to_owned(), (*c).to_owned()))
+        .collect()
 }
 
 fn bad_file(path: &str, e: serde_json::Error) -> ScimError {

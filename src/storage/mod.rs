@@ -36,7 +36,7 @@ pub enum StorageError {
     #[error("version mismatch")]
     VersionMismatch,
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
     #[error("connection pool: {0}")]
     Pool(String),
     #[error("migration: {0}")]
@@ -153,12 +153,7 @@ impl Db {
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        let db = self.clone();
-        run_blocking(move || {
-            let mut conn = db.conn()?;
-            write_transaction(&mut conn, f)
-        })
-        .await
+        self.read(move |conn| write_transaction(conn, f)).await
     }
 
     /// Runs `f` synchronously (CLI commands, start-up).
