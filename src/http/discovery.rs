@@ -15,12 +15,7 @@ use super::AppState;
 
 fn reject_filter(req: &HttpRequest) -> ScimResult<()> {
     // RFC 7644 §4: discovery endpoints take no filter; 403 is the advised answer.
-    if req
-        .query_string()
-        .to_ascii_lowercase()
-        .split('&')
-        .any(|p| p.starts_with("filter="))
-    {
+    if super::scim::query_params(req)?.filter.is_some() {
         return Err(ScimError::new(
             403,
             "discovery endpoints do not support filtering",

@@ -21,7 +21,7 @@ pub const SEARCH_REQUEST_URN: &str = "urn:ietf:params:scim:api:messages:2.0:Sear
 /// Query parameters of a GET on a resource or collection.
 #[derive(Debug, Default)]
 pub struct QueryParams {
-    filter: Option<String>,
+    pub filter: Option<String>,
     sort_by: Option<String>,
     sort_order: Option<String>,
     start_index: Option<String>,
@@ -33,7 +33,7 @@ pub struct QueryParams {
 
 /// Reads the query string case-insensitively (`startindex` as well as `startIndex`).
 pub fn query_params(req: &HttpRequest) -> ScimResult<QueryParams> {
-    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(req.query_string())?;
+    let pairs: Vec<(String, String)> = query_pairs(req.query_string())?;
     let mut q = QueryParams::default();
     for (k, v) in pairs {
         let slot = match k.to_ascii_lowercase().as_str() {
@@ -52,7 +52,7 @@ pub fn query_params(req: &HttpRequest) -> ScimResult<QueryParams> {
     Ok(q)
 }
 
-fn serde_urlencoded_pairs(qs: &str) -> ScimResult<Vec<(String, String)>> {
+fn query_pairs(qs: &str) -> ScimResult<Vec<(String, String)>> {
     web::Query::<Vec<(String, String)>>::from_query(qs)
         .map(|q| q.into_inner())
         .map_err(|_| ScimError::invalid_syntax("the query string is not valid URL encoding"))

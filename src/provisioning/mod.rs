@@ -704,6 +704,7 @@ fn build_write(
     })
 }
 
+/// The timestamp written into `created` / `lastModified` and other records.
 fn now() -> String {
     format_datetime(chrono::Utc::now())
 }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::scim::resource::format_datetime;
+use super::now;
 use crate::security::{generate_token, hash_token};
 pub use crate::storage::tenants::TokenGrant;
 use crate::storage::tenants::{self, ConnectionRow, OrgRow, TokenRow};
@@ -11,10 +11,6 @@ use crate::storage::{AnyConnection, StorageError, StorageResult};
 
 /// Kinds of directory connection.
 pub const CONNECTION_KINDS: &[&str] = &["azure", "okta", "scim"];
-
-fn now() -> String {
-    format_datetime(chrono::Utc::now())
-}
 
 pub fn create_org(conn: &mut AnyConnection, name: &str) -> StorageResult<OrgRow> {
     let row = OrgRow {
