@@ -1,19 +1,23 @@
 //! Group membership changes from PATCH and PUT, applied to the membership table directly so a
 //! group of a million members costs what a group of ten does.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use crate::scim::filter::{parse_patch_path, CompValue, CompareOp, Filter};
 use crate::scim::patch::{OpKind, PatchOperation};
 use crate::scim::schema::ResourceSchema;
 use crate::scim::{ScimError, ScimResult};
-use crate::storage::resources;
+use crate::storage::resources::{self, NewMember};
 use crate::storage::{AnyConnection, Dialect};
 
 /// A member named in a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRef {
     pub value: String,
+    /// The display name the client sent (Okta sends one), kept as sent.
+    pub display: Option<String>,
 }
 
 /// One change to a group's membership.
@@ -35,25 +39,26 @@ pub fn refs_from_value(value: &Value) -> ScimResult<Vec<MemberRef>> {
     };
     items
         .into_iter()
-        .map(|item| {
-            let id = match item {
-                Value::String(s) => s.clone(),
-                Value::Object(o) => member_value(o)
+        .map(|item| match item {
+            Value::String(s) => Ok(MemberRef {
+                value: s.clone(),
+                display: None,
+            }),
+            Value::Object(o) => Ok(MemberRef {
+                value: member_field(o, "value")
                     .ok_or_else(|| ScimError::invalid_value("each member needs a 'value'"))?,
-                _ => {
-                    return Err(ScimError::invalid_value(
-                        "members must be objects with a 'value'",
-                    ))
-                }
-            };
-            Ok(MemberRef { value: id })
+                display: member_field(o, "display"),
+            }),
+            _ => Err(ScimError::invalid_value(
+                "members must be objects with a 'value'",
+            )),
         })
         .collect()
 }
 
-fn member_value(o: &Map<String, Value>) -> Option<String> {
+fn member_field(o: &Map<String, Value>, name: &str) -> Option<String> {
     o.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| match v {
             Value::String(s) if !s.is_empty() => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
@@ -200,24 +205,36 @@ fn add(
     if refs.is_empty() {
         return Ok(0);
     }
-    let mut ids: Vec<String> = refs.iter().map(|r| r.value.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    if ids.iter().any(|id| id == group_id) {
+    if refs.iter().any(|r| r.value == group_id) {
         return Err(ScimError::invalid_value(
             "a group cannot be a member of itself",
         ));
     }
-    let found = resources::existing_members(conn, org_id, &ids)?;
-    if found.len() < ids.len() {
-        let missing: Vec<&String> = ids
-            .iter()
-            .filter(|id| !found.iter().any(|(f, _)| f == *id))
-            .take(10)
-            .collect();
+    let mut ids: Vec<String> = refs.iter().map(|r| r.value.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let kinds: HashMap<String, String> = resources::existing_members(conn, org_id, &ids)?
+        .into_iter()
+        .collect();
+    let missing: Vec<&String> = ids
+        .iter()
+        .filter(|id| !kinds.contains_key(*id))
+        .take(10)
+        .collect();
+    if !missing.is_empty() {
         return Err(ScimError::invalid_value(format!(
             "no user or group with id {missing:?}"
         )));
     }
-    Ok(resources::add_members(conn, d, group_id, &found)?)
+    let mut seen = HashSet::new();
+    let new: Vec<NewMember> = refs
+        .iter()
+        .filter(|r| seen.insert(r.value.as_str()))
+        .map(|r| NewMember {
+            id: r.value.clone(),
+            kind: kinds[&r.value].clone(),
+            display: r.display.clone(),
+        })
+        .collect();
+    Ok(resources::add_members(conn, d, group_id, &new)?)
 }

@@ -190,13 +190,13 @@ impl ScimService {
         F: FnOnce(&mut AnyConnection, &Registry) -> ScimResult<Snapshot> + Send + 'static,
     {
         let want_computed = self.wants_computed(kind, view);
-        let registry = self.registry.clone();
+        let (registry, base) = (self.registry.clone(), tenant.base_url.clone());
         let (snap, mut computed) = self
             .db
             .write(move |conn| {
                 let snap = f(conn, &registry)?;
                 let computed = match want_computed {
-                    true => load_computed(conn, kind, std::slice::from_ref(&snap.id))?,
+                    true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
                     false => Computed::new(),
                 };
                 Ok::<_, ScimError>((snap, computed))
@@ -269,6 +269,7 @@ impl ScimService {
         view: &Projection,
     ) -> ScimResult<Output> {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        let base = tenant.base_url.clone();
         let want_computed = self.wants_computed(kind, Some(view));
         let (row, mut computed) = self
             .db
@@ -276,7 +277,7 @@ impl ScimService {
                 let row = resources::find(conn, d, table_of(kind), &org, &id, false)?
                     .ok_or_else(not_found)?;
                 let computed = match want_computed {
-                    true => load_computed(conn, kind, std::slice::from_ref(&row.id))?,
+                    true => load_computed(conn, kind, std::slice::from_ref(&row.id), &base)?,
                     false => Computed::new(),
                 };
                 Ok::<_, ScimError>((row, computed))
@@ -454,7 +455,11 @@ impl ScimService {
         });
         let page = page_of(params, count, sort.is_some())?;
         let want_computed = self.wants_computed(kind, Some(&view));
-        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
+        let (org, d, base) = (
+            tenant.org_id.clone(),
+            self.db.dialect(),
+            tenant.base_url.clone(),
+        );
         let (total, rows, mut computed) = self
             .db
             .read(move |conn| {
@@ -468,7 +473,7 @@ impl ScimService {
                 let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
                 let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
                 let computed = match want_computed && !ids.is_empty() {
-                    true => load_computed(conn, kind, &ids)?,
+                    true => load_computed(conn, kind, &ids, &base)?,
                     false => Computed::new(),
                 };
                 Ok::<_, ScimError>((total, rows, computed))
@@ -597,10 +602,12 @@ fn computed_attr(kind: ResourceKind) -> &'static str {
     }
 }
 
+/// Members of groups or groups of users, with `$ref` as the full URI under the tenant's `base`.
 fn load_computed(
     conn: &mut AnyConnection,
     kind: ResourceKind,
     ids: &[String],
+    base: &str,
 ) -> ScimResult<Computed> {
     let mut out = Computed::new();
     match kind {
@@ -610,7 +617,7 @@ fn load_computed(
                 if let Some(display) = m.display {
                     v["display"] = Value::String(display);
                 }
-                v["$ref"] = Value::String(format!("../{}s/{}", m.member_type, m.member_id));
+                v["$ref"] = Value::String(format!("{base}/{}s/{}", m.member_type, m.member_id));
                 out.entry(m.group_id).or_default().push(v);
             }
         }
@@ -618,7 +625,7 @@ fn load_computed(
             for g in resources::groups_of(conn, ids)? {
                 out.entry(g.member_id).or_default().push(serde_json::json!({
                     "value": g.group_id,
-                    "$ref": format!("../Groups/{}", g.group_id),
+                    "$ref": format!("{base}/Groups/{}", g.group_id),
                     "display": g.display_name,
                     "type": if g.depth == 0 { "direct" } else { "indirect" },
                 }));

@@ -389,9 +389,7 @@ pub fn members_of(conn: &mut AnyConnection, group_ids: &[String]) -> StorageResu
     let mut out = Vec::new();
     for chunk in group_ids.chunks(CHUNK) {
         let mut s = Sql::new(
-            "SELECT m.group_id, m.member_id, m.member_type, COALESCE(u.display_name, u.user_name, g.display_name) AS display \
-             FROM group_members m LEFT JOIN users u ON u.id = m.member_id LEFT JOIN groups g ON g.id = m.member_id \
-             WHERE m.group_id IN (",
+            "SELECT m.group_id, m.member_id, m.member_type, m.display FROM group_members m WHERE m.group_id IN (",
         );
         s.text_list(chunk.iter().cloned())
             .push(") ORDER BY m.group_id, m.member_id");
@@ -431,28 +429,39 @@ pub fn existing_members(
 }
 
 /// Adds members, ignoring ones already there; returns how many rows were new.
+/// A membership to add: the member's id, its type ("User"/"Group") and the display name the
+/// client sent, kept as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    pub id: String,
+    pub kind: String,
+    pub display: Option<String>,
+}
+
 pub fn add_members(
     conn: &mut AnyConnection,
     d: Dialect,
     group_id: &str,
-    members: &[(String, String)],
+    members: &[NewMember],
 ) -> StorageResult<usize> {
     let mut added = 0;
     for chunk in members.chunks(CHUNK) {
         let mut s = Sql::new(&format!(
-            "{} group_members (group_id, member_id, member_type) VALUES ",
+            "{} group_members (group_id, member_id, member_type, display) VALUES ",
             d.insert_ignore_prefix()
         ));
-        for (i, (id, kind)) in chunk.iter().enumerate() {
+        for (i, m) in chunk.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
             }
             s.push("(")
                 .text(group_id)
                 .push(", ")
-                .text(id)
+                .text(&m.id)
                 .push(", ")
-                .text(kind)
+                .text(&m.kind);
+            s.push(", ")
+                .bind(Bind::OptText(m.display.clone()))
                 .push(")");
         }
         s.push(d.insert_ignore_suffix());
