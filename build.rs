@@ -1,4 +1,5 @@
-//! Embeds every JSON file under `scim-schemas/` so that adding a schema file needs no code change.
+//! Embeds every JSON file under `scim-schemas/` so that adding a schema file needs no code change,
+//! and rebuilds when `migrations/` changes (`embed_migrations!` cannot tell cargo to watch it).
 use std::{env, fs, path::Path};
 
 fn collect(dir: &Path, out: &mut Vec<String>) {
@@ -20,6 +21,7 @@ fn main() {
     let root =
         Path::new(&env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("scim-schemas");
     println!("cargo:rerun-if-changed={}", root.display());
+    println!("cargo:rerun-if-changed=migrations");
     let mut files = Vec::new();
     collect(&root, &mut files);
     for f in &files {
