@@ -1,5 +1,7 @@
 //! Users and groups: rows, the membership table, and filtered, sorted, paged listing.
 
+use std::collections::HashMap;
+
 use diesel::sql_types::{BigInt, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 
@@ -340,7 +342,8 @@ pub fn list(
     } else {
         None
     };
-    let mut s = Sql::new(&format!("SELECT {COLUMNS} FROM {} T", t.table));
+    // The page's keys first, so ordering and skipping walk indexes only; then its rows.
+    let mut s = Sql::new(&format!("SELECT T.seq AS seq FROM {} T", t.table));
     s.append(wh);
     let limit = match q.page {
         Page::Offset { limit, .. } | Page::After { limit, .. } => limit,
@@ -366,7 +369,28 @@ pub fn list(
     if let Page::Offset { offset, .. } = q.page {
         s.push(" OFFSET ").bind(Bind::Int(offset));
     }
-    Ok((total, load::<ResourceRow>(conn, s)?))
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+    }
+    let keys: Vec<i64> = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
+    if keys.is_empty() {
+        return Ok((total, vec![]));
+    }
+    let mut rows = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM {} T WHERE T.seq IN (",
+        t.table
+    ));
+    for (i, k) in keys.iter().enumerate() {
+        rows.push(if i == 0 { "" } else { ", " })
+            .bind(Bind::Int(*k));
+    }
+    rows.push(")");
+    let mut rows = load::<ResourceRow>(conn, rows)?;
+    let position: HashMap<i64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    rows.sort_by_key(|r| position.get(&r.seq).copied().unwrap_or(usize::MAX));
+    Ok((total, rows))
 }
 
 /// One membership row, with the member's display name.
