@@ -101,9 +101,14 @@ enum Part {
 }
 
 /// SQL text with interleaved typed binds, run through diesel on either backend.
+///
+/// Statements are not kept prepared unless marked with [`Sql::cached`]: diesel's statement
+/// cache has no bound, so only statements drawn from a closed set of shapes may enter it, never
+/// ones whose text follows client input (arbitrary filters, lists of any length).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sql {
     parts: Vec<Part>,
+    cached: bool,
 }
 
 impl Sql {
@@ -111,6 +116,12 @@ impl Sql {
         let mut s = Sql::default();
         s.push(text);
         s
+    }
+
+    /// Keeps the prepared statement on the connection when `shape_is_bounded`.
+    pub fn cached(&mut self, shape_is_bounded: bool) -> &mut Self {
+        self.cached = shape_is_bounded;
+        self
     }
 
     pub fn push(&mut self, text: &str) -> &mut Self {
@@ -158,7 +169,9 @@ impl Sql {
 
 impl QueryFragment<MultiBackend> for Sql {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, MultiBackend>) -> QueryResult<()> {
-        out.unsafe_to_cache_prepared();
+        if !self.cached {
+            out.unsafe_to_cache_prepared();
+        }
         for part in &self.parts {
             match part {
                 Part::Sql(s) => out.push_sql(s),

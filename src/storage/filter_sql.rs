@@ -383,6 +383,19 @@ impl FilterSql<'_> {
     }
 }
 
+/// Whether a plan's SQL text comes from a small closed set (one comparison, or one value filter
+/// of at most two comparisons), so its prepared statement may be kept.
+pub(crate) fn bounded_shape(plan: &Plan) -> bool {
+    let leaf = |p: &Plan| matches!(p, Plan::Compare { .. } | Plan::Present(_));
+    match plan {
+        Plan::Any { inner, .. } => match inner.as_ref() {
+            Plan::And(a, b) => leaf(a) && leaf(b),
+            other => leaf(other),
+        },
+        other => leaf(other),
+    }
+}
+
 struct Membership {
     from: String,
     value_col: &'static str,

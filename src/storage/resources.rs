@@ -110,6 +110,7 @@ pub fn insert(
     now: &str,
 ) -> StorageResult<()> {
     let mut s = Sql::new(&format!("INSERT INTO {} (id, org_id, {}, {}, external_id, data, search, version, created, last_modified", t.table, t.name_col, t.name_norm_col));
+    s.cached(true);
     if t.has_active {
         s.push(", display_name, active, password_hash");
     }
@@ -156,6 +157,7 @@ pub fn update(
     now: &str,
 ) -> StorageResult<i64> {
     let mut s = Sql::new(&format!("UPDATE {} SET {} = ", t.table, t.name_col));
+    s.cached(true);
     s.text(&w.name)
         .push(&format!(", {} = ", t.name_norm_col))
         .text(&w.name_norm);
@@ -190,6 +192,7 @@ pub fn update(
     }
     if t.has_active {
         let mut del = Sql::new("DELETE FROM user_emails WHERE user_id = ");
+        del.cached(true);
         del.text(&w.id);
         exec(conn, del)?;
         write_emails(conn, org_id, &w.id, &w.emails)?;
@@ -208,6 +211,7 @@ fn write_emails(
     }
     let mut s =
         Sql::new("INSERT INTO user_emails (user_id, org_id, value_norm, type, is_primary) VALUES ");
+    s.cached(emails.len() <= 4);
     for (i, e) in emails.iter().enumerate() {
         if i > 0 {
             s.push(", ");
@@ -242,6 +246,7 @@ pub fn touch(
         "UPDATE {} SET version = version + 1, last_modified = ",
         t.table
     ));
+    s.cached(true);
     s.text(now)
         .push(" WHERE id = ")
         .text(id)
@@ -270,6 +275,7 @@ pub fn find(
         "SELECT {COLUMNS} FROM {} T WHERE T.id = ",
         t.table
     ));
+    s.cached(true);
     s.text(id).push(" AND T.org_id = ").text(org_id);
     if lock {
         s.push(d.for_update());
@@ -285,11 +291,13 @@ pub fn delete(
     id: &str,
 ) -> StorageResult<bool> {
     let mut s = Sql::new(&format!("DELETE FROM {} WHERE id = ", t.table));
+    s.cached(true);
     s.text(id).push(" AND org_id = ").text(org_id);
     if exec(conn, s)? == 0 {
         return Ok(false);
     }
     let mut m = Sql::new("DELETE FROM group_members WHERE member_id = ");
+    m.cached(true);
     m.text(id);
     exec(conn, m)?;
     Ok(true)
@@ -325,6 +333,8 @@ pub fn list(
         t,
         org_id: q.org_id,
     };
+    // One comparison (what identity providers send) has a bounded set of SQL texts.
+    let bounded = q.filter.is_none_or(super::filter_sql::bounded_shape);
     let mut wh = Sql::new(" WHERE T.org_id = ");
     wh.text(q.org_id);
     if let Some(plan) = q.filter {
@@ -337,6 +347,7 @@ pub fn list(
             n: i64,
         }
         let mut c = Sql::new(&format!("SELECT COUNT(*) AS n FROM {} T", t.table));
+        c.cached(bounded);
         c.append(wh.clone());
         Some(load::<Count>(conn, c)?.first().map_or(0, |c| c.n))
     } else {
@@ -344,6 +355,7 @@ pub fn list(
     };
     // The page's keys first, so ordering and skipping walk indexes only; then its rows.
     let mut s = Sql::new(&format!("SELECT T.seq AS seq FROM {} T", t.table));
+    s.cached(bounded);
     s.append(wh);
     let limit = match q.page {
         Page::Offset { limit, .. } | Page::After { limit, .. } => limit,
@@ -382,6 +394,7 @@ pub fn list(
         "SELECT {COLUMNS} FROM {} T WHERE T.seq IN (",
         t.table
     ));
+    rows.cached(keys.len() == 1);
     for (i, k) in keys.iter().enumerate() {
         rows.push(if i == 0 { "" } else { ", " })
             .bind(Bind::Int(*k));
@@ -415,6 +428,7 @@ pub fn members_of(conn: &mut AnyConnection, group_ids: &[String]) -> StorageResu
         let mut s = Sql::new(
             "SELECT m.group_id, m.member_id, m.member_type, m.display FROM group_members m WHERE m.group_id IN (",
         );
+        s.cached(chunk.len() == 1);
         s.text_list(chunk.iter().cloned())
             .push(") ORDER BY m.group_id, m.member_id");
         out.extend(load::<MemberRow>(conn, s)?);
@@ -546,6 +560,7 @@ pub fn groups_of(
             "WITH RECURSIVE anc(member_id, group_id, depth) AS (\
                SELECT member_id, group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id IN (",
         );
+        s.cached(chunk.len() == 1);
         s.text_list(chunk.iter().cloned());
         s.push(&format!(
             ") UNION SELECT a.member_id, m.group_id, a.depth + 1 FROM group_members m \
