@@ -1,0 +1,508 @@
+//! SCIM load benchmark: starts the release `roster` binary on a fresh database, drives it over
+//! HTTP from this process, and prints throughput, latency percentiles and server RSS.
+//!
+//! cargo bench --bench scim -- [--users N] [--concurrency C] [--requests N] [--pages N]
+//!     [--members N] [--cycle N] [--rss-users N] [--database-url postgres://...]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+struct Options {
+    users: usize,
+    concurrency: usize,
+    members: usize,
+    cycle: usize,
+    rss_users: usize,
+    database_url: Option<String>,
+    requests: usize,
+    pages: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        users: 100_000,
+        concurrency: 32,
+        members: 100_000,
+        cycle: 10_000,
+        rss_users: 0,
+        database_url: None,
+        requests: 20_000,
+        pages: 2_000,
+    };
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut num = || {
+            it.next()
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or_else(|| panic!("{flag} needs a number"))
+        };
+        match flag.as_str() {
+            "--users" => o.users = num(),
+            "--concurrency" => o.concurrency = num(),
+            "--members" => o.members = num(),
+            "--cycle" => o.cycle = num(),
+            "--rss-users" => o.rss_users = num(),
+            "--requests" => o.requests = num(),
+            "--pages" => o.pages = num(),
+            "--database-url" => o.database_url = it.next().cloned(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    o
+}
+
+/// The server under test, as a child process.
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start(database_url: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_url.map_or_else(
+            || dir.path().join("bench.db").display().to_string(),
+            str::to_owned,
+        );
+        let out = dir.path().join("out.txt");
+        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db])
+            .env("ROSTER_LOG", "warn")
+            .env("ROSTER_MAX_PAGE_SIZE", "1000")
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start roster");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            let field = |label: &str| {
+                text.lines()
+                    .find(|l| l.contains(label))
+                    .and_then(|l| l.split_whitespace().last())
+                    .map(str::to_owned)
+            };
+            if let (Some(base), Some(token)) = (field("SCIM base URL"), field("Secret token")) {
+                return Server {
+                    child,
+                    base,
+                    token,
+                    _dir: dir,
+                };
+            }
+            assert!(Instant::now() < deadline, "roster did not start: {text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        kb / 1024.0
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn user(i: usize, prefix: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": format!("{prefix}{i}@bench.example.com"),
+        "externalId": format!("{prefix}-ext-{i}"),
+        "active": true,
+        "name": {"givenName": "Bench", "familyName": format!("User{i}")},
+        "emails": [{"value": format!("{prefix}{i}@bench.example.com"), "type": "work", "primary": true}]
+    })
+}
+
+/// Latencies of one scenario.
+struct Report {
+    name: String,
+    count: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    errors: usize,
+}
+
+impl Report {
+    fn pct(&self, p: f64) -> f64 {
+        let mut l = self.latencies.clone();
+        l.sort();
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    fn print(&self) {
+        println!(
+            "{:<34} {:>8} req {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+            self.name,
+            self.count,
+            self.count as f64 / self.elapsed.as_secs_f64(),
+            self.pct(0.50),
+            self.pct(0.99),
+            self.errors
+        );
+    }
+}
+
+/// Runs `n` requests made by `make`, `concurrency` at a time.
+async fn run<F, Fut>(name: &str, n: usize, concurrency: usize, make: F) -> Report
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let errors = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let latencies: Vec<Duration> = stream::iter(0..n)
+        .map(|i| {
+            let errors = errors.clone();
+            let fut = make(i);
+            async move {
+                let t = Instant::now();
+                if !fut.await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    Report {
+        name: name.to_owned(),
+        count: n,
+        elapsed: start.elapsed(),
+        latencies,
+        errors: errors.load(Ordering::Relaxed),
+    }
+}
+
+fn pseudo_random(i: usize, n: usize) -> usize {
+    (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n.max(1)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let o = options();
+    let backend = o.database_url.as_deref().map_or("SQLite", |_| "PostgreSQL");
+    println!(
+        "roster SCIM benchmark: {backend}, {} users, concurrency {}",
+        o.users, o.concurrency
+    );
+    let server = Server::start(o.database_url.as_deref());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(o.concurrency)
+        .build()
+        .unwrap();
+    let c = Client {
+        http,
+        base: server.base.clone(),
+        token: server.token.clone(),
+    };
+    let c = &c;
+
+    let create = run(
+        "POST /Users (seeding)",
+        o.users,
+        o.concurrency,
+        |i| async move {
+            c.send(reqwest::Method::POST, "/Users", Some(&user(i, "u")))
+                .await
+                .0
+                == 201
+        },
+    )
+    .await;
+    create.print();
+    let ids: Vec<String> = {
+        let mut ids = Vec::with_capacity(o.users);
+        let mut cursor = String::new();
+        loop {
+            let (_, page) = c
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/Users?count=1000&attributes=id&cursor={cursor}"),
+                    None,
+                )
+                .await;
+            ids.extend(
+                page["Resources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned)),
+            );
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
+                None => break,
+            }
+        }
+        ids
+    };
+    let ids = &ids;
+    println!(
+        "server RSS after seeding {} users: {:.1} MB",
+        ids.len(),
+        server.rss_mb()
+    );
+
+    let n = o.requests;
+    run("GET /Users/{id}", n, o.concurrency, |i| async move {
+        c.send(
+            reqwest::Method::GET,
+            &format!("/Users/{}", ids[pseudo_random(i, ids.len())]),
+            None,
+        )
+        .await
+        .0 == 200
+    })
+    .await
+    .print();
+    run(
+        "GET /Users?filter=userName eq",
+        n,
+        o.concurrency,
+        |i| async move {
+            let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
+            let (s, body) = c
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                    None,
+                )
+                .await;
+            s == 200 && body["totalResults"] == 1
+        },
+    )
+    .await
+    .print();
+    run(
+        "GET filter emails[type eq work]",
+        n,
+        o.concurrency,
+        |i| async move {
+            let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
+            let f = format!("emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22{name}%22");
+            let (s, body) = c
+                .send(reqwest::Method::GET, &format!("/Users?filter={f}"), None)
+                .await;
+            s == 200 && body["totalResults"] == 1
+        },
+    )
+    .await
+    .print();
+    run("PATCH replace (Entra shape)", n / 2, o.concurrency, |i| async move {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+            {"op": "Replace", "path": "name.familyName", "value": format!("Patched{i}")},
+            {"op": "Replace", "path": "active", "value": if i % 2 == 0 { "True" } else { "False" }}]});
+        c.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[pseudo_random(i, ids.len())]), Some(&body)).await.0 == 200
+    })
+    .await
+    .print();
+    run(
+        "GET page of 100 at random offset",
+        o.pages,
+        o.concurrency,
+        |i| async move {
+            let start = pseudo_random(i, o.users.saturating_sub(100)) + 1;
+            let (s, body) = c
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/Users?startIndex={start}&count=100"),
+                    None,
+                )
+                .await;
+            s == 200 && body["Resources"].as_array().is_some_and(|r| r.len() == 100)
+        },
+    )
+    .await
+    .print();
+    run(
+        "GET page of 100 at the last offset",
+        o.pages / 4,
+        o.concurrency,
+        |_| async move {
+            let start = o.users - 99;
+            c.send(
+                reqwest::Method::GET,
+                &format!("/Users?startIndex={start}&count=100"),
+                None,
+            )
+            .await
+            .0 == 200
+        },
+    )
+    .await
+    .print();
+
+    // Entra's initial cycle: for each user a filter that misses, then the create.
+    let cycle = run(
+        "Entra initial cycle (filter+POST)",
+        o.cycle,
+        o.concurrency,
+        |i| async move {
+            let name = format!("entra{i}@bench.example.com");
+            let (s, body) = c
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                    None,
+                )
+                .await;
+            s == 200
+                && body["totalResults"] == 0
+                && c.send(reqwest::Method::POST, "/Users", Some(&user(i, "entra")))
+                    .await
+                    .0
+                    == 201
+        },
+    )
+    .await;
+    cycle.print();
+    println!(
+        "Entra initial cycle of {} users: {:.2} s",
+        o.cycle,
+        cycle.elapsed.as_secs_f64()
+    );
+
+    member_growth(c, ids, o.members).await;
+    println!("server RSS: {:.1} MB", server.rss_mb());
+
+    if o.rss_users > 0 {
+        let more = o.rss_users.saturating_sub(o.users + o.cycle);
+        let r = run(
+            "POST /Users (RSS seeding)",
+            more,
+            o.concurrency,
+            |i| async move {
+                c.send(reqwest::Method::POST, "/Users", Some(&user(i, "rss")))
+                    .await
+                    .0
+                    == 201
+            },
+        )
+        .await;
+        r.print();
+        println!(
+            "server RSS after {} users: {:.1} MB",
+            o.rss_users,
+            server.rss_mb()
+        );
+    }
+}
+
+/// PATCH add-members in batches of 50 while one group grows; compares the latency of a batch
+/// at the start with one at the end.
+async fn member_growth(c: &Client, ids: &[String], target: usize) {
+    let target = target.min(ids.len());
+    let (_, group) = c
+        .send(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(&json!({"displayName": "bench-growth"})),
+        )
+        .await;
+    let gid = group["id"].as_str().expect("group id").to_owned();
+    let mut samples: Vec<(usize, Duration)> = Vec::new();
+    for (b, chunk) in ids[..target].chunks(50).enumerate() {
+        let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Add", "path": "members", "value": members}]});
+        let t = Instant::now();
+        let (s, _) = c
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Groups/{gid}"),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(s, 204, "member add");
+        samples.push(((b + 1) * 50, t.elapsed()));
+    }
+    let window = |from: usize, to: usize| {
+        let w: Vec<f64> = samples
+            .iter()
+            .filter(|(n, _)| *n > from && *n <= to)
+            .map(|(_, d)| d.as_secs_f64() * 1000.0)
+            .collect();
+        let mut sorted = w.clone();
+        sorted.sort_by(f64::total_cmp);
+        (
+            sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
+            w.len(),
+        )
+    };
+    let (early, n_early) = window(0, 2_000.min(target));
+    let (late, n_late) = window(target.saturating_sub(2_000), target);
+    println!(
+        "PATCH add 50 members: median {early:.2} ms while the group grows to 2,000 ({n_early} batches), {late:.2} ms at {}–{target} members ({n_late} batches): ratio {:.2}",
+        target.saturating_sub(2_000),
+        late / early.max(f64::EPSILON)
+    );
+    let start = Instant::now();
+    let (s, _) = c
+        .send(
+            reqwest::Method::GET,
+            &format!("/Groups/{gid}?excludedAttributes=members"),
+            None,
+        )
+        .await;
+    println!(
+        "GET group of {target} members with excludedAttributes=members: {s} in {:.2} ms",
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+}
