@@ -256,19 +256,7 @@ async fn main() {
     };
     let c = &c;
 
-    let create = run(
-        "POST /Users (seeding)",
-        o.users,
-        o.concurrency,
-        |i| async move {
-            c.send(reqwest::Method::POST, "/Users", Some(&user(i, "u")))
-                .await
-                .0
-                == 201
-        },
-    )
-    .await;
-    create.print();
+    seed(c, "POST /Users (seeding)", o.users, "u", o.concurrency).await;
     let ids: Vec<String> = {
         let mut ids = Vec::with_capacity(o.users);
         let mut cursor = String::new();
@@ -425,25 +413,25 @@ async fn main() {
 
     if o.rss_users > 0 {
         let more = o.rss_users.saturating_sub(o.users + o.cycle);
-        let r = run(
-            "POST /Users (RSS seeding)",
-            more,
-            o.concurrency,
-            |i| async move {
-                c.send(reqwest::Method::POST, "/Users", Some(&user(i, "rss")))
-                    .await
-                    .0
-                    == 201
-            },
-        )
-        .await;
-        r.print();
+        seed(c, "POST /Users (RSS seeding)", more, "rss", o.concurrency).await;
         println!(
             "server RSS after {} users: {:.1} MB",
             o.rss_users,
             server.rss_mb()
         );
     }
+}
+
+/// Creates `n` users named with `prefix` and prints the report.
+async fn seed(c: &Client, name: &str, n: usize, prefix: &str, concurrency: usize) {
+    run(name, n, concurrency, |i| async move {
+        c.send(reqwest::Method::POST, "/Users", Some(&user(i, prefix)))
+            .await
+            .0
+            == 201
+    })
+    .await
+    .print();
 }
 
 /// PATCH add-members in batches of 50 while one group grows; compares the latency of a batch

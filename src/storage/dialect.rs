@@ -155,6 +155,16 @@ impl Sql {
         self
     }
 
+    /// `(…), (…)`: one parenthesised tuple per item, written by `row`.
+    pub fn tuples<T>(&mut self, items: &[T], mut row: impl FnMut(&mut Sql, &T)) -> &mut Self {
+        for (i, item) in items.iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            row(self, item);
+            self.push(")");
+        }
+        self
+    }
+
     /// Comma-separated placeholders for a list of text values.
     pub fn text_list(&mut self, values: impl IntoIterator<Item = String>) -> &mut Self {
         for (i, v) in values.into_iter().enumerate() {

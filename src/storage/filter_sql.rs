@@ -143,17 +143,18 @@ impl FilterSql<'_> {
 
     fn compare(&self, src: &Source, kind: AttrType, op: CompareOp, value: &Operand) -> Sql {
         let expr = self.value_expr(src, kind);
-        let is_text = matches!(value, Operand::Str(_));
-        let coll = if is_text {
-            self.d.binary_collation()
-        } else {
-            ""
+        // Byte order matters only for ordering and prefix ranges; equality is the same under any
+        // deterministic collation, and naming one would keep PostgreSQL off the column's index.
+        let ordered = op.is_ordering() || op == CompareOp::Sw;
+        let coll = match (value, ordered) {
+            (Operand::Str(_), true) => self.d.binary_collation(),
+            _ => "",
         };
         let bind = self.operand_bind(src, value);
         let mut s = Sql::default();
         match op {
             CompareOp::Ne => {
-                s.push(&format!("({expr} IS NULL OR {expr}{coll} <> "))
+                s.push(&format!("({expr} IS NULL OR {expr} <> "))
                     .bind(bind)
                     .push(")");
             }

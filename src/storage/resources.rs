@@ -212,12 +212,8 @@ fn write_emails(
     let mut s =
         Sql::new("INSERT INTO user_emails (user_id, org_id, value_norm, type, is_primary) VALUES ");
     s.cached(emails.len() <= 4);
-    for (i, e) in emails.iter().enumerate() {
-        if i > 0 {
-            s.push(", ");
-        }
-        s.push("(")
-            .text(user_id)
+    s.tuples(emails, |s, e| {
+        s.text(user_id)
             .push(", ")
             .text(org_id)
             .push(", ")
@@ -225,9 +221,8 @@ fn write_emails(
             .push(", ");
         s.bind(Bind::OptText(e.kind.clone()))
             .push(", ")
-            .bind(Bind::Bool(e.primary))
-            .push(")");
-    }
+            .bind(Bind::Bool(e.primary));
+    });
     exec(conn, s)?;
     Ok(())
 }
@@ -488,20 +483,15 @@ pub fn add_members(
             "{} group_members (group_id, member_id, member_type, display) VALUES ",
             d.insert_ignore_prefix()
         ));
-        for (i, m) in chunk.iter().enumerate() {
-            if i > 0 {
-                s.push(", ");
-            }
-            s.push("(")
-                .text(group_id)
+        s.tuples(chunk, |s, m| {
+            s.text(group_id)
                 .push(", ")
                 .text(&m.id)
                 .push(", ")
-                .text(&m.kind);
-            s.push(", ")
-                .bind(Bind::OptText(m.display.clone()))
-                .push(")");
-        }
+                .text(&m.kind)
+                .push(", ");
+            s.bind(Bind::OptText(m.display.clone()));
+        });
         s.push(d.insert_ignore_suffix());
         added += exec(conn, s)?;
     }

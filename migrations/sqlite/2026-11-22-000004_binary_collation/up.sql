@@ -1,0 +1,2 @@
+-- SQLite compares text byte by byte already (BINARY); nothing to change.
+SELECT 1;
