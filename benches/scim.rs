@@ -3,9 +3,10 @@
 //!
 //! cargo bench --bench scim -- [--users N] [--concurrency C] [--requests N] [--pages N]
 //!     [--members N] [--cycle N] [--rss-users N] [--database-url postgres://...]
+//!     [--only get,filter,emails,patch,pages,cycle,members]
 
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,15 @@ struct Options {
     database_url: Option<String>,
     requests: usize,
     pages: usize,
+    /// Scenarios to run after seeding (all when empty): get, filter, emails, patch, pages,
+    /// cycle, members.
+    only: Vec<String>,
+}
+
+impl Options {
+    fn wants(&self, scenario: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == scenario)
+    }
 }
 
 fn options() -> Options {
@@ -33,6 +43,7 @@ fn options() -> Options {
         database_url: None,
         requests: 20_000,
         pages: 2_000,
+        only: vec![],
     };
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -54,6 +65,12 @@ fn options() -> Options {
             "--requests" => o.requests = num(),
             "--pages" => o.pages = num(),
             "--database-url" => o.database_url = it.next().cloned(),
+            "--only" => {
+                o.only = it
+                    .next()
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default()
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -134,12 +151,7 @@ struct Client {
 }
 
 impl Client {
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (u16, Value) {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Body) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -151,11 +163,29 @@ impl Client {
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, Body(resp.bytes().await.unwrap_or_default()))
+    }
+}
+
+/// A response body, parsed only by the scenarios that look into it, so the load generator
+/// spends as little of the shared CPU as it can.
+struct Body(actix_web::web::Bytes);
+
+impl Body {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+
+    /// How many resources a list response holds, without building them.
+    fn resources(&self) -> Option<usize> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(rename = "Resources", default)]
+            resources: Vec<serde::de::IgnoredAny>,
+        }
+        serde_json::from_slice::<Page>(&self.0)
+            .ok()
+            .map(|p| p.resources.len())
     }
 }
 
@@ -170,13 +200,37 @@ fn user(i: usize, prefix: &str) -> Value {
     })
 }
 
-/// Latencies of one scenario.
+/// The server's process id, for its CPU time.
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+fn cpu_now() -> (f64, f64) {
+    let server = SERVER_PID.load(Ordering::Relaxed).to_string();
+    (cpu_seconds(&server), cpu_seconds("self"))
+}
+
+/// Latencies of one scenario, and the CPU time the server and this load generator spent on it.
 struct Report {
     name: String,
     count: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
     errors: usize,
+    server_cpu: f64,
+    client_cpu: f64,
 }
 
 impl Report {
@@ -188,14 +242,17 @@ impl Report {
     }
 
     fn print(&self) {
+        let per_req = |cpu: f64| cpu * 1000.0 / self.count.max(1) as f64;
         println!(
-            "{:<34} {:>8} req {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}",
+            "{:<34} {:>8} req {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}   CPU/req server {:.3} ms, client {:.3} ms",
             self.name,
             self.count,
             self.count as f64 / self.elapsed.as_secs_f64(),
             self.pct(0.50),
             self.pct(0.99),
-            self.errors
+            self.errors,
+            per_req(self.server_cpu),
+            per_req(self.client_cpu),
         );
     }
 }
@@ -207,6 +264,7 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let errors = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_now();
     let start = Instant::now();
     let latencies: Vec<Duration> = stream::iter(0..n)
         .map(|i| {
@@ -223,12 +281,16 @@ where
         .buffer_unordered(concurrency)
         .collect()
         .await;
+    let elapsed = start.elapsed();
+    let cpu_after = cpu_now();
     Report {
         name: name.to_owned(),
         count: n,
-        elapsed: start.elapsed(),
+        elapsed,
         latencies,
         errors: errors.load(Ordering::Relaxed),
+        server_cpu: cpu_after.0 - cpu_before.0,
+        client_cpu: cpu_after.1 - cpu_before.1,
     }
 }
 
@@ -245,6 +307,7 @@ async fn main() {
         o.users, o.concurrency
     );
     let server = Server::start(o.database_url.as_deref());
+    SERVER_PID.store(server.child.id(), Ordering::Relaxed);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(o.concurrency)
         .build()
@@ -261,13 +324,14 @@ async fn main() {
         let mut ids = Vec::with_capacity(o.users);
         let mut cursor = String::new();
         loop {
-            let (_, page) = c
+            let (_, body) = c
                 .send(
                     reqwest::Method::GET,
                     &format!("/Users?count=1000&attributes=id&cursor={cursor}"),
                     None,
                 )
                 .await;
+            let page = body.json();
             ids.extend(
                 page["Resources"]
                     .as_array()
@@ -290,125 +354,140 @@ async fn main() {
     );
 
     let n = o.requests;
-    run("GET /Users/{id}", n, o.concurrency, |i| async move {
-        c.send(
-            reqwest::Method::GET,
-            &format!("/Users/{}", ids[pseudo_random(i, ids.len())]),
-            None,
-        )
-        .await
-        .0 == 200
-    })
-    .await
-    .print();
-    run(
-        "GET /Users?filter=userName eq",
-        n,
-        o.concurrency,
-        |i| async move {
-            let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
-            let (s, body) = c
-                .send(
-                    reqwest::Method::GET,
-                    &format!("/Users?filter=userName%20eq%20%22{name}%22"),
-                    None,
-                )
-                .await;
-            s == 200 && body["totalResults"] == 1
-        },
-    )
-    .await
-    .print();
-    run(
-        "GET filter emails[type eq work]",
-        n,
-        o.concurrency,
-        |i| async move {
-            let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
-            let f = format!("emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22{name}%22");
-            let (s, body) = c
-                .send(reqwest::Method::GET, &format!("/Users?filter={f}"), None)
-                .await;
-            s == 200 && body["totalResults"] == 1
-        },
-    )
-    .await
-    .print();
-    run("PATCH replace (Entra shape)", n / 2, o.concurrency, |i| async move {
-        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
-            {"op": "Replace", "path": "name.familyName", "value": format!("Patched{i}")},
-            {"op": "Replace", "path": "active", "value": if i % 2 == 0 { "True" } else { "False" }}]});
-        c.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[pseudo_random(i, ids.len())]), Some(&body)).await.0 == 200
-    })
-    .await
-    .print();
-    run(
-        "GET page of 100 at random offset",
-        o.pages,
-        o.concurrency,
-        |i| async move {
-            let start = pseudo_random(i, o.users.saturating_sub(100)) + 1;
-            let (s, body) = c
-                .send(
-                    reqwest::Method::GET,
-                    &format!("/Users?startIndex={start}&count=100"),
-                    None,
-                )
-                .await;
-            s == 200 && body["Resources"].as_array().is_some_and(|r| r.len() == 100)
-        },
-    )
-    .await
-    .print();
-    run(
-        "GET page of 100 at the last offset",
-        o.pages / 4,
-        o.concurrency,
-        |_| async move {
-            let start = o.users - 99;
+    if o.wants("get") {
+        run("GET /Users/{id}", n, o.concurrency, |i| async move {
             c.send(
                 reqwest::Method::GET,
-                &format!("/Users?startIndex={start}&count=100"),
+                &format!("/Users/{}", ids[pseudo_random(i, ids.len())]),
                 None,
             )
             .await
             .0 == 200
-        },
-    )
-    .await
-    .print();
-
-    // Entra's initial cycle: for each user a filter that misses, then the create.
-    let cycle = run(
-        "Entra initial cycle (filter+POST)",
-        o.cycle,
-        o.concurrency,
-        |i| async move {
-            let name = format!("entra{i}@bench.example.com");
-            let (s, body) = c
-                .send(
+        })
+        .await
+        .print();
+    }
+    if o.wants("filter") {
+        run(
+            "GET /Users?filter=userName eq",
+            n,
+            o.concurrency,
+            |i| async move {
+                let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
+                let (s, body) = c
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                        None,
+                    )
+                    .await;
+                s == 200 && body.json()["totalResults"] == 1
+            },
+        )
+        .await
+        .print();
+    }
+    if o.wants("emails") {
+        run(
+            "GET filter emails[type eq work]",
+            n,
+            o.concurrency,
+            |i| async move {
+                let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
+                let f = format!("emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22{name}%22");
+                let (s, body) = c
+                    .send(reqwest::Method::GET, &format!("/Users?filter={f}"), None)
+                    .await;
+                s == 200 && body.json()["totalResults"] == 1
+            },
+        )
+        .await
+        .print();
+    }
+    if o.wants("patch") {
+        run("PATCH replace (Entra shape)", n / 2, o.concurrency, |i| async move {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+                {"op": "Replace", "path": "name.familyName", "value": format!("Patched{i}")},
+                {"op": "Replace", "path": "active", "value": if i % 2 == 0 { "True" } else { "False" }}]});
+            c.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[pseudo_random(i, ids.len())]), Some(&body)).await.0 == 200
+        })
+        .await
+        .print();
+    }
+    if o.wants("pages") {
+        run(
+            "GET page of 100 at random offset",
+            o.pages,
+            o.concurrency,
+            |i| async move {
+                let start = pseudo_random(i, o.users.saturating_sub(100)) + 1;
+                let (s, body) = c
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/Users?startIndex={start}&count=100"),
+                        None,
+                    )
+                    .await;
+                s == 200 && body.resources() == Some(100)
+            },
+        )
+        .await
+        .print();
+    }
+    if o.wants("pages") {
+        run(
+            "GET page of 100 at the last offset",
+            o.pages / 4,
+            o.concurrency,
+            |_| async move {
+                let start = o.users - 99;
+                c.send(
                     reqwest::Method::GET,
-                    &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                    &format!("/Users?startIndex={start}&count=100"),
                     None,
                 )
-                .await;
-            s == 200
-                && body["totalResults"] == 0
-                && c.send(reqwest::Method::POST, "/Users", Some(&user(i, "entra")))
-                    .await
-                    .0
-                    == 201
-        },
-    )
-    .await;
-    cycle.print();
-    println!(
-        "Entra initial cycle of {} users: {:.2} s",
-        o.cycle,
-        cycle.elapsed.as_secs_f64()
-    );
+                .await
+                .0 == 200
+            },
+        )
+        .await
+        .print();
+    }
 
-    member_growth(c, ids, o.members).await;
+    if o.wants("cycle") {
+        // Entra's initial cycle: for each user a filter that misses, then the create.
+        let cycle = run(
+            "Entra initial cycle (filter+POST)",
+            o.cycle,
+            o.concurrency,
+            |i| async move {
+                let name = format!("entra{i}@bench.example.com");
+                let (s, body) = c
+                    .send(
+                        reqwest::Method::GET,
+                        &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                        None,
+                    )
+                    .await;
+                s == 200
+                    && body.json()["totalResults"] == 0
+                    && c.send(reqwest::Method::POST, "/Users", Some(&user(i, "entra")))
+                        .await
+                        .0
+                        == 201
+            },
+        )
+        .await;
+        cycle.print();
+        println!(
+            "Entra initial cycle of {} users: {:.2} s",
+            o.cycle,
+            cycle.elapsed.as_secs_f64()
+        );
+    }
+    if o.wants("members") {
+        member_growth(c, ids, o.members).await;
+    }
     println!("server RSS: {:.1} MB", server.rss_mb());
 
     if o.rss_users > 0 {
@@ -445,7 +524,7 @@ async fn member_growth(c: &Client, ids: &[String], target: usize) {
             Some(&json!({"displayName": "bench-growth"})),
         )
         .await;
-    let gid = group["id"].as_str().expect("group id").to_owned();
+    let gid = group.json()["id"].as_str().expect("group id").to_owned();
     let mut samples: Vec<(usize, Duration)> = Vec::new();
     for (b, chunk) in ids[..target].chunks(50).enumerate() {
         let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();

@@ -438,8 +438,8 @@ fn sqlite_path(keys: &[String]) -> String {
     p
 }
 
-fn pg_json(base: &String, keys: &[String]) -> String {
-    let mut e = base.clone();
+fn pg_json(base: &str, keys: &[String]) -> String {
+    let mut e = base.to_owned();
     for k in keys {
         e = format!("({e} -> {})", literal(k));
     }

@@ -7,6 +7,7 @@ pub mod migrate;
 pub mod resources;
 pub mod schema;
 pub mod tenants;
+mod writer;
 
 use std::time::Duration;
 
@@ -77,6 +78,8 @@ pub struct DbSettings {
 pub struct Db {
     pool: Pool<ConnectionManager<AnyConnection>>,
     dialect: Dialect,
+    /// SQLite: the one connection that writes, committing concurrent writes together.
+    writer: Option<writer::Writer>,
 }
 
 #[derive(Debug)]
@@ -116,9 +119,26 @@ impl Db {
             .connection_customizer(Box::new(SqlitePragmas {
                 synchronous: synchronous.to_owned(),
             }))
-            .build(ConnectionManager::<AnyConnection>::new(url))
+            .build(ConnectionManager::<AnyConnection>::new(url.clone()))
             .map_err(|e| StorageError::Pool(e.to_string()))?;
-        Ok(Db { pool, dialect })
+        let writer = match dialect {
+            Dialect::Sqlite => {
+                let mut conn = AnyConnection::establish(&url)
+                    .map_err(|e| StorageError::Pool(e.to_string()))?;
+                SqlitePragmas {
+                    synchronous: synchronous.to_owned(),
+                }
+                .on_acquire(&mut conn)
+                .map_err(|e| StorageError::Pool(e.to_string()))?;
+                Some(writer::Writer::start(conn).map_err(|e| StorageError::Pool(e.to_string()))?)
+            }
+            Dialect::Postgres => None,
+        };
+        Ok(Db {
+            pool,
+            dialect,
+            writer,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -146,14 +166,19 @@ impl Db {
         .await
     }
 
-    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE` on SQLite) on the blocking pool.
+    /// Runs `f` atomically and durably: on PostgreSQL in its own transaction on the blocking
+    /// pool; on SQLite in a savepoint of the writer's next group transaction. Either way the
+    /// result comes back only once the write is committed, and a failing `f` leaves nothing.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
-        self.read(move |conn| write_transaction(conn, f)).await
+        match &self.writer {
+            Some(w) => w.write(f).await,
+            None => self.read(move |conn| write_transaction(conn, f)).await,
+        }
     }
 
     /// Runs `f` synchronously (CLI commands, start-up).
