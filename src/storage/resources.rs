@@ -138,12 +138,87 @@ pub fn insert(
             .bind(Bind::Bool(w.active));
         s.push(", ").bind(Bind::OptText(w.password_hash.clone()));
     }
-    s.push(")");
-    exec(conn, s)?;
+    s.push(") RETURNING seq");
+    let seq = load::<Seq>(conn, s)?
+        .first()
+        .map(|r| r.seq)
+        .ok_or(StorageError::NotFound)?;
+    mark(conn, t, org_id, seq, 1)?;
     if t.has_active {
         write_emails(conn, org_id, &w.id, &w.emails)?;
     }
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
+/// Sequence numbers per block in `list_marks` (2^11), and slots per block.
+const MARK_BITS: u32 = 11;
+const MARK_SLOTS: i64 = 8;
+
+/// Counts a row in (or, with `delta` -1, out of) its block's mark, in the caller's transaction.
+fn mark(
+    conn: &mut AnyConnection,
+    t: &TableDef,
+    org_id: &str,
+    seq: i64,
+    delta: i64,
+) -> StorageResult<()> {
+    let mut s = Sql::new("INSERT INTO list_marks (org_id, tbl, bucket, slot, n) VALUES (");
+    s.cached(true);
+    s.text(org_id)
+        .push(", ")
+        .text(t.table)
+        .push(", ")
+        .bind(Bind::Int(seq >> MARK_BITS))
+        .push(", ")
+        .bind(Bind::Int(seq % MARK_SLOTS))
+        .push(", ")
+        .bind(Bind::Int(delta))
+        .push(
+            ") ON CONFLICT (org_id, tbl, bucket, slot) DO UPDATE SET n = list_marks.n + excluded.n",
+        );
+    exec(conn, s)?;
+    Ok(())
+}
+
+/// The org's rows per block of sequence numbers, in sequence order.
+fn marks(conn: &mut AnyConnection, t: &TableDef, org_id: &str) -> StorageResult<Vec<(i64, i64)>> {
+    #[derive(QueryableByName)]
+    struct Mark {
+        #[diesel(sql_type = BigInt)]
+        bucket: i64,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut s =
+        Sql::new("SELECT bucket, CAST(SUM(n) AS BIGINT) AS n FROM list_marks WHERE org_id = ");
+    s.cached(true);
+    s.text(org_id)
+        .push(" AND tbl = ")
+        .text(t.table)
+        .push(" GROUP BY bucket ORDER BY bucket");
+    Ok(load::<Mark>(conn, s)?
+        .into_iter()
+        .map(|m| (m.bucket, m.n))
+        .collect())
+}
+
+/// Where the row at `offset` (0-based, sequence order) lies: the first sequence number of its
+/// block and how many of the org's rows precede it inside that block. None past the end.
+fn seek(marks: &[(i64, i64)], offset: i64) -> Option<(i64, i64)> {
+    let mut before = 0;
+    for &(bucket, n) in marks {
+        if before + n > offset {
+            return Some((bucket << MARK_BITS, offset - before));
+        }
+        before += n;
+    }
+    None
 }
 
 /// Replaces a resource's row if it is still at `expected_version`; returns the new version.
@@ -287,10 +362,14 @@ pub fn delete(
 ) -> StorageResult<bool> {
     let mut s = Sql::new(&format!("DELETE FROM {} WHERE id = ", t.table));
     s.cached(true);
-    s.text(id).push(" AND org_id = ").text(org_id);
-    if exec(conn, s)? == 0 {
+    s.text(id)
+        .push(" AND org_id = ")
+        .text(org_id)
+        .push(" RETURNING seq");
+    let Some(gone) = load::<Seq>(conn, s)?.first().map(|r| r.seq) else {
         return Ok(false);
-    }
+    };
+    mark(conn, t, org_id, gone, -1)?;
     let mut m = Sql::new("DELETE FROM group_members WHERE member_id = ");
     m.cached(true);
     m.text(id);
@@ -335,28 +414,36 @@ pub fn list(
     if let Some(plan) = q.filter {
         wh.push(" AND ").append(fs.predicate(plan)?);
     }
-    let total = if q.count_total {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut c = Sql::new(&format!("SELECT COUNT(*) AS n FROM {} T", t.table));
-        c.cached(bounded);
-        c.append(wh.clone());
-        Some(load::<Count>(conn, c)?.first().map_or(0, |c| c.n))
-    } else {
-        None
+    let (limit, mut skip) = match q.page {
+        Page::Offset { offset, limit } => (limit, offset),
+        Page::After { limit, .. } => (limit, 0),
     };
+    // An unfiltered listing reads the org's block counts: their sum is its total, and a page in
+    // sequence order starts at the block holding its first row.
+    let seekable = q.sort.is_none() && matches!(q.page, Page::Offset { .. });
+    let marks = match q.filter {
+        None if q.count_total || seekable => Some(marks(conn, t, q.org_id)?),
+        _ => None,
+    };
+    let marked_total = marks
+        .as_ref()
+        .map(|m| m.iter().map(|(_, n)| n).sum::<i64>());
+    let mut from_seq = None;
+    if let (Some(m), None, Page::Offset { offset, .. }) = (&marks, q.sort, q.page) {
+        match seek(m, offset) {
+            Some((lower, within)) => (from_seq, skip) = (Some(lower), within),
+            None => return Ok((q.count_total.then_some(marked_total.unwrap_or(0)), vec![])),
+        }
+    }
     // The page's keys first, so ordering and skipping walk indexes only; then its rows.
     let mut s = Sql::new(&format!("SELECT T.seq AS seq FROM {} T", t.table));
     s.cached(bounded);
-    s.append(wh);
-    let limit = match q.page {
-        Page::Offset { limit, .. } | Page::After { limit, .. } => limit,
-    };
+    s.append(wh.clone());
     if let Page::After { after, .. } = q.page {
         s.push(" AND T.seq > ").bind(Bind::Int(after));
+    }
+    if let Some(lower) = from_seq {
+        s.push(" AND T.seq >= ").bind(Bind::Int(lower));
     }
     s.push(" ORDER BY ");
     if let Some((key, descending)) = q.sort {
@@ -373,15 +460,21 @@ pub fn list(
         ));
     }
     s.push("T.seq ASC LIMIT ").bind(Bind::Int(limit));
-    if let Page::Offset { offset, .. } = q.page {
-        s.push(" OFFSET ").bind(Bind::Int(offset));
-    }
-    #[derive(QueryableByName)]
-    struct Seq {
-        #[diesel(sql_type = BigInt)]
-        seq: i64,
+    if matches!(q.page, Page::Offset { .. }) {
+        s.push(" OFFSET ").bind(Bind::Int(skip));
     }
     let keys: Vec<i64> = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
+    let total = match (q.count_total, marked_total, q.page) {
+        (false, _, _) => None,
+        (true, Some(n), _) => Some(n),
+        // A short page at a known offset ends the result: its total needs no count.
+        (true, None, Page::Offset { offset, limit })
+            if (keys.len() as i64) < limit && (!keys.is_empty() || offset == 0) =>
+        {
+            Some(offset + keys.len() as i64)
+        }
+        (true, None, _) => Some(count(conn, t, wh, bounded)?),
+    };
     if keys.is_empty() {
         return Ok((total, vec![]));
     }
@@ -399,6 +492,19 @@ pub fn list(
     let position: HashMap<i64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     rows.sort_by_key(|r| position.get(&r.seq).copied().unwrap_or(usize::MAX));
     Ok((total, rows))
+}
+
+/// How many rows match `wh`.
+fn count(conn: &mut AnyConnection, t: &TableDef, wh: Sql, bounded: bool) -> StorageResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut c = Sql::new(&format!("SELECT COUNT(*) AS n FROM {} T", t.table));
+    c.cached(bounded);
+    c.append(wh);
+    Ok(load::<Count>(conn, c)?.first().map_or(0, |c| c.n))
 }
 
 /// One membership row, with the member's display name.
@@ -562,4 +668,21 @@ pub fn groups_of(
         out.extend(load::<MemberGroupRow>(conn, s)?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seek_finds_the_block_of_an_offset() {
+        // Blocks 0, 3 and 7 hold 2, 0 and 5 rows.
+        let marks = [(0, 2), (3, 0), (7, 5)];
+        assert_eq!(seek(&marks, 0), Some((0, 0)));
+        assert_eq!(seek(&marks, 1), Some((0, 1)));
+        assert_eq!(seek(&marks, 2), Some((7 << MARK_BITS, 0)));
+        assert_eq!(seek(&marks, 6), Some((7 << MARK_BITS, 4)));
+        assert_eq!(seek(&marks, 7), None);
+        assert_eq!(seek(&[], 0), None);
+    }
 }

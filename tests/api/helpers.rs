@@ -6,6 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use roster::config::Settings;
+use roster::provisioning::tenancy;
+use roster::storage::StorageError;
 
 pub struct TestApp {
     pub base: String,
@@ -160,6 +162,38 @@ impl TestApp {
             headers,
             body,
         }
+    }
+
+    /// Creates a second org with a connection and token in the app's database; returns the
+    /// connection id and the token.
+    pub fn second_tenant(&self) -> (String, String) {
+        self.db()
+            .run_sync(|c| {
+                let org = tenancy::create_org(c, "other")?;
+                let conn = tenancy::create_connection(c, &org.id, "entra", "azure")?;
+                let token = tenancy::create_token(c, &conn.id, "t")?;
+                Ok::<_, roster::storage::StorageError>((conn.id, token.token))
+            })
+            .unwrap()
+    }
+
+    /// Runs one SQL statement on the app's database, outside the server.
+    pub fn exec_sql(&self, sql: &str) {
+        self.db()
+            .run_sync(|c| {
+                diesel::sql_query(sql)
+                    .execute(c)
+                    .map_err(|e| StorageError::Unsupported(e.to_string()))
+            })
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    fn db(&self) -> roster::storage::Db {
+        roster::app::open_db(&test_settings(&self.database_url)).expect("open database")
     }
 
     pub async fn get(&self, path: &str) -> Resp {

@@ -1,7 +1,7 @@
 //! Filters (SC-2), sorting (SC-3), paging (SC-4) and projection (SC-5) through HTTP on the
 //! real database.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{urlencode, user_body, TestApp};
@@ -131,6 +131,97 @@ async fn sc4_index_paging_is_stable_with_integer_counts() {
     let clamped = app.get("/Users?startIndex=-5&count=-1").await;
     assert_eq!(clamped.status, StatusCode::OK);
     assert_eq!(clamped.body["startIndex"], 1);
+}
+
+/// Moves the users' sequence far ahead, so the next user lands in a later block of `list_marks`.
+fn jump_user_sequence(app: &TestApp) {
+    app.exec_sql(if app.is_postgres() {
+        "SELECT setval(pg_get_serial_sequence('users', 'seq'), (SELECT MAX(seq) FROM users) + 5000)"
+    } else {
+        "UPDATE sqlite_sequence SET seq = seq + 5000 WHERE name = 'users'"
+    });
+}
+
+#[tokio::test]
+async fn sc4_index_paging_is_exact_across_sequence_blocks_orgs_and_deletes() {
+    let app = TestApp::spawn().await;
+    let (other_conn, other_token) = app.second_tenant();
+    let other = format!("{}/scim/v2/{other_conn}", app.root);
+    let mut ids = Vec::new();
+    for wave in 0..4 {
+        for i in 0..5 {
+            ids.push(app.create_user(&format!("w{wave}-{i}@example.com")).await);
+            // The other org's users interleave with this org's in the same blocks.
+            let r = app
+                .raw(
+                    Method::POST,
+                    &format!("{other}/Users"),
+                    Some(user_body(&format!("o{wave}-{i}@example.com")).to_string()),
+                    &[],
+                    Some(&other_token),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+        jump_user_sequence(&app);
+    }
+    // Empty a block entirely, and thin out another.
+    for id in ids.drain(5..10).collect::<Vec<_>>() {
+        assert_eq!(
+            app.delete(&format!("/Users/{id}")).await.status,
+            StatusCode::NO_CONTENT
+        );
+    }
+    let gone = ids.remove(8);
+    assert_eq!(
+        app.delete(&format!("/Users/{gone}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let id_list = |page: &Value| -> Vec<String> {
+        page["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let n = ids.len();
+    for count in [1, 3, 7] {
+        for start in 1..=n + 1 {
+            let page = app
+                .get(&format!(
+                    "/Users?startIndex={start}&count={count}&attributes=id"
+                ))
+                .await
+                .body;
+            assert_eq!(page["totalResults"], json!(n), "startIndex={start}");
+            let expected: Vec<String> = ids.iter().skip(start - 1).take(count).cloned().collect();
+            assert_eq!(id_list(&page), expected, "startIndex={start} count={count}");
+        }
+    }
+    // Filtered pages count without the marks; a short page's total is exact too.
+    let filtered = app
+        .get(&format!(
+            "/Users?filter={}&startIndex=2&count=10",
+            urlencode("userName sw \"w3\"")
+        ))
+        .await
+        .body;
+    assert_eq!(
+        (filtered["totalResults"].clone(), id_list(&filtered).len()),
+        (json!(5), 4)
+    );
+    let past = app
+        .get(&format!(
+            "/Users?filter={}&startIndex=9",
+            urlencode("userName sw \"w3\"")
+        ))
+        .await
+        .body;
+    assert_eq!(
+        (past["totalResults"].clone(), past["Resources"].clone()),
+        (json!(5), json!([]))
+    );
 }
 
 #[tokio::test]

@@ -7,16 +7,8 @@ use roster::provisioning::tenancy;
 
 use crate::helpers::TestApp;
 
-/// Creates a second org with a connection and token in the app's database.
 fn second_tenant(app: &TestApp) -> (String, String) {
-    let db = roster::app::open_db(&crate::helpers::test_settings(&app.database_url)).unwrap();
-    db.run_sync(|c| {
-        let org = tenancy::create_org(c, "other")?;
-        let conn = tenancy::create_connection(c, &org.id, "entra", "azure")?;
-        let token = tenancy::create_token(c, &conn.id, "t")?;
-        Ok::<_, roster::storage::StorageError>((conn.id, token.token))
-    })
-    .unwrap()
+    app.second_tenant()
 }
 
 #[tokio::test]
