@@ -7,11 +7,13 @@
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 struct Options {
     users: usize,
@@ -143,33 +145,156 @@ impl Drop for Server {
     }
 }
 
-#[derive(Clone)]
+/// A small HTTP/1.1 keep-alive client: the load generator shares the machine with the server,
+/// so it does no more per request than write the request and read back the status and body.
 struct Client {
-    http: reqwest::Client,
-    base: String,
+    addr: String,
+    /// The SCIM base path (`/scim/v2/{connection}`).
+    prefix: String,
+    host: String,
     token: String,
+    idle: Mutex<Vec<Conn>>,
+}
+
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
 }
 
 impl Client {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Body) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req
-                .header("Content-Type", "application/scim+json")
-                .body(b.to_string());
+    fn new(base: &str, token: &str) -> Client {
+        let rest = base.strip_prefix("http://").expect("http base URL");
+        let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+        Client {
+            addr: host.to_owned(),
+            prefix: format!("/{prefix}"),
+            host: host.to_owned(),
+            token: token.to_owned(),
+            idle: Mutex::new(Vec::new()),
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, Body(resp.bytes().await.unwrap_or_default()))
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Body) {
+        let body = body.map(|b| b.to_string());
+        let mut req = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n",
+            self.prefix, self.host, self.token
+        );
+        if let Some(b) = &body {
+            req.push_str(&format!(
+                "Content-Type: application/scim+json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        req.push_str("\r\n");
+        if let Some(b) = &body {
+            req.push_str(b);
+        }
+        let idle = self.idle.lock().unwrap().pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => Conn {
+                stream: TcpStream::connect(&self.addr).await.expect("connect"),
+                buf: Vec::with_capacity(16 * 1024),
+            },
+        };
+        let (status, body, keep) = conn
+            .exchange(req.as_bytes(), method == reqwest::Method::HEAD)
+            .await
+            .expect("HTTP exchange");
+        if keep {
+            self.idle.lock().unwrap().push(conn);
+        }
+        (status, Body(body))
+    }
+}
+
+impl Conn {
+    async fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// Sends one request; returns the status, the body, and whether the connection stays open.
+    async fn exchange(&mut self, req: &[u8], head: bool) -> std::io::Result<(u16, Vec<u8>, bool)> {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        self.stream.write_all(req).await?;
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            let parsed = resp.parse(&self.buf).map_err(|e| bad(&e.to_string()))?;
+            let httparse::Status::Complete(head_len) = parsed else {
+                self.fill().await?;
+                continue;
+            };
+            let status = resp.code.ok_or_else(|| bad("no status"))?;
+            let (mut length, mut chunked, mut close) = (None, false, false);
+            for h in resp.headers.iter() {
+                let value = std::str::from_utf8(h.value)
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                match h.name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse::<usize>().ok(),
+                    "transfer-encoding" => chunked = value.contains("chunked"),
+                    "connection" => close = value.contains("close"),
+                    _ => {}
+                }
+            }
+            self.buf.drain(..head_len);
+            let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
+            let body = if no_body {
+                Vec::new()
+            } else if chunked {
+                self.read_chunked().await?
+            } else if let Some(n) = length {
+                while self.buf.len() < n {
+                    self.fill().await?;
+                }
+                self.buf.drain(..n).collect()
+            } else {
+                // Delimited by the end of the connection.
+                while self.fill().await.is_ok() {}
+                close = true;
+                std::mem::take(&mut self.buf)
+            };
+            return Ok((status, body, !close));
+        }
+    }
+
+    async fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                    break p;
+                }
+                self.fill().await?;
+            };
+            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk size"))?;
+            self.buf.drain(..line_end + 2);
+            while self.buf.len() < size + 2 {
+                self.fill().await?;
+            }
+            body.extend(self.buf.drain(..size));
+            self.buf.drain(..2);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 }
 
 /// A response body, parsed only by the scenarios that look into it, so the load generator
 /// spends as little of the shared CPU as it can.
-struct Body(actix_web::web::Bytes);
+struct Body(Vec<u8>);
 
 impl Body {
     fn json(&self) -> Value {
@@ -308,15 +433,7 @@ async fn main() {
     );
     let server = Server::start(o.database_url.as_deref());
     SERVER_PID.store(server.child.id(), Ordering::Relaxed);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(o.concurrency)
-        .build()
-        .unwrap();
-    let c = Client {
-        http,
-        base: server.base.clone(),
-        token: server.token.clone(),
-    };
+    let c = Client::new(&server.base, &server.token);
     let c = &c;
 
     seed(c, "POST /Users (seeding)", o.users, "u", o.concurrency).await;

@@ -273,7 +273,7 @@ impl ScimService {
         let want_computed = self.wants_computed(kind, Some(view));
         let (row, mut computed) = self
             .db
-            .read(move |conn| {
+            .read_small(move |conn| {
                 let row = resources::find(conn, d, table_of(kind), &org, &id, false)?
                     .ok_or_else(not_found)?;
                 let computed = match want_computed {
@@ -460,25 +460,29 @@ impl ScimService {
             self.db.dialect(),
             tenant.base_url.clone(),
         );
-        let (total, rows, mut computed) = self
-            .db
-            .read(move |conn| {
-                let q = ListQuery {
-                    org_id: &org,
-                    filter: filter.as_ref(),
-                    sort: sort.as_ref().map(|k| (k, descending)),
-                    page,
-                    count_total: matches!(page, Page::Offset { .. }),
-                };
-                let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
-                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-                let computed = match want_computed && !ids.is_empty() {
-                    true => load_computed(conn, kind, &ids, &base)?,
-                    false => Computed::new(),
-                };
-                Ok::<_, ScimError>((total, rows, computed))
-            })
-            .await?;
+        let small = filter
+            .as_ref()
+            .is_some_and(|p| resources::is_point_lookup(d, table_of(kind), p));
+        let read = move |conn: &mut AnyConnection| {
+            let q = ListQuery {
+                org_id: &org,
+                filter: filter.as_ref(),
+                sort: sort.as_ref().map(|k| (k, descending)),
+                page,
+                count_total: matches!(page, Page::Offset { .. }),
+            };
+            let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let computed = match want_computed && !ids.is_empty() {
+                true => load_computed(conn, kind, &ids, &base)?,
+                false => Computed::new(),
+            };
+            Ok::<_, ScimError>((total, rows, computed))
+        };
+        let (total, rows, mut computed) = match small {
+            true => self.db.read_small(read).await?,
+            false => self.db.read(read).await?,
+        };
         let next_cursor = match page {
             Page::After { limit, .. } if rows.len() as i64 == limit && limit > 0 => {
                 rows.last().map(|r| encode_cursor(r.seq))
@@ -514,7 +518,7 @@ impl ScimService {
     pub async fn authenticate(&self, secret: &str) -> ScimResult<Option<TokenGrant>> {
         let secret = secret.to_owned();
         self.db
-            .read(move |conn| tenancy::authenticate(conn, &secret).map_err(ScimError::from))
+            .read_small(move |conn| tenancy::authenticate(conn, &secret).map_err(ScimError::from))
             .await
     }
 }

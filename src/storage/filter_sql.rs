@@ -72,6 +72,27 @@ impl FilterSql<'_> {
         })
     }
 
+    /// Whether a plan finds its rows through a unique or near-unique index: equality on `id`,
+    /// `externalId` or the name column, or an email value lookup. What identity providers send
+    /// before every write is of this kind.
+    pub fn is_point_lookup(&self, plan: &Plan) -> bool {
+        match plan {
+            Plan::Compare {
+                field,
+                op: CompareOp::Eq,
+                value: Operand::Str(_),
+            } => matches!(
+                self.column(field),
+                Ok(Some(Source::Column(c)))
+                    if c == "T.id" || c == "T.external_id" || c == format!("T.{}", self.t.name_norm_col)
+            ),
+            Plan::Any { field, inner } => {
+                matches!(self.work_email_lookup(field, inner), Ok(Some(_)))
+            }
+            _ => false,
+        }
+    }
+
     /// The indexed column for a field, if it has one.
     fn column(&self, field: &Field) -> StorageResult<Option<Source>> {
         if field.ext.is_some() {
@@ -249,7 +270,7 @@ impl FilterSql<'_> {
                 "e.value",
             ),
             Dialect::Postgres => {
-                let arr = pg_json(&"T.search".to_owned(), &keys);
+                let arr = pg_json("T.search", &keys);
                 (format!("jsonb_array_elements(CASE WHEN jsonb_typeof({arr}) = 'array' THEN {arr} ELSE '[]'::jsonb END) AS e(v)"), "e.v")
             }
         };
@@ -370,7 +391,7 @@ impl FilterSql<'_> {
                 format!("json_extract(T.search, {})", literal(&path))
             }
             Dialect::Postgres => {
-                let mut e = pg_json(&"T.search".to_owned(), &keys);
+                let mut e = pg_json("T.search", &keys);
                 if key.first_of_multi {
                     e = format!("({e} -> 0)");
                 }
@@ -449,10 +470,52 @@ fn pg_json(base: &str, keys: &[String]) -> String {
 fn pg_text(base: &str, keys: &[String]) -> String {
     match keys.split_last() {
         None => format!("({base} #>> '{{}}')"),
-        Some((last, init)) => format!(
-            "({} ->> {})",
-            pg_json(&base.to_owned(), init),
-            literal(last)
-        ),
+        Some((last, init)) => format!("({} ->> {})", pg_json(base, init), literal(last)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scim::filter::parse_filter;
+    use crate::scim::plan::plan;
+    use crate::scim::schema::{Registry, ResourceKind};
+    use crate::storage::resources::{is_point_lookup, GROUPS, USERS};
+
+    use super::*;
+
+    fn point(kind: ResourceKind, filter: &str) -> bool {
+        let reg = Registry::embedded().unwrap();
+        let p = plan(reg.resource(kind), &parse_filter(filter).unwrap()).unwrap();
+        let t = if kind == ResourceKind::User {
+            &USERS
+        } else {
+            &GROUPS
+        };
+        is_point_lookup(Dialect::Sqlite, t, &p)
+    }
+
+    #[test]
+    fn point_lookups_are_the_unique_index_equalities() {
+        for f in [
+            r#"userName eq "a@b.c""#,
+            r#"externalId eq "x""#,
+            r#"id eq "1""#,
+            r#"emails[type eq "work"].value eq "a@b.c""#,
+            r#"emails[value eq "a@b.c"]"#,
+        ] {
+            assert!(point(ResourceKind::User, f), "{f}");
+        }
+        assert!(point(ResourceKind::Group, r#"displayName eq "Ops""#));
+        for f in [
+            r#"userName sw "a""#,
+            r#"userName ne "a""#,
+            "active eq true",
+            r#"title eq "x""#,
+            r#"userName eq "a" or userName eq "b""#,
+            r#"emails[type eq "work"]"#,
+            r#"displayName eq "Ada""#,
+        ] {
+            assert!(!point(ResourceKind::User, f), "{f}");
+        }
     }
 }

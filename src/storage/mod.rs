@@ -166,6 +166,24 @@ impl Db {
         .await
     }
 
+    /// Runs `f`, a read of a few rows found by index, where a hop to the blocking pool would
+    /// cost more than the read: on SQLite on the calling thread when a pooled connection is
+    /// free at once, otherwise (and always on PostgreSQL, whose reads wait on the network) as
+    /// [`Db::read`] does.
+    pub async fn read_small<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StorageError> + Send + 'static,
+    {
+        if self.dialect == Dialect::Sqlite {
+            if let Some(mut conn) = self.pool.try_get() {
+                return f(&mut conn);
+            }
+        }
+        self.read(f).await
+    }
+
     /// Runs `f` atomically and durably: on PostgreSQL in its own transaction on the blocking
     /// pool; on SQLite in a savepoint of the writer's next group transaction. Either way the
     /// result comes back only once the write is committed, and a failing `f` leaves nothing.

@@ -507,6 +507,12 @@ fn count(conn: &mut AnyConnection, t: &TableDef, wh: Sql, bounded: bool) -> Stor
     Ok(load::<Count>(conn, c)?.first().map_or(0, |c| c.n))
 }
 
+/// Whether a filter finds its few rows through a unique or near-unique index (see
+/// [`FilterSql::is_point_lookup`]), so listing it is a small read.
+pub fn is_point_lookup(d: Dialect, t: &TableDef, plan: &Plan) -> bool {
+    FilterSql { d, t, org_id: "" }.is_point_lookup(plan)
+}
+
 /// One membership row, with the member's display name.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct MemberRow {
