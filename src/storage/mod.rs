@@ -161,7 +161,7 @@ impl Db {
         let db = self.clone();
         run_blocking(move || {
             let mut conn = db.conn()?;
-            f(&mut conn)
+            read_transaction(&mut conn, f)
         })
         .await
     }
@@ -178,7 +178,7 @@ impl Db {
     {
         if self.dialect == Dialect::Sqlite {
             if let Some(mut conn) = self.pool.try_get() {
-                return f(&mut conn);
+                return read_transaction(&mut conn, f);
             }
         }
         self.read(f).await
@@ -195,7 +195,14 @@ impl Db {
     {
         match &self.writer {
             Some(w) => w.write(f).await,
-            None => self.read(move |conn| write_transaction(conn, f)).await,
+            None => {
+                let db = self.clone();
+                run_blocking(move || {
+                    let mut conn = db.conn()?;
+                    write_transaction(&mut conn, f)
+                })
+                .await
+            }
         }
     }
 
@@ -233,6 +240,28 @@ where
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => Err(StorageError::Pool(e.to_string()).into()),
+    }
+}
+
+/// Runs `f` as one read transaction on SQLite: one snapshot for all its statements, and one
+/// round of file and WAL-index locking instead of one per statement. On PostgreSQL `f` runs as
+/// it is (each statement its own snapshot), sparing two round trips.
+fn read_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<StorageError>,
+{
+    if !matches!(conn, AnyConnection::Sqlite(_)) {
+        return f(conn);
+    }
+    conn.batch_execute("BEGIN")
+        .map_err(StorageError::from_diesel)?;
+    let result = f(conn);
+    // Nothing was written: ending the transaction only releases the snapshot.
+    let end = conn.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    match (result, end) {
+        (Ok(_), Err(e)) => Err(StorageError::from_diesel(e).into()),
+        (result, _) => result,
     }
 }
 

@@ -435,8 +435,11 @@ pub fn list(
             None => return Ok((q.count_total.then_some(marked_total.unwrap_or(0)), vec![])),
         }
     }
-    // The page's keys first, so ordering and skipping walk indexes only; then its rows.
-    let mut s = Sql::new(&format!("SELECT T.seq AS seq FROM {} T", t.table));
+    // With rows to skip, the page's keys first, so ordering and skipping walk indexes only, then
+    // its rows; with none, the rows at once.
+    let direct = skip == 0;
+    let selected = if direct { COLUMNS } else { "T.seq AS seq" };
+    let mut s = Sql::new(&format!("SELECT {selected} FROM {} T", t.table));
     s.cached(bounded);
     s.append(wh.clone());
     if let Page::After { after, .. } = q.page {
@@ -463,7 +466,13 @@ pub fn list(
     if matches!(q.page, Page::Offset { .. }) {
         s.push(" OFFSET ").bind(Bind::Int(skip));
     }
-    let keys: Vec<i64> = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
+    let (keys, direct_rows): (Vec<i64>, Vec<ResourceRow>) = if direct {
+        let rows = load::<ResourceRow>(conn, s)?;
+        (rows.iter().map(|r| r.seq).collect(), rows)
+    } else {
+        let keys = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
+        (keys, vec![])
+    };
     let total = match (q.count_total, marked_total, q.page) {
         (false, _, _) => None,
         (true, Some(n), _) => Some(n),
@@ -475,8 +484,8 @@ pub fn list(
         }
         (true, None, _) => Some(count(conn, t, wh, bounded)?),
     };
-    if keys.is_empty() {
-        return Ok((total, vec![]));
+    if direct || keys.is_empty() {
+        return Ok((total, direct_rows));
     }
     let mut rows = Sql::new(&format!(
         "SELECT {COLUMNS} FROM {} T WHERE T.seq IN (",
