@@ -190,22 +190,45 @@ impl Client {
         if let Some(b) = &body {
             req.push_str(b);
         }
+        let head = method == reqwest::Method::HEAD;
         let idle = self.idle.lock().unwrap().pop();
-        let mut conn = match idle {
-            Some(c) => c,
-            None => Conn {
-                stream: TcpStream::connect(&self.addr).await.expect("connect"),
-                buf: Vec::with_capacity(16 * 1024),
+        let (mut conn, (status, body, keep)) = match idle {
+            Some(mut c) => match c.exchange(req.as_bytes(), head).await {
+                Ok(answer) => (c, answer),
+                // The server closed the idle connection (keep-alive timeout) before reading
+                // the request: send it again on a new one.
+                Err(_) => {
+                    let mut c = self.connect().await;
+                    let answer = c
+                        .exchange(req.as_bytes(), head)
+                        .await
+                        .expect("HTTP exchange");
+                    (c, answer)
+                }
             },
+            None => {
+                let mut c = self.connect().await;
+                let answer = c
+                    .exchange(req.as_bytes(), head)
+                    .await
+                    .expect("HTTP exchange");
+                (c, answer)
+            }
         };
-        let (status, body, keep) = conn
-            .exchange(req.as_bytes(), method == reqwest::Method::HEAD)
-            .await
-            .expect("HTTP exchange");
+        conn.buf.clear();
         if keep {
             self.idle.lock().unwrap().push(conn);
         }
         (status, Body(body))
+    }
+}
+
+impl Client {
+    async fn connect(&self) -> Conn {
+        Conn {
+            stream: TcpStream::connect(&self.addr).await.expect("connect"),
+            buf: Vec::with_capacity(16 * 1024),
+        }
     }
 }
 

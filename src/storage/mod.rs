@@ -116,6 +116,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(settings.pool_size.max(1))
             .connection_timeout(settings.acquire_timeout)
+            // A SQLite connection is a file handle that cannot go stale; PostgreSQL connections
+            // are checked before use, as the server or the network may have dropped them.
+            .test_on_check_out(dialect == Dialect::Postgres)
             .connection_customizer(Box::new(SqlitePragmas {
                 synchronous: synchronous.to_owned(),
             }))
