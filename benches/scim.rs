@@ -192,28 +192,22 @@ impl Client {
         }
         let head = method == reqwest::Method::HEAD;
         let idle = self.idle.lock().unwrap().pop();
-        let (mut conn, (status, body, keep)) = match idle {
-            Some(mut c) => match c.exchange(req.as_bytes(), head).await {
-                Ok(answer) => (c, answer),
-                // The server closed the idle connection (keep-alive timeout) before reading
-                // the request: send it again on a new one.
-                Err(_) => {
-                    let mut c = self.connect().await;
-                    let answer = c
-                        .exchange(req.as_bytes(), head)
-                        .await
-                        .expect("HTTP exchange");
-                    (c, answer)
-                }
-            },
-            None => {
-                let mut c = self.connect().await;
-                let answer = c
-                    .exchange(req.as_bytes(), head)
+        let reused = idle.is_some();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => self.connect().await,
+        };
+        let (status, body, keep) = match conn.exchange(req.as_bytes(), head).await {
+            Ok(answer) => answer,
+            // The server closed the idle connection (keep-alive timeout) before reading the
+            // request: send it again on a new one.
+            Err(_) if reused => {
+                conn = self.connect().await;
+                conn.exchange(req.as_bytes(), head)
                     .await
-                    .expect("HTTP exchange");
-                (c, answer)
+                    .expect("HTTP exchange")
             }
+            Err(e) => panic!("HTTP exchange: {e}"),
         };
         conn.buf.clear();
         if keep {
@@ -526,14 +520,7 @@ async fn main() {
             o.concurrency,
             |i| async move {
                 let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
-                let (s, body) = c
-                    .send(
-                        reqwest::Method::GET,
-                        &format!("/Users?filter=userName%20eq%20%22{name}%22"),
-                        None,
-                    )
-                    .await;
-                s == 200 && body.total() == Some(1)
+                filter_total(c, &format!("userName%20eq%20%22{name}%22")).await == Some(1)
             },
         )
         .await
@@ -547,10 +534,7 @@ async fn main() {
             |i| async move {
                 let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
                 let f = format!("emails%5Btype%20eq%20%22work%22%5D.value%20eq%20%22{name}%22");
-                let (s, body) = c
-                    .send(reqwest::Method::GET, &format!("/Users?filter={f}"), None)
-                    .await;
-                s == 200 && body.total() == Some(1)
+                filter_total(c, &f).await == Some(1)
             },
         )
         .await
@@ -572,15 +556,7 @@ async fn main() {
             o.pages,
             o.concurrency,
             |i| async move {
-                let start = pseudo_random(i, o.users.saturating_sub(100)) + 1;
-                let (s, body) = c
-                    .send(
-                        reqwest::Method::GET,
-                        &format!("/Users?startIndex={start}&count=100"),
-                        None,
-                    )
-                    .await;
-                s == 200 && body.resources() == Some(100)
+                full_page(c, pseudo_random(i, o.users.saturating_sub(100)) + 1).await
             },
         )
         .await
@@ -591,16 +567,7 @@ async fn main() {
             "GET page of 100 at the last offset",
             o.pages / 4,
             o.concurrency,
-            |_| async move {
-                let start = o.users - 99;
-                c.send(
-                    reqwest::Method::GET,
-                    &format!("/Users?startIndex={start}&count=100"),
-                    None,
-                )
-                .await
-                .0 == 200
-            },
+            |_| async move { full_page(c, o.users - 99).await },
         )
         .await
         .print();
@@ -614,15 +581,7 @@ async fn main() {
             o.concurrency,
             |i| async move {
                 let name = format!("entra{i}@bench.example.com");
-                let (s, body) = c
-                    .send(
-                        reqwest::Method::GET,
-                        &format!("/Users?filter=userName%20eq%20%22{name}%22"),
-                        None,
-                    )
-                    .await;
-                s == 200
-                    && body.total() == Some(0)
+                filter_total(c, &format!("userName%20eq%20%22{name}%22")).await == Some(0)
                     && c.send(reqwest::Method::POST, "/Users", Some(&user(i, "entra")))
                         .await
                         .0
@@ -651,6 +610,30 @@ async fn main() {
             server.rss_mb()
         );
     }
+}
+
+/// `totalResults` of a user filter (given URL-encoded), None unless answered 200.
+async fn filter_total(c: &Client, filter: &str) -> Option<i64> {
+    let (s, body) = c
+        .send(
+            reqwest::Method::GET,
+            &format!("/Users?filter={filter}"),
+            None,
+        )
+        .await;
+    (s == 200).then(|| body.total()).flatten()
+}
+
+/// Whether the page of 100 users starting at `start` comes back whole.
+async fn full_page(c: &Client, start: usize) -> bool {
+    let (s, body) = c
+        .send(
+            reqwest::Method::GET,
+            &format!("/Users?startIndex={start}&count=100"),
+            None,
+        )
+        .await;
+    s == 200 && body.resources() == Some(100)
 }
 
 /// Creates `n` users named with `prefix` and prints the report.

@@ -81,11 +81,13 @@ impl FilterSql<'_> {
                 field,
                 op: CompareOp::Eq,
                 value: Operand::Str(_),
-            } => matches!(
-                self.column(field),
-                Ok(Some(Source::Column(c)))
-                    if c == "T.id" || c == "T.external_id" || c == format!("T.{}", self.t.name_norm_col)
-            ),
+            } => match self.column(field) {
+                Ok(Some(Source::Column(c))) => {
+                    let col = c.trim_start_matches("T.");
+                    col == "id" || col == "external_id" || col == self.t.name_norm_col
+                }
+                _ => false,
+            },
             Plan::Any { field, inner } => {
                 matches!(self.work_email_lookup(field, inner), Ok(Some(_)))
             }

@@ -466,25 +466,25 @@ pub fn list(
     if matches!(q.page, Page::Offset { .. }) {
         s.push(" OFFSET ").bind(Bind::Int(skip));
     }
-    let (keys, direct_rows): (Vec<i64>, Vec<ResourceRow>) = if direct {
-        let rows = load::<ResourceRow>(conn, s)?;
-        (rows.iter().map(|r| r.seq).collect(), rows)
+    let (keys, direct_rows) = if direct {
+        (vec![], load::<ResourceRow>(conn, s)?)
     } else {
-        let keys = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
+        let keys: Vec<i64> = load::<Seq>(conn, s)?.into_iter().map(|k| k.seq).collect();
         (keys, vec![])
     };
+    let found = (keys.len() + direct_rows.len()) as i64;
     let total = match (q.count_total, marked_total, q.page) {
         (false, _, _) => None,
         (true, Some(n), _) => Some(n),
         // A short page at a known offset ends the result: its total needs no count.
         (true, None, Page::Offset { offset, limit })
-            if (keys.len() as i64) < limit && (!keys.is_empty() || offset == 0) =>
+            if found < limit && (found > 0 || offset == 0) =>
         {
-            Some(offset + keys.len() as i64)
+            Some(offset + found)
         }
         (true, None, _) => Some(count(conn, t, wh, bounded)?),
     };
-    if direct || keys.is_empty() {
+    if keys.is_empty() {
         return Ok((total, direct_rows));
     }
     let mut rows = Sql::new(&format!(

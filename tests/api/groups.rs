@@ -101,11 +101,7 @@ async fn sc11_excluded_members_are_absent_and_attributes_ask_for_a_body() {
     let app = TestApp::spawn().await;
     let a = app.create_user("a@x.com").await;
     let g = app.create_group("Ops").await;
-    app.patch(
-        &format!("/Groups/{g}"),
-        patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": a}]}])),
-    )
-    .await;
+    app.add_members(&g, &[&a]).await;
     let r = app
         .get(&format!("/Groups/{g}?excludedAttributes=members"))
         .await;
@@ -166,11 +162,7 @@ async fn sc11_membership_filters_and_unknown_members() {
     let a = app.create_user("a@x.com").await;
     let g = app.create_group("G").await;
     app.create_group("Other").await;
-    app.patch(
-        &format!("/Groups/{g}"),
-        patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": a}]}])),
-    )
-    .await;
+    app.add_members(&g, &[&a]).await;
     for f in [
         format!("members[value eq \"{a}\"]"),
         format!("members.value eq \"{a}\""),
@@ -203,11 +195,7 @@ async fn sc11_deleting_a_user_removes_its_memberships() {
     let app = TestApp::spawn().await;
     let a = app.create_user("a@x.com").await;
     let g = app.create_group("G").await;
-    app.patch(
-        &format!("/Groups/{g}"),
-        patch_ops(json!([{"op": "add", "path": "members", "value": [{"value": a}]}])),
-    )
-    .await;
+    app.add_members(&g, &[&a]).await;
     app.delete(&format!("/Users/{a}")).await;
     assert_eq!(
         member_ids(&app.get(&format!("/Groups/{g}")).await.body),

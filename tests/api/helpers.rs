@@ -229,6 +229,18 @@ impl TestApp {
         r.body["id"].as_str().expect("id").to_owned()
     }
 
+    /// Adds members to a group with Entra's PATCH; the group answers 204.
+    pub async fn add_members(&self, group: &str, members: &[&str]) {
+        let values: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let r = self
+            .patch(
+                &format!("/Groups/{group}"),
+                patch_ops(json!([{"op": "add", "path": "members", "value": values}])),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    }
+
     pub async fn filter_users(&self, filter: &str) -> Resp {
         self.get(&format!("/Users?filter={}", urlencode(filter)))
             .await
