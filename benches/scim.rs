@@ -597,7 +597,15 @@ async fn main() {
         );
     }
     if o.wants("members") {
-        member_growth(c, ids, o.members).await;
+        let target = o.members.min(ids.len());
+        member_growth(c, "creation order", &ids[..target]).await;
+        // The same growth with members added in no particular order: every batch lands on
+        // index pages all over the membership table.
+        let mut shuffled = ids[..target].to_vec();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, pseudo_random(i.wrapping_mul(7) + 1, i + 1));
+        }
+        member_growth(c, "random order", &shuffled).await;
     }
     println!("server RSS: {:.1} MB", server.rss_mb());
 
@@ -648,20 +656,20 @@ async fn seed(c: &Client, name: &str, n: usize, prefix: &str, concurrency: usize
     .print();
 }
 
-/// PATCH add-members in batches of 50 while one group grows; compares the latency of a batch
-/// at the start with one at the end.
-async fn member_growth(c: &Client, ids: &[String], target: usize) {
-    let target = target.min(ids.len());
+/// PATCH add-members in batches of 50 while one group grows to hold all of `ids`, in their
+/// order; compares the latency of a batch at the start with one at the end.
+async fn member_growth(c: &Client, order: &str, ids: &[String]) {
+    let target = ids.len();
     let (_, group) = c
         .send(
             reqwest::Method::POST,
             "/Groups",
-            Some(&json!({"displayName": "bench-growth"})),
+            Some(&json!({"displayName": format!("bench-growth {order}")})),
         )
         .await;
     let gid = group.json()["id"].as_str().expect("group id").to_owned();
     let mut samples: Vec<(usize, Duration)> = Vec::new();
-    for (b, chunk) in ids[..target].chunks(50).enumerate() {
+    for (b, chunk) in ids.chunks(50).enumerate() {
         let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
         let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "Add", "path": "members", "value": members}]});
         let t = Instant::now();
@@ -691,7 +699,7 @@ async fn member_growth(c: &Client, ids: &[String], target: usize) {
     let (early, n_early) = window(0, 2_000.min(target));
     let (late, n_late) = window(target.saturating_sub(2_000), target);
     println!(
-        "PATCH add 50 members: median {early:.2} ms while the group grows to 2,000 ({n_early} batches), {late:.2} ms at {}–{target} members ({n_late} batches): ratio {:.2}",
+        "PATCH add 50 members, {order}: median {early:.2} ms while the group grows to 2,000 ({n_early} batches), {late:.2} ms at {}–{target} members ({n_late} batches): ratio {:.2}",
         target.saturating_sub(2_000),
         late / early.max(f64::EPSILON)
     );

@@ -126,14 +126,20 @@ impl Db {
             .map_err(|e| StorageError::Pool(e.to_string()))?;
         let writer = match dialect {
             Dialect::Sqlite => {
-                let mut conn = AnyConnection::establish(&url)
+                let open = || -> StorageResult<AnyConnection> {
+                    let mut conn = AnyConnection::establish(&url)
+                        .map_err(|e| StorageError::Pool(e.to_string()))?;
+                    SqlitePragmas {
+                        synchronous: synchronous.to_owned(),
+                    }
+                    .on_acquire(&mut conn)
                     .map_err(|e| StorageError::Pool(e.to_string()))?;
-                SqlitePragmas {
-                    synchronous: synchronous.to_owned(),
-                }
-                .on_acquire(&mut conn)
-                .map_err(|e| StorageError::Pool(e.to_string()))?;
-                Some(writer::Writer::start(conn).map_err(|e| StorageError::Pool(e.to_string()))?)
+                    Ok(conn)
+                };
+                Some(
+                    writer::Writer::start(open()?, open()?)
+                        .map_err(|e| StorageError::Pool(e.to_string()))?,
+                )
             }
             Dialect::Postgres => None,
         };

@@ -3,10 +3,16 @@
 //! owns the write connection and runs the writes waiting for it as one transaction: each write
 //! inside its own savepoint, so a failing write is rolled back alone, and one COMMIT for all.
 //! A caller is answered only after that COMMIT, so what it reads next includes its write.
+//!
+//! Checkpoints (copying committed pages from the WAL back into the database file) run on a
+//! thread of their own instead of inside whichever commit crosses SQLite's automatic threshold.
+//! A commit then costs its WAL frames only, and a page written by many commits in a row (a
+//! growing index's leaf, say) is copied back once per checkpoint rather than once per commit.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use diesel::RunQueryDsl;
 
@@ -14,6 +20,13 @@ use super::{AnyConnection, StorageError};
 
 /// Writes folded into one transaction at most.
 const MAX_BATCH: usize = 128;
+
+/// How long the checkpointer lets commits gather before copying them into the database file.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+
+/// WAL frames (pages) past which the checkpointer waits for readers so the WAL can start over
+/// from its beginning, instead of growing while a steady stream of reads holds old snapshots.
+const WAL_RESTART_FRAMES: i64 = 16_384;
 
 /// What a job hands back once it ran: told whether the transaction committed, it answers the
 /// caller.
@@ -29,8 +42,20 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub(super) fn start(mut conn: AnyConnection) -> std::io::Result<Writer> {
+    /// Starts the writer thread on `conn` and the checkpointer thread on `checkpoints`.
+    pub(super) fn start(
+        mut conn: AnyConnection,
+        checkpoints: AnyConnection,
+    ) -> std::io::Result<Writer> {
+        // The writer never checkpoints; it tells the checkpointer that something committed.
+        // When it starts the WAL over, it cuts the file back to 64 MiB.
+        exec(&mut conn, "PRAGMA wal_autocheckpoint = 0").map_err(std::io::Error::other)?;
+        exec(&mut conn, "PRAGMA journal_size_limit = 67108864").map_err(std::io::Error::other)?;
+        exec(&mut conn, "PRAGMA cache_size = -32768").map_err(std::io::Error::other)?;
+        let (committed, pending) = mpsc::sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("roster-sqlite-checkpointer".into())
+            .spawn(move || checkpointer(checkpoints, pending))?;
         let (jobs, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
@@ -44,6 +69,8 @@ impl Writer {
                         }
                     }
                     run_batch(&mut conn, batch);
+                    // Full means a checkpoint is already due.
+                    let _ = committed.try_send(());
                 }
             })?;
         Ok(Writer { jobs })
@@ -78,6 +105,50 @@ impl Writer {
             Err(_) => {
                 Err(StorageError::Pool("a write failed inside the SQLite writer".into()).into())
             }
+        }
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct CheckpointResult {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    busy: i64,
+    /// Frames in the WAL.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    log: i64,
+    /// Frames of those now in the database file.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    checkpointed: i64,
+}
+
+/// Copies committed WAL frames into the database file a little after each burst of commits,
+/// without blocking readers or the writer (PASSIVE). When the WAL has grown large, it waits
+/// for readers (RESTART) so the next write starts the WAL over. Ends with the writer.
+fn checkpointer(mut conn: AnyConnection, pending: mpsc::Receiver<()>) {
+    while pending.recv().is_ok() {
+        std::thread::sleep(CHECKPOINT_DELAY);
+        let _ = pending.try_recv();
+        let run = |conn: &mut AnyConnection, mode: &str| {
+            diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})"))
+                .load::<CheckpointResult>(conn)
+                .map(|rows| rows.into_iter().next())
+        };
+        match run(&mut conn, "PASSIVE") {
+            Ok(Some(r)) if r.log >= WAL_RESTART_FRAMES => {
+                if let Err(e) = run(&mut conn, "RESTART") {
+                    tracing::warn!(error = %e, frames = r.log, "SQLite WAL restart checkpoint failed");
+                }
+            }
+            Ok(Some(r)) => {
+                tracing::trace!(
+                    frames = r.log,
+                    copied = r.checkpointed,
+                    busy = r.busy,
+                    "checkpoint"
+                )
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "SQLite checkpoint failed"),
         }
     }
 }
@@ -171,7 +242,11 @@ mod tests {
         let path = dir.path().join("w.db").display().to_string();
         let mut setup = AnyConnection::establish(&path).unwrap();
         exec(&mut setup, "CREATE TABLE t (v INTEGER PRIMARY KEY)").unwrap();
-        let writer = Writer::start(AnyConnection::establish(&path).unwrap()).unwrap();
+        let writer = Writer::start(
+            AnyConnection::establish(&path).unwrap(),
+            AnyConnection::establish(&path).unwrap(),
+        )
+        .unwrap();
         let results = futures::future::join_all((0..200i64).map(|i| {
             let writer = writer.clone();
             async move {
@@ -198,5 +273,41 @@ mod tests {
         }
         // 200 writes: 50 refused and 5 panicked, each rolled back alone.
         assert_eq!(count(&mut setup), 145);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let url = path.display().to_string();
+        let mut setup = AnyConnection::establish(&url).unwrap();
+        exec(&mut setup, "PRAGMA journal_mode = WAL").unwrap();
+        exec(&mut setup, "CREATE TABLE t (v INTEGER PRIMARY KEY, b BLOB)").unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let writer = Writer::start(
+            AnyConnection::establish(&url).unwrap(),
+            AnyConnection::establish(&url).unwrap(),
+        )
+        .unwrap();
+        for i in 0..200i64 {
+            writer
+                .write(move |conn| {
+                    exec(
+                        conn,
+                        &format!("INSERT INTO t (v, b) VALUES ({i}, zeroblob(8192))"),
+                    )
+                    .map_err(StorageError::Pool)
+                })
+                .await
+                .unwrap();
+        }
+        // The writer itself never checkpoints: only the checkpointer can grow the file to hold
+        // the 1.6 MB just written.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_600_000 {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(count(&mut setup), 200);
     }
 }
