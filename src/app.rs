@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::Settings;
+use crate::org::{OrgService, SessionPolicy};
 use crate::provisioning::tenancy::{self, Bootstrap};
 use crate::provisioning::ScimService;
 use crate::scim::schema::Registry;
@@ -53,7 +54,15 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
-    let state = crate::http::AppState::new(settings.clone(), ScimService::new(db, registry));
+    let org = OrgService::new(
+        db.clone(),
+        SessionPolicy {
+            default: Duration::from_secs(settings.admin_session_hours * 3600),
+            longest: Duration::from_secs(settings.admin_token_max_days * 86_400),
+        },
+        &settings.public_base(),
+    );
+    let state = crate::http::AppState::new(settings.clone(), ScimService::new(db, registry), org);
     let server = crate::http::serve(listener, state)?;
     Ok(Running {
         server,

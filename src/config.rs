@@ -37,6 +37,12 @@ pub struct Settings {
     pub log_format: String,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// How long an admin API session from a sign-in lasts, in hours.
+    pub admin_session_hours: u64,
+    /// The longest lifetime a sign-in may ask for (`expires_in`, for API tokens), in days.
+    pub admin_token_max_days: u64,
+    /// Sign-in attempts allowed per email address per minute.
+    pub sign_in_attempts_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -58,6 +64,9 @@ impl Default for Settings {
             token_cache_seconds: 5,
             log_format: "text".into(),
             workers: None,
+            admin_session_hours: 12,
+            admin_token_max_days: 90,
+            sign_in_attempts_per_minute: 10,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod org;
 pub mod provisioning;
 pub mod scim;
 pub mod security;

@@ -56,6 +56,34 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Accounts that sign in to the admin API (the first owner of an org is made here).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account. Reads the password from stdin with --password-stdin; otherwise
+    /// generates one, prints it once and asks for a new one at first sign-in.
+    Create {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// owner, admin or member.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List {
+        /// Org id or name.
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,6 +299,79 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Account { command } => account(&roster::app::open_db(&settings)?, json, command),
+    }
+}
+
+fn account(db: &roster::storage::Db, json: bool, command: AccountCommand) -> anyhow::Result<()> {
+    use roster::org::{insert_account, AccountView, NewAccount};
+    match command {
+        AccountCommand::Create {
+            org,
+            email,
+            role,
+            password_stdin,
+        } => {
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+            } else {
+                (roster::security::generate_password(), true)
+            };
+            if password.chars().count() < 10 {
+                anyhow::bail!("a password must have at least 10 characters");
+            }
+            let hash = roster::security::hash_password(&password).map_err(anyhow::Error::msg)?;
+            let new = NewAccount {
+                email,
+                password: String::new(),
+                display_name: None,
+                role: Some(role),
+                profile_id: None,
+                must_change_password: Some(generated),
+            };
+            let row = db.run_sync(|c| {
+                let org =
+                    tenants::find_org(c, &org)?.ok_or_else(|| anyhow::anyhow!("no org '{org}'"))?;
+                insert_account(c, &org.id, &new, hash).map_err(anyhow::Error::from)
+            })?;
+            let view = AccountView::from(row);
+            let out = serde_json::json!({
+                "account": view,
+                "password": generated.then_some(password.as_str()),
+            });
+            print(json, &out, || match generated {
+                true => format!(
+                    "{}\npassword (shown once, to be changed at first sign-in): {password}",
+                    view.id
+                ),
+                false => view.id.clone(),
+            })
+        }
+        AccountCommand::List { org } => {
+            let rows = db.run_sync(|c| {
+                let org =
+                    tenants::find_org(c, &org)?.ok_or_else(|| anyhow::anyhow!("no org '{org}'"))?;
+                Ok::<_, anyhow::Error>(roster::storage::accounts::list_accounts(c, &org.id)?)
+            })?;
+            let views: Vec<AccountView> = rows.into_iter().map(AccountView::from).collect();
+            print(json, &views, || {
+                views
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{}\t{}\t{}\t{}",
+                            a.id,
+                            a.email,
+                            a.role,
+                            if a.disabled { "disabled" } else { "active" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
     }
 }
 
@@ -305,6 +406,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             println!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
             println!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
             println!("Secret token (shown once):  {}", b.token.token);
+            println!("Admin API ({base}/admin/v1): create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
         } else {
             println!("Roster is running at {base}");
             println!("Tenant URLs: `roster connection list`; a new secret token: `roster token create --connection <id>`");

@@ -1,5 +1,6 @@
 //! HTTP: routing, extractors, middleware. The only module that speaks actix-web.
 
+mod admin;
 mod auth;
 mod bulk;
 mod discovery;
@@ -19,6 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 use crate::config::Settings;
+use crate::org::OrgService;
 use crate::provisioning::ScimService;
 use crate::scim::schema::ResourceKind;
 
@@ -28,26 +30,40 @@ pub use auth::ScimPrincipal;
 pub struct AppState {
     pub settings: Settings,
     pub scim: ScimService,
+    pub org: OrgService,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
+    /// Sign-in attempts per email address.
+    sign_in_limiter: DefaultKeyedRateLimiter<String>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, scim: ScimService) -> Self {
+    pub fn new(settings: Settings, scim: ScimService, org: OrgService) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         let token_cache =
             token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
+        let attempts =
+            NonZeroU32::new(settings.sign_in_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
         AppState {
             settings,
             scim,
+            org,
             metrics: metrics::Metrics::default(),
             limiter,
             token_cache,
+            sign_in_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
         }
+    }
+
+    /// Whether another sign-in attempt for `email` is allowed now.
+    fn sign_in_allowed(&self, email: &str) -> bool {
+        self.sign_in_limiter
+            .check_key(&email.trim().to_lowercase())
+            .is_ok()
     }
 }
 
@@ -107,6 +123,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
+        .configure(admin::routes)
         .service(
             web::scope("/scim/v2/{connection}")
                 .configure(|c| resource_routes(c, ResourceKind::User))

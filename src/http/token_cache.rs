@@ -47,4 +47,12 @@ impl TokenCache {
             entries.insert(hash_token(secret), (grant, Instant::now()));
         }
     }
+
+    /// Drops cached grants `matches` selects (a revoked token, a disabled connection), so this
+    /// process refuses them at once instead of after the TTL.
+    pub fn forget(&self, matches: impl Fn(&TokenGrant) -> bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (g, _)| !matches(g));
+        }
+    }
 }

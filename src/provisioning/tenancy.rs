@@ -20,6 +20,9 @@ pub fn create_org(conn: &mut AnyConnection, name: &str) -> StorageResult<OrgRow>
         created: now(),
     };
     tenants::insert_org(conn, &row)?;
+    for profile in crate::org::builtin_profiles(&row.id, &row.created) {
+        crate::storage::accounts::insert_profile(conn, &profile)?;
+    }
     Ok(row)
 }
 
@@ -42,7 +45,7 @@ pub fn create_connection(
 }
 
 /// A token as issued: the secret is shown this once and never stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     pub id: String,
     pub connection_id: String,

@@ -1,6 +1,10 @@
 //! Secrets: bearer tokens (random, prefixed, stored only as SHA-256) and password hashing.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use std::sync::OnceLock;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -25,12 +29,17 @@ impl std::fmt::Debug for NewToken {
     }
 }
 
-/// 256 random bits, base64url, behind the prefix.
+/// A SCIM secret token.
 pub fn generate_token() -> NewToken {
+    generate_prefixed_token(SCIM_TOKEN_PREFIX)
+}
+
+/// 256 random bits, base64url, behind `prefix`.
+pub fn generate_prefixed_token(prefix: &str) -> NewToken {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret = format!(
-        "{SCIM_TOKEN_PREFIX}{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     );
     let hint = secret[secret.len() - 4..].to_owned();
@@ -55,6 +64,28 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether `password` matches the argon2 PHC string `hash`. With no hash (an unknown account)
+/// a fixed hash is checked instead, so the answer takes as long either way.
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("roster-no-such-account").unwrap_or_default());
+    let matched = PasswordHash::new(hash.unwrap_or(dummy))
+        .map(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    matched && hash.is_some()
+}
+
+/// A random password of 20 base64url characters (120 bits), for accounts created by an operator.
+pub fn generate_password() -> String {
+    let mut bytes = [0u8; 15];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +98,14 @@ mod tests {
         assert_ne!(a.secret, b.secret);
         assert_eq!(a.hash, hash_token(&a.secret));
         assert!(!format!("{a:?}").contains(&a.secret));
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(verify_password("correct horse battery", Some(&hash)));
+        assert!(!verify_password("correct horse battery!", Some(&hash)));
+        assert!(!verify_password("roster-no-such-account", None));
+        assert!(!verify_password("anything", Some("not a phc string")));
     }
 }

@@ -1,6 +1,7 @@
 //! Persistence: the only module that speaks diesel. One code path over SQLite (embedded default)
 //! and PostgreSQL through `#[derive(MultiConnection)]`; every query runs on the blocking pool.
 
+pub mod accounts;
 pub mod dialect;
 mod filter_sql;
 pub mod migrate;

@@ -32,6 +32,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    profiles (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        name_norm -> Text,
+        permissions -> Text,
+        builtin -> Bool,
+        created -> Text,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        email_norm -> Text,
+        display_name -> Nullable<Text>,
+        password_hash -> Text,
+        role -> Text,
+        profile_id -> Text,
+        disabled -> Bool,
+        must_change_password -> Bool,
+        created -> Text,
+        updated -> Text,
+    }
+}
+
+diesel::table! {
+    account_sessions (id) {
+        id -> Text,
+        account_id -> Text,
+        token_hash -> Text,
+        label -> Text,
+        created -> Text,
+        expires -> Text,
+        revoked -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        org_id -> Text,
+        at -> Text,
+        actor_id -> Nullable<Text>,
+        actor -> Text,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Nullable<Text>,
+        detail -> Text,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(directory_connections -> orgs (org_id));
+diesel::joinable!(accounts -> profiles (profile_id));
+diesel::joinable!(account_sessions -> accounts (account_id));
 diesel::joinable!(scim_tokens -> directory_connections (connection_id));
-diesel::allow_tables_to_appear_in_same_query!(orgs, directory_connections, scim_tokens);
+diesel::allow_tables_to_appear_in_same_query!(
+    orgs,
+    directory_connections,
+    scim_tokens,
+    profiles,
+    accounts,
+    account_sessions,
+    audit_log
+);

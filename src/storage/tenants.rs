@@ -26,7 +26,17 @@ pub struct ConnectionRow {
     pub created: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Queryable,
+    Selectable,
+    Insertable,
+    serde::Serialize,
+    utoipa::ToSchema,
+)]
 #[diesel(table_name = scim_tokens)]
 pub struct TokenRow {
     pub id: String,

@@ -192,7 +192,7 @@ impl TestApp {
         self.database_url.starts_with("postgres")
     }
 
-    fn db(&self) -> roster::storage::Db {
+    pub fn db(&self) -> roster::storage::Db {
         roster::app::open_db(&test_settings(&self.database_url)).expect("open database")
     }
 

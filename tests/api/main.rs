@@ -1,5 +1,6 @@
 //! Integration tests: the real HTTP server against a real database.
 
+mod admin;
 mod bulk;
 mod discovery;
 mod errors;

@@ -1,0 +1,4 @@
+DROP TABLE audit_log;
+DROP TABLE account_sessions;
+DROP TABLE accounts;
+DROP TABLE profiles;

@@ -1,0 +1,366 @@
+//! Admin API handlers: each checks nothing itself but hands the signed-in actor to the org
+//! service, which enforces permissions and writes the audit log.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AdminPrincipal, Problem};
+use crate::http::AppState;
+use crate::org::{
+    AccountUpdate, AccountView, AuditEntry, ConnectionUpdate, ConnectionView, IssuedSession,
+    NewAccount, NewConnection, ProfileInput, ProfileView, PERMISSIONS,
+};
+use crate::provisioning::tenancy::IssuedToken;
+use crate::storage::accounts::AuditQuery;
+use crate::storage::tenants::TokenRow;
+
+type Answer = Result<HttpResponse, Problem>;
+
+fn ok<T: serde::Serialize>(value: &T) -> Answer {
+    Ok(HttpResponse::Ok().json(value))
+}
+
+fn created<T: serde::Serialize>(value: &T) -> Answer {
+    Ok(HttpResponse::Created().json(value))
+}
+
+fn no_content() -> Answer {
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+    /// What the session is for, shown in listings (default "sign-in").
+    pub label: Option<String>,
+    /// Lifetime in seconds, up to the configured maximum (for API tokens).
+    pub expires_in: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/admin/v1/sessions", tag = "sessions", request_body = SignIn,
+    responses((status = 201, body = IssuedSession), (status = 401, description = "wrong email or password"),
+        (status = 429, description = "too many attempts for this email")))]
+pub async fn sign_in(state: web::Data<AppState>, body: web::Json<SignIn>) -> Answer {
+    let body = body.into_inner();
+    if !state.sign_in_allowed(&body.email) {
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sign-in attempts for this email; wait a minute",
+        ));
+    }
+    let label = body.label.as_deref().unwrap_or("sign-in");
+    let session = state
+        .org
+        .sign_in(
+            &body.email,
+            &body.password,
+            label,
+            body.expires_in.map(Duration::from_secs),
+        )
+        .await?;
+    created(&session)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/sessions/current", tag = "sessions",
+    responses((status = 204, description = "signed out")), security(("admin" = [])))]
+pub async fn sign_out(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    state.org.sign_out(&who.0).await?;
+    no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/me", tag = "sessions",
+    responses((status = 200, description = "the signed-in account and its effective permissions")),
+    security(("admin" = [])))]
+pub async fn me(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    let account = state.org.get_account(&who.0, &who.0.account_id).await?;
+    ok(&json!({"account": account, "permissions": who.0.permissions}))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[utoipa::path(post, path = "/admin/v1/me/password", tag = "sessions", request_body = PasswordChange,
+    responses((status = 204, description = "changed; other sessions ended"), (status = 401), (status = 400)),
+    security(("admin" = [])))]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    body: web::Json<PasswordChange>,
+) -> Answer {
+    state
+        .org
+        .change_own_password(&who.0, &body.current_password, &body.new_password)
+        .await?;
+    no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/permissions", tag = "profiles",
+    responses((status = 200, description = "every permission a profile can grant")), security(("admin" = [])))]
+pub async fn permissions(_who: AdminPrincipal) -> Answer {
+    let list: Vec<_> = PERMISSIONS
+        .iter()
+        .map(|(name, about)| json!({"name": name, "description": about}))
+        .collect();
+    ok(&list)
+}
+
+#[utoipa::path(get, path = "/admin/v1/accounts", tag = "accounts",
+    responses((status = 200, body = [AccountView]), (status = 403)), security(("admin" = [])))]
+pub async fn list_accounts(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    ok(&state.org.list_accounts(&who.0).await?)
+}
+
+#[utoipa::path(post, path = "/admin/v1/accounts", tag = "accounts", request_body = NewAccount,
+    responses((status = 201, body = AccountView), (status = 409, description = "email taken")),
+    security(("admin" = [])))]
+pub async fn create_account(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    body: web::Json<NewAccount>,
+) -> Answer {
+    created(&state.org.create_account(&who.0, body.into_inner()).await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/accounts/{id}", tag = "accounts",
+    responses((status = 200, body = AccountView), (status = 404)), security(("admin" = [])))]
+pub async fn get_account(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_account(&who.0, &id).await?)
+}
+
+#[utoipa::path(patch, path = "/admin/v1/accounts/{id}", tag = "accounts", request_body = AccountUpdate,
+    responses((status = 200, body = AccountView), (status = 409, description = "would leave no owner")),
+    security(("admin" = [])))]
+pub async fn update_account(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<AccountUpdate>,
+) -> Answer {
+    ok(&state
+        .org
+        .update_account(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/accounts/{id}", tag = "accounts",
+    responses((status = 204), (status = 409, description = "would leave no owner")), security(("admin" = [])))]
+pub async fn delete_account(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    state.org.delete_account(&who.0, &id).await?;
+    no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/profiles", tag = "profiles",
+    responses((status = 200, body = [ProfileView])), security(("admin" = [])))]
+pub async fn list_profiles(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    ok(&state.org.list_profiles(&who.0).await?)
+}
+
+#[utoipa::path(post, path = "/admin/v1/profiles", tag = "profiles", request_body = ProfileInput,
+    responses((status = 201, body = ProfileView), (status = 400, description = "unknown permission")),
+    security(("admin" = [])))]
+pub async fn create_profile(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    body: web::Json<ProfileInput>,
+) -> Answer {
+    created(&state.org.create_profile(&who.0, body.into_inner()).await?)
+}
+
+#[utoipa::path(put, path = "/admin/v1/profiles/{id}", tag = "profiles", request_body = ProfileInput,
+    responses((status = 200, body = ProfileView), (status = 409, description = "built-in profile")),
+    security(("admin" = [])))]
+pub async fn update_profile(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<ProfileInput>,
+) -> Answer {
+    ok(&state
+        .org
+        .update_profile(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/profiles/{id}", tag = "profiles",
+    responses((status = 204), (status = 409, description = "built-in or in use")), security(("admin" = [])))]
+pub async fn delete_profile(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    state.org.delete_profile(&who.0, &id).await?;
+    no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections", tag = "connections",
+    responses((status = 200, body = [ConnectionView])), security(("admin" = [])))]
+pub async fn list_connections(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    ok(&state.org.list_connections(&who.0).await?)
+}
+
+#[utoipa::path(post, path = "/admin/v1/connections", tag = "connections", request_body = NewConnection,
+    responses((status = 201, body = ConnectionView), (status = 409, description = "name taken")),
+    security(("admin" = [])))]
+pub async fn create_connection(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    body: web::Json<NewConnection>,
+) -> Answer {
+    created(
+        &state
+            .org
+            .create_connection(&who.0, body.into_inner())
+            .await?,
+    )
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}", tag = "connections",
+    responses((status = 200, body = ConnectionView), (status = 404)), security(("admin" = [])))]
+pub async fn get_connection(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_connection(&who.0, &id).await?)
+}
+
+#[utoipa::path(patch, path = "/admin/v1/connections/{id}", tag = "connections",
+    request_body = ConnectionUpdate, responses((status = 200, body = ConnectionView)),
+    security(("admin" = [])))]
+pub async fn update_connection(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<ConnectionUpdate>,
+) -> Answer {
+    let view = state
+        .org
+        .update_connection(&who.0, &id, body.into_inner())
+        .await?;
+    if view.disabled {
+        state.token_cache.forget(|g| g.connection_id == view.id);
+    }
+    ok(&view)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/connections/{id}", tag = "connections",
+    responses((status = 204)), security(("admin" = [])))]
+pub async fn delete_connection(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    state.org.delete_connection(&who.0, &id).await?;
+    state.token_cache.forget(|g| g.connection_id == *id);
+    no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}/tokens", tag = "connections",
+    responses((status = 200, body = [TokenRow])), security(("admin" = [])))]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.list_tokens(&who.0, &id).await?)
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    pub label: Option<String>,
+}
+
+#[utoipa::path(post, path = "/admin/v1/connections/{id}/tokens", tag = "connections",
+    request_body = NewToken, responses((status = 201, body = IssuedToken, description = "the secret is shown this once")),
+    security(("admin" = [])))]
+pub async fn create_token(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: Option<web::Json<NewToken>>,
+) -> Answer {
+    let label = body
+        .and_then(|b| b.into_inner().label)
+        .unwrap_or_else(|| "admin".into());
+    created(&state.org.create_token(&who.0, &id, &label).await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/connections/{id}/tokens/{token}", tag = "connections",
+    responses((status = 204), (status = 404), (status = 409, description = "already revoked")),
+    security(("admin" = [])))]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (connection, token) = path.into_inner();
+    state.org.revoke_token(&who.0, &connection, &token).await?;
+    state.token_cache.forget(|g| g.token_id == token);
+    no_content()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    pub action: Option<String>,
+    pub actor_id: Option<String>,
+    pub target_id: Option<String>,
+    /// Entries at or after this time (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// Entries before this time.
+    pub until: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/audit-log", tag = "audit", params(AuditParams),
+    responses((status = 200, description = "entries newest first, and the cursor of the next page",
+        body = [AuditEntry])), security(("admin" = [])))]
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<AuditParams>,
+) -> Answer {
+    let p = params.into_inner();
+    let limit = p.count.unwrap_or(100).clamp(1, 500);
+    let entries = state
+        .org
+        .audit_log(
+            &who.0,
+            AuditQuery {
+                action: p.action,
+                actor_id: p.actor_id,
+                target_id: p.target_id,
+                since: p.since,
+                until: p.until,
+                before: p.cursor,
+                limit,
+            },
+        )
+        .await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    ok(&json!({"entries": entries, "next_cursor": next}))
+}

@@ -1,0 +1,208 @@
+//! The admin REST API (`/admin/v1`, ORG-2): sign-in, accounts, profiles, directory connections
+//! and their tokens, the audit log; documented as OpenAPI at `/admin/v1/openapi.json`.
+//! Errors are RFC 9457 problem documents.
+
+mod handlers;
+mod openapi;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::AppState;
+use crate::org::{Actor, OrgError, ADMIN_TOKEN_PREFIX};
+
+/// Largest request body on admin routes.
+const MAX_BODY: usize = 64 * 1024;
+
+/// An error of the admin API, answered as `application/problem+json`.
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.detail)
+    }
+}
+
+impl actix_web::ResponseError for Problem {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        resp.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"roster-admin\""));
+        }
+        resp.body(
+            json!({
+                "type": "about:blank",
+                "title": self.status.canonical_reason().unwrap_or("Error"),
+                "status": self.status.as_u16(),
+                "detail": self.detail,
+            })
+            .to_string(),
+        )
+    }
+}
+
+impl From<OrgError> for Problem {
+    fn from(e: OrgError) -> Self {
+        let status = match &e {
+            OrgError::BadCredentials => StatusCode::UNAUTHORIZED,
+            OrgError::Forbidden(_) => StatusCode::FORBIDDEN,
+            OrgError::NotFound => StatusCode::NOT_FOUND,
+            OrgError::Conflict(_) => StatusCode::CONFLICT,
+            OrgError::Invalid(_) => StatusCode::BAD_REQUEST,
+            OrgError::Storage(inner) => {
+                tracing::error!(error = %inner, "admin API storage error");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                );
+            }
+        };
+        Problem::new(status, e.to_string())
+    }
+}
+
+/// The signed-in caller of an admin route.
+pub struct AdminPrincipal(pub Actor);
+
+/// Routes a session that must change its password may still use.
+const BEFORE_PASSWORD_CHANGE: &[&str] = &[
+    "/admin/v1/me",
+    "/admin/v1/me/password",
+    "/admin/v1/sessions/current",
+];
+
+impl FromRequest for AdminPrincipal {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "application state missing",
+                    )
+                })?
+                .clone();
+            let secret = super::auth::bearer(&req)
+                .filter(|t| t.starts_with(ADMIN_TOKEN_PREFIX))
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::UNAUTHORIZED,
+                        "an admin bearer token is required",
+                    )
+                })?;
+            let request_id = req
+                .extensions()
+                .get::<tracing_actix_web::RequestId>()
+                .map(|r| r.to_string());
+            let actor = state
+                .org
+                .authenticate(secret, request_id)
+                .await
+                .map_err(Problem::from)?
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid, expired or revoked admin token",
+                    )
+                })?;
+            if actor.must_change_password && !BEFORE_PASSWORD_CHANGE.contains(&req.path()) {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "set a new password first (POST /admin/v1/me/password)",
+                )
+                .into());
+            }
+            if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
+                span.record("org_id", actor.org_id.as_str());
+            }
+            Ok(AdminPrincipal(actor))
+        })
+    }
+}
+
+/// Mounts `/admin/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use handlers::*;
+    let json = web::JsonConfig::default()
+        .limit(MAX_BODY)
+        .error_handler(|e, _| {
+            use actix_web::error::JsonPayloadError;
+            let status = match e {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Problem::new(status, e.to_string()).into()
+        });
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| Problem::new(StatusCode::BAD_REQUEST, e.to_string()).into());
+    let path = web::PathConfig::default()
+        .error_handler(|e, _| Problem::new(StatusCode::NOT_FOUND, e.to_string()).into());
+    cfg.service(
+        web::scope("/admin/v1")
+            .app_data(json)
+            .app_data(query)
+            .app_data(path)
+            .route("/openapi.json", web::get().to(openapi::document))
+            .route("/sessions", web::post().to(sign_in))
+            .route("/sessions/current", web::delete().to(sign_out))
+            .route("/me", web::get().to(me))
+            .route("/me/password", web::post().to(change_password))
+            .route("/permissions", web::get().to(permissions))
+            .route("/accounts", web::get().to(list_accounts))
+            .route("/accounts", web::post().to(create_account))
+            .route("/accounts/{id}", web::get().to(get_account))
+            .route("/accounts/{id}", web::patch().to(update_account))
+            .route("/accounts/{id}", web::delete().to(delete_account))
+            .route("/profiles", web::get().to(list_profiles))
+            .route("/profiles", web::post().to(create_profile))
+            .route("/profiles/{id}", web::put().to(update_profile))
+            .route("/profiles/{id}", web::delete().to(delete_profile))
+            .route("/connections", web::get().to(list_connections))
+            .route("/connections", web::post().to(create_connection))
+            .route("/connections/{id}", web::get().to(get_connection))
+            .route("/connections/{id}", web::patch().to(update_connection))
+            .route("/connections/{id}", web::delete().to(delete_connection))
+            .route("/connections/{id}/tokens", web::get().to(list_tokens))
+            .route("/connections/{id}/tokens", web::post().to(create_token))
+            .route(
+                "/connections/{id}/tokens/{token}",
+                web::delete().to(revoke_token),
+            )
+            .route("/audit-log", web::get().to(audit_log))
+            .default_service(web::to(|req: HttpRequest| async move {
+                Err::<HttpResponse, _>(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no admin endpoint {} {}", req.method(), req.path()),
+                ))
+            })),
+    );
+}

@@ -1,0 +1,490 @@
+//! Accounts and profiles as org admins manage them, and an account's own password.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    audit, check_password, now, row_or_not_found, Actor, OrgError, OrgResult, OrgService,
+    PERMISSIONS, ROLES,
+};
+use crate::security::{hash_password, verify_password};
+use crate::storage::accounts::{self as store, AccountChangeset, AccountRow, ProfileRow};
+use crate::storage::{AnyConnection, StorageError};
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub profile_id: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub created: String,
+    pub updated: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProfileView {
+    pub id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub builtin: bool,
+    pub created: String,
+}
+
+impl From<ProfileRow> for ProfileView {
+    fn from(p: ProfileRow) -> Self {
+        ProfileView {
+            permissions: serde_json::from_str(&p.permissions).unwrap_or_default(),
+            id: p.id,
+            name: p.name,
+            builtin: p.builtin,
+            created: p.created,
+        }
+    }
+}
+
+/// An account to create.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct NewAccount {
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+    /// owner, admin or member (default member).
+    pub role: Option<String>,
+    /// Defaults to Administrator for owners and admins, Standard for members.
+    pub profile_id: Option<String>,
+    /// Ask for a new password at first sign-in (default true).
+    pub must_change_password: Option<bool>,
+}
+
+/// Changes to an account; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub profile_id: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+    pub must_change_password: Option<bool>,
+}
+
+/// A profile to create or the new state of one.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInput {
+    pub name: String,
+    pub permissions: Vec<String>,
+}
+
+/// The built-in profiles every org starts with.
+pub fn builtin_profiles(org_id: &str, created: &str) -> [ProfileRow; 2] {
+    let row = |key: &str, name: &str, perms: &str| ProfileRow {
+        id: format!("{org_id}:{key}"),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        name_norm: name.to_lowercase(),
+        permissions: perms.to_owned(),
+        builtin: true,
+        created: created.to_owned(),
+    };
+    [
+        row("administrator", "Administrator", r#"["*"]"#),
+        row("standard", "Standard", "[]"),
+    ]
+}
+
+fn check_role(role: &str) -> OrgResult<()> {
+    if ROLES.contains(&role) {
+        Ok(())
+    } else {
+        Err(OrgError::Invalid(format!(
+            "role must be one of {}",
+            ROLES.join(", ")
+        )))
+    }
+}
+
+fn check_email(email: &str) -> OrgResult<()> {
+    let ok = matches!(email.split_once('@'), Some((local, domain))
+        if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(char::is_whitespace));
+    if ok && email.len() <= 254 {
+        Ok(())
+    } else {
+        Err(OrgError::Invalid(format!(
+            "'{email}' is not an email address"
+        )))
+    }
+}
+
+/// Creates an account in `org_id` (shared by the admin API and the CLI; no audit entry).
+pub fn insert_account(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    new: &NewAccount,
+    password_hash: String,
+) -> OrgResult<AccountRow> {
+    let email = new.email.trim();
+    check_email(email)?;
+    let role = new.role.clone().unwrap_or_else(|| "member".into());
+    check_role(&role)?;
+    let profile_id = new.profile_id.clone().unwrap_or_else(|| {
+        let key = if role == "member" {
+            "standard"
+        } else {
+            "administrator"
+        };
+        format!("{org_id}:{key}")
+    });
+    store::find_profile(conn, org_id, &profile_id)?
+        .ok_or_else(|| OrgError::Invalid(format!("no profile '{profile_id}' in this org")))?;
+    let at = now();
+    let row = AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org_id.to_owned(),
+        email: email.to_owned(),
+        email_norm: email.to_lowercase(),
+        display_name: new.display_name.clone(),
+        password_hash,
+        role,
+        profile_id,
+        disabled: false,
+        must_change_password: new.must_change_password.unwrap_or(true),
+        created: at.clone(),
+        updated: at,
+    };
+    store::insert_account(conn, &row).map_err(|e| match e {
+        StorageError::Unique(_) => {
+            OrgError::Conflict(format!("an account with email '{email}' exists"))
+        }
+        other => other.into(),
+    })?;
+    Ok(row)
+}
+
+/// Hashes a password off the async workers.
+async fn hashed(password: String) -> OrgResult<String> {
+    check_password(&password)?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| OrgError::Invalid(e.to_string()))?
+        .map_err(OrgError::Invalid)
+}
+
+fn check_permissions(perms: &[String]) -> OrgResult<()> {
+    for p in perms {
+        if p != "*" && !PERMISSIONS.iter().any(|(name, _)| name == p) {
+            return Err(OrgError::Invalid(format!("unknown permission '{p}'")));
+        }
+    }
+    Ok(())
+}
+
+impl OrgService {
+    pub async fn list_accounts(&self, actor: &Actor) -> OrgResult<Vec<AccountView>> {
+        actor.require("org.manage")?;
+        let org = actor.org_id.clone();
+        let rows = self.db.read(move |c| store::list_accounts(c, &org)).await?;
+        Ok(rows.into_iter().map(AccountView::from).collect())
+    }
+
+    pub async fn get_account(&self, actor: &Actor, id: &str) -> OrgResult<AccountView> {
+        if id != actor.account_id {
+            actor.require("org.manage")?;
+        }
+        let (org, id) = (actor.org_id.clone(), id.to_owned());
+        let row = self
+            .db
+            .read(move |c| store::find_account(c, &org, &id))
+            .await?;
+        row_or_not_found(row).map(AccountView::from)
+    }
+
+    pub async fn create_account(&self, actor: &Actor, new: NewAccount) -> OrgResult<AccountView> {
+        actor.require("org.manage")?;
+        if new.role.as_deref() == Some("owner") && actor.role != "owner" {
+            return Err(OrgError::Forbidden(
+                "only an owner can make an owner".into(),
+            ));
+        }
+        let hash = hashed(new.password.clone()).await?;
+        let actor = actor.clone();
+        let row = self
+            .db
+            .write(move |c| {
+                let row = insert_account(c, &actor.org_id, &new, hash)?;
+                audit(
+                    c,
+                    &actor,
+                    "account.create",
+                    ("account", Some(&row.id)),
+                    json!({"email": row.email, "role": row.role, "profile_id": row.profile_id}),
+                )?;
+                Ok::<_, OrgError>(row)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    pub async fn update_account(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: AccountUpdate,
+    ) -> OrgResult<AccountView> {
+        actor.require("org.manage")?;
+        if let Some(r) = &update.role {
+            check_role(r)?;
+        }
+        let password_hash = match update.password.clone() {
+            Some(p) => Some(hashed(p).await?),
+            None => None,
+        };
+        let (actor, id) = (actor.clone(), id.to_owned());
+        let row = self
+            .db
+            .write(move |c| {
+                let before = row_or_not_found(store::find_account(c, &actor.org_id, &id)?)?;
+                let touches_owner =
+                    before.role == "owner" || update.role.as_deref() == Some("owner");
+                if touches_owner && update_changes_standing(&update) && actor.role != "owner" {
+                    return Err(OrgError::Forbidden(
+                        "only an owner can change an owner's role or standing".into(),
+                    ));
+                }
+                if let Some(p) = &update.profile_id {
+                    store::find_profile(c, &actor.org_id, p)?.ok_or_else(|| {
+                        OrgError::Invalid(format!("no profile '{p}' in this org"))
+                    })?;
+                }
+                let demoted = update.role.as_deref().is_some_and(|r| r != "owner");
+                if before.role == "owner" && (demoted || update.disabled == Some(true)) {
+                    keep_an_owner(c, &actor.org_id, &before.id)?;
+                }
+                let changes = AccountChangeset {
+                    display_name: update.display_name.clone().map(Some),
+                    password_hash: password_hash.clone(),
+                    role: update.role.clone(),
+                    profile_id: update.profile_id.clone(),
+                    disabled: update.disabled,
+                    must_change_password: update.must_change_password,
+                    updated: Some(now()),
+                };
+                store::update_account(c, &id, &changes)?;
+                if password_hash.is_some() || update.disabled == Some(true) {
+                    store::revoke_sessions_of(c, &id, None, &now())?;
+                }
+                audit(
+                    c,
+                    &actor,
+                    "account.update",
+                    ("account", Some(&id)),
+                    json!({
+                        "role": update.role, "profile_id": update.profile_id,
+                        "disabled": update.disabled, "display_name": update.display_name,
+                        "password_reset": password_hash.is_some(),
+                        "must_change_password": update.must_change_password,
+                    }),
+                )?;
+                row_or_not_found(store::find_account(c, &actor.org_id, &id)?)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    pub async fn delete_account(&self, actor: &Actor, id: &str) -> OrgResult<()> {
+        actor.require("org.manage")?;
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.db
+            .write(move |c| {
+                let before = row_or_not_found(store::find_account(c, &actor.org_id, &id)?)?;
+                if before.role == "owner" {
+                    if actor.role != "owner" {
+                        return Err(OrgError::Forbidden(
+                            "only an owner can remove an owner".into(),
+                        ));
+                    }
+                    keep_an_owner(c, &actor.org_id, &before.id)?;
+                }
+                store::delete_account(c, &id)?;
+                audit(
+                    c,
+                    &actor,
+                    "account.delete",
+                    ("account", Some(&id)),
+                    json!({"email": before.email}),
+                )
+            })
+            .await
+    }
+
+    /// Sets the caller's own password after checking the current one; ends its other sessions.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+    ) -> OrgResult<()> {
+        let (org, id) = (actor.org_id.clone(), actor.account_id.clone());
+        let row = self
+            .db
+            .read(move |c| store::find_account(c, &org, &id))
+            .await?;
+        let row = row_or_not_found(row)?;
+        let current = current.to_owned();
+        let stored = row.password_hash.clone();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&current, Some(&stored)))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            return Err(OrgError::BadCredentials);
+        }
+        let hash = hashed(new.to_owned()).await?;
+        let actor = actor.clone();
+        self.db
+            .write(move |c| {
+                let changes = AccountChangeset {
+                    password_hash: Some(hash),
+                    must_change_password: Some(false),
+                    updated: Some(now()),
+                    ..Default::default()
+                };
+                store::update_account(c, &actor.account_id, &changes)?;
+                // Every other session ends; the one that changed the password stays open.
+                store::revoke_sessions_of(c, &actor.account_id, Some(&actor.session_id), &now())?;
+                audit(
+                    c,
+                    &actor,
+                    "account.password",
+                    ("account", Some(&actor.account_id)),
+                    json!({}),
+                )
+            })
+            .await
+    }
+
+    pub async fn list_profiles(&self, actor: &Actor) -> OrgResult<Vec<ProfileView>> {
+        actor.require("org.manage")?;
+        let org = actor.org_id.clone();
+        let rows = self.db.read(move |c| store::list_profiles(c, &org)).await?;
+        Ok(rows.into_iter().map(ProfileView::from).collect())
+    }
+
+    pub async fn create_profile(
+        &self,
+        actor: &Actor,
+        input: ProfileInput,
+    ) -> OrgResult<ProfileView> {
+        actor.require("org.manage")?;
+        check_permissions(&input.permissions)?;
+        let name = input.name.trim().to_owned();
+        if name.is_empty() || name.len() > 100 {
+            return Err(OrgError::Invalid(
+                "a profile name has 1 to 100 characters".into(),
+            ));
+        }
+        let actor = actor.clone();
+        let row = self
+            .db
+            .write(move |c| {
+                let row = ProfileRow {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    org_id: actor.org_id.clone(),
+                    name_norm: name.to_lowercase(),
+                    name,
+                    permissions: serde_json::to_string(&input.permissions).unwrap_or_default(),
+                    builtin: false,
+                    created: now(),
+                };
+                store::insert_profile(c, &row)?;
+                audit(
+                    c,
+                    &actor,
+                    "profile.create",
+                    ("profile", Some(&row.id)),
+                    json!({"name": row.name, "permissions": input.permissions}),
+                )?;
+                Ok::<_, OrgError>(row)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        id: &str,
+        input: ProfileInput,
+    ) -> OrgResult<ProfileView> {
+        actor.require("org.manage")?;
+        check_permissions(&input.permissions)?;
+        let (actor, id) = (actor.clone(), id.to_owned());
+        let row = self
+            .db
+            .write(move |c| {
+                let before = row_or_not_found(store::find_profile(c, &actor.org_id, &id)?)?;
+                if before.builtin {
+                    return Err(OrgError::Conflict(
+                        "built-in profiles cannot be changed".into(),
+                    ));
+                }
+                let perms = serde_json::to_string(&input.permissions).unwrap_or_default();
+                store::update_profile(c, &id, input.name.trim(), &perms)?;
+                audit(
+                    c,
+                    &actor,
+                    "profile.update",
+                    ("profile", Some(&id)),
+                    json!({"name": input.name.trim(), "permissions": input.permissions}),
+                )?;
+                row_or_not_found(store::find_profile(c, &actor.org_id, &id)?)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    pub async fn delete_profile(&self, actor: &Actor, id: &str) -> OrgResult<()> {
+        actor.require("org.manage")?;
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.db
+            .write(move |c| {
+                let before = row_or_not_found(store::find_profile(c, &actor.org_id, &id)?)?;
+                if before.builtin {
+                    return Err(OrgError::Conflict(
+                        "built-in profiles cannot be deleted".into(),
+                    ));
+                }
+                if store::count_accounts_with_profile(c, &id)? > 0 {
+                    return Err(OrgError::Conflict("accounts still use this profile".into()));
+                }
+                store::delete_profile(c, &id)?;
+                audit(
+                    c,
+                    &actor,
+                    "profile.delete",
+                    ("profile", Some(&id)),
+                    json!({"name": before.name}),
+                )
+            })
+            .await
+    }
+}
+
+/// Whether an update changes who holds power: role or disabled.
+fn update_changes_standing(u: &AccountUpdate) -> bool {
+    u.role.is_some() || u.disabled.is_some() || u.password.is_some()
+}
+
+/// Refuses a change that would leave the org without an enabled owner besides `leaving`.
+fn keep_an_owner(c: &mut AnyConnection, org_id: &str, leaving: &str) -> OrgResult<()> {
+    let owners = store::enabled_owner_ids(c, org_id)?;
+    if owners.iter().all(|o| o == leaving) {
+        return Err(OrgError::Conflict(
+            "an org keeps at least one enabled owner".into(),
+        ));
+    }
+    Ok(())
+}

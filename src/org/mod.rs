@@ -1,0 +1,341 @@
+//! Org administration: accounts and profiles with permissions (ORG-1), admin API sessions,
+//! directory connections and their secret tokens as an admin manages them (AZ-1), and the audit
+//! log every configuration change writes in its own transaction.
+
+mod accounts;
+mod connections;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::scim::resource::format_datetime;
+use crate::security::{generate_prefixed_token, hash_token, verify_password};
+use crate::storage::accounts::{self as store, AccountRow, AuditQuery, NewAuditRow, SessionRow};
+use crate::storage::{AnyConnection, Db, StorageError};
+
+pub use accounts::{
+    builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
+    ProfileView,
+};
+pub use connections::{ConnectionUpdate, ConnectionView, NewConnection};
+
+/// Every permission a profile can grant, with what it allows.
+pub const PERMISSIONS: &[(&str, &str)] = &[
+    (
+        "org.manage",
+        "accounts, profiles and the org's own settings",
+    ),
+    (
+        "connections.manage",
+        "directory connections, their tokens, mappings and policies",
+    ),
+    ("users.manage", "the org's users"),
+    ("logs.read", "the audit log and the provisioning log"),
+];
+
+pub const ROLES: &[&str] = &["owner", "admin", "member"];
+
+/// Prefix of admin API tokens, so a leaked one is recognisable.
+pub const ADMIN_TOKEN_PREFIX: &str = "roster_admin_";
+
+/// What an admin operation can fail with; the HTTP edge maps each to one status.
+#[derive(Debug, thiserror::Error)]
+pub enum OrgError {
+    #[error("invalid email or password")]
+    BadCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for OrgError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => OrgError::NotFound,
+            StorageError::Unique(_) => {
+                OrgError::Conflict("a record with that name already exists".into())
+            }
+            other => OrgError::Storage(other),
+        }
+    }
+}
+
+pub type OrgResult<T> = Result<T, OrgError>;
+
+/// The signed-in caller of an admin API request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub account_id: String,
+    pub email: String,
+    pub org_id: String,
+    pub role: String,
+    pub session_id: String,
+    /// Effective permissions: every one for owners, else the profile's.
+    pub permissions: Vec<String>,
+    /// The account must set a new password before doing anything else.
+    pub must_change_password: bool,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn allows(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+
+    /// Fails unless the actor holds `permission`.
+    pub fn require(&self, permission: &str) -> OrgResult<()> {
+        if self.allows(permission) {
+            Ok(())
+        } else {
+            Err(OrgError::Forbidden(format!(
+                "this needs the '{permission}' permission"
+            )))
+        }
+    }
+}
+
+/// A session token as issued: the secret is shown this once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IssuedSession {
+    pub token: String,
+    pub token_type: &'static str,
+    pub expires: String,
+    pub account: AccountView,
+}
+
+/// One audit log entry as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub detail: Value,
+    pub request_id: Option<String>,
+}
+
+/// Lifetimes of admin sessions.
+#[derive(Debug, Clone)]
+pub struct SessionPolicy {
+    pub default: Duration,
+    pub longest: Duration,
+}
+
+#[derive(Clone)]
+pub struct OrgService {
+    db: Db,
+    sessions: SessionPolicy,
+    /// The public base of tenant URLs: `<public url>/scim/v2`.
+    scim_base: String,
+}
+
+fn now() -> String {
+    format_datetime(chrono::Utc::now())
+}
+
+/// Effective permissions of an account: owners hold all of them.
+fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
+    let granted: Vec<String> = serde_json::from_str(profile_permissions).unwrap_or_default();
+    PERMISSIONS
+        .iter()
+        .map(|(p, _)| *p)
+        .filter(|p| role == "owner" || granted.iter().any(|g| g == "*" || g == p))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Records one configuration change; runs inside the change's own transaction.
+fn audit(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    target: (&str, Option<&str>),
+    detail: Value,
+) -> OrgResult<()> {
+    store::insert_audit(
+        conn,
+        &NewAuditRow {
+            org_id: actor.org_id.clone(),
+            at: now(),
+            actor_id: Some(actor.account_id.clone()),
+            actor: actor.email.clone(),
+            action: action.to_owned(),
+            target_type: target.0.to_owned(),
+            target_id: target.1.map(str::to_owned),
+            detail: detail.to_string(),
+            request_id: actor.request_id.clone(),
+        },
+    )?;
+    Ok(())
+}
+
+impl OrgService {
+    pub fn new(db: Db, sessions: SessionPolicy, public_base: &str) -> Self {
+        OrgService {
+            db,
+            sessions,
+            scim_base: format!("{}/scim/v2", public_base.trim_end_matches('/')),
+        }
+    }
+
+    /// Checks an email and password and opens a session lasting `expires_in` (capped by the
+    /// policy) or the default. Unknown email, wrong password and disabled account look alike.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        label: &str,
+        expires_in: Option<Duration>,
+    ) -> OrgResult<IssuedSession> {
+        let email_norm = email.trim().to_lowercase();
+        let account = self
+            .db
+            .read(move |c| store::find_account_by_email(c, &email_norm))
+            .await?;
+        let hash = account.as_ref().map(|a| a.password_hash.clone());
+        let password = password.to_owned();
+        let valid =
+            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+                .await
+                .unwrap_or(false);
+        let account = match account {
+            Some(a) if valid && !a.disabled => a,
+            _ => return Err(OrgError::BadCredentials),
+        };
+        let lifetime = expires_in
+            .unwrap_or(self.sessions.default)
+            .min(self.sessions.longest);
+        let expires = format_datetime(
+            chrono::Utc::now() + chrono::Duration::from_std(lifetime).unwrap_or_default(),
+        );
+        let new = generate_prefixed_token(ADMIN_TOKEN_PREFIX);
+        let row = SessionRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            token_hash: new.hash.clone(),
+            label: label.to_owned(),
+            created: now(),
+            expires: expires.clone(),
+            revoked: None,
+        };
+        self.db
+            .write(move |c| store::insert_session(c, &row))
+            .await?;
+        Ok(IssuedSession {
+            token: new.secret,
+            token_type: "Bearer",
+            expires,
+            account: AccountView::from(account),
+        })
+    }
+
+    /// The actor behind a presented admin token, if it is a live session of an enabled account.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        request_id: Option<String>,
+    ) -> OrgResult<Option<Actor>> {
+        let hash = hash_token(secret);
+        let found = self
+            .db
+            .read_small(move |c| {
+                let Some((session, account)) = store::find_live_session(c, &hash, &now())? else {
+                    return Ok(None);
+                };
+                let profile = store::find_profile(c, &account.org_id, &account.profile_id)?;
+                Ok::<_, StorageError>(Some((session, account, profile)))
+            })
+            .await?;
+        Ok(found.map(|(session, account, profile)| Actor {
+            permissions: effective_permissions(
+                &account.role,
+                profile.as_ref().map_or("[]", |p| p.permissions.as_str()),
+            ),
+            account_id: account.id,
+            email: account.email,
+            org_id: account.org_id,
+            role: account.role,
+            session_id: session.id,
+            must_change_password: account.must_change_password,
+            request_id,
+        }))
+    }
+
+    /// Ends the caller's session.
+    pub async fn sign_out(&self, actor: &Actor) -> OrgResult<()> {
+        let id = actor.session_id.clone();
+        self.db
+            .write(move |c| store::revoke_session(c, &id, &now()))
+            .await?;
+        Ok(())
+    }
+
+    /// The audit log of the actor's org, newest first, `limit` entries older than `before`.
+    pub async fn audit_log(&self, actor: &Actor, mut q: AuditQuery) -> OrgResult<Vec<AuditEntry>> {
+        actor.require("logs.read")?;
+        q.limit = q.limit.clamp(1, 500);
+        let org = actor.org_id.clone();
+        let rows = self
+            .db
+            .read(move |c| store::list_audit(c, &org, &q))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                seq: r.seq,
+                at: r.at,
+                actor_id: r.actor_id,
+                actor: r.actor,
+                action: r.action,
+                target_type: r.target_type,
+                target_id: r.target_id,
+                detail: serde_json::from_str(&r.detail).unwrap_or(Value::Null),
+                request_id: r.request_id,
+            })
+            .collect())
+    }
+}
+
+/// Checks a new password's length (NIST SP 800-63B: at least 8, long passphrases allowed).
+fn check_password(password: &str) -> OrgResult<()> {
+    let n = password.chars().count();
+    if !(10..=256).contains(&n) {
+        return Err(OrgError::Invalid(
+            "a password must have between 10 and 256 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn row_or_not_found<T>(row: Option<T>) -> OrgResult<T> {
+    row.ok_or(OrgError::NotFound)
+}
+
+impl From<AccountRow> for AccountView {
+    fn from(a: AccountRow) -> Self {
+        AccountView {
+            id: a.id,
+            org_id: a.org_id,
+            email: a.email,
+            display_name: a.display_name,
+            role: a.role,
+            profile_id: a.profile_id,
+            disabled: a.disabled,
+            must_change_password: a.must_change_password,
+            created: a.created,
+            updated: a.updated,
+        }
+    }
+}
