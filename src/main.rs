@@ -319,9 +319,7 @@ fn account(db: &roster::storage::Db, json: bool, command: AccountCommand) -> any
             } else {
                 (roster::security::generate_password(), true)
             };
-            if password.chars().count() < 10 {
-                anyhow::bail!("a password must have at least 10 characters");
-            }
+            roster::org::check_password(&password)?;
             let hash = roster::security::hash_password(&password).map_err(anyhow::Error::msg)?;
             let new = NewAccount {
                 email,

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::provisioning::tenancy::TokenGrant;
 use crate::security::hash_token;
-use crate::storage::tenants::TokenGrant;
 
 pub struct TokenCache {
     ttl: Duration,

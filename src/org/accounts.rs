@@ -9,6 +9,7 @@ use super::{
 };
 use crate::security::{hash_password, verify_password};
 use crate::storage::accounts::{self as store, AccountChangeset, AccountRow, ProfileRow};
+use crate::storage::dialect::Dialect;
 use crate::storage::{AnyConnection, StorageError};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -243,7 +244,7 @@ impl OrgService {
             Some(p) => Some(hashed(p).await?),
             None => None,
         };
-        let (actor, id) = (actor.clone(), id.to_owned());
+        let (actor, id, d) = (actor.clone(), id.to_owned(), self.db.dialect());
         let row = self
             .db
             .write(move |c| {
@@ -262,7 +263,7 @@ impl OrgService {
                 }
                 let demoted = update.role.as_deref().is_some_and(|r| r != "owner");
                 if before.role == "owner" && (demoted || update.disabled == Some(true)) {
-                    keep_an_owner(c, &actor.org_id, &before.id)?;
+                    keep_an_owner(c, d, &actor.org_id, &before.id)?;
                 }
                 let changes = AccountChangeset {
                     display_name: update.display_name.clone().map(Some),
@@ -297,7 +298,7 @@ impl OrgService {
 
     pub async fn delete_account(&self, actor: &Actor, id: &str) -> OrgResult<()> {
         actor.require("org.manage")?;
-        let (actor, id) = (actor.clone(), id.to_owned());
+        let (actor, id, d) = (actor.clone(), id.to_owned(), self.db.dialect());
         self.db
             .write(move |c| {
                 let before = row_or_not_found(store::find_account(c, &actor.org_id, &id)?)?;
@@ -307,7 +308,7 @@ impl OrgService {
                             "only an owner can remove an owner".into(),
                         ));
                     }
-                    keep_an_owner(c, &actor.org_id, &before.id)?;
+                    keep_an_owner(c, d, &actor.org_id, &before.id)?;
                 }
                 store::delete_account(c, &id)?;
                 audit(
@@ -473,14 +474,15 @@ impl OrgService {
     }
 }
 
-/// Whether an update changes who holds power: role or disabled.
+/// Whether an update changes an account's standing: its role, whether it may sign in, or its
+/// password.
 fn update_changes_standing(u: &AccountUpdate) -> bool {
     u.role.is_some() || u.disabled.is_some() || u.password.is_some()
 }
 
 /// Refuses a change that would leave the org without an enabled owner besides `leaving`.
-fn keep_an_owner(c: &mut AnyConnection, org_id: &str, leaving: &str) -> OrgResult<()> {
-    let owners = store::enabled_owner_ids(c, org_id)?;
+fn keep_an_owner(c: &mut AnyConnection, d: Dialect, org_id: &str, leaving: &str) -> OrgResult<()> {
+    let owners = store::enabled_owner_ids(c, d, org_id)?;
     if owners.iter().all(|o| o == leaving) {
         return Err(OrgError::Conflict(
             "an org keeps at least one enabled owner".into(),

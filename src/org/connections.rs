@@ -144,8 +144,11 @@ impl OrgService {
             .db
             .write(move |c| {
                 own_connection(c, &actor, &id)?;
-                store::update_connection(c, &id, name.as_deref(), update.disabled)
-                    .map_err(conflict_on_name)?;
+                let changes = store::ConnectionChangeset {
+                    name: name.as_deref(),
+                    disabled: update.disabled,
+                };
+                store::update_connection(c, &id, &changes).map_err(conflict_on_name)?;
                 audit(
                     c,
                     &actor,

@@ -10,11 +10,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::security::{generate_prefixed_token, hash_token, verify_password};
-use crate::storage::accounts::{self as store, AccountRow, AuditQuery, NewAuditRow, SessionRow};
+use crate::storage::accounts::{self as store, AccountRow, NewAuditRow, SessionRow};
 use crate::storage::{AnyConnection, Db, StorageError};
 
+pub use crate::storage::accounts::AuditQuery;
+pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
     builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
     ProfileView,
@@ -126,6 +129,13 @@ pub struct AuditEntry {
     pub request_id: Option<String>,
 }
 
+/// One page of the audit log and the cursor of the next, if there is one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    pub next_cursor: Option<i64>,
+}
+
 /// Lifetimes of admin sessions.
 #[derive(Debug, Clone)]
 pub struct SessionPolicy {
@@ -139,10 +149,6 @@ pub struct OrgService {
     sessions: SessionPolicy,
     /// The public base of tenant URLs: `<public url>/scim/v2`.
     scim_base: String,
-}
-
-fn now() -> String {
-    format_datetime(chrono::Utc::now())
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -250,19 +256,10 @@ impl OrgService {
         let hash = hash_token(secret);
         let found = self
             .db
-            .read_small(move |c| {
-                let Some((session, account)) = store::find_live_session(c, &hash, &now())? else {
-                    return Ok(None);
-                };
-                let profile = store::find_profile(c, &account.org_id, &account.profile_id)?;
-                Ok::<_, StorageError>(Some((session, account, profile)))
-            })
+            .read_small(move |c| store::find_live_session(c, &hash, &now()))
             .await?;
-        Ok(found.map(|(session, account, profile)| Actor {
-            permissions: effective_permissions(
-                &account.role,
-                profile.as_ref().map_or("[]", |p| p.permissions.as_str()),
-            ),
+        Ok(found.map(|(session, account, profile_permissions)| Actor {
+            permissions: effective_permissions(&account.role, &profile_permissions),
             account_id: account.id,
             email: account.email,
             org_id: account.org_id,
@@ -282,16 +279,20 @@ impl OrgService {
         Ok(())
     }
 
-    /// The audit log of the actor's org, newest first, `limit` entries older than `before`.
-    pub async fn audit_log(&self, actor: &Actor, mut q: AuditQuery) -> OrgResult<Vec<AuditEntry>> {
+    /// A page of the audit log of the actor's org, newest first: `q.limit` entries (1 to 500)
+    /// older than `q.before`.
+    pub async fn audit_log(&self, actor: &Actor, mut q: AuditQuery) -> OrgResult<AuditPage> {
         actor.require("logs.read")?;
         q.limit = q.limit.clamp(1, 500);
-        let org = actor.org_id.clone();
+        let (org, limit) = (actor.org_id.clone(), q.limit);
         let rows = self
             .db
             .read(move |c| store::list_audit(c, &org, &q))
             .await?;
-        Ok(rows
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.seq))
+            .flatten();
+        let entries = rows
             .into_iter()
             .map(|r| AuditEntry {
                 seq: r.seq,
@@ -304,12 +305,17 @@ impl OrgService {
                 detail: serde_json::from_str(&r.detail).unwrap_or(Value::Null),
                 request_id: r.request_id,
             })
-            .collect())
+            .collect();
+        Ok(AuditPage {
+            entries,
+            next_cursor,
+        })
     }
 }
 
-/// Checks a new password's length (NIST SP 800-63B: at least 8, long passphrases allowed).
-fn check_password(password: &str) -> OrgResult<()> {
+/// Checks a new password's length: 10 to 256 characters (NIST SP 800-63B asks for at least 8
+/// and for long passphrases to be accepted).
+pub fn check_password(password: &str) -> OrgResult<()> {
     let n = password.chars().count();
     if !(10..=256).contains(&n) {
         return Err(OrgError::Invalid(

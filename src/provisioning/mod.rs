@@ -720,6 +720,6 @@ fn build_write(
 }
 
 /// The timestamp written into `created` / `lastModified` and other records.
-fn now() -> String {
+pub(crate) fn now() -> String {
     format_datetime(chrono::Utc::now())
 }

@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 
+use super::dialect::{Bind, Dialect, Sql};
 use super::schema::{account_sessions, accounts, audit_log, directory_connections, profiles};
 use super::{AnyConnection, StorageError, StorageResult};
 
@@ -225,16 +226,23 @@ pub fn delete_account(conn: &mut AnyConnection, id: &str) -> StorageResult<()> {
 
 /// Enabled owners of an org. On PostgreSQL the rows are locked, so two requests demoting
 /// different owners at once cannot leave the org without one.
-pub fn enabled_owner_ids(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Vec<String>> {
-    let q = accounts::table
-        .filter(accounts::org_id.eq(org_id))
-        .filter(accounts::role.eq("owner"))
-        .filter(accounts::disabled.eq(false))
-        .select(accounts::id);
-    match conn {
-        AnyConnection::Postgresql(pg) => q.for_update().load(pg).map_err(db),
-        AnyConnection::Sqlite(lite) => q.load(lite).map_err(db),
+pub fn enabled_owner_ids(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    org_id: &str,
+) -> StorageResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
     }
+    let mut s = Sql::new("SELECT id FROM accounts WHERE role = 'owner' AND disabled = ");
+    s.bind(Bind::Bool(false))
+        .push(" AND org_id = ")
+        .text(org_id)
+        .push(d.for_update());
+    let rows = s.load::<Id>(conn).map_err(db)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 pub fn insert_session(conn: &mut AnyConnection, row: &SessionRow) -> StorageResult<()> {
@@ -245,19 +253,24 @@ pub fn insert_session(conn: &mut AnyConnection, row: &SessionRow) -> StorageResu
     Ok(())
 }
 
-/// A live session (not revoked, not expired at `now`) of an enabled account, by token hash.
+/// A live session (not revoked, not expired at `now`) of an enabled account, by token hash,
+/// with the permissions of the account's profile.
 pub fn find_live_session(
     conn: &mut AnyConnection,
     token_hash: &str,
     now: &str,
-) -> StorageResult<Option<(SessionRow, AccountRow)>> {
+) -> StorageResult<Option<(SessionRow, AccountRow, String)>> {
     account_sessions::table
-        .inner_join(accounts::table)
+        .inner_join(accounts::table.inner_join(profiles::table))
         .filter(account_sessions::token_hash.eq(token_hash))
         .filter(account_sessions::revoked.is_null())
         .filter(account_sessions::expires.gt(now))
         .filter(accounts::disabled.eq(false))
-        .select((SessionRow::as_select(), AccountRow::as_select()))
+        .select((
+            SessionRow::as_select(),
+            AccountRow::as_select(),
+            profiles::permissions,
+        ))
         .first(conn)
         .optional()
         .map_err(db)
@@ -348,25 +361,26 @@ pub fn list_audit(
         .map_err(db)
 }
 
-/// Renames and/or disables a directory connection.
+/// Changes to a directory connection; `None` leaves a field as it is.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = directory_connections)]
+pub struct ConnectionChangeset<'a> {
+    pub name: Option<&'a str>,
+    pub disabled: Option<bool>,
+}
+
 pub fn update_connection(
     conn: &mut AnyConnection,
     id: &str,
-    name: Option<&str>,
-    disabled: Option<bool>,
+    changes: &ConnectionChangeset,
 ) -> StorageResult<()> {
-    if let Some(n) = name {
-        diesel::update(directory_connections::table.find(id))
-            .set(directory_connections::name.eq(n))
-            .execute(conn)
-            .map_err(db)?;
+    if changes.name.is_none() && changes.disabled.is_none() {
+        return Ok(());
     }
-    if let Some(d) = disabled {
-        diesel::update(directory_connections::table.find(id))
-            .set(directory_connections::disabled.eq(d))
-            .execute(conn)
-            .map_err(db)?;
-    }
+    diesel::update(directory_connections::table.find(id))
+        .set(changes)
+        .execute(conn)
+        .map_err(db)?;
     Ok(())
 }
 

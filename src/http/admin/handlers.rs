@@ -11,12 +11,10 @@ use serde_json::json;
 use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
-    AccountUpdate, AccountView, AuditEntry, ConnectionUpdate, ConnectionView, IssuedSession,
-    NewAccount, NewConnection, ProfileInput, ProfileView, PERMISSIONS,
+    AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
+    IssuedSession, NewAccount, NewConnection, ProfileInput, ProfileView, TokenRow, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
-use crate::storage::accounts::AuditQuery;
-use crate::storage::tenants::TokenRow;
 
 type Answer = Result<HttpResponse, Problem>;
 
@@ -336,15 +334,14 @@ pub struct AuditParams {
 
 #[utoipa::path(get, path = "/admin/v1/audit-log", tag = "audit", params(AuditParams),
     responses((status = 200, description = "entries newest first, and the cursor of the next page",
-        body = [AuditEntry])), security(("admin" = [])))]
+        body = AuditPage)), security(("admin" = [])))]
 pub async fn audit_log(
     state: web::Data<AppState>,
     who: AdminPrincipal,
     params: web::Query<AuditParams>,
 ) -> Answer {
     let p = params.into_inner();
-    let limit = p.count.unwrap_or(100).clamp(1, 500);
-    let entries = state
+    let page = state
         .org
         .audit_log(
             &who.0,
@@ -355,12 +352,9 @@ pub async fn audit_log(
                 since: p.since,
                 until: p.until,
                 before: p.cursor,
-                limit,
+                limit: p.count.unwrap_or(100),
             },
         )
         .await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|e| e.seq))
-        .flatten();
-    ok(&json!({"entries": entries, "next_cursor": next}))
+    ok(&page)
 }
