@@ -99,6 +99,7 @@ impl Server {
             .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db])
             .env("ROSTER_LOG", "warn")
             .env("ROSTER_MAX_PAGE_SIZE", "1000")
+            .env("ROSTER_SECRET_KEY_FILE", dir.path().join("roster.key"))
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(Stdio::null())
             .spawn()

@@ -7,10 +7,12 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::Settings;
+use crate::oauth::{KeyRing, OAuthPolicy, OAuthService};
 use crate::org::{OrgService, SessionPolicy};
 use crate::provisioning::tenancy::{self, Bootstrap};
 use crate::provisioning::ScimService;
 use crate::scim::schema::Registry;
+use crate::security::SecretBox;
 use crate::storage::{Db, DbSettings, StorageError};
 
 /// A server that has been bound and is ready to be awaited.
@@ -39,6 +41,38 @@ pub fn load_registry(settings: &Settings) -> anyhow::Result<Registry> {
     reg.map_err(|e| anyhow::anyhow!(e.detail))
 }
 
+/// The key that seals secrets at rest: the `secret_key` setting, else the key file.
+pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
+    Ok(match &settings.secret_key {
+        Some(key) => SecretBox::from_base64(&key.0)?,
+        None => SecretBox::load_or_create(&settings.secret_key_file)?,
+    })
+}
+
+pub fn oauth_policy(settings: &Settings) -> OAuthPolicy {
+    OAuthPolicy {
+        issuer: settings.issuer(),
+        public_base: settings.public_base(),
+        access_token: Duration::from_secs(settings.oauth_access_token_minutes * 60),
+        client_credentials_token: Duration::from_secs(
+            settings.oauth_client_credentials_minutes * 60,
+        ),
+        refresh_token: Duration::from_secs(settings.oauth_refresh_token_days * 86_400),
+    }
+}
+
+/// The OAuth authorization server: its policy and signing keys (made on first use).
+pub fn oauth_service(settings: &Settings, db: &Db) -> anyhow::Result<OAuthService> {
+    let policy = oauth_policy(settings);
+    let keys = KeyRing::open(
+        db.clone(),
+        secret_box(settings)?,
+        Duration::from_secs(settings.signing_key_rotation_days * 86_400),
+        policy.verify_window(),
+    )?;
+    Ok(OAuthService::new(db.clone(), Arc::new(keys), policy))
+}
+
 /// Opens the database (migrating it), bootstraps an empty one, binds and starts serving.
 pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let registry = Arc::new(load_registry(&settings)?);
@@ -54,15 +88,17 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
+    let oauth = oauth_service(&settings, &db)?;
     let org = OrgService::new(
         db.clone(),
         SessionPolicy {
             default: Duration::from_secs(settings.admin_session_hours * 3600),
             longest: Duration::from_secs(settings.admin_token_max_days * 86_400),
         },
-        &settings.public_base(),
+        oauth.policy().clone(),
     );
-    let state = crate::http::AppState::new(settings.clone(), ScimService::new(db, registry), org);
+    let state =
+        crate::http::AppState::new(settings.clone(), ScimService::new(db, registry), org, oauth);
     let server = crate::http::serve(listener, state)?;
     Ok(Running {
         server,

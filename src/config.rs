@@ -43,6 +43,22 @@ pub struct Settings {
     pub admin_token_max_days: u64,
     /// Sign-in attempts allowed per email address per minute.
     pub sign_in_attempts_per_minute: u32,
+    /// The key that seals secrets at rest (base64 of 32 bytes). Every replica of a deployment
+    /// needs the same one; when unset, it is read from `secret_key_file`.
+    pub secret_key: Option<SecretString>,
+    /// Where the secret key is kept when `secret_key` is unset; created on first start.
+    pub secret_key_file: PathBuf,
+    /// The OAuth issuer (`iss` of access tokens, RFC 8414 metadata). Defaults to `public_url`.
+    pub oauth_issuer: Option<String>,
+    /// Lifetime of access tokens from the authorization-code and refresh grants, in minutes.
+    pub oauth_access_token_minutes: u64,
+    /// Lifetime of client-credentials access tokens, 60 to 360 minutes.
+    pub oauth_client_credentials_minutes: u64,
+    /// A refresh token expires after this many days unused (each use issues a new one).
+    pub oauth_refresh_token_days: u64,
+    /// A new token-signing key is made after this many days; the old one verifies until the
+    /// tokens it signed have expired.
+    pub signing_key_rotation_days: u64,
 }
 
 impl Default for Settings {
@@ -67,7 +83,25 @@ impl Default for Settings {
             admin_session_hours: 12,
             admin_token_max_days: 90,
             sign_in_attempts_per_minute: 10,
+            secret_key: None,
+            secret_key_file: PathBuf::from("roster.key"),
+            oauth_issuer: None,
+            oauth_access_token_minutes: 60,
+            oauth_client_credentials_minutes: 60,
+            oauth_refresh_token_days: 90,
+            signing_key_rotation_days: 30,
         }
+    }
+}
+
+/// A setting that is a secret: kept out of `Debug` output, so it cannot reach a log.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
     }
 }
 
@@ -124,12 +158,29 @@ impl Settings {
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return bad("log_format must be text or json".into());
         }
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return bad(format!(
-                    "public_url '{url}' must start with http:// or https://"
-                ));
+        for (name, url) in [
+            ("public_url", &self.public_url),
+            ("oauth_issuer", &self.oauth_issuer),
+        ] {
+            if let Some(url) = url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return bad(format!(
+                        "{name} '{url}' must start with http:// or https://"
+                    ));
+                }
             }
+        }
+        if !(5..=360).contains(&self.oauth_access_token_minutes) {
+            return bad("oauth_access_token_minutes must be between 5 and 360".into());
+        }
+        if !(60..=360).contains(&self.oauth_client_credentials_minutes) {
+            return bad("oauth_client_credentials_minutes must be between 60 and 360".into());
+        }
+        if !(1..=3650).contains(&self.oauth_refresh_token_days) {
+            return bad("oauth_refresh_token_days must be between 1 and 3650".into());
+        }
+        if !(1..=3650).contains(&self.signing_key_rotation_days) {
+            return bad("signing_key_rotation_days must be between 1 and 3650".into());
         }
         Ok(())
     }
@@ -148,10 +199,21 @@ impl Settings {
         format!("{}/scim/v2/{connection_id}", self.public_base())
     }
 
-    /// The settings with any secret in the database URL masked, for printing.
+    /// The OAuth issuer identifier, without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.oauth_issuer
+            .as_deref()
+            .map(|i| i.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| self.public_base())
+    }
+
+    /// The settings with secrets (the database password, the secret key) masked, for printing.
     pub fn redacted(&self) -> Settings {
         let mut s = self.clone();
         s.database_url = redact_url(&s.database_url);
+        if s.secret_key.is_some() {
+            s.secret_key = Some(SecretString("***".into()));
+        }
         s
     }
 }

@@ -61,6 +61,20 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// The keys that sign OAuth access tokens.
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SigningKeyCommand {
+    /// Make a new signing key now. Tokens signed by the old one stay valid until they expire;
+    /// every replica picks the new one up within a minute.
+    Rotate,
+    /// Print the public keys (the JWK Set served at /.well-known/jwks.json).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -300,6 +314,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Account { command } => account(&roster::app::open_db(&settings)?, json, command),
+        Command::SigningKey { command } => {
+            let db = roster::app::open_db(&settings)?;
+            let oauth = roster::app::oauth_service(&settings, &db)?;
+            match command {
+                SigningKeyCommand::Rotate => {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let kid = runtime.block_on(oauth.keys().rotate())?;
+                    print(json, &serde_json::json!({"kid": kid}), || kid.clone())
+                }
+                SigningKeyCommand::List => {
+                    let jwks = oauth.keys().jwks();
+                    print(json, &jwks, || pretty(&jwks))
+                }
+            }
+        }
     }
 }
 
@@ -373,7 +404,7 @@ fn account(db: &roster::storage::Db, json: bool, command: AccountCommand) -> any
     }
 }
 
-fn pretty(s: &Settings) -> String {
+fn pretty<T: Serialize>(s: &T) -> String {
     serde_json::to_string_pretty(s).unwrap_or_default()
 }
 

@@ -72,7 +72,11 @@ impl FromRequest for ScimPrincipal {
                 .unwrap_or_default()
                 .to_owned();
             let secret = bearer(&req).ok_or_else(|| unauthorized("a bearer token is required"))?;
-            let grant = authenticate(&state, secret).await?;
+            let grant = if secret.bytes().filter(|b| *b == b'.').count() == 2 {
+                authenticate_jwt(&state, secret, &connection).await?
+            } else {
+                authenticate(&state, secret).await?
+            };
             // A token opens its own connection's URL only; another connection looks unauthenticated.
             let grant = grant
                 .filter(|g| g.connection_id == connection)
@@ -111,6 +115,33 @@ pub(super) fn bearer(req: &HttpRequest) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// An OAuth access token: signed by a live key, for this connection's tenant URL, unexpired,
+/// and of a grant that is still live.
+async fn authenticate_jwt(
+    state: &AppState,
+    token: &str,
+    connection: &str,
+) -> Result<Option<TokenGrant>, ScimError> {
+    let audience = state.oauth.policy().audience(connection);
+    let claims = match state.oauth.verify(token, Some(&audience)).await {
+        Ok(claims) if claims.cid == connection => claims,
+        Ok(_) => return Ok(None),
+        Err(reason) => {
+            tracing::info!(%reason, "access token refused");
+            return Ok(None);
+        }
+    };
+    let key = format!("oauth-grant:{}", claims.gid);
+    if let Some(hit) = state.token_cache.get(&key) {
+        return Ok(Some(hit));
+    }
+    let grant = state.oauth.live_grant(&claims.gid).await?;
+    if let Some(g) = &grant {
+        state.token_cache.put(&key, g.clone());
+    }
+    Ok(grant)
 }
 
 async fn authenticate(state: &AppState, secret: &str) -> Result<Option<TokenGrant>, ScimError> {

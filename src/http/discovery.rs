@@ -50,7 +50,7 @@ pub async fn service_provider_config(
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
-            "description": "Authentication with a secret token issued for this directory connection",
+            "description": "A secret token issued for this directory connection, or an OAuth 2.0 access token from this server's token endpoint",
             "specUri": "https://www.rfc-editor.org/rfc/rfc6750",
             "primary": true
         }],

@@ -6,6 +6,7 @@ mod bulk;
 mod discovery;
 pub mod error;
 mod metrics;
+mod oauth;
 mod ops;
 mod scim;
 mod token_cache;
@@ -20,6 +21,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 use crate::config::Settings;
+use crate::oauth::OAuthService;
 use crate::org::OrgService;
 use crate::provisioning::ScimService;
 use crate::scim::schema::ResourceKind;
@@ -31,6 +33,7 @@ pub struct AppState {
     pub settings: Settings,
     pub scim: ScimService,
     pub org: OrgService,
+    pub oauth: OAuthService,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
@@ -39,7 +42,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(settings: Settings, scim: ScimService, org: OrgService) -> Self {
+    pub fn new(
+        settings: Settings,
+        scim: ScimService,
+        org: OrgService,
+        oauth: OAuthService,
+    ) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
@@ -52,6 +60,7 @@ impl AppState {
             settings,
             scim,
             org,
+            oauth,
             metrics: metrics::Metrics::default(),
             limiter,
             token_cache,
@@ -124,6 +133,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .configure(admin::routes)
+        .configure(oauth::routes)
         .service(
             web::scope("/scim/v2/{connection}")
                 .configure(|c| resource_routes(c, ResourceKind::User))

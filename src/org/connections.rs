@@ -4,8 +4,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, Actor, OrgError, OrgResult, OrgService};
+use crate::oauth::{self, CLIENT_SECRET_PREFIX};
+use crate::provisioning::now;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
+use crate::security::generate_prefixed_token;
 use crate::storage::accounts as store;
+use crate::storage::oauth::{self as oauth_store, GrantRow};
 use crate::storage::tenants::{self, ConnectionRow, TokenRow};
 use crate::storage::{AnyConnection, StorageError};
 
@@ -20,6 +24,24 @@ pub struct ConnectionView {
     pub created: String,
     /// The SCIM base URL for the IdP's "Tenant URL" field (no trailing `/scim` to remove).
     pub tenant_url: String,
+    /// The OAuth client id of the connection.
+    pub client_id: String,
+    /// Whether a client secret has been issued (`POST .../client-secret`).
+    pub client_secret_issued: bool,
+    /// Redirect URIs the OAuth client may use, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// The authorization endpoint to paste into the IdP, with the connection's client id,
+    /// scope and first redirect URI filled in.
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+}
+
+/// A client secret as issued: shown this once, stored hashed.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IssuedClientSecret {
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_endpoint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -35,6 +57,37 @@ pub struct NewConnection {
 pub struct ConnectionUpdate {
     pub name: Option<String>,
     pub disabled: Option<bool>,
+    /// Replaces the registered redirect URIs (at most 10, absolute, https except for loopback).
+    pub redirect_uris: Option<Vec<String>>,
+}
+
+/// Checks redirect URIs as RFC 6749 §3.1.2 and the OAuth security BCP ask: absolute, no
+/// fragment, https unless on the loopback interface.
+fn check_redirect_uris(uris: &[String]) -> OrgResult<String> {
+    if uris.len() > 10 {
+        return Err(OrgError::Invalid("at most 10 redirect URIs".into()));
+    }
+    for uri in uris {
+        let loopback = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+            .iter()
+            .any(|p| {
+                uri.strip_prefix(p)
+                    .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+            });
+        let https_host = uri
+            .strip_prefix("https://")
+            .is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
+        if !(https_host || loopback)
+            || uri.contains('#')
+            || uri.len() > 2000
+            || uri.chars().any(char::is_whitespace)
+        {
+            return Err(OrgError::Invalid(format!(
+                "redirect URI '{uri}' must be an absolute https URL (http only on loopback) without a fragment"
+            )));
+        }
+    }
+    Ok(serde_json::to_string(uris).unwrap_or_else(|_| "[]".into()))
 }
 
 fn check_name(name: &str) -> OrgResult<String> {
@@ -65,8 +118,25 @@ fn conflict_on_name(e: StorageError) -> OrgError {
 
 impl OrgService {
     fn connection_view(&self, row: ConnectionRow) -> ConnectionView {
+        let redirect_uris = oauth::redirect_uris(&row);
+        let mut params = vec![
+            ("client_id", row.client_id.as_str()),
+            ("response_type", "code"),
+            ("scope", oauth::DEFAULT_SCOPE),
+            ("access_type", "offline"),
+            ("prompt", "consent"),
+            ("state", ""),
+        ];
+        if let Some(first) = redirect_uris.first() {
+            params.push(("redirect_uri", first));
+        }
         ConnectionView {
-            tenant_url: format!("{}/{}", self.scim_base, row.id),
+            tenant_url: self.urls.audience(&row.id),
+            authorization_endpoint: oauth::with_query(&self.urls.authorization_endpoint(), &params),
+            token_endpoint: self.urls.token_endpoint(),
+            client_secret_issued: row.client_secret_hash.is_some(),
+            client_id: row.client_id,
+            redirect_uris,
             id: row.id,
             name: row.name,
             kind: row.kind,
@@ -139,6 +209,11 @@ impl OrgService {
     ) -> OrgResult<ConnectionView> {
         actor.require("connections.manage")?;
         let name = update.name.as_deref().map(check_name).transpose()?;
+        let redirect_uris = update
+            .redirect_uris
+            .as_deref()
+            .map(check_redirect_uris)
+            .transpose()?;
         let (actor, id) = (actor.clone(), id.to_owned());
         let row = self
             .db
@@ -149,12 +224,16 @@ impl OrgService {
                     disabled: update.disabled,
                 };
                 store::update_connection(c, &id, &changes).map_err(conflict_on_name)?;
+                if let Some(uris) = &redirect_uris {
+                    oauth_store::set_redirect_uris(c, &id, uris)?;
+                }
                 audit(
                     c,
                     &actor,
                     "connection.update",
                     ("connection", Some(&id)),
-                    json!({"name": name, "disabled": update.disabled}),
+                    json!({"name": name, "disabled": update.disabled,
+                           "redirect_uris": update.redirect_uris}),
                 )?;
                 own_connection(c, &actor, &id)
             })
@@ -251,6 +330,80 @@ impl OrgService {
                     &actor,
                     "token.revoke",
                     ("token", Some(&token)),
+                    json!({"connection_id": id}),
+                )
+            })
+            .await
+    }
+
+    /// Issues a new client secret for the connection's OAuth client; the previous one stops
+    /// working. The secret is in the answer only.
+    pub async fn issue_client_secret(
+        &self,
+        actor: &Actor,
+        connection: &str,
+    ) -> OrgResult<IssuedClientSecret> {
+        actor.require("connections.manage")?;
+        let (actor, id) = (actor.clone(), connection.to_owned());
+        let secret = generate_prefixed_token(CLIENT_SECRET_PREFIX);
+        let hash = secret.hash.clone();
+        let row = self
+            .db
+            .write(move |c| {
+                let row = own_connection(c, &actor, &id)?;
+                oauth_store::set_client_secret(c, &id, &hash)?;
+                audit(
+                    c,
+                    &actor,
+                    "connection.client_secret",
+                    ("connection", Some(&id)),
+                    json!({"client_id": row.client_id}),
+                )?;
+                Ok::<_, OrgError>(row)
+            })
+            .await?;
+        Ok(IssuedClientSecret {
+            client_id: row.client_id,
+            client_secret: secret.secret,
+            token_endpoint: self.urls.token_endpoint(),
+        })
+    }
+
+    /// The OAuth grants identity providers hold for the connection, newest first.
+    pub async fn list_grants(&self, actor: &Actor, connection: &str) -> OrgResult<Vec<GrantRow>> {
+        actor.require("connections.manage")?;
+        let (actor, id) = (actor.clone(), connection.to_owned());
+        self.db
+            .read(move |c| {
+                own_connection(c, &actor, &id)?;
+                Ok(oauth_store::list_grants(c, &id)?)
+            })
+            .await
+    }
+
+    /// Revokes a grant: its refresh tokens and access tokens stop working.
+    pub async fn revoke_grant(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        grant: &str,
+    ) -> OrgResult<()> {
+        actor.require("connections.manage")?;
+        let (actor, id, grant) = (actor.clone(), connection.to_owned(), grant.to_owned());
+        self.db
+            .write(move |c| {
+                own_connection(c, &actor, &id)?;
+                let row = oauth_store::find_grant(c, &grant)?
+                    .filter(|g| g.connection_id == id)
+                    .ok_or(OrgError::NotFound)?;
+                if !oauth_store::revoke_grant(c, &row.id, "revoked by an administrator", &now())? {
+                    return Err(OrgError::Conflict("the grant is already revoked".into()));
+                }
+                audit(
+                    c,
+                    &actor,
+                    "oauth.grant.revoke",
+                    ("oauth_grant", Some(&grant)),
                     json!({"connection_id": id}),
                 )
             })

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::oauth::OAuthPolicy;
 use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::security::{generate_prefixed_token, hash_token, verify_password};
@@ -17,12 +18,13 @@ use crate::storage::accounts::{self as store, AccountRow, NewAuditRow, SessionRo
 use crate::storage::{AnyConnection, Db, StorageError};
 
 pub use crate::storage::accounts::AuditQuery;
+pub use crate::storage::oauth::GrantRow;
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
     builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
     ProfileView,
 };
-pub use connections::{ConnectionUpdate, ConnectionView, NewConnection};
+pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 
 /// Every permission a profile can grant, with what it allows.
 pub const PERMISSIONS: &[(&str, &str)] = &[
@@ -147,8 +149,8 @@ pub struct SessionPolicy {
 pub struct OrgService {
     db: Db,
     sessions: SessionPolicy,
-    /// The public base of tenant URLs: `<public url>/scim/v2`.
-    scim_base: String,
+    /// The public URLs of tenant URLs and OAuth endpoints.
+    urls: OAuthPolicy,
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -163,7 +165,7 @@ fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
 }
 
 /// Records one configuration change; runs inside the change's own transaction.
-fn audit(
+pub(crate) fn audit(
     conn: &mut AnyConnection,
     actor: &Actor,
     action: &str,
@@ -188,16 +190,57 @@ fn audit(
 }
 
 impl OrgService {
-    pub fn new(db: Db, sessions: SessionPolicy, public_base: &str) -> Self {
-        OrgService {
-            db,
-            sessions,
-            scim_base: format!("{}/scim/v2", public_base.trim_end_matches('/')),
-        }
+    pub fn new(db: Db, sessions: SessionPolicy, urls: OAuthPolicy) -> Self {
+        OrgService { db, sessions, urls }
+    }
+
+    /// The actor an email and password identify, when they match an enabled account. Unknown
+    /// email, wrong password and disabled account look alike and take as long.
+    pub async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        request_id: Option<String>,
+    ) -> OrgResult<(Actor, AccountRow)> {
+        let email_norm = email.trim().to_lowercase();
+        let found = self
+            .db
+            .read(move |c| {
+                let Some(account) = store::find_account_by_email(c, &email_norm)? else {
+                    return Ok::<_, StorageError>(None);
+                };
+                let profile = store::find_profile(c, &account.org_id, &account.profile_id)?;
+                Ok(Some((
+                    account,
+                    profile.map(|p| p.permissions).unwrap_or_default(),
+                )))
+            })
+            .await?;
+        let hash = found.as_ref().map(|(a, _)| a.password_hash.clone());
+        let password = password.to_owned();
+        let valid =
+            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
+                .await
+                .unwrap_or(false);
+        let (account, permissions) = match found {
+            Some((a, p)) if valid && !a.disabled => (a, p),
+            _ => return Err(OrgError::BadCredentials),
+        };
+        let actor = Actor {
+            permissions: effective_permissions(&account.role, &permissions),
+            account_id: account.id.clone(),
+            email: account.email.clone(),
+            org_id: account.org_id.clone(),
+            role: account.role.clone(),
+            session_id: String::new(),
+            must_change_password: account.must_change_password,
+            request_id,
+        };
+        Ok((actor, account))
     }
 
     /// Checks an email and password and opens a session lasting `expires_in` (capped by the
-    /// policy) or the default. Unknown email, wrong password and disabled account look alike.
+    /// policy) or the default.
     pub async fn sign_in(
         &self,
         email: &str,
@@ -205,21 +248,7 @@ impl OrgService {
         label: &str,
         expires_in: Option<Duration>,
     ) -> OrgResult<IssuedSession> {
-        let email_norm = email.trim().to_lowercase();
-        let account = self
-            .db
-            .read(move |c| store::find_account_by_email(c, &email_norm))
-            .await?;
-        let hash = account.as_ref().map(|a| a.password_hash.clone());
-        let password = password.to_owned();
-        let valid =
-            tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
-                .await
-                .unwrap_or(false);
-        let account = match account {
-            Some(a) if valid && !a.disabled => a,
-            _ => return Err(OrgError::BadCredentials),
-        };
+        let (_, account) = self.check_credentials(email, password, None).await?;
         let lifetime = expires_in
             .unwrap_or(self.sessions.default)
             .min(self.sessions.longest);

@@ -39,6 +39,14 @@ pub fn create_connection(
         kind: kind.to_owned(),
         disabled: false,
         created: now(),
+        client_id: uuid::Uuid::new_v4().simple().to_string(),
+        client_secret_hash: None,
+        // Entra's provisioning page is the one redirect URI known in advance; others are
+        // registered by an admin.
+        redirect_uris: match kind {
+            "azure" => serde_json::json!([crate::oauth::ENTRA_REDIRECT_URI]).to_string(),
+            _ => "[]".into(),
+        },
     };
     tenants::insert_connection(conn, &row)?;
     Ok(row)

@@ -1,4 +1,9 @@
-//! Secrets: bearer tokens (random, prefixed, stored only as SHA-256) and password hashing.
+//! Secrets: bearer tokens (random, prefixed, stored only as SHA-256), password hashing, and
+//! secrets sealed at rest.
+
+mod secret_box;
+
+pub use secret_box::{SecretBox, SecretError};
 
 use std::sync::OnceLock;
 
@@ -53,6 +58,15 @@ pub fn generate_prefixed_token(prefix: &str) -> NewToken {
 /// The stored form of a high-entropy token: a fast hash is right for 256 random bits.
 pub fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Compares two strings in time that depends on their lengths only.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// An argon2id PHC string for a user password.

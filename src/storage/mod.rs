@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod dialect;
 mod filter_sql;
 pub mod migrate;
+pub mod oauth;
 pub mod resources;
 pub mod schema;
 pub mod tenants;

@@ -17,6 +17,9 @@ diesel::table! {
         kind -> Text,
         disabled -> Bool,
         created -> Text,
+        client_id -> Text,
+        client_secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
     }
 }
 
@@ -92,6 +95,8 @@ diesel::joinable!(directory_connections -> orgs (org_id));
 diesel::joinable!(accounts -> profiles (profile_id));
 diesel::joinable!(account_sessions -> accounts (account_id));
 diesel::joinable!(scim_tokens -> directory_connections (connection_id));
+diesel::joinable!(oauth_grants -> directory_connections (connection_id));
+diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
     directory_connections,
@@ -99,5 +104,58 @@ diesel::allow_tables_to_appear_in_same_query!(
     profiles,
     accounts,
     account_sessions,
-    audit_log
+    audit_log,
+    signing_keys,
+    oauth_grants,
+    oauth_codes,
+    oauth_refresh_tokens
 );
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        private_key -> Text,
+        public_key -> Text,
+        created -> Text,
+        retired -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_grants (id) {
+        id -> Text,
+        connection_id -> Text,
+        account_id -> Nullable<Text>,
+        grant_type -> Text,
+        scope -> Text,
+        created -> Text,
+        expires -> Text,
+        revoked -> Nullable<Text>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        connection_id -> Text,
+        account_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        code_challenge -> Nullable<Text>,
+        created -> Text,
+        expires -> Text,
+        grant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    oauth_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        created -> Text,
+        expires -> Text,
+        used -> Nullable<Text>,
+    }
+}

@@ -24,6 +24,13 @@ pub struct ConnectionRow {
     pub kind: String,
     pub disabled: bool,
     pub created: String,
+    /// The connection's OAuth client id.
+    pub client_id: String,
+    #[serde(skip)]
+    pub client_secret_hash: Option<String>,
+    /// JSON array of the redirect URIs the OAuth client may use.
+    #[serde(skip)]
+    pub redirect_uris: String,
 }
 
 #[derive(
@@ -94,6 +101,18 @@ pub fn insert_connection(conn: &mut AnyConnection, row: &ConnectionRow) -> Stora
 pub fn find_connection(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<ConnectionRow>> {
     directory_connections::table
         .find(id)
+        .select(ConnectionRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
+pub fn find_connection_by_client_id(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> StorageResult<Option<ConnectionRow>> {
+    directory_connections::table
+        .filter(directory_connections::client_id.eq(client_id))
         .select(ConnectionRow::as_select())
         .first(conn)
         .optional()

@@ -5,7 +5,7 @@ use diesel::{Connection, RunQueryDsl};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use roster::config::Settings;
+use roster::config::{SecretString, Settings};
 use roster::provisioning::tenancy;
 use roster::storage::StorageError;
 
@@ -55,12 +55,16 @@ fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, Strin
     }
 }
 
+/// The secret key of every test server (a fixed one, so replicas of one test share it).
+pub const TEST_SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         bind: "127.0.0.1:0".into(),
         database_url: database_url.to_owned(),
         workers: Some(2),
         token_cache_seconds: 0,
+        secret_key: Some(SecretString(TEST_SECRET_KEY.into())),
         ..Settings::default()
     }
 }

@@ -6,6 +6,7 @@ mod discovery;
 mod errors;
 mod groups;
 mod helpers;
+mod oauth;
 mod queries;
 mod tenancy;
 mod users;

@@ -11,8 +11,9 @@ use serde_json::json;
 use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
-    AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
-    IssuedSession, NewAccount, NewConnection, ProfileInput, ProfileView, TokenRow, PERMISSIONS,
+    AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView, GrantRow,
+    IssuedClientSecret, IssuedSession, NewAccount, NewConnection, ProfileInput, ProfileView,
+    TokenRow, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
 
@@ -313,6 +314,44 @@ pub async fn revoke_token(
     let (connection, token) = path.into_inner();
     state.org.revoke_token(&who.0, &connection, &token).await?;
     state.token_cache.forget(|g| g.token_id == token);
+    no_content()
+}
+
+#[utoipa::path(post, path = "/admin/v1/connections/{id}/client-secret", tag = "connections",
+    responses((status = 201, body = IssuedClientSecret,
+        description = "the OAuth client secret, shown this once; the previous one stops working")),
+    security(("admin" = [])))]
+pub async fn issue_client_secret(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    created(&state.org.issue_client_secret(&who.0, &id).await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}/grants", tag = "connections",
+    responses((status = 200, body = [GrantRow], description = "OAuth grants, newest first")),
+    security(("admin" = [])))]
+pub async fn list_grants(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.list_grants(&who.0, &id).await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/connections/{id}/grants/{grant}", tag = "connections",
+    responses((status = 204, description = "its access and refresh tokens stop working"),
+        (status = 404), (status = 409, description = "already revoked")),
+    security(("admin" = [])))]
+pub async fn revoke_grant(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (connection, grant) = path.into_inner();
+    state.org.revoke_grant(&who.0, &connection, &grant).await?;
+    state.token_cache.forget(|g| g.token_id == grant);
     no_content()
 }
 

@@ -197,6 +197,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/connections/{id}/tokens/{token}",
                 web::delete().to(revoke_token),
             )
+            .route(
+                "/connections/{id}/client-secret",
+                web::post().to(issue_client_secret),
+            )
+            .route("/connections/{id}/grants", web::get().to(list_grants))
+            .route(
+                "/connections/{id}/grants/{grant}",
+                web::delete().to(revoke_grant),
+            )
             .route("/audit-log", web::get().to(audit_log))
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(Problem::new(

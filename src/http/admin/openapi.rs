@@ -37,6 +37,7 @@ impl Modify for AdminBearer {
         handlers::list_connections, handlers::create_connection, handlers::get_connection,
         handlers::update_connection, handlers::delete_connection,
         handlers::list_tokens, handlers::create_token, handlers::revoke_token,
+        handlers::issue_client_secret, handlers::list_grants, handlers::revoke_grant,
         handlers::audit_log,
     )
 )]
