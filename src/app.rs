@@ -89,6 +89,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         settings.public_url = Some(format!("http://{addr}"));
     }
     let oauth = oauth_service(&settings, &db)?;
+    let scim = ScimService::new(db.clone(), registry);
     let org = OrgService::new(
         db.clone(),
         SessionPolicy {
@@ -96,9 +97,9 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
             longest: Duration::from_secs(settings.admin_token_max_days * 86_400),
         },
         oauth.policy().clone(),
+        scim.profiles(),
     );
-    let state =
-        crate::http::AppState::new(settings.clone(), ScimService::new(db, registry), org, oauth);
+    let state = crate::http::AppState::new(settings.clone(), scim, org, oauth);
     let server = crate::http::serve(listener, state)?;
     Ok(Running {
         server,

@@ -101,7 +101,11 @@ fn check_name(name: &str) -> OrgResult<String> {
 }
 
 /// The connection `id` of the actor's org; another org's connection is not found.
-fn own_connection(c: &mut AnyConnection, actor: &Actor, id: &str) -> OrgResult<ConnectionRow> {
+pub(super) fn own_connection(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    id: &str,
+) -> OrgResult<ConnectionRow> {
     tenants::find_connection(c, id)?
         .filter(|row| row.org_id == actor.org_id)
         .ok_or(OrgError::NotFound)

@@ -4,7 +4,9 @@
 
 mod accounts;
 mod connections;
+mod mapping;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -12,6 +14,7 @@ use serde_json::Value;
 
 use crate::oauth::OAuthPolicy;
 use crate::provisioning::now;
+use crate::provisioning::profiles::ProfileMapper;
 use crate::scim::resource::format_datetime;
 use crate::security::{generate_prefixed_token, hash_token, verify_password};
 use crate::storage::accounts::{self as store, AccountRow, NewAuditRow, SessionRow};
@@ -25,6 +28,9 @@ pub use accounts::{
     ProfileView,
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
+pub use mapping::{
+    user_fields, MappingInput, MappingView, UserField, UserProfilePage, UserProfileView,
+};
 
 /// Every permission a profile can grant, with what it allows.
 pub const PERMISSIONS: &[(&str, &str)] = &[
@@ -151,6 +157,8 @@ pub struct OrgService {
     sessions: SessionPolicy,
     /// The public URLs of tenant URLs and OAuth endpoints.
     urls: OAuthPolicy,
+    /// Applies attribute mappings to user profiles (shared with SCIM writes).
+    profiles: Arc<ProfileMapper>,
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -190,8 +198,18 @@ pub(crate) fn audit(
 }
 
 impl OrgService {
-    pub fn new(db: Db, sessions: SessionPolicy, urls: OAuthPolicy) -> Self {
-        OrgService { db, sessions, urls }
+    pub fn new(
+        db: Db,
+        sessions: SessionPolicy,
+        urls: OAuthPolicy,
+        profiles: Arc<ProfileMapper>,
+    ) -> Self {
+        OrgService {
+            db,
+            sessions,
+            urls,
+            profiles,
+        }
     }
 
     /// The actor an email and password identify, when they match an enabled account. Unknown

@@ -2,6 +2,7 @@
 //! the `scim` engine and persists through `storage` in one transaction.
 
 mod members;
+pub mod profiles;
 pub mod tenancy;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub struct Tenant {
 pub struct ScimService {
     db: Db,
     registry: Arc<Registry>,
+    profiles: Arc<profiles::ProfileMapper>,
 }
 
 /// A precondition from `If-Match`.
@@ -161,7 +163,16 @@ type Computed = HashMap<String, Vec<Value>>;
 
 impl ScimService {
     pub fn new(db: Db, registry: Arc<Registry>) -> Self {
-        ScimService { db, registry }
+        ScimService {
+            db,
+            profiles: Arc::new(profiles::ProfileMapper::new(registry.clone())),
+            registry,
+        }
+    }
+
+    /// The profile mapper SCIM writes use (shared with the admin API, which changes mappings).
+    pub fn profiles(&self) -> Arc<profiles::ProfileMapper> {
+        self.profiles.clone()
     }
 
     pub fn registry(&self) -> &Registry {
@@ -191,10 +202,19 @@ impl ScimService {
     {
         let want_computed = self.wants_computed(kind, view);
         let (registry, base) = (self.registry.clone(), tenant.base_url.clone());
+        let (mapper, org, connection) = (
+            self.profiles.clone(),
+            tenant.org_id.clone(),
+            tenant.connection_id.clone(),
+        );
         let (snap, mut computed) = self
             .db
             .write(move |conn| {
                 let snap = f(conn, &registry)?;
+                // Roster's profile of a user follows every write, in the same transaction.
+                if kind == ResourceKind::User {
+                    mapper.sync_user(conn, &org, &connection, &snap.id, &snap.doc)?;
+                }
                 let computed = match want_computed {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
                     false => Computed::new(),

@@ -47,6 +47,8 @@ pub fn create_connection(
             "azure" => serde_json::json!([crate::oauth::ENTRA_REDIRECT_URI]).to_string(),
             _ => "[]".into(),
         },
+        attribute_mapping: None,
+        fixed_values: "{}".into(),
     };
     tenants::insert_connection(conn, &row)?;
     Ok(row)

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod mapping;
 pub mod patch;
 pub mod plan;
 pub mod projection;

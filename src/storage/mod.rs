@@ -6,6 +6,7 @@ pub mod dialect;
 mod filter_sql;
 pub mod migrate;
 pub mod oauth;
+pub mod profiles;
 pub mod resources;
 pub mod schema;
 pub mod tenants;

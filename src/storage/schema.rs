@@ -20,6 +20,29 @@ diesel::table! {
         client_id -> Text,
         client_secret_hash -> Nullable<Text>,
         redirect_uris -> Text,
+        attribute_mapping -> Nullable<Text>,
+        fixed_values -> Text,
+    }
+}
+
+// The columns of `users` that typed queries read; resources.rs writes it with its own SQL.
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        user_name -> Text,
+        active -> Bool,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    user_profiles (user_id) {
+        user_id -> Text,
+        org_id -> Text,
+        connection_id -> Nullable<Text>,
+        fields -> Text,
+        updated -> Text,
     }
 }
 
@@ -108,7 +131,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     oauth_grants,
     oauth_codes,
-    oauth_refresh_tokens
+    oauth_refresh_tokens,
+    user_profiles,
+    users
 );
 
 diesel::table! {

@@ -31,6 +31,12 @@ pub struct ConnectionRow {
     /// JSON array of the redirect URIs the OAuth client may use.
     #[serde(skip)]
     pub redirect_uris: String,
+    /// JSON list of `{field, source}`; None means the default mapping.
+    #[serde(skip)]
+    pub attribute_mapping: Option<String>,
+    /// JSON object of field to constant.
+    #[serde(skip)]
+    pub fixed_values: String,
 }
 
 #[derive(

@@ -6,6 +6,7 @@ mod discovery;
 mod errors;
 mod groups;
 mod helpers;
+mod mapping;
 mod oauth;
 mod queries;
 mod tenancy;

@@ -1,6 +1,7 @@
 //! Admin API handlers: each checks nothing itself but hands the signed-in actor to the org
 //! service, which enforces permissions and writes the audit log.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -12,8 +13,8 @@ use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView, GrantRow,
-    IssuedClientSecret, IssuedSession, NewAccount, NewConnection, ProfileInput, ProfileView,
-    TokenRow, PERMISSIONS,
+    IssuedClientSecret, IssuedSession, MappingInput, MappingView, NewAccount, NewConnection,
+    ProfileInput, ProfileView, TokenRow, UserField, UserProfilePage, UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
 
@@ -353,6 +354,104 @@ pub async fn revoke_grant(
     state.org.revoke_grant(&who.0, &connection, &grant).await?;
     state.token_cache.forget(|g| g.token_id == grant);
     no_content()
+}
+
+#[utoipa::path(get, path = "/admin/v1/user-fields", tag = "mapping",
+    responses((status = 200, body = [UserField], description = "the fields of Roster's user profile")),
+    security(("admin" = [])))]
+pub async fn user_fields(_who: AdminPrincipal) -> Answer {
+    ok(&crate::org::user_fields())
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}/mapping", tag = "mapping",
+    responses((status = 200, body = MappingView)), security(("admin" = [])))]
+pub async fn get_mapping(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_mapping(&who.0, &id).await?)
+}
+
+#[utoipa::path(put, path = "/admin/v1/connections/{id}/mapping", tag = "mapping",
+    request_body = MappingInput,
+    responses((status = 200, body = MappingView,
+        description = "the new mapping; the connection's users have their profile rewritten"),
+        (status = 400, description = "an unknown field or a source path the User schema lacks")),
+    security(("admin" = [])))]
+pub async fn put_mapping(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<MappingInput>,
+) -> Answer {
+    ok(&state
+        .org
+        .put_mapping(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/connections/{id}/mapping", tag = "mapping",
+    responses((status = 200, body = MappingView, description = "back to the default mapping")),
+    security(("admin" = [])))]
+pub async fn reset_mapping(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.reset_mapping(&who.0, &id).await?)
+}
+
+#[utoipa::path(put, path = "/admin/v1/connections/{id}/fixed-values", tag = "mapping",
+    request_body(content = BTreeMap<String, String>, description = "field to constant, e.g. {\"work_location\": \"Head office\"}"),
+    responses((status = 200, body = MappingView,
+        description = "the connection's users have the values applied at once")),
+    security(("admin" = [])))]
+pub async fn put_fixed_values(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<BTreeMap<String, String>>,
+) -> Answer {
+    ok(&state
+        .org
+        .put_fixed_values(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserParams {
+    /// Only users last written through this connection.
+    pub connection_id: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/users", tag = "users", params(UserParams),
+    responses((status = 200, body = UserProfilePage)), security(("admin" = [])))]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<UserParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .list_user_profiles(&who.0, p.connection_id, p.cursor, p.count.unwrap_or(100))
+        .await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "users",
+    responses((status = 200, body = UserProfileView), (status = 404)), security(("admin" = [])))]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_user_profile(&who.0, &id).await?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

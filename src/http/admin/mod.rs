@@ -206,6 +206,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/connections/{id}/grants/{grant}",
                 web::delete().to(revoke_grant),
             )
+            .route("/user-fields", web::get().to(user_fields))
+            .route("/connections/{id}/mapping", web::get().to(get_mapping))
+            .route("/connections/{id}/mapping", web::put().to(put_mapping))
+            .route("/connections/{id}/mapping", web::delete().to(reset_mapping))
+            .route(
+                "/connections/{id}/fixed-values",
+                web::put().to(put_fixed_values),
+            )
+            .route("/users", web::get().to(list_users))
+            .route("/users/{id}", web::get().to(get_user))
             .route("/audit-log", web::get().to(audit_log))
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(Problem::new(

@@ -38,6 +38,9 @@ impl Modify for AdminBearer {
         handlers::update_connection, handlers::delete_connection,
         handlers::list_tokens, handlers::create_token, handlers::revoke_token,
         handlers::issue_client_secret, handlers::list_grants, handlers::revoke_grant,
+        handlers::user_fields, handlers::get_mapping, handlers::put_mapping,
+        handlers::reset_mapping, handlers::put_fixed_values, handlers::list_users,
+        handlers::get_user,
         handlers::audit_log,
     )
 )]

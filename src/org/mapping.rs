@@ -1,0 +1,230 @@
+//! Attribute mapping and fixed values of a directory connection (AZ-2, AZ-3), and the Roster
+//! user profiles they produce, as the admin API shows and changes them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::connections::own_connection;
+use super::{audit, Actor, OrgError, OrgResult, OrgService};
+use crate::provisioning::profiles::stored_settings;
+use crate::scim::mapping::{Mapping, MappingEntry, FIELDS};
+use crate::scim::schema::ResourceKind;
+use crate::storage::profiles::{self as store, ProfileRow};
+
+/// A connection's mapping and fixed values.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MappingView {
+    pub connection_id: String,
+    /// Whether the connection uses the default mapping.
+    pub default: bool,
+    pub mappings: Vec<MappingEntry>,
+    /// Constants that override mapped values for every user of the connection.
+    pub fixed_values: BTreeMap<String, String>,
+    /// How many existing users' profiles the change rewrote (on changes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reapplied: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingInput {
+    pub mappings: Vec<MappingEntry>,
+}
+
+/// One Roster user field.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserField {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A user as Roster's own profile shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserProfileView {
+    pub id: String,
+    pub user_name: String,
+    pub active: bool,
+    /// The connection whose write last set the profile.
+    pub connection_id: Option<String>,
+    pub fields: BTreeMap<String, String>,
+    pub updated: String,
+}
+
+/// A page of user profiles and the cursor of the next.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserProfilePage {
+    pub users: Vec<UserProfileView>,
+    pub next_cursor: Option<String>,
+}
+
+pub fn user_fields() -> Vec<UserField> {
+    FIELDS
+        .iter()
+        .map(|(name, description)| UserField { name, description })
+        .collect()
+}
+
+fn profile_view(row: ProfileRow, user_name: String, active: bool) -> UserProfileView {
+    UserProfileView {
+        id: row.user_id,
+        user_name,
+        active,
+        connection_id: row.connection_id,
+        fields: serde_json::from_str(&row.fields).unwrap_or_default(),
+        updated: row.updated,
+    }
+}
+
+/// What changes: the mapping (Some(None) resets it to the default) or the fixed values.
+enum Change {
+    Mapping(Option<Vec<MappingEntry>>),
+    Fixed(BTreeMap<String, String>),
+}
+
+impl OrgService {
+    pub async fn get_mapping(&self, actor: &Actor, connection: &str) -> OrgResult<MappingView> {
+        actor.require("connections.manage")?;
+        let (actor, id) = (actor.clone(), connection.to_owned());
+        let row = self
+            .db
+            .read(move |c| own_connection(c, &actor, &id))
+            .await?;
+        let (mappings, fixed_values) =
+            stored_settings(row.attribute_mapping.as_deref(), &row.fixed_values);
+        Ok(MappingView {
+            connection_id: row.id,
+            default: row.attribute_mapping.is_none(),
+            mappings,
+            fixed_values,
+            reapplied: None,
+        })
+    }
+
+    /// Replaces the mapping; every user the connection wrote gets a profile by the new one.
+    pub async fn put_mapping(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        input: MappingInput,
+    ) -> OrgResult<MappingView> {
+        self.change_mapping(actor, connection, Change::Mapping(Some(input.mappings)))
+            .await
+    }
+
+    /// Goes back to the default mapping.
+    pub async fn reset_mapping(&self, actor: &Actor, connection: &str) -> OrgResult<MappingView> {
+        self.change_mapping(actor, connection, Change::Mapping(None))
+            .await
+    }
+
+    /// Replaces the fixed values; they are applied to the connection's existing users at once.
+    pub async fn put_fixed_values(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        fixed: BTreeMap<String, String>,
+    ) -> OrgResult<MappingView> {
+        self.change_mapping(actor, connection, Change::Fixed(fixed))
+            .await
+    }
+
+    async fn change_mapping(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        change: Change,
+    ) -> OrgResult<MappingView> {
+        actor.require("connections.manage")?;
+        let (actor_c, id) = (actor.clone(), connection.to_owned());
+        let mapper = self.profiles.clone();
+        self.db
+            .write(move |c| {
+                let row = own_connection(c, &actor_c, &id)?;
+                let (entries, fixed) =
+                    stored_settings(row.attribute_mapping.as_deref(), &row.fixed_values);
+                let rs = mapper.registry().resource(ResourceKind::User);
+                let invalid = |e: crate::scim::ScimError| OrgError::Invalid(e.detail);
+                match change {
+                    Change::Mapping(Some(new)) => {
+                        Mapping::compile(rs, &new, &fixed).map_err(invalid)?;
+                        let text = serde_json::to_string(&new).unwrap_or_else(|_| "[]".into());
+                        store::set_mapping(c, &id, Some(&text))?;
+                        audit(
+                            c,
+                            &actor_c,
+                            "connection.mapping.update",
+                            ("connection", Some(&id)),
+                            json!({"before": entries, "after": new}),
+                        )
+                    }
+                    Change::Mapping(None) => {
+                        store::set_mapping(c, &id, None)?;
+                        audit(
+                            c,
+                            &actor_c,
+                            "connection.mapping.reset",
+                            ("connection", Some(&id)),
+                            json!({"before": entries}),
+                        )
+                    }
+                    Change::Fixed(new) => {
+                        Mapping::compile(rs, &entries, &new).map_err(invalid)?;
+                        let text = serde_json::to_string(&new).unwrap_or_else(|_| "{}".into());
+                        store::set_fixed_values(c, &id, &text)?;
+                        audit(
+                            c,
+                            &actor_c,
+                            "connection.fixed_values.update",
+                            ("connection", Some(&id)),
+                            json!({"before": fixed, "after": new}),
+                        )
+                    }
+                }
+            })
+            .await?;
+        let reapplied = self.profiles.reapply(&self.db, connection).await?;
+        let mut view = self.get_mapping(actor, connection).await?;
+        view.reapplied = Some(reapplied);
+        Ok(view)
+    }
+
+    /// A page of the org's users with their Roster profile, by id; optionally those a
+    /// connection wrote.
+    pub async fn list_user_profiles(
+        &self,
+        actor: &Actor,
+        connection: Option<String>,
+        cursor: Option<String>,
+        count: i64,
+    ) -> OrgResult<UserProfilePage> {
+        actor.require("users.manage")?;
+        let (org, limit) = (actor.org_id.clone(), count.clamp(1, 500));
+        let rows = self
+            .db
+            .read(move |c| store::list(c, &org, connection.as_deref(), cursor.as_deref(), limit))
+            .await?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.0.user_id.clone()))
+            .flatten();
+        Ok(UserProfilePage {
+            users: rows
+                .into_iter()
+                .map(|(p, n, a)| profile_view(p, n, a))
+                .collect(),
+            next_cursor,
+        })
+    }
+
+    pub async fn get_user_profile(&self, actor: &Actor, id: &str) -> OrgResult<UserProfileView> {
+        actor.require("users.manage")?;
+        let (org, id) = (actor.org_id.clone(), id.to_owned());
+        let (row, user_name, active) = self
+            .db
+            .read(move |c| store::find(c, &org, &id))
+            .await?
+            .ok_or(OrgError::NotFound)?;
+        Ok(profile_view(row, user_name, active))
+    }
+}
