@@ -359,6 +359,7 @@ fn account(db: &roster::storage::Db, json: bool, command: AccountCommand) -> any
                 role: Some(role),
                 profile_id: None,
                 must_change_password: Some(generated),
+                user_id: None,
             };
             let row = db.run_sync(|c| {
                 let org =

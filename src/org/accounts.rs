@@ -24,6 +24,8 @@ pub struct AccountView {
     pub must_change_password: bool,
     pub created: String,
     pub updated: String,
+    /// The directory user this account is: it cannot sign in while that user is not active.
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -59,6 +61,8 @@ pub struct NewAccount {
     pub profile_id: Option<String>,
     /// Ask for a new password at first sign-in (default true).
     pub must_change_password: Option<bool>,
+    /// The directory user (SCIM id) this account is.
+    pub user_id: Option<String>,
 }
 
 /// Changes to an account; absent fields stay as they are.
@@ -71,6 +75,8 @@ pub struct AccountUpdate {
     pub disabled: Option<bool>,
     pub password: Option<String>,
     pub must_change_password: Option<bool>,
+    /// Links the account to a directory user (SCIM id); "" unlinks it.
+    pub user_id: Option<String>,
 }
 
 /// A profile to create or the new state of one.
@@ -156,7 +162,11 @@ pub fn insert_account(
         must_change_password: new.must_change_password.unwrap_or(true),
         created: at.clone(),
         updated: at,
+        user_id: new.user_id.clone(),
     };
+    if let Some(user) = &row.user_id {
+        check_user(conn, org_id, user)?;
+    }
     store::insert_account(conn, &row).map_err(|e| match e {
         StorageError::Unique(_) => {
             OrgError::Conflict(format!("an account with email '{email}' exists"))
@@ -261,6 +271,14 @@ impl OrgService {
                         OrgError::Invalid(format!("no profile '{p}' in this org"))
                     })?;
                 }
+                let user_id = match update.user_id.as_deref() {
+                    None => None,
+                    Some("") => Some(None),
+                    Some(u) => {
+                        check_user(c, &actor.org_id, u)?;
+                        Some(Some(u.to_owned()))
+                    }
+                };
                 let demoted = update.role.as_deref().is_some_and(|r| r != "owner");
                 if before.role == "owner" && (demoted || update.disabled == Some(true)) {
                     keep_an_owner(c, d, &actor.org_id, &before.id)?;
@@ -273,6 +291,7 @@ impl OrgService {
                     disabled: update.disabled,
                     must_change_password: update.must_change_password,
                     updated: Some(now()),
+                    user_id,
                 };
                 store::update_account(c, &id, &changes)?;
                 if password_hash.is_some() || update.disabled == Some(true) {
@@ -288,6 +307,7 @@ impl OrgService {
                         "disabled": update.disabled, "display_name": update.display_name,
                         "password_reset": password_hash.is_some(),
                         "must_change_password": update.must_change_password,
+                        "user_id": update.user_id,
                     }),
                 )?;
                 row_or_not_found(store::find_account(c, &actor.org_id, &id)?)
@@ -489,4 +509,11 @@ fn keep_an_owner(c: &mut AnyConnection, d: Dialect, org_id: &str, leaving: &str)
         ));
     }
     Ok(())
+}
+
+/// A directory user of the org, for linking an account to it.
+fn check_user(conn: &mut AnyConnection, org_id: &str, user_id: &str) -> OrgResult<()> {
+    crate::storage::profiles::find(conn, org_id, user_id)?
+        .map(|_| ())
+        .ok_or_else(|| OrgError::Invalid(format!("no directory user '{user_id}' in this org")))
 }

@@ -8,10 +8,10 @@ use serde_json::json;
 
 use super::connections::own_connection;
 use super::{audit, Actor, OrgError, OrgResult, OrgService};
-use crate::provisioning::profiles::stored_settings;
+use crate::provisioning::profiles::{stored_policy, stored_settings, StatusPolicy};
 use crate::scim::mapping::{Mapping, MappingEntry, FIELDS};
 use crate::scim::schema::ResourceKind;
-use crate::storage::profiles::{self as store, ProfileRow};
+use crate::storage::profiles::{self as store, ProfileRow, UserEventRow};
 
 /// A connection's mapping and fixed values.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -45,11 +45,21 @@ pub struct UserField {
 pub struct UserProfileView {
     pub id: String,
     pub user_name: String,
-    pub active: bool,
+    /// active, deactivated or deleted (kept as a record without fields).
+    pub status: String,
+    pub status_changed: String,
     /// The connection whose write last set the profile.
     pub connection_id: Option<String>,
     pub fields: BTreeMap<String, String>,
     pub updated: String,
+}
+
+/// A page of user events and the cursor of the next.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UserEventPage {
+    pub events: Vec<UserEventRow>,
+    /// Pass as `after` to read on; the same value when there is nothing new.
+    pub next_after: i64,
 }
 
 /// A page of user profiles and the cursor of the next.
@@ -66,11 +76,12 @@ pub fn user_fields() -> Vec<UserField> {
         .collect()
 }
 
-fn profile_view(row: ProfileRow, user_name: String, active: bool) -> UserProfileView {
+fn profile_view(row: ProfileRow) -> UserProfileView {
     UserProfileView {
         id: row.user_id,
-        user_name,
-        active,
+        user_name: row.user_name,
+        status: row.status,
+        status_changed: row.status_changed,
         connection_id: row.connection_id,
         fields: serde_json::from_str(&row.fields).unwrap_or_default(),
         updated: row.updated,
@@ -206,13 +217,10 @@ impl OrgService {
             .read(move |c| store::list(c, &org, connection.as_deref(), cursor.as_deref(), limit))
             .await?;
         let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| r.0.user_id.clone()))
+            .then(|| rows.last().map(|r| r.user_id.clone()))
             .flatten();
         Ok(UserProfilePage {
-            users: rows
-                .into_iter()
-                .map(|(p, n, a)| profile_view(p, n, a))
-                .collect(),
+            users: rows.into_iter().map(profile_view).collect(),
             next_cursor,
         })
     }
@@ -220,11 +228,71 @@ impl OrgService {
     pub async fn get_user_profile(&self, actor: &Actor, id: &str) -> OrgResult<UserProfileView> {
         actor.require("users.manage")?;
         let (org, id) = (actor.org_id.clone(), id.to_owned());
-        let (row, user_name, active) = self
+        let row = self
             .db
             .read(move |c| store::find(c, &org, &id))
             .await?
             .ok_or(OrgError::NotFound)?;
-        Ok(profile_view(row, user_name, active))
+        Ok(profile_view(row))
+    }
+
+    pub async fn get_status_policy(
+        &self,
+        actor: &Actor,
+        connection: &str,
+    ) -> OrgResult<StatusPolicy> {
+        actor.require("connections.manage")?;
+        let (actor, id) = (actor.clone(), connection.to_owned());
+        let row = self
+            .db
+            .read(move |c| own_connection(c, &actor, &id))
+            .await?;
+        Ok(stored_policy(&row.status_policy))
+    }
+
+    /// Sets what deactivation, deletion and reactivation from the IdP do; it applies to later
+    /// writes and, at once, to the connection's users (an IdP-deactivated user the old policy
+    /// ignored is deactivated now).
+    pub async fn put_status_policy(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        policy: StatusPolicy,
+    ) -> OrgResult<StatusPolicy> {
+        actor.require("connections.manage")?;
+        let (actor_c, id) = (actor.clone(), connection.to_owned());
+        self.db
+            .write(move |c| {
+                let row = own_connection(c, &actor_c, &id)?;
+                let text = serde_json::to_string(&policy).unwrap_or_else(|_| "{}".into());
+                store::set_status_policy(c, &id, &text)?;
+                audit(
+                    c,
+                    &actor_c,
+                    "connection.status_policy.update",
+                    ("connection", Some(&id)),
+                    json!({"before": stored_policy(&row.status_policy), "after": policy}),
+                )
+            })
+            .await?;
+        self.profiles.reapply(&self.db, connection).await?;
+        self.get_status_policy(actor, connection).await
+    }
+
+    /// User events of the org after `after` (0 for the first), oldest first.
+    pub async fn user_events(
+        &self,
+        actor: &Actor,
+        after: i64,
+        count: i64,
+    ) -> OrgResult<UserEventPage> {
+        actor.require("users.manage")?;
+        let (org, limit) = (actor.org_id.clone(), count.clamp(1, 1000));
+        let events = self
+            .db
+            .read(move |c| store::list_events(c, &org, after, limit))
+            .await?;
+        let next_after = events.last().map_or(after, |e| e.seq);
+        Ok(UserEventPage { events, next_after })
     }
 }

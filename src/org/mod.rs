@@ -20,8 +20,10 @@ use crate::security::{generate_prefixed_token, hash_token, verify_password};
 use crate::storage::accounts::{self as store, AccountRow, NewAuditRow, SessionRow};
 use crate::storage::{AnyConnection, Db, StorageError};
 
+pub use crate::provisioning::profiles::StatusPolicy;
 pub use crate::storage::accounts::AuditQuery;
 pub use crate::storage::oauth::GrantRow;
+pub use crate::storage::profiles::UserEventRow;
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
     builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
@@ -29,7 +31,8 @@ pub use accounts::{
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use mapping::{
-    user_fields, MappingInput, MappingView, UserField, UserProfilePage, UserProfileView,
+    user_fields, MappingInput, MappingView, UserEventPage, UserField, UserProfilePage,
+    UserProfileView,
 };
 
 /// Every permission a profile can grant, with what it allows.
@@ -172,6 +175,18 @@ fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether an account may act: one linked to a directory user only while that user is active.
+fn directory_user_active(
+    c: &mut AnyConnection,
+    account: &AccountRow,
+) -> Result<bool, StorageError> {
+    match &account.user_id {
+        None => Ok(true),
+        Some(user) => Ok(crate::storage::profiles::status_of(c, user)?.as_deref()
+            == Some(crate::provisioning::profiles::ACTIVE)),
+    }
+}
+
 /// Records one configuration change; runs inside the change's own transaction.
 pub(crate) fn audit(
     conn: &mut AnyConnection,
@@ -227,6 +242,9 @@ impl OrgService {
                 let Some(account) = store::find_account_by_email(c, &email_norm)? else {
                     return Ok::<_, StorageError>(None);
                 };
+                if !directory_user_active(c, &account)? {
+                    return Ok(None);
+                }
                 let profile = store::find_profile(c, &account.org_id, &account.profile_id)?;
                 Ok(Some((
                     account,
@@ -303,7 +321,10 @@ impl OrgService {
         let hash = hash_token(secret);
         let found = self
             .db
-            .read_small(move |c| store::find_live_session(c, &hash, &now()))
+            .read_small(move |c| match store::find_live_session(c, &hash, &now())? {
+                Some(found) if !directory_user_active(c, &found.1)? => Ok(None),
+                other => Ok::<_, StorageError>(other),
+            })
             .await?;
         Ok(found.map(|(session, account, profile_permissions)| Actor {
             permissions: effective_permissions(&account.role, &profile_permissions),
@@ -389,6 +410,7 @@ impl From<AccountRow> for AccountView {
             must_change_password: a.must_change_password,
             created: a.created,
             updated: a.updated,
+            user_id: a.user_id,
         }
     }
 }

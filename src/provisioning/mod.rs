@@ -202,10 +202,11 @@ impl ScimService {
     {
         let want_computed = self.wants_computed(kind, view);
         let (registry, base) = (self.registry.clone(), tenant.base_url.clone());
-        let (mapper, org, connection) = (
+        let (mapper, org, connection, dialect) = (
             self.profiles.clone(),
             tenant.org_id.clone(),
             tenant.connection_id.clone(),
+            self.db.dialect(),
         );
         let (snap, mut computed) = self
             .db
@@ -213,7 +214,7 @@ impl ScimService {
                 let snap = f(conn, &registry)?;
                 // Roster's profile of a user follows every write, in the same transaction.
                 if kind == ResourceKind::User {
-                    mapper.sync_user(conn, &org, &connection, &snap.id, &snap.doc)?;
+                    mapper.sync_user(conn, dialect, &org, &connection, &snap.id, &snap.doc)?;
                 }
                 let computed = match want_computed {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
@@ -418,10 +419,14 @@ impl ScimService {
         pre: Precondition,
     ) -> ScimResult<()> {
         let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        let (mapper, connection) = (self.profiles.clone(), tenant.connection_id.clone());
         self.db
             .write(move |conn| {
                 locked_row(conn, d, kind, &org, &id, &pre)?;
                 resources::delete(conn, table_of(kind), &org, &id)?;
+                if kind == ResourceKind::User {
+                    mapper.delete_user(conn, d, &org, &connection, &id)?;
+                }
                 Ok::<_, ScimError>(())
             })
             .await

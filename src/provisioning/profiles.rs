@@ -1,17 +1,98 @@
-//! Roster's user profiles (AZ-2, AZ-3): the mapping and fixed values of the connection a SCIM
-//! user write came through, applied in that write's transaction, and applied again to the
-//! connection's users when an admin changes them.
+//! Roster's users (AZ-2, AZ-3, AZ-5): the mapping and fixed values of the connection a SCIM
+//! user write came through, applied in that write's transaction (and again to the connection's
+//! users when an admin changes them), and the user's status as the connection's policy turns
+//! `active` and DELETE from the IdP into it. Status changes are recorded as user events in the
+//! same transaction, for the modules that follow users.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::now;
 use crate::scim::mapping::{default_mapping, Mapping, MappingEntry};
 use crate::scim::schema::{Registry, ResourceKind};
 use crate::storage::profiles::{self as store, ProfileRow};
-use crate::storage::{AnyConnection, Db, StorageResult};
+use crate::storage::{AnyConnection, Db, Dialect, StorageResult};
+
+/// What `active: false` from the IdP does to the Roster user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDeactivate {
+    #[default]
+    Deactivate,
+    Delete,
+    Ignore,
+}
+
+/// What a DELETE from the IdP does to the Roster user (the SCIM resource is deleted either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDelete {
+    #[default]
+    Delete,
+    Deactivate,
+}
+
+/// What `active: true` does to a deactivated (or deleted-by-policy) Roster user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnReactivate {
+    #[default]
+    Reactivate,
+    Ignore,
+}
+
+/// A connection's status sync policy (AZ-5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPolicy {
+    #[serde(default)]
+    pub on_deactivate: OnDeactivate,
+    #[serde(default)]
+    pub on_delete: OnDelete,
+    #[serde(default)]
+    pub on_reactivate: OnReactivate,
+}
+
+pub const ACTIVE: &str = "active";
+pub const DEACTIVATED: &str = "deactivated";
+pub const DELETED: &str = "deleted";
+
+/// The status after a write with `active`, from the status before (None: a new user), and the
+/// event it makes.
+fn next_status<'a>(
+    before: Option<&'a str>,
+    active: bool,
+    policy: &StatusPolicy,
+) -> (&'a str, Option<&'static str>) {
+    match (before, active) {
+        (None, true) => (ACTIVE, None),
+        (None, false) => match policy.on_deactivate {
+            OnDeactivate::Ignore => (ACTIVE, None),
+            OnDeactivate::Deactivate => (DEACTIVATED, None),
+            OnDeactivate::Delete => (DELETED, None),
+        },
+        (Some(ACTIVE), false) => match policy.on_deactivate {
+            OnDeactivate::Ignore => (ACTIVE, None),
+            OnDeactivate::Deactivate => (DEACTIVATED, Some("user.deactivated")),
+            OnDeactivate::Delete => (DELETED, Some("user.deleted")),
+        },
+        (Some(ACTIVE), true) => (ACTIVE, None),
+        (Some(other), true) => match policy.on_reactivate {
+            OnReactivate::Reactivate => (ACTIVE, Some("user.reactivated")),
+            OnReactivate::Ignore => (other, None),
+        },
+        (Some(other), false) => (other, None),
+    }
+}
+
+/// A connection's compiled mapping and its status policy.
+pub struct Rules {
+    pub mapping: Mapping,
+    pub policy: StatusPolicy,
+}
 
 /// Users whose profile one transaction rewrites when a mapping changes.
 const REAPPLY_BATCH: i64 = 500;
@@ -28,8 +109,14 @@ pub fn stored_settings(
     (entries, fixed)
 }
 
-/// A compiled mapping and the stored texts (mapping, fixed values) it was compiled from.
-type CachedMapping = (Option<String>, String, Arc<Mapping>);
+/// A policy as stored; an unreadable one is the default.
+pub fn stored_policy(policy: &str) -> StatusPolicy {
+    serde_json::from_str(policy).unwrap_or_default()
+}
+
+/// The stored texts (mapping, fixed values, policy) a connection's rules were compiled from.
+type Stored = (Option<String>, String, String);
+type CachedMapping = (Stored, Arc<Rules>);
 
 /// Compiled mappings by connection, recompiled when the stored text changes.
 pub struct ProfileMapper {
@@ -49,42 +136,62 @@ impl ProfileMapper {
         &self.registry
     }
 
-    /// The connection's mapping as stored now; None when the connection is gone.
-    fn mapping_of(
+    /// The connection's rules as stored now; None when the connection is gone.
+    fn rules_of(
         &self,
         conn: &mut AnyConnection,
         connection_id: &str,
-    ) -> StorageResult<Option<Arc<Mapping>>> {
-        let Some((mapping, fixed)) = store::mapping_settings(conn, connection_id)? else {
+    ) -> StorageResult<Option<Arc<Rules>>> {
+        let Some(stored) = store::mapping_settings(conn, connection_id)? else {
             return Ok(None);
         };
         let mut cache = self.cache.lock().expect("mapping cache lock");
-        if let Some((m, f, compiled)) = cache.get(connection_id) {
-            if *m == mapping && *f == fixed {
-                return Ok(Some(compiled.clone()));
+        if let Some((texts, rules)) = cache.get(connection_id) {
+            if *texts == stored {
+                return Ok(Some(rules.clone()));
             }
         }
-        let (entries, fixed_values) = stored_settings(mapping.as_deref(), &fixed);
+        let (entries, fixed_values) = stored_settings(stored.0.as_deref(), &stored.1);
         let rs = self.registry.resource(ResourceKind::User);
-        let compiled = Arc::new(Mapping::compile_stored(rs, &entries, &fixed_values));
+        let rules = Arc::new(Rules {
+            mapping: Mapping::compile_stored(rs, &entries, &fixed_values),
+            policy: stored_policy(&stored.2),
+        });
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(connection_id.to_owned(), (mapping, fixed, compiled.clone()));
-        Ok(Some(compiled))
+        cache.insert(connection_id.to_owned(), (stored, rules.clone()));
+        Ok(Some(rules))
     }
 
-    /// Writes the profile of a user the connection just wrote.
+    /// Writes the profile and status of a user the connection just wrote.
     pub fn sync_user(
         &self,
         conn: &mut AnyConnection,
+        dialect: Dialect,
         org_id: &str,
         connection_id: &str,
         user_id: &str,
         doc: &Map<String, Value>,
     ) -> StorageResult<()> {
-        let Some(mapping) = self.mapping_of(conn, connection_id)? else {
+        let Some(rules) = self.rules_of(conn, connection_id)? else {
             return Ok(());
+        };
+        let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+        let before = store::find(conn, org_id, user_id)?;
+        let (status, event) = next_status(
+            before.as_ref().map(|b| b.status.as_str()),
+            active,
+            &rules.policy,
+        );
+        let at = now();
+        let status_changed = match &before {
+            Some(b) if b.status == status => b.status_changed.clone(),
+            _ => at.clone(),
+        };
+        let fields = match status {
+            DELETED => BTreeMap::new(),
+            _ => rules.mapping.apply(doc),
         };
         store::upsert(
             conn,
@@ -92,10 +199,74 @@ impl ProfileMapper {
                 user_id: user_id.to_owned(),
                 org_id: org_id.to_owned(),
                 connection_id: Some(connection_id.to_owned()),
-                fields: serde_json::to_string(&mapping.apply(doc)).unwrap_or_else(|_| "{}".into()),
-                updated: now(),
+                user_name: doc
+                    .get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                status: status.to_owned(),
+                status_changed,
+                fields: serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()),
+                updated: at.clone(),
             },
-        )
+        )?;
+        if let Some(kind) = event {
+            store::insert_event(
+                conn,
+                dialect,
+                org_id,
+                user_id,
+                kind,
+                Some(connection_id),
+                &at,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// What a DELETE of the SCIM user through the connection does to the Roster user.
+    pub fn delete_user(
+        &self,
+        conn: &mut AnyConnection,
+        dialect: Dialect,
+        org_id: &str,
+        connection_id: &str,
+        user_id: &str,
+    ) -> StorageResult<()> {
+        let policy = self
+            .rules_of(conn, connection_id)?
+            .map(|r| r.policy)
+            .unwrap_or_default();
+        let Some(mut before) = store::find(conn, org_id, user_id)? else {
+            return Ok(());
+        };
+        let at = now();
+        let event = match policy.on_delete {
+            OnDelete::Delete => {
+                store::delete(conn, user_id)?;
+                (before.status != DELETED).then_some("user.deleted")
+            }
+            OnDelete::Deactivate if before.status == ACTIVE => {
+                before.status = DEACTIVATED.into();
+                before.status_changed = at.clone();
+                before.updated = at.clone();
+                store::upsert(conn, &before)?;
+                Some("user.deactivated")
+            }
+            OnDelete::Deactivate => None,
+        };
+        if let Some(kind) = event {
+            store::insert_event(
+                conn,
+                dialect,
+                org_id,
+                user_id,
+                kind,
+                Some(connection_id),
+                &at,
+            )?;
+        }
+        Ok(())
     }
 
     /// Applies the connection's current mapping again to every user it wrote, a batch per
@@ -106,6 +277,7 @@ impl ProfileMapper {
         let mut total = 0;
         loop {
             let (this, id, from) = (self.clone(), connection_id.to_owned(), after.clone());
+            let dialect = db.dialect();
             let (n, last) = db
                 .write(move |c| {
                     let rows = store::documents_of_connection(c, &id, &from, REAPPLY_BATCH)?;
@@ -113,7 +285,7 @@ impl ProfileMapper {
                     for (user_id, org_id, data) in &rows {
                         let doc: Map<String, Value> =
                             serde_json::from_str(data).unwrap_or_default();
-                        this.sync_user(c, org_id, &id, user_id, &doc)?;
+                        this.sync_user(c, dialect, org_id, &id, user_id, &doc)?;
                     }
                     Ok::<_, crate::storage::StorageError>((rows.len(), last))
                 })
@@ -124,5 +296,63 @@ impl ProfileMapper {
                 _ => return Ok(total),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_follows_the_policy() {
+        let default = StatusPolicy::default();
+        assert_eq!(next_status(None, true, &default), (ACTIVE, None));
+        assert_eq!(
+            next_status(Some(ACTIVE), false, &default),
+            (DEACTIVATED, Some("user.deactivated"))
+        );
+        assert_eq!(
+            next_status(Some(DEACTIVATED), false, &default),
+            (DEACTIVATED, None)
+        );
+        assert_eq!(
+            next_status(Some(DEACTIVATED), true, &default),
+            (ACTIVE, Some("user.reactivated"))
+        );
+        let delete = StatusPolicy {
+            on_deactivate: OnDeactivate::Delete,
+            ..default
+        };
+        assert_eq!(
+            next_status(Some(ACTIVE), false, &delete),
+            (DELETED, Some("user.deleted"))
+        );
+        assert_eq!(next_status(None, false, &delete), (DELETED, None));
+        let ignore = StatusPolicy {
+            on_deactivate: OnDeactivate::Ignore,
+            ..default
+        };
+        assert_eq!(next_status(Some(ACTIVE), false, &ignore), (ACTIVE, None));
+        let sticky = StatusPolicy {
+            on_reactivate: OnReactivate::Ignore,
+            ..default
+        };
+        assert_eq!(
+            next_status(Some(DEACTIVATED), true, &sticky),
+            (DEACTIVATED, None)
+        );
+        assert_eq!(next_status(Some(DELETED), true, &sticky), (DELETED, None));
+        assert_eq!(
+            next_status(Some(DELETED), true, &default),
+            (ACTIVE, Some("user.reactivated"))
+        );
+        assert_eq!(
+            serde_json::from_str::<StatusPolicy>(r#"{"on_delete": "deactivate"}"#).unwrap(),
+            StatusPolicy {
+                on_delete: OnDelete::Deactivate,
+                ..default
+            }
+        );
+        assert!(serde_json::from_str::<StatusPolicy>(r#"{"on_delete": "archive"}"#).is_err());
     }
 }

@@ -49,6 +49,7 @@ pub fn create_connection(
         },
         attribute_mapping: None,
         fixed_values: "{}".into(),
+        status_policy: "{}".into(),
     };
     tenants::insert_connection(conn, &row)?;
     Ok(row)

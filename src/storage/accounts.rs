@@ -39,6 +39,8 @@ pub struct AccountRow {
     pub must_change_password: bool,
     pub created: String,
     pub updated: String,
+    /// The directory user this account is, if any.
+    pub user_id: Option<String>,
 }
 
 /// Fields of an account an admin may change; `None` leaves a field as it is.
@@ -52,6 +54,7 @@ pub struct AccountChangeset {
     pub disabled: Option<bool>,
     pub must_change_password: Option<bool>,
     pub updated: Option<String>,
+    pub user_id: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

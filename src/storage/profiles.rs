@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::dialect::Sql;
-use super::schema::{directory_connections, user_profiles, users};
+use super::dialect::{Bind, Dialect, Sql};
+use super::schema::{directory_connections, user_events, user_profiles, users};
 use super::{AnyConnection, StorageError, StorageResult};
 
 fn db(e: diesel::result::Error) -> StorageError {
@@ -17,21 +17,38 @@ pub struct ProfileRow {
     pub user_id: String,
     pub org_id: String,
     pub connection_id: Option<String>,
+    pub user_name: String,
+    /// active, deactivated or deleted.
+    pub status: String,
+    pub status_changed: String,
     /// JSON object of field to text.
     pub fields: String,
     pub updated: String,
 }
 
-/// A connection's mapping (None: the default) and fixed values, as stored.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[diesel(table_name = user_events)]
+pub struct UserEventRow {
+    pub seq: i64,
+    pub org_id: String,
+    pub user_id: String,
+    /// user.deactivated, user.reactivated or user.deleted.
+    pub kind: String,
+    pub connection_id: Option<String>,
+    pub at: String,
+}
+
+/// A connection's mapping (None: the default), fixed values and status policy, as stored.
 pub fn mapping_settings(
     conn: &mut AnyConnection,
     connection_id: &str,
-) -> StorageResult<Option<(Option<String>, String)>> {
+) -> StorageResult<Option<(Option<String>, String, String)>> {
     directory_connections::table
         .find(connection_id)
         .select((
             directory_connections::attribute_mapping,
             directory_connections::fixed_values,
+            directory_connections::status_policy,
         ))
         .first(conn)
         .optional()
@@ -45,6 +62,18 @@ pub fn set_mapping(
 ) -> StorageResult<()> {
     diesel::update(directory_connections::table.find(connection_id))
         .set(directory_connections::attribute_mapping.eq(mapping))
+        .execute(conn)
+        .map_err(db)?;
+    Ok(())
+}
+
+pub fn set_status_policy(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    policy: &str,
+) -> StorageResult<()> {
+    diesel::update(directory_connections::table.find(connection_id))
+        .set(directory_connections::status_policy.eq(policy))
         .execute(conn)
         .map_err(db)?;
     Ok(())
@@ -65,53 +94,76 @@ pub fn set_fixed_values(
 /// Writes a user's profile, replacing the previous one.
 pub fn upsert(conn: &mut AnyConnection, row: &ProfileRow) -> StorageResult<()> {
     let mut s = Sql::new(
-        "INSERT INTO user_profiles (user_id, org_id, connection_id, fields, updated) VALUES (",
+        "INSERT INTO user_profiles (user_id, org_id, connection_id, user_name, status, \
+         status_changed, fields, updated) VALUES (",
     );
     s.cached(true);
     s.text(row.user_id.as_str())
         .push(", ")
         .text(row.org_id.as_str())
         .push(", ")
-        .bind(super::dialect::Bind::OptText(row.connection_id.clone()))
+        .bind(Bind::OptText(row.connection_id.clone()))
+        .push(", ")
+        .text(row.user_name.as_str())
+        .push(", ")
+        .text(row.status.as_str())
+        .push(", ")
+        .text(row.status_changed.as_str())
         .push(", ")
         .text(row.fields.as_str())
         .push(", ")
         .text(row.updated.as_str())
         .push(
             ") ON CONFLICT (user_id) DO UPDATE SET connection_id = excluded.connection_id, \
-             fields = excluded.fields, updated = excluded.updated",
+             user_name = excluded.user_name, status = excluded.status, \
+             status_changed = excluded.status_changed, fields = excluded.fields, \
+             updated = excluded.updated",
         );
     s.execute(conn).map_err(db)?;
     Ok(())
 }
 
-/// A user's profile with the user's userName and active flag.
+/// A user's profile, by id, within the org.
 pub fn find(
     conn: &mut AnyConnection,
     org_id: &str,
     user_id: &str,
-) -> StorageResult<Option<(ProfileRow, String, bool)>> {
+) -> StorageResult<Option<ProfileRow>> {
     user_profiles::table
-        .inner_join(users::table.on(users::id.eq(user_profiles::user_id)))
         .filter(user_profiles::org_id.eq(org_id))
         .filter(user_profiles::user_id.eq(user_id))
-        .select((ProfileRow::as_select(), users::user_name, users::active))
+        .select(ProfileRow::as_select())
         .first(conn)
         .optional()
         .map_err(db)
 }
 
-/// A page of an org's profiles after `after` (by user id), with each user's userName and
-/// active flag, optionally of one connection only.
+/// A user's status, by id.
+pub fn status_of(conn: &mut AnyConnection, user_id: &str) -> StorageResult<Option<String>> {
+    user_profiles::table
+        .find(user_id)
+        .select(user_profiles::status)
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
+pub fn delete(conn: &mut AnyConnection, user_id: &str) -> StorageResult<()> {
+    diesel::delete(user_profiles::table.find(user_id))
+        .execute(conn)
+        .map_err(db)?;
+    Ok(())
+}
+
+/// A page of an org's profiles after `after` (by user id), optionally of one connection only.
 pub fn list(
     conn: &mut AnyConnection,
     org_id: &str,
     connection_id: Option<&str>,
     after: Option<&str>,
     limit: i64,
-) -> StorageResult<Vec<(ProfileRow, String, bool)>> {
+) -> StorageResult<Vec<ProfileRow>> {
     let mut q = user_profiles::table
-        .inner_join(users::table.on(users::id.eq(user_profiles::user_id)))
         .filter(user_profiles::org_id.eq(org_id))
         .into_boxed();
     if let Some(c) = connection_id {
@@ -122,7 +174,57 @@ pub fn list(
     }
     q.order(user_profiles::user_id.asc())
         .limit(limit)
-        .select((ProfileRow::as_select(), users::user_name, users::active))
+        .select(ProfileRow::as_select())
+        .load(conn)
+        .map_err(db)
+}
+
+/// Records a status change. On PostgreSQL the org's event writers are serialised until commit,
+/// so events become visible in `seq` order and a reader going by `seq` misses none.
+pub fn insert_event(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    org_id: &str,
+    user_id: &str,
+    kind: &str,
+    connection_id: Option<&str>,
+    at: &str,
+) -> StorageResult<()> {
+    if dialect == Dialect::Postgres {
+        let mut lock = Sql::new("SELECT pg_advisory_xact_lock(hashtext(");
+        lock.text(org_id).push("))");
+        lock.execute(conn).map_err(db)?;
+    }
+    let mut s =
+        Sql::new("INSERT INTO user_events (org_id, user_id, kind, connection_id, at) VALUES (");
+    s.cached(true);
+    s.text(org_id)
+        .push(", ")
+        .text(user_id)
+        .push(", ")
+        .text(kind)
+        .push(", ")
+        .bind(Bind::OptText(connection_id.map(str::to_owned)))
+        .push(", ")
+        .text(at)
+        .push(")");
+    s.execute(conn).map_err(db)?;
+    Ok(())
+}
+
+/// Events of an org after `after`, oldest first.
+pub fn list_events(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    after: i64,
+    limit: i64,
+) -> StorageResult<Vec<UserEventRow>> {
+    user_events::table
+        .filter(user_events::org_id.eq(org_id))
+        .filter(user_events::seq.gt(after))
+        .order(user_events::seq.asc())
+        .limit(limit)
+        .select(UserEventRow::as_select())
         .load(conn)
         .map_err(db)
 }

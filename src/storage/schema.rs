@@ -22,6 +22,7 @@ diesel::table! {
         redirect_uris -> Text,
         attribute_mapping -> Nullable<Text>,
         fixed_values -> Text,
+        status_policy -> Text,
     }
 }
 
@@ -41,8 +42,22 @@ diesel::table! {
         user_id -> Text,
         org_id -> Text,
         connection_id -> Nullable<Text>,
+        user_name -> Text,
+        status -> Text,
+        status_changed -> Text,
         fields -> Text,
         updated -> Text,
+    }
+}
+
+diesel::table! {
+    user_events (seq) {
+        seq -> BigInt,
+        org_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        connection_id -> Nullable<Text>,
+        at -> Text,
     }
 }
 
@@ -84,6 +99,7 @@ diesel::table! {
         must_change_password -> Bool,
         created -> Text,
         updated -> Text,
+        user_id -> Nullable<Text>,
     }
 }
 
@@ -133,6 +149,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_codes,
     oauth_refresh_tokens,
     user_profiles,
+    user_events,
     users
 );
 

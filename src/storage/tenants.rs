@@ -37,6 +37,9 @@ pub struct ConnectionRow {
     /// JSON object of field to constant.
     #[serde(skip)]
     pub fixed_values: String,
+    /// JSON object: on_deactivate, on_delete, on_reactivate.
+    #[serde(skip)]
+    pub status_policy: String,
 }
 
 #[derive(

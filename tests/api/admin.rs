@@ -22,6 +22,7 @@ impl TestApp {
             role: Some(role.into()),
             profile_id: None,
             must_change_password: Some(must_change),
+            user_id: None,
         };
         self.db()
             .run_sync(|c| {

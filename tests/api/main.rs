@@ -9,5 +9,6 @@ mod helpers;
 mod mapping;
 mod oauth;
 mod queries;
+mod status;
 mod tenancy;
 mod users;

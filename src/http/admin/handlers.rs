@@ -14,7 +14,8 @@ use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView, GrantRow,
     IssuedClientSecret, IssuedSession, MappingInput, MappingView, NewAccount, NewConnection,
-    ProfileInput, ProfileView, TokenRow, UserField, UserProfilePage, UserProfileView, PERMISSIONS,
+    ProfileInput, ProfileView, StatusPolicy, TokenRow, UserEventPage, UserField, UserProfilePage,
+    UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
 
@@ -416,6 +417,58 @@ pub async fn put_fixed_values(
     ok(&state
         .org
         .put_fixed_values(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}/status-policy", tag = "mapping",
+    responses((status = 200, body = StatusPolicy)), security(("admin" = [])))]
+pub async fn get_status_policy(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_status_policy(&who.0, &id).await?)
+}
+
+#[utoipa::path(put, path = "/admin/v1/connections/{id}/status-policy", tag = "mapping",
+    request_body = StatusPolicy,
+    responses((status = 200, body = StatusPolicy,
+        description = "applies to later writes and at once to the connection's users")),
+    security(("admin" = [])))]
+pub async fn put_status_policy(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<StatusPolicy>,
+) -> Answer {
+    ok(&state
+        .org
+        .put_status_policy(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    /// The `next_after` of the previous page (0 for the first).
+    pub after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/user-events", tag = "users", params(EventParams),
+    responses((status = 200, body = UserEventPage,
+        description = "user.deactivated, user.reactivated and user.deleted, oldest first")),
+    security(("admin" = [])))]
+pub async fn user_events(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<EventParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .user_events(&who.0, p.after.unwrap_or(0), p.count.unwrap_or(100))
         .await?)
 }
 

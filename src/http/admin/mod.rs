@@ -214,6 +214,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/connections/{id}/fixed-values",
                 web::put().to(put_fixed_values),
             )
+            .route(
+                "/connections/{id}/status-policy",
+                web::get().to(get_status_policy),
+            )
+            .route(
+                "/connections/{id}/status-policy",
+                web::put().to(put_status_policy),
+            )
+            .route("/user-events", web::get().to(user_events))
             .route("/users", web::get().to(list_users))
             .route("/users/{id}", web::get().to(get_user))
             .route("/audit-log", web::get().to(audit_log))

@@ -40,7 +40,8 @@ impl Modify for AdminBearer {
         handlers::issue_client_secret, handlers::list_grants, handlers::revoke_grant,
         handlers::user_fields, handlers::get_mapping, handlers::put_mapping,
         handlers::reset_mapping, handlers::put_fixed_values, handlers::list_users,
-        handlers::get_user,
+        handlers::get_user, handlers::get_status_policy, handlers::put_status_policy,
+        handlers::user_events,
         handlers::audit_log,
     )
 )]

@@ -1,0 +1,290 @@
+//! Status sync (AZ-5): what `active: false`, a DELETE and reactivation from the identity
+//! provider do to the Roster user, per connection; the events later modules follow; a
+//! deactivated user cannot sign in.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{patch_ops, TestApp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    async fn set_active(&self, id: &str, active: &str) {
+        // Entra sends the boolean as a string.
+        let r = self
+            .patch(
+                &format!("/Users/{id}"),
+                patch_ops(json!([{"op": "Replace", "path": "active", "value": active}])),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+
+    async fn user_status(&self, admin: &str, id: &str) -> Option<Value> {
+        let r = self
+            .admin(Method::GET, &format!("/users/{id}"), None, Some(admin))
+            .await;
+        (r.status == StatusCode::OK).then_some(r.body)
+    }
+
+    async fn events(&self, admin: &str) -> Vec<(String, String)> {
+        let r = self
+            .admin(Method::GET, "/user-events", None, Some(admin))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["kind"].as_str().unwrap().to_owned(),
+                    e["user_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn set_policy(&self, admin: &str, policy: Value) -> Value {
+        let r = self
+            .admin(
+                Method::PUT,
+                &format!("/connections/{}/status-policy", self.connection_id),
+                Some(policy),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        r.body
+    }
+
+    async fn try_sign_in(&self, email: &str) -> StatusCode {
+        self.admin(
+            Method::POST,
+            "/sessions",
+            Some(json!({"email": email, "password": PASSWORD})),
+            None,
+        )
+        .await
+        .status
+    }
+}
+
+#[tokio::test]
+async fn az5_by_default_deactivation_deactivates_and_reactivation_reactivates() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let policy = app
+        .admin(
+            Method::GET,
+            &format!("/connections/{}/status-policy", app.connection_id),
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        policy.body,
+        json!({"on_deactivate": "deactivate", "on_delete": "delete", "on_reactivate": "reactivate"})
+    );
+
+    // The directory user is also an account that signs in.
+    let id = app.create_user("ada@example.com").await;
+    app.seed_account("ada@example.com", "member", false);
+    let accounts = app
+        .admin(Method::GET, "/accounts", None, Some(&owner))
+        .await;
+    let account = accounts
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "ada@example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .admin(
+            Method::PATCH,
+            &format!("/accounts/{account}"),
+            Some(json!({"user_id": id})),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["user_id"], id.as_str());
+    let session = app.sign_in("ada@example.com").await;
+    assert_eq!(
+        app.admin(Method::GET, "/me", None, Some(&session))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    app.set_active(&id, "False").await;
+    let u = app.user_status(&owner, &id).await.unwrap();
+    assert_eq!(u["status"], "deactivated");
+    assert_eq!(
+        u["fields"]["given_name"], "Ada",
+        "a deactivated user keeps its profile"
+    );
+    assert_eq!(
+        app.try_sign_in("ada@example.com").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.admin(Method::GET, "/me", None, Some(&session))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The SCIM resource still shows what Entra sent.
+    assert_eq!(app.get(&format!("/Users/{id}")).await.body["active"], false);
+    // Sending the same state again changes nothing and records nothing.
+    app.set_active(&id, "False").await;
+
+    app.set_active(&id, "True").await;
+    assert_eq!(
+        app.user_status(&owner, &id).await.unwrap()["status"],
+        "active"
+    );
+    assert_eq!(
+        app.try_sign_in("ada@example.com").await,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        app.events(&owner).await,
+        vec![
+            ("user.deactivated".to_owned(), id.clone()),
+            ("user.reactivated".to_owned(), id.clone())
+        ]
+    );
+    // Events page on.
+    let r = app
+        .admin(Method::GET, "/user-events?after=1", None, Some(&owner))
+        .await;
+    assert_eq!(r.body["events"].as_array().unwrap().len(), 1);
+    let last = r.body["next_after"].as_i64().unwrap();
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/user-events?after={last}"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.body["events"], json!([]));
+    assert_eq!(r.body["next_after"], last);
+}
+
+#[tokio::test]
+async fn az5_deactivation_can_delete_or_be_ignored_and_reactivation_can_be_refused() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let id = app.create_user("bob@example.com").await;
+
+    app.set_policy(&owner, json!({"on_deactivate": "ignore"}))
+        .await;
+    app.set_active(&id, "False").await;
+    assert_eq!(
+        app.user_status(&owner, &id).await.unwrap()["status"],
+        "active"
+    );
+
+    // Switching the policy applies it to the connection's users at once.
+    app.set_policy(
+        &owner,
+        json!({"on_deactivate": "delete", "on_reactivate": "ignore"}),
+    )
+    .await;
+    let u = app.user_status(&owner, &id).await.unwrap();
+    assert_eq!(u["status"], "deleted");
+    assert_eq!(
+        u["fields"],
+        json!({}),
+        "a deleted user keeps no profile data"
+    );
+
+    // Reactivation is refused by this policy: the user stays deleted.
+    app.set_active(&id, "True").await;
+    assert_eq!(
+        app.user_status(&owner, &id).await.unwrap()["status"],
+        "deleted"
+    );
+    // Until the policy allows it.
+    app.set_policy(&owner, json!({"on_reactivate": "reactivate"}))
+        .await;
+    let u = app.user_status(&owner, &id).await.unwrap();
+    assert_eq!(u["status"], "active");
+    assert_eq!(u["fields"]["given_name"], "Ada");
+    let kinds: Vec<String> = app
+        .events(&owner)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(kinds, ["user.deleted", "user.reactivated"]);
+
+    for bad in [
+        json!({"on_delete": "archive"}),
+        json!({"on_deactivate": "deactivate", "extra": 1}),
+    ] {
+        let r = app
+            .admin(
+                Method::PUT,
+                &format!("/connections/{}/status-policy", app.connection_id),
+                Some(bad.clone()),
+                Some(&owner),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let log = app
+        .admin(
+            Method::GET,
+            "/audit-log?action=connection.status_policy.update",
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(log.body["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        log.body["entries"][2]["detail"]["after"]["on_deactivate"],
+        "ignore"
+    );
+}
+
+#[tokio::test]
+async fn az5_a_delete_from_the_idp_deletes_or_deactivates_the_roster_user() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let gone = app.create_user("gone@example.com").await;
+    assert_eq!(
+        app.delete(&format!("/Users/{gone}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(app.user_status(&owner, &gone).await.is_none());
+
+    app.set_policy(&owner, json!({"on_delete": "deactivate"}))
+        .await;
+    let kept = app.create_user("kept@example.com").await;
+    assert_eq!(
+        app.delete(&format!("/Users/{kept}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/Users/{kept}")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let u = app.user_status(&owner, &kept).await.unwrap();
+    assert_eq!(u["status"], "deactivated");
+    assert_eq!(u["user_name"], "kept@example.com");
+    assert_eq!(
+        app.events(&owner).await,
+        vec![
+            ("user.deleted".to_owned(), gone),
+            ("user.deactivated".to_owned(), kept)
+        ]
+    );
+}
