@@ -73,6 +73,31 @@ pub fn oauth_service(settings: &Settings, db: &Db) -> anyhow::Result<OAuthServic
     Ok(OAuthService::new(db.clone(), Arc::new(keys), policy))
 }
 
+/// Deletes provisioning log entries older than the retention, now and every hour. Every replica
+/// runs it; the deletes are idempotent.
+fn spawn_log_retention(db: Db, days: u64) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let before = crate::scim::resource::format_datetime(
+                chrono::Utc::now() - chrono::Duration::days(days as i64),
+            );
+            match db
+                .write(move |c| crate::storage::provlog::prune(c, &before))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "provisioning log retention"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "provisioning log retention failed"),
+            }
+        }
+    });
+}
+
 /// Opens the database (migrating it), bootstraps an empty one, binds and starts serving.
 pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let registry = Arc::new(load_registry(&settings)?);
@@ -99,6 +124,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         oauth.policy().clone(),
         scim.profiles(),
     );
+    spawn_log_retention(db.clone(), settings.provisioning_log_days);
     let state = crate::http::AppState::new(settings.clone(), scim, org, oauth);
     let server = crate::http::serve(listener, state)?;
     Ok(Running {

@@ -59,6 +59,8 @@ pub struct Settings {
     /// A new token-signing key is made after this many days; the old one verifies until the
     /// tokens it signed have expired.
     pub signing_key_rotation_days: u64,
+    /// How long provisioning log entries are kept, in days.
+    pub provisioning_log_days: u64,
 }
 
 impl Default for Settings {
@@ -90,6 +92,7 @@ impl Default for Settings {
             oauth_client_credentials_minutes: 60,
             oauth_refresh_token_days: 90,
             signing_key_rotation_days: 30,
+            provisioning_log_days: 30,
         }
     }
 }
@@ -178,6 +181,9 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.oauth_refresh_token_days) {
             return bad("oauth_refresh_token_days must be between 1 and 3650".into());
+        }
+        if !(1..=3650).contains(&self.provisioning_log_days) {
+            return bad("provisioning_log_days must be between 1 and 3650".into());
         }
         if !(1..=3650).contains(&self.signing_key_rotation_days) {
             return bad("signing_key_rotation_days must be between 1 and 3650".into());

@@ -97,6 +97,10 @@ impl FromRequest for ScimPrincipal {
                     org_id: grant.org_id,
                     base_url: state.settings.scim_base_url(&connection),
                     connection_id: connection,
+                    request_id: req
+                        .extensions()
+                        .get::<tracing_actix_web::RequestId>()
+                        .map(|r| r.to_string()),
                 },
                 token_id: grant.token_id,
             };

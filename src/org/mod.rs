@@ -24,6 +24,7 @@ pub use crate::provisioning::profiles::StatusPolicy;
 pub use crate::storage::accounts::AuditQuery;
 pub use crate::storage::oauth::GrantRow;
 pub use crate::storage::profiles::UserEventRow;
+pub use crate::storage::provlog::{LogQuery, LogRow};
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
     builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
@@ -375,6 +376,37 @@ impl OrgService {
             })
             .collect();
         Ok(AuditPage {
+            entries,
+            next_cursor,
+        })
+    }
+}
+
+/// One page of the provisioning log and the cursor of the next, if there is one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProvisioningLogPage {
+    pub entries: Vec<LogRow>,
+    pub next_cursor: Option<i64>,
+}
+
+impl OrgService {
+    /// A page of the provisioning log of the actor's org, newest first.
+    pub async fn provisioning_log(
+        &self,
+        actor: &Actor,
+        mut q: LogQuery,
+    ) -> OrgResult<ProvisioningLogPage> {
+        actor.require("logs.read")?;
+        q.limit = q.limit.clamp(1, 500);
+        let (org, limit) = (actor.org_id.clone(), q.limit);
+        let entries = self
+            .db
+            .read(move |c| crate::storage::provlog::list(c, &org, &q))
+            .await?;
+        let next_cursor = (entries.len() as i64 == limit)
+            .then(|| entries.last().map(|r| r.seq))
+            .flatten();
+        Ok(ProvisioningLogPage {
             entries,
             next_cursor,
         })

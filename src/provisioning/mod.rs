@@ -19,6 +19,7 @@ use crate::scim::resource::{
 };
 use crate::scim::schema::{Registry, ResourceKind, ResourceSchema};
 use crate::scim::{ScimError, ScimResult, ScimType};
+use crate::storage::provlog;
 use crate::storage::resources::{
     self, table_of, EmailIndex, ListQuery, Page, ResourceRow, ResourceWrite,
 };
@@ -34,6 +35,52 @@ pub struct Tenant {
     pub connection_id: String,
     /// The connection's SCIM base URL, for `meta.location`.
     pub base_url: String,
+    /// The request's id, for the provisioning log.
+    pub request_id: Option<String>,
+}
+
+/// A SCIM write, as the provisioning log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Create,
+    Replace,
+    Update,
+    Delete,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Create => "create",
+            Op::Replace => "replace",
+            Op::Update => "update",
+            Op::Delete => "delete",
+        }
+    }
+}
+
+/// A provisioning log entry of `tenant`'s write.
+fn log_row(
+    tenant: &Tenant,
+    op: Op,
+    kind: ResourceKind,
+    resource_id: Option<&str>,
+    status: u16,
+    outcome: &'static str,
+    error: Option<String>,
+) -> provlog::NewLogRow {
+    provlog::NewLogRow {
+        org_id: tenant.org_id.clone(),
+        connection_id: tenant.connection_id.clone(),
+        at: now(),
+        operation: op.name(),
+        resource_type: kind.name(),
+        resource_id: resource_id.map(str::to_owned),
+        status: i32::from(status),
+        outcome,
+        error,
+        request_id: tenant.request_id.clone(),
+    }
 }
 
 /// SCIM operations over the store.
@@ -144,6 +191,8 @@ struct Snapshot {
     version: i64,
     created: String,
     last_modified: String,
+    /// False when the write found nothing to change (a retried PATCH, say).
+    changed: bool,
 }
 
 impl Snapshot {
@@ -154,6 +203,7 @@ impl Snapshot {
             version: row.version,
             created: row.created.clone(),
             last_modified: row.last_modified.clone(),
+            changed: true,
         })
     }
 }
@@ -195,6 +245,7 @@ impl ScimService {
         tenant: &Tenant,
         kind: ResourceKind,
         view: Option<&Projection>,
+        op: Op,
         f: F,
     ) -> ScimResult<Output>
     where
@@ -208,6 +259,12 @@ impl ScimService {
             tenant.connection_id.clone(),
             self.db.dialect(),
         );
+        let status = match op {
+            Op::Create => 201,
+            Op::Update if view.is_none() => 204,
+            _ => 200,
+        };
+        let log_tenant = tenant.clone();
         let (snap, mut computed) = self
             .db
             .write(move |conn| {
@@ -216,6 +273,10 @@ impl ScimService {
                 if kind == ResourceKind::User {
                     mapper.sync_user(conn, dialect, &org, &connection, &snap.id, &snap.doc)?;
                 }
+                // The log entry commits with the write it records.
+                let outcome = if snap.changed { "success" } else { "no_change" };
+                let entry = log_row(&log_tenant, op, kind, Some(&snap.id), status, outcome, None);
+                provlog::insert(conn, &entry)?;
                 let computed = match want_computed {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
                     false => Computed::new(),
@@ -242,29 +303,91 @@ impl ScimService {
         body: Value,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let (doc, members, password) = self.validated(kind, &body)?;
-        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
-        self.write_and_render(tenant, kind, view, move |conn, reg| {
-            // Time-ordered (RFC 9562 version 7): resources created one after another get
-            // neighbouring ids, so the id index and the membership tables grow at their right
-            // edge instead of touching a random page per insert. The creation time an id reveals
-            // is already public as meta.created.
-            let id = uuid::Uuid::now_v7().to_string();
-            let write = build_write(reg.resource(kind), &id, &doc, password)?;
-            let now = now();
-            resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
-            if let Some(list) = members {
-                members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
+        let (doc, members, password) = match self.validated(kind, &body) {
+            Ok(valid) => valid,
+            Err(e) => {
+                return self
+                    .logged(tenant, Op::Create, kind, None, Err(e), None)
+                    .await
             }
-            Ok(Snapshot {
-                id,
-                doc,
-                version: 1,
-                created: now.clone(),
-                last_modified: now,
+        };
+        let posted = doc.clone();
+        let (org, d) = (tenant.org_id.clone(), self.db.dialect());
+        let result = self
+            .write_and_render(tenant, kind, view, Op::Create, move |conn, reg| {
+                // Time-ordered (RFC 9562 version 7): resources created one after another get
+                // neighbouring ids, so the id index and the membership tables grow at their right
+                // edge instead of touching a random page per insert. The creation time an id reveals
+                // is already public as meta.created.
+                let id = uuid::Uuid::now_v7().to_string();
+                let write = build_write(reg.resource(kind), &id, &doc, password)?;
+                let now = now();
+                resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
+                if let Some(list) = members {
+                    members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
+                }
+                Ok(Snapshot {
+                    id,
+                    doc,
+                    version: 1,
+                    created: now.clone(),
+                    last_modified: now,
+                    changed: true,
+                })
             })
-        })
-        .await
+            .await;
+        self.logged(tenant, Op::Create, kind, None, result, Some(posted))
+            .await
+    }
+
+    /// Records a failed write in the provisioning log (its own transaction: the write's rolled
+    /// back) and passes the result on. A retry of a write that succeeded still answers what
+    /// RFC 7644 asks (409 for a POST, 404 for a DELETE) and changes nothing; the log calls it a
+    /// replay: a POST whose content equals the resource this connection created under that
+    /// name (`created`: the POST's document), a DELETE of what this connection deleted.
+    async fn logged<T>(
+        &self,
+        tenant: &Tenant,
+        op: Op,
+        kind: ResourceKind,
+        id: Option<&str>,
+        result: ScimResult<T>,
+        created: Option<Map<String, Value>>,
+    ) -> ScimResult<T> {
+        let Err(e) = &result else {
+            return result;
+        };
+        let outcome = "failure";
+        let error = Some(match &e.scim_type {
+            Some(t) => format!("{}: {}", t.as_str(), e.detail),
+            None => e.detail.clone(),
+        });
+        let mut row = log_row(tenant, op, kind, id, e.status, outcome, error);
+        let replay_of_delete = op == Op::Delete && e.status == 404;
+        let replay_of_create = created.filter(|_| e.scim_type == Some(ScimType::Uniqueness));
+        let write = self
+            .db
+            .write(move |conn| {
+                if replay_of_delete {
+                    let rid = row.resource_id.clone().unwrap_or_default();
+                    if provlog::last_success_was(conn, &row.connection_id, &rid, "delete")? {
+                        row.outcome = "replayed";
+                    }
+                }
+                if let Some(doc) = replay_of_create {
+                    let found = same_as_created(conn, &row.org_id, &row.connection_id, kind, &doc)?;
+                    if let Some(existing) = found {
+                        row.outcome = "replayed";
+                        row.resource_id = Some(existing);
+                    }
+                }
+                provlog::insert(conn, &row)
+            })
+            .await;
+        if let Err(err) = write {
+            tracing::warn!(error = %err, "could not write the provisioning log");
+        }
+        result
     }
 
     /// Normalises and checks a full resource body; splits off group members and the password.
@@ -349,27 +472,33 @@ impl ScimService {
         pre: Precondition,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let (doc, members, password) = self.validated(kind, &body)?;
-        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
-        self.write_and_render(tenant, kind, view, move |conn, reg| {
-            let row = locked_row(conn, d, kind, &org, &id, &pre)?;
-            let write = build_write(reg.resource(kind), &id, &doc, password)?;
-            let now = now();
-            let version =
-                resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
-            if kind == ResourceKind::Group {
-                let all = MemberChange::Replace(members.unwrap_or_default());
-                members::apply(conn, d, &org, &id, &[all])?;
-            }
-            Ok(Snapshot {
-                id,
-                doc,
-                version,
-                created: row.created,
-                last_modified: now,
+        let result = async {
+            let (doc, members, password) = self.validated(kind, &body)?;
+            let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+            self.write_and_render(tenant, kind, view, Op::Replace, move |conn, reg| {
+                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
+                let write = build_write(reg.resource(kind), &id, &doc, password)?;
+                let now = now();
+                let version =
+                    resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
+                if kind == ResourceKind::Group {
+                    let all = MemberChange::Replace(members.unwrap_or_default());
+                    members::apply(conn, d, &org, &id, &[all])?;
+                }
+                Ok(Snapshot {
+                    id,
+                    doc,
+                    version,
+                    created: row.created,
+                    last_modified: now,
+                    changed: true,
+                })
             })
-        })
-        .await
+            .await
+        }
+        .await;
+        self.logged(tenant, Op::Replace, kind, Some(id), result, None)
+            .await
     }
 
     /// PATCH: applies the operations atomically. Membership operations on groups are applied in
@@ -383,31 +512,37 @@ impl ScimService {
         pre: Precondition,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let ops = parse_patch_request(&body)?;
-        let (doc_ops, member_changes) = match kind {
-            ResourceKind::Group => split_member_ops(self.schema(kind), ops)?,
-            ResourceKind::User => (ops, vec![]),
-        };
-        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
-        self.write_and_render(tenant, kind, view, move |conn, reg| {
-            let (t, rs) = (table_of(kind), reg.resource(kind));
-            let row = locked_row(conn, d, kind, &org, &id, &pre)?;
-            let mut snap = Snapshot::from_row(&row)?;
-            let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops)?;
-            let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
-            if doc_changed || members_changed {
-                let now = now();
-                snap.version = if doc_changed {
-                    let write = build_write(rs, &id, &snap.doc, None)?;
-                    resources::update(conn, d, t, &org, &write, row.version, &now)?
-                } else {
-                    resources::touch(conn, t, &org, &id, row.version, &now)?
-                };
-                snap.last_modified = now;
-            }
-            Ok(snap)
-        })
-        .await
+        let result = async {
+            let ops = parse_patch_request(&body)?;
+            let (doc_ops, member_changes) = match kind {
+                ResourceKind::Group => split_member_ops(self.schema(kind), ops)?,
+                ResourceKind::User => (ops, vec![]),
+            };
+            let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+            self.write_and_render(tenant, kind, view, Op::Update, move |conn, reg| {
+                let (t, rs) = (table_of(kind), reg.resource(kind));
+                let row = locked_row(conn, d, kind, &org, &id, &pre)?;
+                let mut snap = Snapshot::from_row(&row)?;
+                let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops)?;
+                let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
+                if doc_changed || members_changed {
+                    let now = now();
+                    snap.version = if doc_changed {
+                        let write = build_write(rs, &id, &snap.doc, None)?;
+                        resources::update(conn, d, t, &org, &write, row.version, &now)?
+                    } else {
+                        resources::touch(conn, t, &org, &id, row.version, &now)?
+                    };
+                    snap.last_modified = now;
+                }
+                snap.changed = doc_changed || members_changed;
+                Ok(snap)
+            })
+            .await
+        }
+        .await;
+        self.logged(tenant, Op::Update, kind, Some(id), result, None)
+            .await
     }
 
     /// DELETE: removes the resource and its memberships.
@@ -418,17 +553,22 @@ impl ScimService {
         id: &str,
         pre: Precondition,
     ) -> ScimResult<()> {
-        let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
+        let (org, rid, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
         let (mapper, connection) = (self.profiles.clone(), tenant.connection_id.clone());
-        self.db
+        let entry = log_row(tenant, Op::Delete, kind, Some(id), 204, "success", None);
+        let result = self
+            .db
             .write(move |conn| {
-                locked_row(conn, d, kind, &org, &id, &pre)?;
-                resources::delete(conn, table_of(kind), &org, &id)?;
+                locked_row(conn, d, kind, &org, &rid, &pre)?;
+                resources::delete(conn, table_of(kind), &org, &rid)?;
                 if kind == ResourceKind::User {
-                    mapper.delete_user(conn, d, &org, &connection, &id)?;
+                    mapper.delete_user(conn, d, &org, &connection, &rid)?;
                 }
+                provlog::insert(conn, &entry)?;
                 Ok::<_, ScimError>(())
             })
+            .await;
+        self.logged(tenant, Op::Delete, kind, Some(id), result, None)
             .await
     }
 
@@ -616,6 +756,27 @@ fn locked_row(
     let row = resources::find(conn, d, table_of(kind), org, id, true)?.ok_or_else(not_found)?;
     pre.check(row.version)?;
     Ok(row)
+}
+
+/// The resource named as `doc` names it, if this connection created it with exactly this
+/// content (so a POST of `doc` is a retry).
+fn same_as_created(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    connection_id: &str,
+    kind: ResourceKind,
+    doc: &Map<String, Value>,
+) -> Result<Option<String>, StorageError> {
+    let t = table_of(kind);
+    let Some(name) = doc.get(t.name_attr).and_then(Value::as_str).map(fold_case) else {
+        return Ok(None);
+    };
+    let Some(row) = resources::find_by_name(conn, t, org_id, &name)? else {
+        return Ok(None);
+    };
+    let same = serde_json::from_str::<Map<String, Value>>(&row.data).is_ok_and(|d| d == *doc)
+        && provlog::last_success_was(conn, connection_id, &row.id, "create")?;
+    Ok(same.then_some(row.id))
 }
 
 fn stored_doc(row: &ResourceRow) -> ScimResult<Map<String, Value>> {

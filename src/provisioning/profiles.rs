@@ -193,23 +193,29 @@ impl ProfileMapper {
             DELETED => BTreeMap::new(),
             _ => rules.mapping.apply(doc),
         };
-        store::upsert(
-            conn,
-            &ProfileRow {
-                user_id: user_id.to_owned(),
-                org_id: org_id.to_owned(),
-                connection_id: Some(connection_id.to_owned()),
-                user_name: doc
-                    .get("userName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                status: status.to_owned(),
-                status_changed,
-                fields: serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()),
-                updated: at.clone(),
-            },
-        )?;
+        let row = ProfileRow {
+            user_id: user_id.to_owned(),
+            org_id: org_id.to_owned(),
+            connection_id: Some(connection_id.to_owned()),
+            user_name: doc
+                .get("userName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            status: status.to_owned(),
+            status_changed,
+            fields: serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()),
+            updated: at.clone(),
+        };
+        // A write that changes nothing Roster keeps (a retry, an attribute no mapping reads)
+        // leaves the profile row, and its page, alone.
+        let unchanged = before.as_ref().is_some_and(|b| {
+            (&b.connection_id, &b.user_name, &b.status, &b.fields)
+                == (&row.connection_id, &row.user_name, &row.status, &row.fields)
+        });
+        if !unchanged {
+            store::upsert(conn, &row)?;
+        }
         if let Some(kind) = event {
             store::insert_event(
                 conn,

@@ -7,6 +7,7 @@ mod filter_sql;
 pub mod migrate;
 pub mod oauth;
 pub mod profiles;
+pub mod provlog;
 pub mod resources;
 pub mod schema;
 pub mod tenants;

@@ -353,6 +353,24 @@ pub fn find(
     Ok(load::<ResourceRow>(conn, s)?.into_iter().next())
 }
 
+/// A resource by its unique name (`userName`, group `displayName`), case-folded.
+pub fn find_by_name(
+    conn: &mut AnyConnection,
+    t: &TableDef,
+    org_id: &str,
+    name_norm: &str,
+) -> StorageResult<Option<ResourceRow>> {
+    let mut s = Sql::new(&format!(
+        "SELECT {COLUMNS} FROM {} T WHERE T.org_id = ",
+        t.table
+    ));
+    s.cached(true);
+    s.text(org_id)
+        .push(&format!(" AND T.{} = ", t.name_norm_col))
+        .text(name_norm);
+    Ok(load::<ResourceRow>(conn, s)?.into_iter().next())
+}
+
 /// Deletes a resource and every membership that names it. False when there was none.
 pub fn delete(
     conn: &mut AnyConnection,

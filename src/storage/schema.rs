@@ -150,7 +150,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     oauth_refresh_tokens,
     user_profiles,
     user_events,
-    users
+    users,
+    provisioning_log
 );
 
 diesel::table! {
@@ -199,5 +200,21 @@ diesel::table! {
         created -> Text,
         expires -> Text,
         used -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    provisioning_log (seq) {
+        seq -> BigInt,
+        org_id -> Text,
+        connection_id -> Text,
+        at -> Text,
+        operation -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        status -> Integer,
+        outcome -> Text,
+        error -> Nullable<Text>,
+        request_id -> Nullable<Text>,
     }
 }

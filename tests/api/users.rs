@@ -315,7 +315,12 @@ async fn sc10_wrong_types_and_missing_username_are_400_invalid_value() {
 #[tokio::test]
 async fn sc9_concurrent_posts_of_one_username_create_exactly_one() {
     let app = TestApp::spawn().await;
-    let posts = (0..20).map(|_| app.post("/Users", user_body("race@x.com")));
+    // Twenty different users claiming one userName: one wins, the others conflict.
+    let posts = (0..20).map(|n| {
+        let mut body = user_body("race@x.com");
+        body["displayName"] = json!(format!("Contender {n}"));
+        app.post("/Users", body)
+    });
     let results = futures::future::join_all(posts).await;
     let created = results
         .iter()
@@ -326,14 +331,42 @@ async fn sc9_concurrent_posts_of_one_username_create_exactly_one() {
         .filter(|r| r.status == StatusCode::CONFLICT)
         .count();
     assert_eq!((created, conflicts), (1, 19));
+
+    // Twenty copies of one request (retries): one user; the copies conflict, as RFC 7644 asks.
+    let posts = (0..20).map(|_| app.post("/Users", user_body("retry@x.com")));
+    let results = futures::future::join_all(posts).await;
+    let statuses: Vec<StatusCode> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        19
+    );
+    assert_eq!(
+        app.filter_users("userName eq \"retry@x.com\"").await.body["totalResults"],
+        1
+    );
 }
 
 #[tokio::test]
 async fn sc9_two_replicas_on_one_database_never_duplicate() {
     let app = TestApp::spawn().await;
     let other = app.replica().await;
-    let a = (0..5).map(|_| app.post("/Users", user_body("twice@x.com")));
-    let b = (0..5).map(|_| other.post("/Users", user_body("twice@x.com")));
+    let body = |n: usize| {
+        let mut body = user_body("twice@x.com");
+        body["displayName"] = json!(format!("Contender {n}"));
+        body
+    };
+    let a = (0..5).map(|n| app.post("/Users", body(n)));
+    let b = (5..10).map(|n| other.post("/Users", body(n)));
     let results = futures::future::join_all(a.chain(b)).await;
     assert_eq!(
         results

@@ -13,9 +13,9 @@ use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView, GrantRow,
-    IssuedClientSecret, IssuedSession, MappingInput, MappingView, NewAccount, NewConnection,
-    ProfileInput, ProfileView, StatusPolicy, TokenRow, UserEventPage, UserField, UserProfilePage,
-    UserProfileView, PERMISSIONS,
+    IssuedClientSecret, IssuedSession, LogQuery, MappingInput, MappingView, NewAccount,
+    NewConnection, ProfileInput, ProfileView, ProvisioningLogPage, StatusPolicy, TokenRow,
+    UserEventPage, UserField, UserProfilePage, UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
 
@@ -540,6 +540,55 @@ pub async fn audit_log(
                 action: p.action,
                 actor_id: p.actor_id,
                 target_id: p.target_id,
+                since: p.since,
+                until: p.until,
+                before: p.cursor,
+                limit: p.count.unwrap_or(100),
+            },
+        )
+        .await?;
+    ok(&page)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningLogParams {
+    pub connection_id: Option<String>,
+    pub resource_id: Option<String>,
+    /// create, replace, update or delete.
+    pub operation: Option<String>,
+    /// success, no_change, replayed or failure.
+    pub outcome: Option<String>,
+    /// Entries at or after this time (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// Entries before this time.
+    pub until: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/provisioning-log", tag = "audit",
+    params(ProvisioningLogParams),
+    responses((status = 200, body = ProvisioningLogPage,
+        description = "SCIM writes through the org's connections, newest first")),
+    security(("admin" = [])))]
+pub async fn provisioning_log(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<ProvisioningLogParams>,
+) -> Answer {
+    let p = params.into_inner();
+    let page = state
+        .org
+        .provisioning_log(
+            &who.0,
+            LogQuery {
+                connection_id: p.connection_id,
+                resource_id: p.resource_id,
+                operation: p.operation,
+                outcome: p.outcome,
                 since: p.since,
                 until: p.until,
                 before: p.cursor,

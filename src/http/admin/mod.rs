@@ -226,6 +226,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/users", web::get().to(list_users))
             .route("/users/{id}", web::get().to(get_user))
             .route("/audit-log", web::get().to(audit_log))
+            .route("/provisioning-log", web::get().to(provisioning_log))
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(Problem::new(
                     StatusCode::NOT_FOUND,

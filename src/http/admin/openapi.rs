@@ -42,7 +42,7 @@ impl Modify for AdminBearer {
         handlers::reset_mapping, handlers::put_fixed_values, handlers::list_users,
         handlers::get_user, handlers::get_status_policy, handlers::put_status_policy,
         handlers::user_events,
-        handlers::audit_log,
+        handlers::audit_log, handlers::provisioning_log,
     )
 )]
 pub struct AdminApi;
