@@ -7,6 +7,8 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::Settings;
+use crate::mail::dns::TxtResolver;
+use crate::mail::Mailer;
 use crate::oauth::{KeyRing, OAuthPolicy, OAuthService};
 use crate::org::{OrgService, SessionPolicy};
 use crate::provisioning::tenancy::{self, Bootstrap};
@@ -114,7 +116,13 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         settings.public_url = Some(format!("http://{addr}"));
     }
     let oauth = oauth_service(&settings, &db)?;
-    let scim = ScimService::new(db.clone(), registry);
+    let mailer = Mailer::new(
+        db.clone(),
+        secret_box(&settings)?,
+        settings.smtp_url.as_ref().map(|u| u.0.as_str()),
+        &settings.mail_from,
+    )?;
+    let scim = ScimService::new(db.clone(), registry, mailer.clone());
     let org = OrgService::new(
         db.clone(),
         SessionPolicy {
@@ -123,7 +131,15 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         },
         oauth.policy().clone(),
         scim.profiles(),
+        TxtResolver::new(
+            settings
+                .dns_resolver
+                .as_deref()
+                .and_then(|r| r.parse().ok()),
+        ),
+        mailer.clone(),
     );
+    mailer.spawn_sender();
     spawn_log_retention(db.clone(), settings.provisioning_log_days);
     let state = crate::http::AppState::new(settings.clone(), scim, org, oauth);
     let server = crate::http::serve(listener, state)?;

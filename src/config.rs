@@ -61,6 +61,13 @@ pub struct Settings {
     pub signing_key_rotation_days: u64,
     /// How long provisioning log entries are kept, in days.
     pub provisioning_log_days: u64,
+    /// SMTP server for outgoing mail, e.g. `smtp://user:pass@mail.example.com:587?tls=required`
+    /// or `smtps://...:465`; without it mail stays in the outbox, readable by admins.
+    pub smtp_url: Option<SecretString>,
+    /// The sender of outgoing mail.
+    pub mail_from: String,
+    /// DNS server (`ip:port`) for domain verification; the system resolver when unset.
+    pub dns_resolver: Option<String>,
 }
 
 impl Default for Settings {
@@ -93,6 +100,9 @@ impl Default for Settings {
             oauth_refresh_token_days: 90,
             signing_key_rotation_days: 30,
             provisioning_log_days: 30,
+            smtp_url: None,
+            mail_from: "Roster <roster@localhost>".into(),
+            dns_resolver: None,
         }
     }
 }
@@ -182,6 +192,17 @@ impl Settings {
         if !(1..=3650).contains(&self.oauth_refresh_token_days) {
             return bad("oauth_refresh_token_days must be between 1 and 3650".into());
         }
+        if let Some(r) = &self.dns_resolver {
+            if r.parse::<std::net::SocketAddr>().is_err() {
+                return bad(format!("dns_resolver '{r}' is not ip:port"));
+            }
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad(format!(
+                "mail_from '{}' is not a mail address",
+                self.mail_from
+            ));
+        }
         if !(1..=3650).contains(&self.provisioning_log_days) {
             return bad("provisioning_log_days must be between 1 and 3650".into());
         }
@@ -219,6 +240,9 @@ impl Settings {
         s.database_url = redact_url(&s.database_url);
         if s.secret_key.is_some() {
             s.secret_key = Some(SecretString("***".into()));
+        }
+        if let Some(url) = &s.smtp_url {
+            s.smtp_url = Some(SecretString(redact_url(&url.0)));
         }
         s
     }

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{audit, Actor, OrgError, OrgResult, OrgService};
 use crate::oauth::{self, CLIENT_SECRET_PREFIX};
 use crate::provisioning::now;
+use crate::provisioning::onboarding::DELIVERY_SETTINGS;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
 use crate::security::generate_prefixed_token;
 use crate::storage::accounts as store;
@@ -34,6 +35,9 @@ pub struct ConnectionView {
     /// scope and first redirect URI filled in.
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// Who gets the one-time password of a user this connection creates on a verified domain:
+    /// none, user or admins.
+    pub password_delivery: String,
 }
 
 /// A client secret as issued: shown this once, stored hashed.
@@ -59,6 +63,8 @@ pub struct ConnectionUpdate {
     pub disabled: Option<bool>,
     /// Replaces the registered redirect URIs (at most 10, absolute, https except for loopback).
     pub redirect_uris: Option<Vec<String>>,
+    /// none, user or admins.
+    pub password_delivery: Option<String>,
 }
 
 /// Checks redirect URIs as RFC 6749 §3.1.2 and the OAuth security BCP ask: absolute, no
@@ -141,6 +147,7 @@ impl OrgService {
             client_secret_issued: row.client_secret_hash.is_some(),
             client_id: row.client_id,
             redirect_uris,
+            password_delivery: row.password_delivery,
             id: row.id,
             name: row.name,
             kind: row.kind,
@@ -213,6 +220,14 @@ impl OrgService {
     ) -> OrgResult<ConnectionView> {
         actor.require("connections.manage")?;
         let name = update.name.as_deref().map(check_name).transpose()?;
+        if let Some(d) = &update.password_delivery {
+            if !DELIVERY_SETTINGS.contains(&d.as_str()) {
+                return Err(OrgError::Invalid(format!(
+                    "password_delivery must be one of {}",
+                    DELIVERY_SETTINGS.join(", ")
+                )));
+            }
+        }
         let redirect_uris = update
             .redirect_uris
             .as_deref()
@@ -226,6 +241,7 @@ impl OrgService {
                 let changes = store::ConnectionChangeset {
                     name: name.as_deref(),
                     disabled: update.disabled,
+                    password_delivery: update.password_delivery.as_deref(),
                 };
                 store::update_connection(c, &id, &changes).map_err(conflict_on_name)?;
                 if let Some(uris) = &redirect_uris {
@@ -237,7 +253,8 @@ impl OrgService {
                     "connection.update",
                     ("connection", Some(&id)),
                     json!({"name": name, "disabled": update.disabled,
-                           "redirect_uris": update.redirect_uris}),
+                           "redirect_uris": update.redirect_uris,
+                           "password_delivery": update.password_delivery}),
                 )?;
                 own_connection(c, &actor, &id)
             })

@@ -4,6 +4,7 @@
 
 mod accounts;
 mod connections;
+mod domains;
 mod mapping;
 
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::mail::dns::TxtResolver;
+use crate::mail::Mailer;
 use crate::oauth::OAuthPolicy;
 use crate::provisioning::now;
 use crate::provisioning::profiles::ProfileMapper;
@@ -20,6 +23,7 @@ use crate::security::{generate_prefixed_token, hash_token, verify_password};
 use crate::storage::accounts::{self as store, AccountRow, NewAuditRow, SessionRow};
 use crate::storage::{AnyConnection, Db, StorageError};
 
+pub use crate::mail::MailView;
 pub use crate::provisioning::profiles::StatusPolicy;
 pub use crate::storage::accounts::AuditQuery;
 pub use crate::storage::oauth::GrantRow;
@@ -31,6 +35,7 @@ pub use accounts::{
     ProfileView,
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
+pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};
 pub use mapping::{
     user_fields, MappingInput, MappingView, UserEventPage, UserField, UserProfilePage,
     UserProfileView,
@@ -68,6 +73,9 @@ pub enum OrgError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A service Roster depends on (DNS, say) did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -163,6 +171,8 @@ pub struct OrgService {
     urls: OAuthPolicy,
     /// Applies attribute mappings to user profiles (shared with SCIM writes).
     profiles: Arc<ProfileMapper>,
+    dns: TxtResolver,
+    mailer: Mailer,
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -219,12 +229,16 @@ impl OrgService {
         sessions: SessionPolicy,
         urls: OAuthPolicy,
         profiles: Arc<ProfileMapper>,
+        dns: TxtResolver,
+        mailer: Mailer,
     ) -> Self {
         OrgService {
             db,
             sessions,
             urls,
             profiles,
+            dns,
+            mailer,
         }
     }
 

@@ -2,6 +2,7 @@
 //! the `scim` engine and persists through `storage` in one transaction.
 
 mod members;
+pub mod onboarding;
 pub mod profiles;
 pub mod tenancy;
 
@@ -89,6 +90,7 @@ pub struct ScimService {
     db: Db,
     registry: Arc<Registry>,
     profiles: Arc<profiles::ProfileMapper>,
+    mailer: crate::mail::Mailer,
 }
 
 /// A precondition from `If-Match`.
@@ -212,12 +214,63 @@ impl Snapshot {
 type Computed = HashMap<String, Vec<Value>>;
 
 impl ScimService {
-    pub fn new(db: Db, registry: Arc<Registry>) -> Self {
+    pub fn new(db: Db, registry: Arc<Registry>, mailer: crate::mail::Mailer) -> Self {
         ScimService {
             db,
             profiles: Arc::new(profiles::ProfileMapper::new(registry.clone())),
             registry,
+            mailer,
         }
+    }
+
+    /// A one-time password for a user about to be created, when the connection delivers them
+    /// and the user's email is on a verified domain of the org without an account yet.
+    async fn prepare_otp(
+        &self,
+        tenant: &Tenant,
+        doc: &Map<String, Value>,
+    ) -> Option<onboarding::Prepared> {
+        let (mapper, connection, org, doc) = (
+            self.profiles.clone(),
+            tenant.connection_id.clone(),
+            tenant.org_id.clone(),
+            doc.clone(),
+        );
+        let eligible = self
+            .db
+            .read_small(move |c| {
+                let Some((email, delivery)) =
+                    onboarding::user_email(&mapper, c, &connection, &doc)?
+                else {
+                    return Ok::<_, StorageError>(None);
+                };
+                if !onboarding::on_verified_domain(c, &org, &email)? {
+                    return Ok(None);
+                }
+                let taken =
+                    crate::storage::accounts::find_account_by_email(c, &email.to_lowercase())?;
+                Ok(taken.is_none().then_some((email, delivery)))
+            })
+            .await;
+        let (email, delivery) = match eligible {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check one-time password delivery");
+                return None;
+            }
+        };
+        let password = crate::security::generate_password();
+        let plain = password.clone();
+        let hash = tokio::task::spawn_blocking(move || crate::security::hash_password(&plain))
+            .await
+            .ok()?
+            .ok()?;
+        Some(onboarding::Prepared {
+            email,
+            password,
+            hash,
+            delivery,
+        })
     }
 
     /// The profile mapper SCIM writes use (shared with the admin API, which changes mappings).
@@ -312,6 +365,19 @@ impl ScimService {
             }
         };
         let posted = doc.clone();
+        let otp = match kind {
+            ResourceKind::User => self.prepare_otp(tenant, &doc).await,
+            ResourceKind::Group => None,
+        };
+        let mails = otp.is_some();
+        let mailer = self.mailer.clone();
+        let sign_in_url = format!(
+            "{}/admin/v1/sessions",
+            tenant
+                .base_url
+                .rsplit_once("/scim/v2/")
+                .map_or(tenant.base_url.as_str(), |(base, _)| base)
+        );
         let (org, d) = (tenant.org_id.clone(), self.db.dialect());
         let result = self
             .write_and_render(tenant, kind, view, Op::Create, move |conn, reg| {
@@ -326,6 +392,9 @@ impl ScimService {
                 if let Some(list) = members {
                     members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
                 }
+                if let Some(otp) = &otp {
+                    onboarding::onboard(conn, &mailer, &org, &id, &sign_in_url, otp)?;
+                }
                 Ok(Snapshot {
                     id,
                     doc,
@@ -336,6 +405,9 @@ impl ScimService {
                 })
             })
             .await;
+        if mails && result.is_ok() {
+            self.mailer.nudge();
+        }
         self.logged(tenant, Op::Create, kind, None, result, Some(posted))
             .await
     }

@@ -88,10 +88,12 @@ fn next_status<'a>(
     }
 }
 
-/// A connection's compiled mapping and its status policy.
+/// A connection's compiled mapping, its status policy and who gets new users' one-time
+/// passwords.
 pub struct Rules {
     pub mapping: Mapping,
     pub policy: StatusPolicy,
+    pub delivery: Option<super::onboarding::Delivery>,
 }
 
 /// Users whose profile one transaction rewrites when a mapping changes.
@@ -114,8 +116,9 @@ pub fn stored_policy(policy: &str) -> StatusPolicy {
     serde_json::from_str(policy).unwrap_or_default()
 }
 
-/// The stored texts (mapping, fixed values, policy) a connection's rules were compiled from.
-type Stored = (Option<String>, String, String);
+/// The stored texts (mapping, fixed values, policy, delivery) a connection's rules were
+/// compiled from.
+type Stored = store::MappingSettings;
 type CachedMapping = (Stored, Arc<Rules>);
 
 /// Compiled mappings by connection, recompiled when the stored text changes.
@@ -137,7 +140,7 @@ impl ProfileMapper {
     }
 
     /// The connection's rules as stored now; None when the connection is gone.
-    fn rules_of(
+    pub fn rules_of(
         &self,
         conn: &mut AnyConnection,
         connection_id: &str,
@@ -156,6 +159,7 @@ impl ProfileMapper {
         let rules = Arc::new(Rules {
             mapping: Mapping::compile_stored(rs, &entries, &fixed_values),
             policy: stored_policy(&stored.2),
+            delivery: super::onboarding::Delivery::parse(&stored.3),
         });
         if cache.len() > 10_000 {
             cache.clear();

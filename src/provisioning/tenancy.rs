@@ -50,6 +50,7 @@ pub fn create_connection(
         attribute_mapping: None,
         fixed_values: "{}".into(),
         status_policy: "{}".into(),
+        password_delivery: "none".into(),
     };
     tenants::insert_connection(conn, &row)?;
     Ok(row)

@@ -370,6 +370,7 @@ pub fn list_audit(
 pub struct ConnectionChangeset<'a> {
     pub name: Option<&'a str>,
     pub disabled: Option<bool>,
+    pub password_delivery: Option<&'a str>,
 }
 
 pub fn update_connection(
@@ -377,7 +378,7 @@ pub fn update_connection(
     id: &str,
     changes: &ConnectionChangeset,
 ) -> StorageResult<()> {
-    if changes.name.is_none() && changes.disabled.is_none() {
+    if changes.name.is_none() && changes.disabled.is_none() && changes.password_delivery.is_none() {
         return Ok(());
     }
     diesel::update(directory_connections::table.find(id))

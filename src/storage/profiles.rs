@@ -38,17 +38,21 @@ pub struct UserEventRow {
     pub at: String,
 }
 
-/// A connection's mapping (None: the default), fixed values and status policy, as stored.
+/// A connection's mapping (None: the default), fixed values, status policy and password
+/// delivery, as stored.
+pub type MappingSettings = (Option<String>, String, String, String);
+
 pub fn mapping_settings(
     conn: &mut AnyConnection,
     connection_id: &str,
-) -> StorageResult<Option<(Option<String>, String, String)>> {
+) -> StorageResult<Option<MappingSettings>> {
     directory_connections::table
         .find(connection_id)
         .select((
             directory_connections::attribute_mapping,
             directory_connections::fixed_values,
             directory_connections::status_policy,
+            directory_connections::password_delivery,
         ))
         .first(conn)
         .optional()

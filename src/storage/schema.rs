@@ -23,6 +23,7 @@ diesel::table! {
         attribute_mapping -> Nullable<Text>,
         fixed_values -> Text,
         status_policy -> Text,
+        password_delivery -> Text,
     }
 }
 
@@ -151,7 +152,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     user_profiles,
     user_events,
     users,
-    provisioning_log
+    provisioning_log,
+    org_domains,
+    mail_outbox
 );
 
 diesel::table! {
@@ -216,5 +219,33 @@ diesel::table! {
         outcome -> Text,
         error -> Nullable<Text>,
         request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    org_domains (id) {
+        id -> Text,
+        org_id -> Text,
+        domain -> Text,
+        token -> Text,
+        created -> Text,
+        verified_at -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body -> Nullable<Text>,
+        created -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt -> Text,
+        last_error -> Nullable<Text>,
+        sent_at -> Nullable<Text>,
     }
 }

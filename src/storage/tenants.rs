@@ -40,6 +40,9 @@ pub struct ConnectionRow {
     /// JSON object: on_deactivate, on_delete, on_reactivate.
     #[serde(skip)]
     pub status_policy: String,
+    /// none, user or admins.
+    #[serde(skip)]
+    pub password_delivery: String,
 }
 
 #[derive(

@@ -8,6 +8,7 @@ mod groups;
 mod helpers;
 mod mapping;
 mod oauth;
+mod onboarding;
 mod provlog;
 mod queries;
 mod status;

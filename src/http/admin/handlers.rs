@@ -12,10 +12,11 @@ use serde_json::json;
 use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
-    AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView, GrantRow,
-    IssuedClientSecret, IssuedSession, LogQuery, MappingInput, MappingView, NewAccount,
-    NewConnection, ProfileInput, ProfileView, ProvisioningLogPage, StatusPolicy, TokenRow,
-    UserEventPage, UserField, UserProfilePage, UserProfileView, PERMISSIONS,
+    AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
+    DomainView, GrantRow, IssuedClientSecret, IssuedSession, LogQuery, MailView, MappingInput,
+    MappingView, NewAccount, NewConnection, NewDomain, ProfileInput, ProfileView,
+    ProvisioningLogPage, StatusPolicy, TokenRow, UserEventPage, UserField, UserProfilePage,
+    UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::tenancy::IssuedToken;
 
@@ -597,4 +598,71 @@ pub async fn provisioning_log(
         )
         .await?;
     ok(&page)
+}
+
+#[utoipa::path(get, path = "/admin/v1/domains", tag = "domains",
+    responses((status = 200, body = [DomainView])), security(("admin" = [])))]
+pub async fn list_domains(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    ok(&state.org.list_domains(&who.0).await?)
+}
+
+#[utoipa::path(post, path = "/admin/v1/domains", tag = "domains", request_body = NewDomain,
+    responses((status = 201, body = DomainView,
+        description = "publish txt_value as a TXT record at txt_name, then verify")),
+    security(("admin" = [])))]
+pub async fn add_domain(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    body: web::Json<NewDomain>,
+) -> Answer {
+    created(&state.org.add_domain(&who.0, body.into_inner()).await?)
+}
+
+#[utoipa::path(post, path = "/admin/v1/domains/{id}/verify", tag = "domains",
+    responses((status = 200, body = DomainView),
+        (status = 409, description = "the TXT record is not there (yet), or another org verified the domain"),
+        (status = 502, description = "DNS did not answer")),
+    security(("admin" = [])))]
+pub async fn verify_domain(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.verify_domain(&who.0, &id).await?)
+}
+
+#[utoipa::path(delete, path = "/admin/v1/domains/{id}", tag = "domains",
+    responses((status = 204)), security(("admin" = [])))]
+pub async fn delete_domain(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    state.org.delete_domain(&who.0, &id).await?;
+    no_content()
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxParams {
+    /// pending, sending, sent or failed.
+    pub status: Option<String>,
+    /// At most this many, 1 to 500 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/outbox", tag = "domains", params(OutboxParams),
+    responses((status = 200, body = [MailView],
+        description = "outgoing mail, newest first; bodies until sent")),
+    security(("admin" = [])))]
+pub async fn outbox(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<OutboxParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .outbox(&who.0, p.status, p.count.unwrap_or(100))
+        .await?)
 }

@@ -71,6 +71,7 @@ impl From<OrgError> for Problem {
             OrgError::NotFound => StatusCode::NOT_FOUND,
             OrgError::Conflict(_) => StatusCode::CONFLICT,
             OrgError::Invalid(_) => StatusCode::BAD_REQUEST,
+            OrgError::Unavailable(_) => StatusCode::BAD_GATEWAY,
             OrgError::Storage(inner) => {
                 tracing::error!(error = %inner, "admin API storage error");
                 return Problem::new(
@@ -225,6 +226,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/user-events", web::get().to(user_events))
             .route("/users", web::get().to(list_users))
             .route("/users/{id}", web::get().to(get_user))
+            .route("/domains", web::get().to(list_domains))
+            .route("/domains", web::post().to(add_domain))
+            .route("/domains/{id}/verify", web::post().to(verify_domain))
+            .route("/domains/{id}", web::delete().to(delete_domain))
+            .route("/outbox", web::get().to(outbox))
             .route("/audit-log", web::get().to(audit_log))
             .route("/provisioning-log", web::get().to(provisioning_log))
             .default_service(web::to(|req: HttpRequest| async move {

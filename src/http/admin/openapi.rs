@@ -43,6 +43,8 @@ impl Modify for AdminBearer {
         handlers::get_user, handlers::get_status_policy, handlers::put_status_policy,
         handlers::user_events,
         handlers::audit_log, handlers::provisioning_log,
+        handlers::list_domains, handlers::add_domain, handlers::verify_domain,
+        handlers::delete_domain, handlers::outbox,
     )
 )]
 pub struct AdminApi;
