@@ -297,6 +297,7 @@ async fn org3_a_domain_is_verified_by_its_dns_txt_record() {
 
 #[tokio::test]
 async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
+    let logs = crate::oauth::captured_logs();
     let dns = FakeDns::start().await;
     let resolver = dns.addr.to_string();
     let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
@@ -315,6 +316,9 @@ async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
     assert_eq!(mails[0]["recipient"], "ada@example.com");
     assert_eq!(mails[0]["status"], "pending", "no SMTP: kept in the outbox");
     let password = password_in(mails[0]["body"].as_str().unwrap());
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert!(text.contains("/Users"), "requests are logged");
+    assert!(!text.contains(&password), "the one-time password is in the logs");
 
     // The user signs in with it and must choose a new password first.
     let r = app
