@@ -92,6 +92,7 @@ fn profile_view(row: ProfileRow) -> UserProfileView {
 enum Change {
     Mapping(Option<Vec<MappingEntry>>),
     Fixed(BTreeMap<String, String>),
+    Policy(StatusPolicy),
 }
 
 impl OrgService {
@@ -192,6 +193,17 @@ impl OrgService {
                             json!({"before": fixed, "after": new}),
                         )
                     }
+                    Change::Policy(new) => {
+                        let text = serde_json::to_string(&new).unwrap_or_else(|_| "{}".into());
+                        store::set_status_policy(c, &id, &text)?;
+                        audit(
+                            c,
+                            &actor_c,
+                            "connection.status_policy.update",
+                            ("connection", Some(&id)),
+                            json!({"before": stored_policy(&row.status_policy), "after": new}),
+                        )
+                    }
                 }
             })
             .await?;
@@ -259,23 +271,8 @@ impl OrgService {
         connection: &str,
         policy: StatusPolicy,
     ) -> OrgResult<StatusPolicy> {
-        actor.require("connections.manage")?;
-        let (actor_c, id) = (actor.clone(), connection.to_owned());
-        self.db
-            .write(move |c| {
-                let row = own_connection(c, &actor_c, &id)?;
-                let text = serde_json::to_string(&policy).unwrap_or_else(|_| "{}".into());
-                store::set_status_policy(c, &id, &text)?;
-                audit(
-                    c,
-                    &actor_c,
-                    "connection.status_policy.update",
-                    ("connection", Some(&id)),
-                    json!({"before": stored_policy(&row.status_policy), "after": policy}),
-                )
-            })
+        self.change_mapping(actor, connection, Change::Policy(policy))
             .await?;
-        self.profiles.reapply(&self.db, connection).await?;
         self.get_status_policy(actor, connection).await
     }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::now;
 use crate::scim::mapping::{default_mapping, Mapping, MappingEntry};
 use crate::scim::schema::{Registry, ResourceKind};
-use crate::storage::profiles::{self as store, ProfileRow};
+use crate::storage::profiles::{self as store, ProfileRow, UserEvent};
 use crate::storage::{AnyConnection, Db, Dialect, StorageResult};
 
 /// What `active: false` from the IdP does to the Roster user.
@@ -220,18 +220,14 @@ impl ProfileMapper {
         if !unchanged {
             store::upsert(conn, &row)?;
         }
-        if let Some(kind) = event {
-            store::insert_event(
-                conn,
-                dialect,
-                org_id,
-                user_id,
-                kind,
-                Some(connection_id),
-                &at,
-            )?;
-        }
-        Ok(())
+        let event = event.map(|kind| UserEvent {
+            org_id,
+            user_id,
+            kind,
+            connection_id: Some(connection_id),
+            at: &at,
+        });
+        event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
     }
 
     /// What a DELETE of the SCIM user through the connection does to the Roster user.
@@ -265,18 +261,14 @@ impl ProfileMapper {
             }
             OnDelete::Deactivate => None,
         };
-        if let Some(kind) = event {
-            store::insert_event(
-                conn,
-                dialect,
-                org_id,
-                user_id,
-                kind,
-                Some(connection_id),
-                &at,
-            )?;
-        }
-        Ok(())
+        let event = event.map(|kind| UserEvent {
+            org_id,
+            user_id,
+            kind,
+            connection_id: Some(connection_id),
+            at: &at,
+        });
+        event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
     }
 
     /// Applies the connection's current mapping again to every user it wrote, a batch per

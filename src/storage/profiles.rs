@@ -183,17 +183,30 @@ pub fn list(
         .map_err(db)
 }
 
+/// A status change to record.
+#[derive(Debug, Clone, Copy)]
+pub struct UserEvent<'a> {
+    pub org_id: &'a str,
+    pub user_id: &'a str,
+    pub kind: &'a str,
+    pub connection_id: Option<&'a str>,
+    pub at: &'a str,
+}
+
 /// Records a status change. On PostgreSQL the org's event writers are serialised until commit,
 /// so events become visible in `seq` order and a reader going by `seq` misses none.
 pub fn insert_event(
     conn: &mut AnyConnection,
     dialect: Dialect,
-    org_id: &str,
-    user_id: &str,
-    kind: &str,
-    connection_id: Option<&str>,
-    at: &str,
+    e: &UserEvent,
 ) -> StorageResult<()> {
+    let UserEvent {
+        org_id,
+        user_id,
+        kind,
+        connection_id,
+        at,
+    } = *e;
     if dialect == Dialect::Postgres {
         let mut lock = Sql::new("SELECT pg_advisory_xact_lock(hashtext(");
         lock.text(org_id).push("))");

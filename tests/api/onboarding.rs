@@ -318,7 +318,10 @@ async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
     let password = password_in(mails[0]["body"].as_str().unwrap());
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains("/Users"), "requests are logged");
-    assert!(!text.contains(&password), "the one-time password is in the logs");
+    assert!(
+        !text.contains(&password),
+        "the one-time password is in the logs"
+    );
 
     // The user signs in with it and must choose a new password first.
     let r = app
