@@ -65,10 +65,18 @@ pub fn oauth_policy(settings: &Settings) -> OAuthPolicy {
 
 /// The OAuth authorization server: its policy and signing keys (made on first use).
 pub fn oauth_service(settings: &Settings, db: &Db) -> anyhow::Result<OAuthService> {
+    oauth_service_sealed_by(settings, db, secret_box(settings)?)
+}
+
+fn oauth_service_sealed_by(
+    settings: &Settings,
+    db: &Db,
+    secrets: SecretBox,
+) -> anyhow::Result<OAuthService> {
     let policy = oauth_policy(settings);
     let keys = KeyRing::open(
         db.clone(),
-        secret_box(settings)?,
+        secrets,
         Duration::from_secs(settings.signing_key_rotation_days * 86_400),
         policy.verify_window(),
     )?;
@@ -115,10 +123,11 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
-    let oauth = oauth_service(&settings, &db)?;
+    let secrets = secret_box(&settings)?;
+    let oauth = oauth_service_sealed_by(&settings, &db, secrets.clone())?;
     let mailer = Mailer::new(
         db.clone(),
-        secret_box(&settings)?,
+        secrets,
         settings.smtp_url.as_ref().map(|u| u.0.as_str()),
         &settings.mail_from,
     )?;

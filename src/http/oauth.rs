@@ -241,7 +241,7 @@ async fn authorize_decision(
         }
         Err(e) => return consent_failed(&auth, &pairs, e),
     };
-    match state.oauth.consent(&actor, &auth).await {
+    match state.org.consent(&actor, &auth, &state.oauth).await {
         Ok(location) => redirect(&location),
         Err(e) => consent_failed(&auth, &pairs, e),
     }

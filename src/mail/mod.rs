@@ -10,9 +10,8 @@ use std::time::Duration;
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
-use crate::security::SecretBox;
+use crate::security::{SecretBox, SecretError};
 use crate::storage::mail::{self as store, MailRow};
 use crate::storage::{AnyConnection, Db, StorageResult};
 
@@ -22,6 +21,14 @@ const MAX_ATTEMPTS: i32 = 8;
 const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
 /// How often the sender looks for due mail.
 const POLL: Duration = Duration::from_secs(2);
+
+fn now() -> String {
+    format_datetime(chrono::Utc::now())
+}
+
+/// A mail body sealed with the server's secret key, ready to queue.
+#[derive(Clone)]
+pub struct SealedBody(String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -87,6 +94,11 @@ impl Mailer {
         self.smtp.is_some()
     }
 
+    /// Seals a body for [`Mailer::enqueue`]; done before the transaction that queues it.
+    pub fn seal(&self, body: &str) -> Result<SealedBody, SecretError> {
+        self.secrets.seal(body.as_bytes()).map(SealedBody)
+    }
+
     /// Queues a mail; runs inside the caller's transaction, so the mail exists exactly when
     /// what caused it commits. Call [`Mailer::nudge`] after the commit.
     pub fn enqueue(
@@ -96,7 +108,7 @@ impl Mailer {
         kind: &str,
         recipient: &str,
         subject: &str,
-        body: &str,
+        body: &SealedBody,
     ) -> StorageResult<()> {
         let at = now();
         store::insert_mail(
@@ -107,7 +119,7 @@ impl Mailer {
                 kind: kind.to_owned(),
                 recipient: recipient.to_owned(),
                 subject: subject.to_owned(),
-                body: Some(self.secrets.seal(body.as_bytes())),
+                body: Some(body.0.clone()),
                 created: at.clone(),
                 status: "pending".into(),
                 attempts: 0,

@@ -3,7 +3,7 @@
 //! `rotation` period; the old one is retired from signing but still verifies until every token
 //! it signed has expired, and is published in the JWKS until then.
 
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -86,16 +86,28 @@ impl KeyRing {
             }),
             last_miss: std::sync::Mutex::new(None),
         };
-        let parts = ring.clone_parts();
-        let rows = ring.db.run_sync(move |c| parts.rotate_if_due(c, false))?;
+        let rows = ring.db.run_sync(ring.rotation(false)?)?;
         ring.install(rows)?;
         Ok(ring)
     }
 
+    /// The storage step that makes a new key when one is due (or `force`). The candidate key
+    /// is made and sealed beforehand, outside the transaction.
+    fn rotation(
+        &self,
+        force: bool,
+    ) -> Result<
+        impl FnOnce(&mut AnyConnection) -> StorageResult<Vec<SigningKeyRow>> + Send + 'static,
+        KeyError,
+    > {
+        let parts = self.clone_parts();
+        let candidate = new_key(&self.secrets)?;
+        Ok(move |c: &mut AnyConnection| parts.rotate_if_due(c, force, candidate))
+    }
+
     /// Makes a new signing key now and retires the others (they keep verifying).
     pub async fn rotate(&self) -> Result<String, KeyError> {
-        let this = self.clone_parts();
-        let rows = self.db.write(move |c| this.rotate_if_due(c, true)).await?;
+        let rows = self.db.write(self.rotation(true)?).await?;
         let kid = rows.first().map(|r| r.kid.clone()).unwrap_or_default();
         self.install(rows)?;
         Ok(kid)
@@ -104,11 +116,10 @@ impl KeyRing {
     /// The key to sign with now, after a reload when the last one is old.
     pub async fn signing_key(&self) -> Result<std::sync::Arc<LoadedKey>, KeyError> {
         if self.loaded_at().elapsed() > RELOAD_EVERY {
-            let this = self.clone_parts();
-            let rows = self.db.write(move |c| this.rotate_if_due(c, false)).await?;
+            let rows = self.db.write(self.rotation(false)?).await?;
             self.install(rows)?;
         }
-        let loaded = self.loaded.read().expect("key ring lock");
+        let loaded = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
         loaded
             .keys
             .iter()
@@ -125,7 +136,10 @@ impl KeyRing {
             return Ok(Some(k));
         }
         {
-            let mut last = self.last_miss.lock().expect("key ring lock");
+            let mut last = self
+                .last_miss
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if last.is_some_and(|at| at.elapsed() < UNKNOWN_KID_RELOAD) {
                 return Ok(None);
             }
@@ -139,7 +153,7 @@ impl KeyRing {
 
     /// The public keys as a JWK Set (RFC 7517): every key a live token may be signed with.
     pub fn jwks(&self) -> Value {
-        let loaded = self.loaded.read().expect("key ring lock");
+        let loaded = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
         let keys: Vec<Value> = loaded
             .keys
             .iter()
@@ -152,7 +166,7 @@ impl KeyRing {
     }
 
     fn find(&self, kid: &str) -> Option<DecodingKey> {
-        let loaded = self.loaded.read().expect("key ring lock");
+        let loaded = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
         loaded
             .keys
             .iter()
@@ -161,12 +175,14 @@ impl KeyRing {
     }
 
     fn loaded_at(&self) -> Instant {
-        self.loaded.read().expect("key ring lock").at
+        self.loaded
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .at
     }
 
     fn clone_parts(&self) -> RingParts {
         RingParts {
-            secrets: self.secrets.clone(),
             rotation: self.rotation,
             verify_window: self.verify_window,
         }
@@ -197,7 +213,7 @@ impl KeyRing {
         }
         // Newest first: the first unretired key signs.
         keys.sort_by(|a, b| b.created.cmp(&a.created));
-        *self.loaded.write().expect("key ring lock") = Loaded {
+        *self.loaded.write().unwrap_or_else(PoisonError::into_inner) = Loaded {
             keys,
             at: Instant::now(),
         };
@@ -205,9 +221,8 @@ impl KeyRing {
     }
 }
 
-/// What the storage closures need, without the lock.
+/// What the storage closures need: the periods, without the lock or the secret key.
 struct RingParts {
-    secrets: SecretBox,
     rotation: chrono::Duration,
     verify_window: chrono::Duration,
 }
@@ -224,6 +239,7 @@ impl RingParts {
         &self,
         c: &mut AnyConnection,
         force: bool,
+        row: SigningKeyRow,
     ) -> StorageResult<Vec<SigningKeyRow>> {
         let rows = self.live_rows(c)?;
         let due = format_datetime(chrono::Utc::now() - self.rotation);
@@ -231,7 +247,6 @@ impl RingParts {
         if !force && current.is_some_and(|r| r.created > due) {
             return Ok(rows);
         }
-        let row = new_key(&self.secrets);
         store::insert_signing_key(c, &row)?;
         let delete_before = format_datetime(chrono::Utc::now() - self.verify_window);
         store::retire_signing_keys(c, &row.kid, &row.created, &delete_before)?;
@@ -240,13 +255,16 @@ impl RingParts {
     }
 }
 
-fn new_key(secrets: &SecretBox) -> SigningKeyRow {
+fn new_key(secrets: &SecretBox) -> Result<SigningKeyRow, KeyError> {
     let mut seed = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut seed);
     let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
     let public = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
     let created = now();
-    SigningKeyRow {
+    let private_key = secrets
+        .seal(&seed)
+        .map_err(|e| KeyError::Sealed(e.to_string()))?;
+    Ok(SigningKeyRow {
         // The day it was made and random characters: unique, and says nothing secret.
         kid: format!(
             "{}-{}",
@@ -254,9 +272,9 @@ fn new_key(secrets: &SecretBox) -> SigningKeyRow {
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         ),
         alg: "EdDSA".into(),
-        private_key: secrets.seal(&seed),
+        private_key,
         public_key: public,
         created,
         retired: None,
-    }
+    })
 }

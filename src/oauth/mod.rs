@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::org::{audit, Actor};
 use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::security::{constant_time_eq, generate_prefixed_token, hash_token};
@@ -42,8 +41,6 @@ const CODE_LIFETIME: Duration = Duration::from_secs(300);
 const LEEWAY_SECS: u64 = 30;
 /// Used codes and expired grants are kept this long, to recognise a replay, then deleted.
 const KEEP_EXPIRED: chrono::Duration = chrono::Duration::days(1);
-/// The registered redirect URI of Entra's provisioning page.
-pub const ENTRA_REDIRECT_URI: &str = "https://portal.azure.com/TokenAuthorize";
 
 /// Where the server is reached and how long what it issues lasts.
 #[derive(Debug, Clone)]
@@ -447,30 +444,14 @@ impl OAuthService {
         with_query(&auth.redirect_uri, &all)
     }
 
-    /// Issues an authorization code for an admin's consent and returns the redirect carrying
-    /// it. The admin must belong to the connection's org and manage its connections.
-    pub async fn consent(
-        &self,
-        actor: &Actor,
-        auth: &Authorization,
-    ) -> Result<String, crate::org::OrgError> {
-        use crate::org::OrgError;
-        if actor.org_id != auth.connection.org_id {
-            return Err(OrgError::Forbidden(
-                "this account belongs to another organization".into(),
-            ));
-        }
-        actor.require("connections.manage")?;
-        if actor.must_change_password {
-            return Err(OrgError::Forbidden(
-                "set a new password for this account before authorizing".into(),
-            ));
-        }
+    /// An authorization code for `account_id`'s consent to `auth`: the row to store (the org
+    /// service stores it with its audit entry) and the redirect that carries the code.
+    pub fn issue_code(&self, account_id: &str, auth: &Authorization) -> (CodeRow, String) {
         let code = generate_prefixed_token("");
         let row = CodeRow {
-            code_hash: code.hash.clone(),
+            code_hash: code.hash,
             connection_id: auth.connection.id.clone(),
-            account_id: actor.account_id.clone(),
+            account_id: account_id.to_owned(),
             redirect_uri: auth.redirect_uri.clone(),
             scope: auth.scope.clone(),
             code_challenge: auth.code_challenge.clone(),
@@ -478,24 +459,8 @@ impl OAuthService {
             expires: later(CODE_LIFETIME),
             grant_id: None,
         };
-        let (actor, detail) = (
-            actor.clone(),
-            json!({"client_id": auth.connection.client_id, "redirect_uri": auth.redirect_uri,
-                   "scope": auth.scope}),
-        );
-        self.db
-            .write(move |c| {
-                store::insert_code(c, &row)?;
-                audit(
-                    c,
-                    &actor,
-                    "oauth.consent",
-                    ("connection", Some(&row.connection_id)),
-                    detail,
-                )
-            })
-            .await?;
-        Ok(self.authorization_response(auth, &[("code", &code.secret)]))
+        let redirect = self.authorization_response(auth, &[("code", &code.secret)]);
+        (row, redirect)
     }
 
     /// The connection whose credentials these are.

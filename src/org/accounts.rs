@@ -88,22 +88,6 @@ pub struct ProfileInput {
 }
 
 /// The built-in profiles every org starts with.
-pub fn builtin_profiles(org_id: &str, created: &str) -> [ProfileRow; 2] {
-    let row = |key: &str, name: &str, perms: &str| ProfileRow {
-        id: format!("{org_id}:{key}"),
-        org_id: org_id.to_owned(),
-        name: name.to_owned(),
-        name_norm: name.to_lowercase(),
-        permissions: perms.to_owned(),
-        builtin: true,
-        created: created.to_owned(),
-    };
-    [
-        row("administrator", "Administrator", r#"["*"]"#),
-        row("standard", "Standard", "[]"),
-    ]
-}
-
 fn check_role(role: &str) -> OrgResult<()> {
     if ROLES.contains(&role) {
         Ok(())

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, Actor, OrgError, OrgResult, OrgService};
-use crate::oauth::{self, CLIENT_SECRET_PREFIX};
+use crate::oauth::{self, Authorization, OAuthService, CLIENT_SECRET_PREFIX};
 use crate::provisioning::now;
 use crate::provisioning::onboarding::DELIVERY_SETTINGS;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
@@ -429,5 +429,44 @@ impl OrgService {
                 )
             })
             .await
+    }
+
+    /// An admin's consent on the authorization page: the admin must belong to the
+    /// connection's org and manage its connections. Stores the code with its audit entry and
+    /// returns the redirect carrying it.
+    pub async fn consent(
+        &self,
+        actor: &Actor,
+        auth: &Authorization,
+        oauth: &OAuthService,
+    ) -> OrgResult<String> {
+        if actor.org_id != auth.connection.org_id {
+            return Err(OrgError::Forbidden(
+                "this account belongs to another organization".into(),
+            ));
+        }
+        actor.require("connections.manage")?;
+        if actor.must_change_password {
+            return Err(OrgError::Forbidden(
+                "set a new password for this account before authorizing".into(),
+            ));
+        }
+        let (code, redirect) = oauth.issue_code(&actor.account_id, auth);
+        let detail = json!({"client_id": auth.connection.client_id,
+                            "redirect_uri": auth.redirect_uri, "scope": auth.scope});
+        let actor = actor.clone();
+        self.db
+            .write(move |c| {
+                oauth_store::insert_code(c, &code)?;
+                audit(
+                    c,
+                    &actor,
+                    "oauth.consent",
+                    ("connection", Some(&code.connection_id)),
+                    detail,
+                )
+            })
+            .await?;
+        Ok(redirect)
     }
 }

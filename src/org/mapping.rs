@@ -121,13 +121,13 @@ impl OrgService {
         connection: &str,
         input: MappingInput,
     ) -> OrgResult<MappingView> {
-        self.change_mapping(actor, connection, Change::Mapping(Some(input.mappings)))
+        self.change_and_view(actor, connection, Change::Mapping(Some(input.mappings)))
             .await
     }
 
     /// Goes back to the default mapping.
     pub async fn reset_mapping(&self, actor: &Actor, connection: &str) -> OrgResult<MappingView> {
-        self.change_mapping(actor, connection, Change::Mapping(None))
+        self.change_and_view(actor, connection, Change::Mapping(None))
             .await
     }
 
@@ -138,16 +138,13 @@ impl OrgService {
         connection: &str,
         fixed: BTreeMap<String, String>,
     ) -> OrgResult<MappingView> {
-        self.change_mapping(actor, connection, Change::Fixed(fixed))
+        self.change_and_view(actor, connection, Change::Fixed(fixed))
             .await
     }
 
-    async fn change_mapping(
-        &self,
-        actor: &Actor,
-        connection: &str,
-        change: Change,
-    ) -> OrgResult<MappingView> {
+    /// Stores a change with its audit entry, then applies it to the connection's users;
+    /// returns how many profiles were rewritten.
+    async fn change(&self, actor: &Actor, connection: &str, change: Change) -> OrgResult<usize> {
         actor.require("connections.manage")?;
         let (actor_c, id) = (actor.clone(), connection.to_owned());
         let mapper = self.profiles.clone();
@@ -207,7 +204,18 @@ impl OrgService {
                 }
             })
             .await?;
-        let reapplied = self.profiles.reapply(&self.db, connection).await?;
+        Ok(self.profiles.reapply(&self.db, connection).await?)
+    }
+
+    /// A mapping or fixed-values change, answered with the new mapping and how many profiles
+    /// it rewrote.
+    async fn change_and_view(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        change: Change,
+    ) -> OrgResult<MappingView> {
+        let reapplied = self.change(actor, connection, change).await?;
         let mut view = self.get_mapping(actor, connection).await?;
         view.reapplied = Some(reapplied);
         Ok(view)
@@ -271,9 +279,9 @@ impl OrgService {
         connection: &str,
         policy: StatusPolicy,
     ) -> OrgResult<StatusPolicy> {
-        self.change_mapping(actor, connection, Change::Policy(policy))
+        self.change(actor, connection, Change::Policy(policy))
             .await?;
-        self.get_status_policy(actor, connection).await
+        Ok(policy)
     }
 
     /// User events of the org after `after` (0 for the first), oldest first.

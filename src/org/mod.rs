@@ -25,14 +25,14 @@ use crate::storage::{AnyConnection, Db, StorageError};
 
 pub use crate::mail::MailView;
 pub use crate::provisioning::profiles::StatusPolicy;
+pub use crate::provisioning::tenancy::builtin_profiles;
 pub use crate::storage::accounts::AuditQuery;
 pub use crate::storage::oauth::GrantRow;
 pub use crate::storage::profiles::UserEventRow;
 pub use crate::storage::provlog::{LogQuery, LogRow};
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
-    builtin_profiles, insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput,
-    ProfileView,
+    insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput, ProfileView,
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};

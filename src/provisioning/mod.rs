@@ -260,16 +260,31 @@ impl ScimService {
             }
         };
         let password = crate::security::generate_password();
-        let plain = password.clone();
-        let hash = tokio::task::spawn_blocking(move || crate::security::hash_password(&plain))
+        let sign_in_url = format!(
+            "{}/admin/v1/sessions",
+            tenant
+                .base_url
+                .rsplit_once("/scim/v2/")
+                .map_or(tenant.base_url.as_str(), |(base, _)| base)
+        );
+        let (subject, text) = onboarding::mail_text(delivery, &email, &password, &sign_in_url);
+        let body = match self.mailer.seal(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not seal a one-time password mail");
+                return None;
+            }
+        };
+        let hash = tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
             .await
             .ok()?
             .ok()?;
         Some(onboarding::Prepared {
             email,
-            password,
             hash,
             delivery,
+            subject,
+            body,
         })
     }
 
@@ -317,7 +332,7 @@ impl ScimService {
             Op::Update if view.is_none() => 204,
             _ => 200,
         };
-        let log_tenant = tenant.clone();
+        let mut entry = log_row(tenant, op, kind, None, status, "success", None);
         let (snap, mut computed) = self
             .db
             .write(move |conn| {
@@ -327,8 +342,8 @@ impl ScimService {
                     mapper.sync_user(conn, dialect, &org, &connection, &snap.id, &snap.doc)?;
                 }
                 // The log entry commits with the write it records.
-                let outcome = if snap.changed { "success" } else { "no_change" };
-                let entry = log_row(&log_tenant, op, kind, Some(&snap.id), status, outcome, None);
+                entry.resource_id = Some(snap.id.clone());
+                entry.outcome = if snap.changed { "success" } else { "no_change" };
                 provlog::insert(conn, &entry)?;
                 let computed = match want_computed {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
@@ -364,20 +379,12 @@ impl ScimService {
                     .await
             }
         };
-        let posted = doc.clone();
         let otp = match kind {
             ResourceKind::User => self.prepare_otp(tenant, &doc).await,
             ResourceKind::Group => None,
         };
         let mails = otp.is_some();
         let mailer = self.mailer.clone();
-        let sign_in_url = format!(
-            "{}/admin/v1/sessions",
-            tenant
-                .base_url
-                .rsplit_once("/scim/v2/")
-                .map_or(tenant.base_url.as_str(), |(base, _)| base)
-        );
         let (org, d) = (tenant.org_id.clone(), self.db.dialect());
         let result = self
             .write_and_render(tenant, kind, view, Op::Create, move |conn, reg| {
@@ -393,7 +400,7 @@ impl ScimService {
                     members::apply(conn, d, &org, &id, &[MemberChange::Add(list)])?;
                 }
                 if let Some(otp) = &otp {
-                    onboarding::onboard(conn, &mailer, &org, &id, &sign_in_url, otp)?;
+                    onboarding::onboard(conn, &mailer, &org, &id, otp)?;
                 }
                 Ok(Snapshot {
                     id,
@@ -408,7 +415,14 @@ impl ScimService {
         if mails && result.is_ok() {
             self.mailer.nudge();
         }
-        self.logged(tenant, Op::Create, kind, None, result, Some(posted))
+        // Only a conflict needs the posted document again (to tell a retry from a clash).
+        let posted = match &result {
+            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => {
+                self.validated(kind, &body).ok().map(|(doc, _, _)| doc)
+            }
+            _ => None,
+        };
+        self.logged(tenant, Op::Create, kind, None, result, posted)
             .await
     }
 

@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
+use super::now;
 use super::profiles::ProfileMapper;
-use crate::mail::Mailer;
-use crate::org::{insert_account, NewAccount};
-use crate::storage::accounts as account_store;
+use crate::mail::{Mailer, SealedBody};
+use crate::storage::accounts::{self as account_store, AccountRow};
 use crate::storage::mail as domain_store;
 use crate::storage::{AnyConnection, StorageResult};
 
@@ -32,13 +32,15 @@ impl Delivery {
 
 pub const DELIVERY_SETTINGS: &[&str] = &["none", "user", "admins"];
 
-/// A one-time password made before the write's transaction (hashing takes tens of
-/// milliseconds, which the transaction must not wait for).
+/// A one-time password made before the write's transaction: hashing takes tens of
+/// milliseconds and sealing the mail is crypto too; the transaction waits for neither.
 pub struct Prepared {
     pub email: String,
-    pub password: String,
     pub hash: String,
     pub delivery: Delivery,
+    pub subject: String,
+    /// The mail, which holds the password, sealed.
+    pub body: SealedBody,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -50,8 +52,32 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// The address a new user's one-time password is for: the profile's email, else a userName
-/// that is an address.
+/// The subject and text of the mail carrying `password` for `email`.
+pub fn mail_text(
+    delivery: Delivery,
+    email: &str,
+    password: &str,
+    sign_in_url: &str,
+) -> (String, String) {
+    let sign_in = format!(
+        "Sign in at {sign_in_url} with the email address {email} and this one-time password:\n\n    {password}\n\nYou will be asked to choose your own password."
+    );
+    match delivery {
+        Delivery::User => (
+            "Your Roster account".into(),
+            format!("An account was created for you in Roster.\n\n{sign_in}\n"),
+        ),
+        Delivery::Admins => (
+            format!("One-time password for {email}"),
+            format!(
+                "A Roster account was created for {email}. Pass this on to them.\n\n{sign_in}\n"
+            ),
+        ),
+    }
+}
+
+/// The address a new user's one-time password is for (the profile's email, else a userName
+/// that is an address) and who receives it, when the connection delivers them.
 pub fn user_email(
     mapper: &ProfileMapper,
     conn: &mut AnyConnection,
@@ -93,83 +119,56 @@ pub fn on_verified_domain(
     )
 }
 
-/// Inside the create transaction: the account and the mails. An address that already has an
-/// account gets nothing new.
+/// Inside the create transaction: the account (a member with the Standard profile, linked to
+/// the user, who must choose a new password) and the mails. An address that already has an
+/// account gets nothing.
 pub fn onboard(
     conn: &mut AnyConnection,
     mailer: &Mailer,
     org_id: &str,
     user_id: &str,
-    sign_in_url: &str,
     otp: &Prepared,
 ) -> StorageResult<()> {
-    if account_store::find_account_by_email(conn, &otp.email.to_lowercase())?.is_some() {
+    let at = now();
+    let account = AccountRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        org_id: org_id.to_owned(),
+        email: otp.email.clone(),
+        email_norm: otp.email.to_lowercase(),
+        display_name: None,
+        password_hash: otp.hash.clone(),
+        role: "member".into(),
+        profile_id: format!("{org_id}:standard"),
+        disabled: false,
+        must_change_password: true,
+        created: at.clone(),
+        updated: at,
+        user_id: Some(user_id.to_owned()),
+    };
+    if !account_store::insert_account_if_new(conn, &account)? {
         tracing::info!(
             user_id,
             "no one-time password: the address already has an account"
         );
         return Ok(());
     }
-    let new = NewAccount {
-        email: otp.email.clone(),
-        password: String::new(),
-        display_name: None,
-        role: Some("member".into()),
-        profile_id: None,
-        must_change_password: Some(true),
-        user_id: None,
+    let recipients = match otp.delivery {
+        Delivery::User => vec![otp.email.clone()],
+        Delivery::Admins => account_store::list_accounts(conn, org_id)?
+            .into_iter()
+            .filter(|a| (a.role == "owner" || a.role == "admin") && !a.disabled)
+            .map(|a| a.email)
+            .collect(),
     };
-    let account = match insert_account(conn, org_id, &new, otp.hash.clone()) {
-        Ok(a) => a,
-        Err(e) => {
-            // An address the account rules refuse is skipped, not a failed provisioning.
-            tracing::warn!(user_id, error = %e, "no one-time password: the account could not be made");
-            return Ok(());
-        }
-    };
-    // Linked once the write has made the user (this runs before its profile exists).
-    account_store::update_account(
-        conn,
-        &account.id,
-        &account_store::AccountChangeset {
-            user_id: Some(Some(user_id.to_owned())),
-            ..Default::default()
-        },
-    )?;
-    let sign_in = format!(
-        "Sign in at {sign_in_url} with the email address {email} and this one-time password:\n\n    {password}\n\nYou will be asked to choose your own password.",
-        email = otp.email,
-        password = otp.password
-    );
-    match otp.delivery {
-        Delivery::User => mailer.enqueue(
+    for to in recipients {
+        mailer.enqueue(
             conn,
             org_id,
             "one_time_password",
-            &otp.email,
-            "Your Roster account",
-            &format!("An account was created for you in Roster.\n\n{sign_in}\n"),
-        )?,
-        Delivery::Admins => {
-            let admins: Vec<String> = account_store::list_accounts(conn, org_id)?
-                .into_iter()
-                .filter(|a| (a.role == "owner" || a.role == "admin") && !a.disabled)
-                .map(|a| a.email)
-                .collect();
-            for admin in admins {
-                mailer.enqueue(
-                    conn,
-                    org_id,
-                    "one_time_password",
-                    &admin,
-                    &format!("One-time password for {}", otp.email),
-                    &format!(
-                        "A Roster account was created for {email}. Pass this on to them.\n\n{sign_in}\n",
-                        email = otp.email
-                    ),
-                )?;
-            }
-        }
+            &to,
+            &otp.subject,
+            &otp.body,
+        )?;
     }
     Ok(())
 }

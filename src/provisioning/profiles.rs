@@ -5,7 +5,7 @@
 //! same transaction, for the modules that follow users.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -148,7 +148,7 @@ impl ProfileMapper {
         let Some(stored) = store::mapping_settings(conn, connection_id)? else {
             return Ok(None);
         };
-        let mut cache = self.cache.lock().expect("mapping cache lock");
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((texts, rules)) = cache.get(connection_id) {
             if *texts == stored {
                 return Ok(Some(rules.clone()));

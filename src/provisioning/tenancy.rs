@@ -5,9 +5,30 @@ use serde::Serialize;
 
 use super::now;
 use crate::security::{generate_token, hash_token};
+use crate::storage::accounts::ProfileRow;
 pub use crate::storage::tenants::TokenGrant;
 use crate::storage::tenants::{self, ConnectionRow, OrgRow, TokenRow};
 use crate::storage::{AnyConnection, StorageError, StorageResult};
+
+/// The registered redirect URI of Entra's provisioning page.
+pub const ENTRA_REDIRECT_URI: &str = "https://portal.azure.com/TokenAuthorize";
+
+/// The two profiles every org has: Administrator (every permission) and Standard (none).
+pub fn builtin_profiles(org_id: &str, created: &str) -> [ProfileRow; 2] {
+    let row = |key: &str, name: &str, perms: &str| ProfileRow {
+        id: format!("{org_id}:{key}"),
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        name_norm: name.to_lowercase(),
+        permissions: perms.to_owned(),
+        builtin: true,
+        created: created.to_owned(),
+    };
+    [
+        row("administrator", "Administrator", r#"["*"]"#),
+        row("standard", "Standard", "[]"),
+    ]
+}
 
 /// Kinds of directory connection.
 pub const CONNECTION_KINDS: &[&str] = &["azure", "okta", "scim"];
@@ -20,7 +41,7 @@ pub fn create_org(conn: &mut AnyConnection, name: &str) -> StorageResult<OrgRow>
         created: now(),
     };
     tenants::insert_org(conn, &row)?;
-    for profile in crate::org::builtin_profiles(&row.id, &row.created) {
+    for profile in builtin_profiles(&row.id, &row.created) {
         crate::storage::accounts::insert_profile(conn, &profile)?;
     }
     Ok(row)
@@ -44,7 +65,7 @@ pub fn create_connection(
         // Entra's provisioning page is the one redirect URI known in advance; others are
         // registered by an admin.
         redirect_uris: match kind {
-            "azure" => serde_json::json!([crate::oauth::ENTRA_REDIRECT_URI]).to_string(),
+            "azure" => serde_json::json!([ENTRA_REDIRECT_URI]).to_string(),
             _ => "[]".into(),
         },
         attribute_mapping: None,

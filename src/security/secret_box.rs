@@ -19,6 +19,8 @@ pub enum SecretError {
     KeyFile(String, String),
     #[error("a sealed secret could not be opened (wrong secret key, or damaged data)")]
     Unsealable,
+    #[error("a secret to seal is larger than AES-GCM allows")]
+    TooLarge,
 }
 
 /// Seals and opens secrets with one 256-bit key.
@@ -83,15 +85,15 @@ impl SecretBox {
         }
     }
 
-    pub fn seal(&self, plaintext: &[u8]) -> String {
+    pub fn seal(&self, plaintext: &[u8]) -> Result<String, SecretError> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = self
             .cipher
             .encrypt(&nonce, plaintext)
-            .expect("AES-GCM encrypts any message under 64 GiB");
+            .map_err(|_| SecretError::TooLarge)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{VERSION}{}", STANDARD.encode(out))
+        Ok(format!("{VERSION}{}", STANDARD.encode(out)))
     }
 
     pub fn open(&self, sealed: &str) -> Result<Vec<u8>, SecretError> {
@@ -115,11 +117,11 @@ mod tests {
     fn sealed_secrets_open_only_under_their_key() {
         let a = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
         let b = SecretBox::from_base64(&SecretBox::generate_key()).unwrap();
-        let sealed = a.seal(b"signing key");
+        let sealed = a.seal(b"signing key").unwrap();
         assert!(!sealed.contains("signing"));
         assert_ne!(
             sealed,
-            a.seal(b"signing key"),
+            a.seal(b"signing key").unwrap(),
             "each seal has its own nonce"
         );
         assert_eq!(a.open(&sealed).unwrap(), b"signing key");
@@ -137,7 +139,7 @@ mod tests {
         let path = dir.path().join("roster.key");
         let first = SecretBox::load_or_create(&path).unwrap();
         let again = SecretBox::load_or_create(&path).unwrap();
-        assert_eq!(again.open(&first.seal(b"x")).unwrap(), b"x");
+        assert_eq!(again.open(&first.seal(b"x").unwrap()).unwrap(), b"x");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

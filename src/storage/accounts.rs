@@ -173,6 +173,44 @@ pub fn insert_account(conn: &mut AnyConnection, row: &AccountRow) -> StorageResu
     Ok(())
 }
 
+/// Inserts an account unless its email has one already; false then. Never fails the enclosing
+/// transaction on that conflict (PostgreSQL would abort it).
+pub fn insert_account_if_new(conn: &mut AnyConnection, row: &AccountRow) -> StorageResult<bool> {
+    let mut s = Sql::new(
+        "INSERT INTO accounts (id, org_id, email, email_norm, display_name, password_hash, role, \
+         profile_id, disabled, must_change_password, created, updated, user_id) VALUES (",
+    );
+    s.cached(true);
+    s.text(row.id.as_str())
+        .push(", ")
+        .text(row.org_id.as_str())
+        .push(", ")
+        .text(row.email.as_str())
+        .push(", ")
+        .text(row.email_norm.as_str())
+        .push(", ")
+        .bind(Bind::OptText(row.display_name.clone()))
+        .push(", ")
+        .text(row.password_hash.as_str())
+        .push(", ")
+        .text(row.role.as_str())
+        .push(", ")
+        .text(row.profile_id.as_str())
+        .push(", ")
+        .bind(Bind::Bool(row.disabled))
+        .push(", ")
+        .bind(Bind::Bool(row.must_change_password))
+        .push(", ")
+        .text(row.created.as_str())
+        .push(", ")
+        .text(row.updated.as_str())
+        .push(", ")
+        .bind(Bind::OptText(row.user_id.clone()))
+        .push(") ON CONFLICT (email_norm) DO NOTHING");
+    let n = s.execute(conn).map_err(db)?;
+    Ok(n == 1)
+}
+
 pub fn find_account_by_email(
     conn: &mut AnyConnection,
     email_norm: &str,

@@ -209,11 +209,7 @@ pub fn live_grant(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<To
         .first(conn)
         .optional()
         .map_err(db)?;
-    Ok(row.map(|(token_id, connection_id, org_id)| TokenGrant {
-        token_id,
-        connection_id,
-        org_id,
-    }))
+    Ok(row.map(TokenGrant::from))
 }
 
 pub fn insert_code(conn: &mut AnyConnection, row: &CodeRow) -> StorageResult<()> {

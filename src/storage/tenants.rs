@@ -183,6 +183,17 @@ pub struct TokenGrant {
     pub org_id: String,
 }
 
+/// From a query's (token or grant id, connection id, org id).
+impl From<(String, String, String)> for TokenGrant {
+    fn from((token_id, connection_id, org_id): (String, String, String)) -> Self {
+        TokenGrant {
+            token_id,
+            connection_id,
+            org_id,
+        }
+    }
+}
+
 /// Looks up a live token of an enabled connection by the hash of its secret.
 pub fn find_token_grant(
     conn: &mut AnyConnection,
@@ -201,9 +212,5 @@ pub fn find_token_grant(
         .first(conn)
         .optional()
         .map_err(db)?;
-    Ok(row.map(|(token_id, connection_id, org_id)| TokenGrant {
-        token_id,
-        connection_id,
-        org_id,
-    }))
+    Ok(row.map(TokenGrant::from))
 }
