@@ -116,7 +116,12 @@ impl KeyRing {
     /// The key to sign with now, after a reload when the last one is old.
     pub async fn signing_key(&self) -> Result<std::sync::Arc<LoadedKey>, KeyError> {
         if self.loaded_at().elapsed() > RELOAD_EVERY {
-            let rows = self.db.write(self.rotation(false)?).await?;
+            // A read finds what other replicas made; only a due rotation takes a write.
+            let parts = self.clone_parts();
+            let mut rows = self.db.read(move |c| parts.live_rows(c)).await?;
+            if parts.is_due(&rows) {
+                rows = self.db.write(self.rotation(false)?).await?;
+            }
             self.install(rows)?;
         }
         let loaded = self.loaded.read().unwrap_or_else(PoisonError::into_inner);
@@ -222,6 +227,7 @@ impl KeyRing {
 }
 
 /// What the storage closures need: the periods, without the lock or the secret key.
+#[derive(Clone, Copy)]
 struct RingParts {
     rotation: chrono::Duration,
     verify_window: chrono::Duration,
@@ -233,6 +239,15 @@ impl RingParts {
         store::list_signing_keys(c, &cutoff)
     }
 
+    /// Whether a new key is due: none signs, or the newest is older than the rotation period.
+    fn is_due(&self, rows: &[SigningKeyRow]) -> bool {
+        let due = format_datetime(chrono::Utc::now() - self.rotation);
+        !rows
+            .iter()
+            .find(|r| r.retired.is_none())
+            .is_some_and(|r| r.created > due)
+    }
+
     /// Creates a key when none signs, when the newest is older than the rotation period, or
     /// when forced; retires the others then. Returns the live keys.
     fn rotate_if_due(
@@ -242,9 +257,7 @@ impl RingParts {
         row: SigningKeyRow,
     ) -> StorageResult<Vec<SigningKeyRow>> {
         let rows = self.live_rows(c)?;
-        let due = format_datetime(chrono::Utc::now() - self.rotation);
-        let current = rows.iter().find(|r| r.retired.is_none());
-        if !force && current.is_some_and(|r| r.created > due) {
+        if !force && !self.is_due(&rows) {
             return Ok(rows);
         }
         store::insert_signing_key(c, &row)?;

@@ -207,9 +207,7 @@ pub fn insert_event(
         connection_id,
         at,
     } = *e;
-    if dialect == Dialect::Postgres {
-        let mut lock = Sql::new("SELECT pg_advisory_xact_lock(hashtext(");
-        lock.text(org_id).push("))");
+    if let Some(lock) = dialect.transaction_lock(org_id) {
         lock.execute(conn).map_err(db)?;
     }
     let mut s =
