@@ -26,12 +26,23 @@ pub struct Running {
     pub bootstrap: Option<Bootstrap>,
 }
 
+/// Opens the database, creating and migrating it as needed (`serve`, `migrate`, tests).
 pub fn open_db(settings: &Settings) -> Result<Db, StorageError> {
+    open(settings, true)
+}
+
+/// Opens a database Roster made before (applying newer migrations); never creates one.
+pub fn open_existing_db(settings: &Settings) -> Result<Db, StorageError> {
+    open(settings, false)
+}
+
+fn open(settings: &Settings, create: bool) -> Result<Db, StorageError> {
     Db::open(&DbSettings {
         url: settings.database_url.clone(),
         pool_size: settings.pool_size,
         sqlite_synchronous: settings.sqlite_synchronous.clone(),
         acquire_timeout: Duration::from_secs(30),
+        create,
     })
 }
 
@@ -60,18 +71,31 @@ pub fn oauth_policy(settings: &Settings) -> OAuthPolicy {
             settings.oauth_client_credentials_minutes * 60,
         ),
         refresh_token: Duration::from_secs(settings.oauth_refresh_token_days * 86_400),
+        refresh_grace: Duration::from_secs(settings.oauth_refresh_grace_seconds),
     }
 }
 
 /// The OAuth authorization server: its policy and signing keys (made on first use).
 pub fn oauth_service(settings: &Settings, db: &Db) -> anyhow::Result<OAuthService> {
-    oauth_service_sealed_by(settings, db, secret_box(settings)?)
+    let secrets = secret_box(settings)?;
+    let mailer = mailer(settings, db, secrets.clone())?;
+    oauth_service_sealed_by(settings, db, secrets, mailer)
+}
+
+fn mailer(settings: &Settings, db: &Db, secrets: SecretBox) -> anyhow::Result<Mailer> {
+    Ok(Mailer::new(
+        db.clone(),
+        secrets,
+        settings.smtp_url.as_ref().map(|u| u.0.as_str()),
+        &settings.mail_from,
+    )?)
 }
 
 fn oauth_service_sealed_by(
     settings: &Settings,
     db: &Db,
     secrets: SecretBox,
+    mailer: Mailer,
 ) -> anyhow::Result<OAuthService> {
     let policy = oauth_policy(settings);
     let keys = KeyRing::open(
@@ -80,7 +104,12 @@ fn oauth_service_sealed_by(
         Duration::from_secs(settings.signing_key_rotation_days * 86_400),
         policy.verify_window(),
     )?;
-    Ok(OAuthService::new(db.clone(), Arc::new(keys), policy))
+    Ok(OAuthService::new(
+        db.clone(),
+        Arc::new(keys),
+        policy,
+        mailer,
+    ))
 }
 
 /// Deletes provisioning log entries older than the retention, now and every hour. Every replica
@@ -109,28 +138,27 @@ fn spawn_log_retention(db: Db, days: u64) {
 }
 
 /// Opens the database (migrating it), bootstraps an empty one, binds and starts serving.
+///
+/// Everything that can fail (settings, schemas, the port, the secret key, SMTP, signing keys)
+/// is done before the first-start bootstrap, so the token it prints is the token it created.
 pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
+    settings.validate()?;
     let registry = Arc::new(load_registry(&settings)?);
-    let db = open_db(&settings)?;
-    // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
-    let bootstrap = match db.run_sync(tenancy::bootstrap_if_empty) {
-        Err(StorageError::Unique(_)) => None,
-        other => other?,
-    };
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     if settings.public_url.is_none() {
         settings.public_url = Some(format!("http://{addr}"));
     }
+    let db = open_db(&settings)?;
     let secrets = secret_box(&settings)?;
-    let oauth = oauth_service_sealed_by(&settings, &db, secrets.clone())?;
-    let mailer = Mailer::new(
-        db.clone(),
-        secrets,
-        settings.smtp_url.as_ref().map(|u| u.0.as_str()),
-        &settings.mail_from,
-    )?;
+    let mailer = mailer(&settings, &db, secrets.clone())?;
+    let oauth = oauth_service_sealed_by(&settings, &db, secrets, mailer.clone())?;
+    // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
+    let bootstrap = match db.run_sync(tenancy::bootstrap_if_empty) {
+        Err(StorageError::Unique(_)) => None,
+        other => other?,
+    };
     let scim = ScimService::new(db.clone(), registry, mailer.clone());
     let org = OrgService::new(
         db.clone(),

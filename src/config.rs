@@ -28,6 +28,13 @@ pub struct Settings {
     pub max_page_size: i64,
     pub bulk_max_operations: usize,
     pub bulk_max_payload_bytes: usize,
+    /// Longest `userName`, `externalId`, `displayName` or email value a SCIM client may write,
+    /// in characters.
+    pub scim_max_identifier_length: usize,
+    /// Longest other string value a SCIM client may write, in characters.
+    pub scim_max_string_length: usize,
+    /// Most operations one SCIM PATCH request may hold.
+    pub scim_max_patch_operations: usize,
     /// Requests per second allowed per token; 0 turns rate limiting off.
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
@@ -56,6 +63,9 @@ pub struct Settings {
     pub oauth_client_credentials_minutes: u64,
     /// A refresh token expires after this many days unused (each use issues a new one).
     pub oauth_refresh_token_days: u64,
+    /// How long after its use a refresh token still works once, for an identity provider that
+    /// lost the response and retries (while the token that use issued is unused), in seconds.
+    pub oauth_refresh_grace_seconds: u64,
     /// A new token-signing key is made after this many days; the old one verifies until the
     /// tokens it signed have expired.
     pub signing_key_rotation_days: u64,
@@ -84,6 +94,9 @@ impl Default for Settings {
             max_page_size: 1000,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
+            scim_max_identifier_length: 512,
+            scim_max_string_length: 16 * 1024,
+            scim_max_patch_operations: 1000,
             rate_limit_per_second: 0,
             rate_limit_burst: 100,
             token_cache_seconds: 5,
@@ -98,6 +111,7 @@ impl Default for Settings {
             oauth_access_token_minutes: 60,
             oauth_client_credentials_minutes: 60,
             oauth_refresh_token_days: 90,
+            oauth_refresh_grace_seconds: 60,
             signing_key_rotation_days: 30,
             provisioning_log_days: 30,
             smtp_url: None,
@@ -152,9 +166,10 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Checks values that would otherwise fail later.
+    /// Checks values that would otherwise fail later; `serve` and `check-config` share it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        self.validate_connections()?;
         if self.bind.parse::<std::net::SocketAddr>().is_err() && !self.bind.contains(':') {
             return bad(format!("bind '{}' is not host:port", self.bind));
         }
@@ -164,6 +179,15 @@ impl Settings {
             return bad(
                 "page sizes must satisfy 1 <= default_page_size <= max_page_size <= 10000".into(),
             );
+        }
+        if !(16..=65_536).contains(&self.scim_max_identifier_length)
+            || !(self.scim_max_identifier_length..=1024 * 1024)
+                .contains(&self.scim_max_string_length)
+        {
+            return bad("string limits must satisfy 16 <= scim_max_identifier_length <= scim_max_string_length <= 1048576".into());
+        }
+        if !(1..=100_000).contains(&self.scim_max_patch_operations) {
+            return bad("scim_max_patch_operations must be between 1 and 100000".into());
         }
         if !["normal", "full"].contains(&self.sqlite_synchronous.to_ascii_lowercase().as_str()) {
             return bad("sqlite_synchronous must be normal or full".into());
@@ -192,6 +216,9 @@ impl Settings {
         if !(1..=3650).contains(&self.oauth_refresh_token_days) {
             return bad("oauth_refresh_token_days must be between 1 and 3650".into());
         }
+        if self.oauth_refresh_grace_seconds > 3600 {
+            return bad("oauth_refresh_grace_seconds must be between 0 and 3600".into());
+        }
         if let Some(r) = &self.dns_resolver {
             if r.parse::<std::net::SocketAddr>().is_err() {
                 return bad(format!("dns_resolver '{r}' is not ip:port"));
@@ -208,6 +235,45 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.signing_key_rotation_days) {
             return bad("signing_key_rotation_days must be between 1 and 3650".into());
+        }
+        Ok(())
+    }
+
+    /// The database URL, the secret key and the SMTP URL: what `serve` would otherwise refuse
+    /// only after it had started, or misread.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let url = self.database_url.trim();
+        if url.is_empty() {
+            return bad("database_url is empty".into());
+        }
+        if let Some((scheme, _)) = url.split_once("://") {
+            if !["sqlite", "postgres", "postgresql"].contains(&scheme.to_ascii_lowercase().as_str())
+            {
+                return bad(format!(
+                    "database_url '{}': unknown scheme '{scheme}'; use a SQLite file path, sqlite://path or postgres://user@host/db",
+                    redact_url(url)
+                ));
+            }
+        }
+        if let Some(key) = &self.secret_key {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(key.0.trim());
+            if bytes.map_or(true, |b| b.len() != 32) {
+                return bad(
+                    "secret_key must be the base64 of 32 bytes (e.g. `openssl rand -base64 32`)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(smtp) = &self.smtp_url {
+            type Smtp = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+            if let Err(e) = Smtp::from_url(&smtp.0) {
+                return bad(format!(
+                    "smtp_url '{}' is not an SMTP URL (smtp://host:587?tls=required or smtps://host:465): {e}",
+                    redact_url(&smtp.0)
+                ));
+            }
         }
         Ok(())
     }
@@ -292,6 +358,24 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn check_config_refuses_what_serve_would_refuse_or_misread() {
+        let with = |f: fn(&mut Settings)| {
+            let mut s = Settings::default();
+            f(&mut s);
+            s.validate().map_err(|e| e.to_string())
+        };
+        let err = with(|s| s.database_url = "mysql://x".into()).unwrap_err();
+        assert!(err.contains("unknown scheme 'mysql'"), "{err}");
+        let err = with(|s| s.secret_key = Some(SecretString("short".into()))).unwrap_err();
+        assert!(err.contains("secret_key"), "{err}");
+        let err = with(|s| s.smtp_url = Some(SecretString("http://x".into()))).unwrap_err();
+        assert!(err.contains("smtp_url"), "{err}");
+        with(|s| s.database_url = "postgres://u@h/db".into()).unwrap();
+        with(|s| s.database_url = "sqlite://data/roster.db".into()).unwrap();
+        with(|s| s.smtp_url = Some(SecretString("smtp://mail.example.com:587".into()))).unwrap();
     }
 
     #[test]

@@ -7,8 +7,26 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use roster::config::Settings;
+use roster::org::audit_cli;
 use roster::provisioning::tenancy::{self, CONNECTION_KINDS};
 use roster::storage::{tenants, StorageError};
+use serde_json::json;
+
+/// What the command line says where a tenant URL would stand without `public_url`.
+const PUBLIC_URL_HINT: &str = "Tenant URLs need the public_url setting (the https:// address identity providers reach Roster at); `roster serve` uses it too.";
+
+/// A connection's tenant URL: known only from `public_url`, as the command line cannot know
+/// where a running server listens.
+fn tenant_url(settings: &Settings, connection_id: &str) -> Option<String> {
+    settings
+        .public_url
+        .as_ref()
+        .map(|_| settings.scim_base_url(connection_id))
+}
+
+fn url_or_hint(url: &Option<String>) -> &str {
+    url.as_deref().unwrap_or("(public_url not set)")
+}
 
 #[derive(Parser)]
 #[command(name = "roster", version, about = "SCIM 2.0 provisioning server")]
@@ -192,9 +210,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }) {
         Command::Serve { .. } => serve(settings),
         Command::Migrate => {
-            roster::app::open_db(&settings)?;
-            print(json, &serde_json::json!({"migrated": true}), || {
-                "database is up to date".into()
+            let db = roster::app::open_db(&settings)?;
+            let applied = db.migrations_applied();
+            let out = serde_json::json!({"migrated": !applied.is_empty(), "applied": applied});
+            print(json, &out, || match applied {
+                [] => "database is up to date: no migration to apply".into(),
+                list => format!(
+                    "applied {} migration{}: {}",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" },
+                    list.join(", ")
+                ),
             })
         }
         Command::CheckConfig => {
@@ -204,10 +230,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Org { command } => {
-            let db = roster::app::open_db(&settings)?;
+            let db = roster::app::open_existing_db(&settings)?;
             match command {
                 OrgCommand::Create { name } => {
-                    let org = db.run_sync(|c| tenancy::create_org(c, &name))?;
+                    let org = db
+                        .run_sync(|c| {
+                            let org = tenancy::create_org(c, &name)?;
+                            let target = ("org", Some(org.id.as_str()));
+                            audit_cli(c, &org.id, "org.create", target, json!({"name": name}))?;
+                            Ok(org)
+                        })
+                        .map_err(|e| match e {
+                            StorageError::Unique(_) => {
+                                anyhow::anyhow!("an org named {name} already exists")
+                            }
+                            other => other.into(),
+                        })?;
                     print(json, &org, || org.id.clone())
                 }
                 OrgCommand::List => {
@@ -222,7 +260,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Connection { command } => {
-            let db = roster::app::open_db(&settings)?;
+            let db = roster::app::open_existing_db(&settings)?;
             match command {
                 ConnectionCommand::Create { org, name, kind } => {
                     let kind = kind.to_ascii_lowercase();
@@ -231,15 +269,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     let created = db.run_sync(|c| {
                         let org = tenants::find_org(c, &org)?.ok_or(StorageError::NotFound)?;
-                        tenancy::create_connection(c, &org.id, &name, &kind)
+                        let conn = tenancy::create_connection(c, &org.id, &name, &kind)?;
+                        let detail = json!({"name": name, "kind": kind});
+                        let target = ("connection", Some(conn.id.as_str()));
+                        audit_cli(c, &org.id, "connection.create", target, detail)?;
+                        Ok::<_, StorageError>(conn)
                     });
                     let conn = created.map_err(|e| match e {
                         StorageError::NotFound => anyhow::anyhow!("no org '{org}'"),
                         other => other.into(),
                     })?;
-                    let url = settings.scim_base_url(&conn.id);
-                    let out = serde_json::json!({"connection": conn, "tenant_url": url});
-                    print(json, &out, || format!("{}\ntenant URL: {url}", conn.id))
+                    let url = tenant_url(&settings, &conn.id);
+                    let out = json!({"connection": conn, "tenant_url": url});
+                    print(json, &out, || {
+                        format!("{}\ntenant URL: {}", conn.id, url_or_hint(&url))
+                    })
                 }
                 ConnectionCommand::List { org } => {
                     let list = db.run_sync(|c| {
@@ -251,30 +295,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         };
                         tenants::list_connections(c, org_id.as_deref())
                     })?;
-                    let rows: Vec<_> = list.iter().map(|c| serde_json::json!({"connection": c, "tenant_url": settings.scim_base_url(&c.id)})).collect();
+                    let rows: Vec<_> = list
+                        .iter()
+                        .map(|c| json!({"connection": c, "tenant_url": tenant_url(&settings, &c.id)}))
+                        .collect();
                     print(json, &rows, || {
-                        list.iter()
+                        let mut lines: Vec<String> = list
+                            .iter()
                             .map(|c| {
-                                format!(
-                                    "{}\t{}\t{}\t{}",
-                                    c.id,
-                                    c.kind,
-                                    c.name,
-                                    settings.scim_base_url(&c.id)
-                                )
+                                let url = tenant_url(&settings, &c.id);
+                                format!("{}\t{}\t{}\t{}", c.id, c.kind, c.name, url_or_hint(&url))
                             })
-                            .collect::<Vec<_>>()
-                            .join("\n")
+                            .collect();
+                        if settings.public_url.is_none() && !list.is_empty() {
+                            lines.push(PUBLIC_URL_HINT.into());
+                        }
+                        lines.join("\n")
                     })
                 }
             }
         }
         Command::Token { command } => {
-            let db = roster::app::open_db(&settings)?;
+            let db = roster::app::open_existing_db(&settings)?;
             match command {
                 TokenCommand::Create { connection, label } => {
                     let token = db
-                        .run_sync(|c| tenancy::create_token(c, &connection, &label))
+                        .run_sync(|c| {
+                            let token = tenancy::create_token(c, &connection, &label)?;
+                            let conn = tenants::find_connection(c, &connection)?
+                                .ok_or(StorageError::NotFound)?;
+                            let detail = json!({"connection_id": connection, "label": label});
+                            let target = ("scim_token", Some(token.id.as_str()));
+                            audit_cli(c, &conn.org_id, "token.create", target, detail)?;
+                            Ok(token)
+                        })
                         .map_err(|e| match e {
                             StorageError::NotFound => {
                                 anyhow::anyhow!("no connection '{connection}'")
@@ -303,7 +357,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     })
                 }
                 TokenCommand::Revoke { id } => {
-                    let revoked = db.run_sync(|c| tenancy::revoke_token(c, &id))?;
+                    let revoked = db.run_sync(|c| {
+                        let org = tenants::token_org(c, &id)?;
+                        let revoked = tenancy::revoke_token(c, &id)?;
+                        if let (true, Some(org)) = (revoked, org) {
+                            audit_cli(
+                                c,
+                                &org,
+                                "token.revoke",
+                                ("scim_token", Some(&id)),
+                                json!({}),
+                            )?;
+                        }
+                        Ok::<_, StorageError>(revoked)
+                    })?;
                     if !revoked {
                         anyhow::bail!("no active token '{id}'");
                     }
@@ -313,9 +380,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Account { command } => account(&roster::app::open_db(&settings)?, json, command),
+        Command::Account { command } => {
+            account(&roster::app::open_existing_db(&settings)?, json, command)
+        }
         Command::SigningKey { command } => {
-            let db = roster::app::open_db(&settings)?;
+            let db = roster::app::open_existing_db(&settings)?;
             let oauth = roster::app::oauth_service(&settings, &db)?;
             match command {
                 SigningKeyCommand::Rotate => {
@@ -323,6 +392,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         .enable_all()
                         .build()?;
                     let kid = runtime.block_on(oauth.keys().rotate())?;
+                    db.run_sync(|c| {
+                        for org in tenants::list_orgs(c)? {
+                            let target = ("signing_key", Some(kid.as_str()));
+                            audit_cli(c, &org.id, "signing_key.rotate", target, json!({}))?;
+                        }
+                        Ok::<_, StorageError>(())
+                    })?;
                     print(json, &serde_json::json!({"kid": kid}), || kid.clone())
                 }
                 SigningKeyCommand::List => {
@@ -364,7 +440,16 @@ fn account(db: &roster::storage::Db, json: bool, command: AccountCommand) -> any
             let row = db.run_sync(|c| {
                 let org =
                     tenants::find_org(c, &org)?.ok_or_else(|| anyhow::anyhow!("no org '{org}'"))?;
-                insert_account(c, &org.id, &new, hash).map_err(anyhow::Error::from)
+                let row = insert_account(c, &org.id, &new, hash)?;
+                let detail = json!({"email": row.email, "role": row.role});
+                audit_cli(
+                    c,
+                    &org.id,
+                    "account.create",
+                    ("account", Some(&row.id)),
+                    detail,
+                )?;
+                Ok::<_, anyhow::Error>(row)
             })?;
             let view = AccountView::from(row);
             let out = serde_json::json!({
@@ -424,8 +509,29 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
+/// Why identity providers may not reach the tenant URLs `serve` prints, if they may not.
+fn public_url_warning(settings: &Settings) -> Option<String> {
+    let Some(url) = &settings.public_url else {
+        return Some(format!(
+            "public_url is not set: tenant URLs use http://{}, which identity providers elsewhere cannot reach; set public_url to the https:// address they use (Microsoft Entra ID needs HTTPS)",
+            settings.bind
+        ));
+    };
+    let rest = url.strip_prefix("http://")?;
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+        || rest.starts_with("[::1]");
+    (!loopback).then(|| format!("public_url {url} is plain http: Microsoft Entra ID only provisions to an https:// tenant URL; serve TLS (tls_cert_file, tls_key_file) or put Roster behind an HTTPS reverse proxy"))
+}
+
 fn serve(settings: Settings) -> anyhow::Result<()> {
     init_tracing(&settings);
+    if let Some(warning) = public_url_warning(&settings) {
+        tracing::warn!("{warning}");
+    }
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let running = roster::app::start(settings)?;

@@ -10,6 +10,7 @@ use actix_web::{
 
 use crate::provisioning::tenancy::TokenGrant;
 use crate::provisioning::Tenant;
+use crate::scim::rules::{Dialect, Rules};
 use crate::scim::ScimError;
 
 use super::AppState;
@@ -101,9 +102,17 @@ impl FromRequest for ScimPrincipal {
                         .extensions()
                         .get::<tracing_actix_web::RequestId>()
                         .map(|r| r.to_string()),
+                    rules: Rules {
+                        dialect: Dialect::of_connection_kind(&grant.connection_kind),
+                        limits: state.scim_limits,
+                    },
                 },
                 token_id: grant.token_id,
             };
+            // An id in the path is compared with stored ids, none of which holds a NUL.
+            if req.match_info().iter().any(|(_, v)| v.contains('\0')) {
+                return Err(crate::scim::rules::nul_error().into());
+            }
             if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
                 span.record("org_id", principal.tenant.org_id.as_str());
             }

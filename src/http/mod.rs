@@ -39,6 +39,8 @@ pub struct AppState {
     token_cache: token_cache::TokenCache,
     /// Sign-in attempts per email address.
     sign_in_limiter: DefaultKeyedRateLimiter<String>,
+    /// What one SCIM request may write.
+    scim_limits: crate::scim::rules::Limits,
 }
 
 impl AppState {
@@ -56,7 +58,13 @@ impl AppState {
             token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
         let attempts =
             NonZeroU32::new(settings.sign_in_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+        let scim_limits = crate::scim::rules::Limits {
+            identifier_chars: settings.scim_max_identifier_length,
+            text_chars: settings.scim_max_string_length,
+            patch_operations: settings.scim_max_patch_operations,
+        };
         AppState {
+            scim_limits,
             settings,
             scim,
             org,

@@ -42,20 +42,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn parameters(encoded: &str) -> Result<Vec<(String, String)>, String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(encoded)
         .map_err(|_| "the parameters are not form-encoded".to_string())?;
-    for (i, (name, _)) in pairs.iter().enumerate() {
-        if pairs[..i].iter().any(|(n, _)| n == name) {
+    for (name, _) in &pairs {
+        let values: Vec<&String> = pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .collect();
+        // Entra appends its own `state` to an authorization URL that may already carry an empty
+        // one (the URL shape seed 004 pastes): one empty copy beside one value is that case.
+        let entra_state =
+            name == "state" && values.len() == 2 && values.iter().any(|v| v.is_empty());
+        if values.len() > 1 && !entra_state {
             return Err(format!("parameter '{name}' appears more than once"));
         }
     }
     Ok(pairs)
 }
 
+/// A parameter's value; an empty value counts as absent.
 fn param(pairs: &[(String, String)], name: &str) -> Option<String> {
     pairs
         .iter()
-        .find(|(n, _)| n == name)
+        .find(|(n, v)| n == name && !v.is_empty())
         .map(|(_, v)| v.clone())
-        .filter(|v| !v.is_empty())
 }
 
 fn authorize_request(pairs: &[(String, String)]) -> AuthorizeRequest {
@@ -428,6 +437,12 @@ mod tests {
     fn repeated_parameters_are_refused() {
         assert!(parameters("a=1&b=2").is_ok());
         assert!(parameters("a=1&a=2").is_err());
+        assert!(parameters("state=&state=s1").is_ok());
+        assert!(parameters("state=s1&state=").is_ok());
+        assert!(parameters("state=s1&state=s2").is_err());
+        assert!(parameters("state=&state=&state=s").is_err());
+        let pairs = parameters("state=&client_id=c&state=s1").unwrap();
+        assert_eq!(param(&pairs, "state").as_deref(), Some("s1"));
         assert_eq!(
             parameters("redirect_uri=https%3A%2F%2Fportal.azure.com%2FTokenAuthorize").unwrap()[0]
                 .1,

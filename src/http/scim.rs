@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::provisioning::{etag_matches, ListPage, ListParams, Output, PagingLimits, Precondition};
 use crate::scim::projection::Projection;
 use crate::scim::resource::etag_of;
+use crate::scim::rules::{check_no_nul, nul_error};
 use crate::scim::schema::ResourceKind;
 use crate::scim::{ScimError, ScimResult};
 
@@ -34,6 +35,12 @@ pub struct QueryParams {
 /// Reads the query string case-insensitively (`startindex` as well as `startIndex`).
 pub fn query_params(req: &HttpRequest) -> ScimResult<QueryParams> {
     let pairs: Vec<(String, String)> = query_pairs(req.query_string())?;
+    if pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(nul_error());
+    }
     let mut q = QueryParams::default();
     for (k, v) in pairs {
         let slot = match k.to_ascii_lowercase().as_str() {
@@ -90,12 +97,35 @@ impl QueryParams {
     }
 }
 
-/// Reads a JSON body up to `limit` bytes; beyond it, 413 with a SCIM error.
+/// Whether a request declares a JSON body: `application/scim+json` or `application/json`, with
+/// parameters allowed (RFC 7644 §3.8).
+fn is_json_media_type(req: &HttpRequest) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    ["application/scim+json", "application/json"]
+        .iter()
+        .any(|t| essence.eq_ignore_ascii_case(t))
+}
+
+/// Reads a JSON body up to `limit` bytes: 415 unless it is declared JSON, 413 beyond the limit,
+/// 400 for a NUL character anywhere in it; all with a SCIM error.
 pub async fn read_json(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
 ) -> ScimResult<Value> {
+    if !is_json_media_type(req) {
+        return Err(ScimError::new(
+            415,
+            "the request body must be application/scim+json or application/json",
+        ));
+    }
     let too_large = || ScimError::new(413, format!("the request body exceeds {limit} bytes"));
     let declared = req
         .headers()
@@ -118,8 +148,11 @@ pub async fn read_json(
     if body.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    let value = serde_json::from_slice(&body).map_err(|e| {
+        ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+    })?;
+    check_no_nul(&value)?;
+    Ok(value)
 }
 
 fn if_match(req: &HttpRequest) -> Precondition {

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::mail::{Mailer, SealedBody};
 use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::security::{constant_time_eq, generate_prefixed_token, hash_token};
@@ -52,6 +53,9 @@ pub struct OAuthPolicy {
     pub access_token: Duration,
     pub client_credentials_token: Duration,
     pub refresh_token: Duration,
+    /// How long after its use a refresh token is accepted once more, for a client that lost
+    /// the response (its successor must still be unused).
+    pub refresh_grace: Duration,
 }
 
 impl OAuthPolicy {
@@ -170,6 +174,9 @@ pub struct AccessClaims {
     pub aud: String,
     pub exp: u64,
     pub iat: u64,
+    /// Not before: Roster issues none, but a token that carries one is held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub jti: String,
     pub client_id: String,
     pub scope: String,
@@ -263,6 +270,70 @@ fn later(d: Duration) -> String {
 }
 
 /// Records a revocation the server made on its own (a replayed code or refresh token).
+/// The mail that tells an org's admins a grant of `connection` was revoked for reuse; sealed
+/// before the exchange's transaction, which queues it only if it revokes.
+struct RevocationNotice {
+    mailer: Mailer,
+    subject: String,
+    body: SealedBody,
+}
+
+impl OAuthService {
+    fn revocation_notice(&self, connection: &ConnectionRow) -> Option<RevocationNotice> {
+        let subject = format!(
+            "Roster revoked the OAuth authorization of directory connection '{}'",
+            connection.name
+        );
+        let text = format!(
+            "A refresh token or authorization code of the directory connection '{}' ({}) was \
+             presented a second time, so Roster revoked every token of that authorization: a \
+             stolen token cannot be told apart from a replayed one.\n\n\
+             The identity provider cannot provision through this connection until it is \
+             authorized again. In Microsoft Entra ID: open the enterprise application, \
+             Provisioning, then Authorize and Test connection. The audit log \
+             (action oauth.grant.revoke) has the details.\n",
+            connection.name, connection.id
+        );
+        match self.mailer.seal(&text) {
+            Ok(body) => Some(RevocationNotice {
+                mailer: self.mailer.clone(),
+                subject,
+                body,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not seal a revocation notice");
+                None
+            }
+        }
+    }
+}
+
+/// Revokes a grant for reuse of what it issued: the audit entry and the admins' mail commit
+/// with the revocation.
+fn revoke_for_reuse(
+    c: &mut AnyConnection,
+    connection: &ConnectionRow,
+    grant: &str,
+    reason: &str,
+    notice: Option<&RevocationNotice>,
+) -> Result<(), StorageError> {
+    store::revoke_grant(c, grant, reason, &now())?;
+    audit_revocation(c, connection, grant, reason)?;
+    if let Some(n) = notice {
+        for to in crate::storage::accounts::admin_emails(c, &connection.org_id)? {
+            n.mailer.enqueue(
+                c,
+                &connection.org_id,
+                "oauth_grant_revoked",
+                &to,
+                &n.subject,
+                &n.body,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn audit_revocation(
     c: &mut AnyConnection,
     connection: &ConnectionRow,
@@ -298,16 +369,19 @@ pub struct OAuthService {
     db: Db,
     keys: Arc<KeyRing>,
     policy: OAuthPolicy,
+    /// Tells an org's admins when a grant is revoked for reuse.
+    mailer: Mailer,
     /// Unix time of the last cleanup of expired codes and grants in this process.
     last_prune: Arc<AtomicI64>,
 }
 
 impl OAuthService {
-    pub fn new(db: Db, keys: Arc<KeyRing>, policy: OAuthPolicy) -> Self {
+    pub fn new(db: Db, keys: Arc<KeyRing>, policy: OAuthPolicy, mailer: Mailer) -> Self {
         OAuthService {
             db,
             keys,
             policy,
+            mailer,
             last_prune: Arc::new(AtomicI64::new(0)),
         }
     }
@@ -546,6 +620,7 @@ impl OAuthService {
         verifier: Option<String>,
     ) -> OAuthResult<(GrantRow, Option<String>)> {
         let (client, policy) = (client.clone(), self.policy.clone());
+        let notice = self.revocation_notice(&client);
         let outcome = self
             .db
             .write(move |c| {
@@ -558,8 +633,8 @@ impl OAuthService {
                     return invalid("the code was issued to another client");
                 }
                 if let Some(grant) = &row.grant_id {
-                    store::revoke_grant(c, grant, "authorization code reused", &now())?;
-                    audit_revocation(c, &client, grant, "authorization code reused")?;
+                    let reason = "authorization code reused";
+                    revoke_for_reuse(c, &client, grant, reason, notice.as_ref())?;
                     return Ok(Exchange::Replayed(
                         "the authorization code was already used; what it issued is revoked",
                     ));
@@ -603,7 +678,7 @@ impl OAuthService {
                 Ok(Exchange::Issued(Box::new((grant, Some(refresh)))))
             })
             .await?;
-        issued(outcome)
+        self.issued(outcome)
     }
 
     async fn exchange_refresh(
@@ -613,6 +688,7 @@ impl OAuthService {
         scope: Option<String>,
     ) -> OAuthResult<(GrantRow, Option<String>)> {
         let (client, policy) = (client.clone(), self.policy.clone());
+        let notice = self.revocation_notice(&client);
         let outcome = self
             .db
             .write(move |c| {
@@ -631,11 +707,19 @@ impl OAuthService {
                     return invalid("the refresh token has been revoked");
                 }
                 if row.used.is_some() || !store::claim_refresh(c, &hash, &now())? {
-                    store::revoke_grant(c, &grant.id, "refresh token reused", &now())?;
-                    audit_revocation(c, &client, &grant.id, "refresh token reused")?;
-                    return Ok(Exchange::Replayed(
-                        "the refresh token was already used; every token of its grant is revoked",
-                    ));
+                    // Read again: a concurrent refresh may have used it since.
+                    let used = store::find_refresh(c, &hash)?.unwrap_or_else(|| row.clone());
+                    let retried = used.used.as_deref().is_some_and(|at| {
+                        within(at, policy.refresh_grace)
+                    }) && store::replay_refresh(c, &used, &now())?;
+                    if !retried {
+                        let reason = "refresh token reused";
+                        revoke_for_reuse(c, &client, &grant.id, reason, notice.as_ref())?;
+                        return Ok(Exchange::Replayed(
+                            "the refresh token was already used; every token of its grant is revoked",
+                        ));
+                    }
+                    tracing::info!(grant_id = %grant.id, "refresh token retried within its grace period");
                 }
                 if row.expires < now() {
                     return invalid("the refresh token has expired");
@@ -656,7 +740,7 @@ impl OAuthService {
                 Ok(Exchange::Issued(Box::new((grant, Some(refresh)))))
             })
             .await?;
-        issued(outcome)
+        self.issued(outcome)
     }
 
     async fn sign(
@@ -672,6 +756,7 @@ impl OAuthService {
             aud: self.policy.audience(&client.id),
             exp: iat + lifetime.as_secs(),
             iat,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: client.client_id.clone(),
             scope: grant.scope.clone(),
@@ -729,9 +814,16 @@ impl OAuthService {
                 validation.validate_exp = false;
             }
         }
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        // `nbf` (when present) and `iat` must not be ahead of now by more than the leeway
+        // that `exp` gets: a token from a clock far ahead, or forged, is not yet valid.
+        validation.validate_nbf = true;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
             .map(|d| d.claims)
-            .map_err(|e| format!("rejected: {e}"))
+            .map_err(|e| format!("rejected: {e}"))?;
+        if claims.iat > jsonwebtoken::get_current_timestamp() + LEEWAY_SECS {
+            return Err("rejected: issued in the future (iat)".into());
+        }
+        Ok(claims)
     }
 
     /// What a grant opens while it is live (unrevoked, connection enabled).
@@ -808,16 +900,32 @@ fn new_refresh(
             created: now(),
             expires: later(policy.refresh_token),
             used: None,
+            replayed: None,
         },
     )?;
     Ok(token.secret)
 }
 
-fn issued(outcome: Exchange) -> OAuthResult<(GrantRow, Option<String>)> {
-    match outcome {
-        Exchange::Issued(issued) => Ok(*issued),
-        Exchange::Replayed(m) => Err(OAuthError::InvalidGrant(m.into())),
+impl OAuthService {
+    /// The result of an exchange; a replay revoked a grant and queued mail for the admins.
+    fn issued(&self, outcome: Exchange) -> OAuthResult<(GrantRow, Option<String>)> {
+        match outcome {
+            Exchange::Issued(issued) => Ok(*issued),
+            Exchange::Replayed(m) => {
+                self.mailer.nudge();
+                Err(OAuthError::InvalidGrant(m.into()))
+            }
+        }
     }
+}
+
+/// Whether the timestamp `at` is no older than `window`.
+fn within(at: &str, window: Duration) -> bool {
+    let Ok(at) = chrono::DateTime::parse_from_rfc3339(at) else {
+        return false;
+    };
+    let age = chrono::Utc::now().signed_duration_since(at);
+    age.to_std().map_or(true, |age| age <= window)
 }
 
 #[cfg(test)]

@@ -135,7 +135,6 @@ impl OrgService {
             ("scope", oauth::DEFAULT_SCOPE),
             ("access_type", "offline"),
             ("prompt", "consent"),
-            ("state", ""),
         ];
         if let Some(first) = redirect_uris.first() {
             params.push(("redirect_uri", first));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::mail::dns::TxtResolver;
 use crate::mail::Mailer;
@@ -223,7 +223,65 @@ pub(crate) fn audit(
     Ok(())
 }
 
+/// Records what the `roster` command line did (actor `cli`), in the transaction that did it.
+pub fn audit_cli(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    action: &str,
+    target: (&str, Option<&str>),
+    detail: Value,
+) -> Result<(), StorageError> {
+    store::insert_audit(
+        conn,
+        &NewAuditRow {
+            org_id: org_id.to_owned(),
+            at: now(),
+            actor_id: None,
+            actor: "cli".into(),
+            action: action.to_owned(),
+            target_type: target.0.to_owned(),
+            target_id: target.1.map(str::to_owned),
+            detail: detail.to_string(),
+            request_id: None,
+        },
+    )
+}
+
+/// An audit entry of an account's own sign-in.
+fn sign_in_entry(
+    account: &AccountRow,
+    action: &str,
+    detail: Value,
+    request_id: Option<String>,
+) -> NewAuditRow {
+    NewAuditRow {
+        org_id: account.org_id.clone(),
+        at: now(),
+        actor_id: Some(account.id.clone()),
+        actor: account.email.clone(),
+        action: action.to_owned(),
+        target_type: "account".into(),
+        target_id: Some(account.id.clone()),
+        detail: detail.to_string(),
+        request_id,
+    }
+}
+
 impl OrgService {
+    /// Records a refused sign-in of a known account (its own transaction: nothing else is written).
+    async fn audit_sign_in(
+        &self,
+        account: &AccountRow,
+        action: &str,
+        reason: &str,
+        request_id: Option<String>,
+    ) {
+        let entry = sign_in_entry(account, action, json!({"reason": reason}), request_id);
+        if let Err(e) = self.db.write(move |c| store::insert_audit(c, &entry)).await {
+            tracing::warn!(error = %e, "could not record a sign-in in the audit log");
+        }
+    }
+
     pub fn new(
         db: Db,
         sessions: SessionPolicy,
@@ -275,7 +333,17 @@ impl OrgService {
                 .unwrap_or(false);
         let (account, permissions) = match found {
             Some((a, p)) if valid && !a.disabled => (a, p),
-            _ => return Err(OrgError::BadCredentials),
+            Some((a, _)) => {
+                let reason = if valid {
+                    "account disabled"
+                } else {
+                    "wrong password"
+                };
+                self.audit_sign_in(&a, "account.sign_in_failed", reason, request_id)
+                    .await;
+                return Err(OrgError::BadCredentials);
+            }
+            None => return Err(OrgError::BadCredentials),
         };
         let actor = Actor {
             permissions: effective_permissions(&account.role, &permissions),
@@ -316,8 +384,12 @@ impl OrgService {
             expires: expires.clone(),
             revoked: None,
         };
+        let entry = sign_in_entry(&account, "account.sign_in", json!({"label": label}), None);
         self.db
-            .write(move |c| store::insert_session(c, &row))
+            .write(move |c| {
+                store::insert_session(c, &row)?;
+                store::insert_audit(c, &entry)
+            })
             .await?;
         Ok(IssuedSession {
             token: new.secret,

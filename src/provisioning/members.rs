@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::scim::filter::{parse_patch_path, CompValue, CompareOp, Filter};
 use crate::scim::patch::{OpKind, PatchOperation};
+use crate::scim::rules::Rules;
 use crate::scim::schema::ResourceSchema;
 use crate::scim::{ScimError, ScimResult};
 use crate::storage::resources::{self, NewMember};
@@ -29,18 +30,23 @@ pub enum MemberChange {
     Replace(Vec<MemberRef>),
 }
 
-/// Reads members from `[{"value": id, ...}]`, a single object, or bare ids (Microsoft's Postman
-/// collection adds a member as a plain string).
-pub fn refs_from_value(value: &Value) -> ScimResult<Vec<MemberRef>> {
+/// Reads members from `[{"value": id, ...}]`; on `azure` connections also a single object or bare
+/// ids (Microsoft's Postman collection adds a member as a plain string).
+pub fn refs_from_value(value: &Value, rules: &Rules) -> ScimResult<Vec<MemberRef>> {
     let items: Vec<&Value> = match value {
         Value::Array(a) => a.iter().collect(),
         Value::Null => vec![],
-        other => vec![other],
+        other if rules.loose_shapes() => vec![other],
+        _ => {
+            return Err(ScimError::invalid_syntax(
+                "'members' is multi-valued: its value must be an array",
+            ))
+        }
     };
     items
         .into_iter()
         .map(|item| match item {
-            Value::String(s) => Ok(MemberRef {
+            Value::String(s) if rules.loose_shapes() => Ok(MemberRef {
                 value: s.clone(),
                 display: None,
             }),
@@ -70,6 +76,7 @@ fn member_field(o: &Map<String, Value>, name: &str) -> Option<String> {
 pub fn split_member_ops(
     rs: &ResourceSchema,
     ops: Vec<PatchOperation>,
+    rules: &Rules,
 ) -> ScimResult<(Vec<PatchOperation>, Vec<MemberChange>)> {
     let mut rest = Vec::new();
     let mut changes = Vec::new();
@@ -96,6 +103,7 @@ pub fn split_member_ops(
                     op.op,
                     parsed.filter.as_ref(),
                     op.value.as_ref(),
+                    rules,
                 )?);
             }
             None => {
@@ -108,7 +116,7 @@ pub fn split_member_ops(
                     .into_iter()
                     .partition(|(k, _)| k.eq_ignore_ascii_case("members"));
                 for (_, v) in members {
-                    changes.push(change_for(op.op, None, Some(&v))?);
+                    changes.push(change_for(op.op, None, Some(&v), rules)?);
                 }
                 if !others.is_empty() {
                     rest.push(PatchOperation {
@@ -127,16 +135,20 @@ fn change_for(
     op: OpKind,
     filter: Option<&Filter>,
     value: Option<&Value>,
+    rules: &Rules,
 ) -> ScimResult<MemberChange> {
-    let refs = || refs_from_value(value.unwrap_or(&Value::Null));
+    let refs = || refs_from_value(value.unwrap_or(&Value::Null), rules);
     Ok(match (op, filter) {
         (OpKind::Add, None) => MemberChange::Add(refs()?),
         (OpKind::Replace, None) => MemberChange::Replace(refs()?),
         (OpKind::Remove, None) => match value.filter(|v| !v.is_null()) {
             // Entra removes members by listing them, without a filter: remove just those.
-            Some(v) => {
-                MemberChange::Remove(refs_from_value(v)?.into_iter().map(|r| r.value).collect())
-            }
+            Some(v) => MemberChange::Remove(
+                refs_from_value(v, rules)?
+                    .into_iter()
+                    .map(|r| r.value)
+                    .collect(),
+            ),
             None => MemberChange::RemoveAll,
         },
         (OpKind::Remove, Some(f)) => {

@@ -16,8 +16,9 @@ use crate::scim::patch::{apply_patch, parse_patch_request};
 use crate::scim::plan::{plan, sort_key};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{
-    check_required, fold_case, format_datetime, normalize_resource, render, search_doc, Meta,
+    fold_case, format_datetime, render, search_doc, validate_resource, Meta,
 };
+use crate::scim::rules::Rules;
 use crate::scim::schema::{Registry, ResourceKind, ResourceSchema};
 use crate::scim::{ScimError, ScimResult, ScimType};
 use crate::storage::provlog;
@@ -38,6 +39,8 @@ pub struct Tenant {
     pub base_url: String,
     /// The request's id, for the provisioning log.
     pub request_id: Option<String>,
+    /// How the connection's requests are read (its kind's dialect, the server's limits).
+    pub rules: Rules,
 }
 
 /// A SCIM write, as the provisioning log names it.
@@ -371,7 +374,7 @@ impl ScimService {
         body: Value,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let (doc, members, password) = match self.validated(kind, &body) {
+        let (doc, members, password) = match self.validated(tenant, kind, &body) {
             Ok(valid) => valid,
             Err(e) => {
                 return self
@@ -417,9 +420,10 @@ impl ScimService {
         }
         // Only a conflict needs the posted document again (to tell a retry from a clash).
         let posted = match &result {
-            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => {
-                self.validated(kind, &body).ok().map(|(doc, _, _)| doc)
-            }
+            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => self
+                .validated(tenant, kind, &body)
+                .ok()
+                .map(|(doc, _, _)| doc),
             _ => None,
         };
         self.logged(tenant, Op::Create, kind, None, result, posted)
@@ -479,6 +483,7 @@ impl ScimService {
     /// Normalises and checks a full resource body; splits off group members and the password.
     fn validated(
         &self,
+        tenant: &Tenant,
         kind: ResourceKind,
         body: &Value,
     ) -> ScimResult<(
@@ -487,9 +492,8 @@ impl ScimService {
         Option<String>,
     )> {
         let rs = self.schema(kind);
-        let mut doc = normalize_resource(rs, body)?;
-        check_required(rs, &doc)?;
-        let members = take_members(kind, &mut doc)?;
+        let mut doc = validate_resource(rs, body, &tenant.rules)?;
+        let members = take_members(kind, &mut doc, &tenant.rules)?;
         let password = take_password(kind, &mut doc);
         Ok((doc, members, password))
     }
@@ -559,7 +563,7 @@ impl ScimService {
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
         let result = async {
-            let (doc, members, password) = self.validated(kind, &body)?;
+            let (doc, members, password) = self.validated(tenant, kind, &body)?;
             let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
             self.write_and_render(tenant, kind, view, Op::Replace, move |conn, reg| {
                 let row = locked_row(conn, d, kind, &org, &id, &pre)?;
@@ -599,9 +603,10 @@ impl ScimService {
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
         let result = async {
-            let ops = parse_patch_request(&body)?;
+            let rules = tenant.rules;
+            let ops = parse_patch_request(&body, &rules)?;
             let (doc_ops, member_changes) = match kind {
-                ResourceKind::Group => split_member_ops(self.schema(kind), ops)?,
+                ResourceKind::Group => split_member_ops(self.schema(kind), ops, &rules)?,
                 ResourceKind::User => (ops, vec![]),
             };
             let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
@@ -609,7 +614,7 @@ impl ScimService {
                 let (t, rs) = (table_of(kind), reg.resource(kind));
                 let row = locked_row(conn, d, kind, &org, &id, &pre)?;
                 let mut snap = Snapshot::from_row(&row)?;
-                let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops)?;
+                let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops, &rules)?;
                 let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
                 if doc_changed || members_changed {
                     let now = now();
@@ -918,12 +923,13 @@ fn load_computed(
 fn take_members(
     kind: ResourceKind,
     doc: &mut Map<String, Value>,
+    rules: &Rules,
 ) -> ScimResult<Option<Vec<members::MemberRef>>> {
     if kind != ResourceKind::Group {
         return Ok(None);
     }
     match doc.remove("members") {
-        Some(v) => members::refs_from_value(&v).map(Some),
+        Some(v) => members::refs_from_value(&v, rules).map(Some),
         None => Ok(None),
     }
 }

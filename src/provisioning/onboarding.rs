@@ -154,11 +154,7 @@ pub fn onboard(
     }
     let recipients = match otp.delivery {
         Delivery::User => vec![otp.email.clone()],
-        Delivery::Admins => account_store::list_accounts(conn, org_id)?
-            .into_iter()
-            .filter(|a| (a.role == "owner" || a.role == "admin") && !a.disabled)
-            .map(|a| a.email)
-            .collect(),
+        Delivery::Admins => account_store::admin_emails(conn, org_id)?,
     };
     for to in recipients {
         mailer.enqueue(

@@ -399,9 +399,17 @@ impl<'a> Parser<'a> {
             } else if c == '\\' {
                 escaped = true;
             } else if c == '"' {
-                return serde_json::from_str(&self.src[start..self.pos]).map_err(|_| {
+                let s: String = serde_json::from_str(&self.src[start..self.pos]).map_err(|_| {
                     ScimError::invalid_filter(format!("invalid string at offset {start} of filter"))
-                });
+                })?;
+                // No stored value holds a NUL (see `rules::check_no_nul`), and PostgreSQL
+                // refuses one in a parameter.
+                if s.contains('\0') {
+                    return Err(ScimError::invalid_filter(format!(
+                        "the string at offset {start} of filter holds a NUL character"
+                    )));
+                }
+                return Ok(s);
             }
         }
         Err(ScimError::invalid_filter(format!(
@@ -589,6 +597,13 @@ mod tests {
         assert!(
             matches!(f, Filter::Compare { value: CompValue::Str(ref s), .. } if s == "a \"quoted\" é")
         );
+    }
+
+    #[test]
+    fn a_nul_in_a_string_is_an_invalid_filter() {
+        let err = parse_filter(r#"userName eq "a\u0000b""#).unwrap_err();
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidFilter));
+        assert!(parse_filter("userName eq \"a\0b\"").is_err());
     }
 
     #[test]

@@ -343,7 +343,9 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let m = Mapping::compile(rs, entries, &fixed).unwrap();
-        m.apply(&normalize_resource(rs, &entra_user()).unwrap())
+        m.apply(
+            &normalize_resource(rs, &entra_user(), &crate::scim::rules::Rules::entra()).unwrap(),
+        )
     }
 
     #[test]
@@ -443,7 +445,7 @@ mod tests {
             let rs = reg.resource(ResourceKind::User);
             let entries = vec![MappingEntry { field: "email".into(), source }];
             if let Ok(m) = Mapping::compile(rs, &entries, &BTreeMap::new()) {
-                let doc = normalize_resource(rs, &entra_user()).unwrap();
+                let doc = normalize_resource(rs, &entra_user(), &crate::scim::rules::Rules::entra()).unwrap();
                 let _ = m.apply(&doc);
             }
         }

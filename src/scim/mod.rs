@@ -8,6 +8,7 @@ pub mod patch;
 pub mod plan;
 pub mod projection;
 pub mod resource;
+pub mod rules;
 pub mod schema;
 
 pub use error::{ScimError, ScimResult, ScimType};

@@ -1,14 +1,15 @@
 //! PATCH engine (RFC 7644 §3.5.2) over the canonical document: add/replace/remove with and without
-//! `path`, value-path filters, `primary` uniqueness, atomic application, and the request shapes
-//! Microsoft Entra ID and Okta really send (see `docs/` of the research notes: capitalised ops,
-//! `"True"`/`"False"`, path-less values with dotted or URN-qualified keys, create-on-miss for
-//! `emails[type eq "work"].value`, a value list on `remove`).
+//! `path`, value-path filters, `primary` uniqueness, atomic application, path-less values with
+//! dotted or URN-qualified keys and a value list on `remove` (Entra and Okta send both); and, for
+//! `azure` connections only (see [`Rules`]), capitalised ops, `"True"`/`"False"`, an empty
+//! `Operations` list and create-on-miss for `emails[type eq "work"].value`.
 
 use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimResult};
 use super::filter::{parse_patch_path, CompValue, CompareOp, Filter};
 use super::resource::{coerce, fold_case, parse_bool};
+use super::rules::Rules;
 use super::schema::{AttrType, Attribute, Mutability, ResourceSchema};
 
 pub const PATCH_OP_URN: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -27,9 +28,9 @@ pub struct PatchOperation {
     pub value: Option<Value>,
 }
 
-/// Reads a PatchOp body. Member names and `op` values are matched case-insensitively; an empty
-/// `Operations` array is a no-op (Microsoft's validator sends one).
-pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
+/// Reads a PatchOp body. Member names are matched case-insensitively; `op` values and an empty
+/// `Operations` list as the connection's rules allow.
+pub fn parse_patch_request(body: &Value, rules: &Rules) -> ScimResult<Vec<PatchOperation>> {
     let obj = body
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the PATCH body must be a JSON object"))?;
@@ -38,24 +39,25 @@ pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
             .find(|(key, _)| key.eq_ignore_ascii_case(k))
             .map(|(_, v)| v.clone())
     };
-    if let Some(schemas) = get(obj, "schemas") {
-        let ok = schemas.as_array().is_some_and(|a| {
+    let ok = get(obj, "schemas").is_some_and(|schemas| {
+        schemas.as_array().is_some_and(|a| {
             a.iter().any(|s| {
                 s.as_str()
                     .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_URN))
             })
-        });
-        if !ok {
-            return Err(ScimError::invalid_syntax(format!(
-                "schemas must contain {PATCH_OP_URN}"
-            )));
-        }
+        })
+    });
+    if !ok {
+        return Err(ScimError::invalid_syntax(format!(
+            "'schemas' is required and must contain {PATCH_OP_URN}"
+        )));
     }
     let ops = match get(obj, "Operations") {
         Some(Value::Array(a)) => a,
         Some(Value::Null) | None => return Err(ScimError::invalid_syntax("missing 'Operations'")),
         Some(_) => return Err(ScimError::invalid_syntax("'Operations' must be an array")),
     };
+    rules.check_operations(ops.len())?;
     ops.iter()
         .map(|op| {
             let o = op
@@ -64,7 +66,10 @@ pub fn parse_patch_request(body: &Value) -> ScimResult<Vec<PatchOperation>> {
             let kind = match get(o, "op")
                 .as_ref()
                 .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase)
+                .map(|op| match rules.any_case_ops() {
+                    true => op.to_ascii_lowercase(),
+                    false => op.to_owned(),
+                })
                 .as_deref()
             {
                 Some("add") => OpKind::Add,
@@ -92,12 +97,14 @@ pub fn apply_patch(
     rs: &ResourceSchema,
     doc: &mut Map<String, Value>,
     ops: &[PatchOperation],
+    rules: &Rules,
 ) -> ScimResult<bool> {
     let mut work = doc.clone();
     for op in ops {
-        apply_one(rs, &mut work, op)?;
+        apply_one(rs, &mut work, op, rules)?;
     }
     super::resource::check_required(rs, &work)?;
+    rules.check_document(rs, &work)?;
     let changed = work != *doc;
     *doc = work;
     Ok(changed)
@@ -107,11 +114,12 @@ fn apply_one(
     rs: &ResourceSchema,
     doc: &mut Map<String, Value>,
     op: &PatchOperation,
+    rules: &Rules,
 ) -> ScimResult<()> {
     match &op.path {
         Some(path) => {
             let target = resolve_target(rs, path)?;
-            apply_target(doc, &target, op.op, op.value.as_ref(), true)
+            apply_target(doc, &target, op.op, op.value.as_ref(), true, rules)
         }
         None => {
             if op.op == OpKind::Remove {
@@ -129,7 +137,7 @@ fn apply_one(
                     // Unknown keys in a path-less value are ignored like unknown keys on POST.
                     Err(_) => continue,
                 };
-                apply_target(doc, &target, op.op, Some(v), false)?;
+                apply_target(doc, &target, op.op, Some(v), false, rules)?;
             }
             Ok(())
         }
@@ -262,14 +270,17 @@ fn apply_target(
     op: OpKind,
     value: Option<&Value>,
     explicit: bool,
+    rules: &Rules,
 ) -> ScimResult<()> {
     match target {
-        Target::Extension(schema) => apply_extension(doc, schema, op, value),
+        Target::Extension(schema) => apply_extension(doc, schema, op, value, rules),
         Target::Attr { ext, attr, sub } => {
             let changes_set_value = attr.mutability == Mutability::Immutable
                 && container(doc, ext).get(&attr.name).is_some_and(|current| {
                     sub.is_some()
-                        || value.and_then(|v| coerce(attr, v).ok().flatten()).as_ref()
+                        || value
+                            .and_then(|v| coerce(attr, v, rules).ok().flatten())
+                            .as_ref()
                             != Some(current)
                 });
             if !check_writable(attr, *sub, explicit, changes_set_value)? {
@@ -277,15 +288,15 @@ fn apply_target(
                 return Ok(());
             }
             let result = match (op, sub) {
-                (OpKind::Remove, None) => remove_attr(container(doc, ext), attr, value),
+                (OpKind::Remove, None) => remove_attr(container(doc, ext), attr, value, rules),
                 (OpKind::Remove, Some(sub)) => {
                     for_each_element(container(doc, ext), attr, |el| {
                         el.remove(&sub.name);
                     });
                     Ok(())
                 }
-                (_, None) => set_attr(container(doc, ext), attr, op, value),
-                (_, Some(sub)) => set_sub(container(doc, ext), attr, sub, value),
+                (_, None) => set_attr(container(doc, ext), attr, op, value, rules),
+                (_, Some(sub)) => set_sub(container(doc, ext), attr, sub, value, rules),
             };
             drop_empty_extension(doc, ext);
             result
@@ -299,7 +310,13 @@ fn apply_target(
             if !check_writable(attr, *sub, explicit, false)? {
                 return Ok(());
             }
-            let result = apply_filtered(container(doc, ext), attr, filter, *sub, op, value);
+            let change = FilteredChange {
+                filter,
+                sub: *sub,
+                op,
+                value,
+            };
+            let result = apply_filtered(container(doc, ext), attr, &change, rules);
             drop_empty_extension(doc, ext);
             result
         }
@@ -311,6 +328,7 @@ fn apply_extension(
     schema: &super::schema::Schema,
     op: OpKind,
     value: Option<&Value>,
+    rules: &Rules,
 ) -> ScimResult<()> {
     if op == OpKind::Remove {
         doc.remove(&schema.id);
@@ -331,7 +349,7 @@ fn apply_extension(
             attr,
             sub: None,
         };
-        apply_target(doc, &target, op, Some(v), false)?;
+        apply_target(doc, &target, op, Some(v), false, rules)?;
     }
     Ok(())
 }
@@ -341,10 +359,11 @@ fn set_attr(
     attr: &Attribute,
     op: OpKind,
     value: Option<&Value>,
+    rules: &Rules,
 ) -> ScimResult<()> {
     let value =
         value.ok_or_else(|| ScimError::invalid_syntax(format!("'{}' needs a value", attr.name)))?;
-    let Some(new) = coerce(attr, value)? else {
+    let Some(new) = coerce(attr, value, rules)? else {
         // null / "" / [] unassign the attribute (RFC 7643 §2.5).
         if op == OpKind::Replace || (!attr.multi_valued && attr.kind != AttrType::Complex) {
             target.remove(&attr.name);
@@ -394,11 +413,12 @@ fn set_sub(
     attr: &Attribute,
     sub: &Attribute,
     value: Option<&Value>,
+    rules: &Rules,
 ) -> ScimResult<()> {
     let value = value.ok_or_else(|| {
         ScimError::invalid_syntax(format!("'{}.{}' needs a value", attr.name, sub.name))
     })?;
-    let new = coerce(sub, value)?;
+    let new = coerce(sub, value, rules)?;
     if attr.multi_valued {
         let items = target
             .entry(attr.name.clone())
@@ -447,6 +467,7 @@ fn remove_attr(
     target: &mut Map<String, Value>,
     attr: &Attribute,
     value: Option<&Value>,
+    rules: &Rules,
 ) -> ScimResult<()> {
     if attr.required {
         return Err(ScimError::mutability(format!(
@@ -456,7 +477,12 @@ fn remove_attr(
     }
     // Entra removes values of a multi-valued attribute by listing them, without a filter.
     if let (true, Some(v)) = (attr.multi_valued, value.filter(|v| !v.is_null())) {
-        let listed: Vec<Value> = match coerce(attr, v)? {
+        // A single listed value is one value, in any dialect.
+        let list = match v {
+            Value::Array(_) => v.clone(),
+            single => Value::Array(vec![single.clone()]),
+        };
+        let listed: Vec<Value> = match coerce(attr, &list, rules)? {
             Some(Value::Array(a)) => a,
             _ => vec![],
         };
@@ -479,14 +505,26 @@ fn same_value(item: &Value, listed: &Value) -> bool {
     }
 }
 
+/// An operation on the values a filter selects.
+struct FilteredChange<'a> {
+    filter: &'a Filter,
+    sub: Option<&'a Attribute>,
+    op: OpKind,
+    value: Option<&'a Value>,
+}
+
 fn apply_filtered(
     target: &mut Map<String, Value>,
     attr: &Attribute,
-    filter: &Filter,
-    sub: Option<&Attribute>,
-    op: OpKind,
-    value: Option<&Value>,
+    change: &FilteredChange<'_>,
+    rules: &Rules,
 ) -> ScimResult<()> {
+    let FilteredChange {
+        filter,
+        sub,
+        op,
+        value,
+    } = *change;
     let mut items = match target.remove(&attr.name) {
         Some(Value::Array(a)) => a,
         _ => vec![],
@@ -519,17 +557,22 @@ fn apply_filtered(
             let value =
                 value.ok_or_else(|| ScimError::invalid_syntax("add/replace needs a value"))?;
             if matched.is_empty() {
-                // Entra expects `replace emails[type eq "work"].value` to create the work email.
-                let mut element = seed_from_filter(filter).ok_or_else(|| {
+                // Entra expects `replace emails[type eq "work"].value` to create the work email;
+                // RFC 7644 §3.5.2.3 makes a filter that matches nothing `noTarget`.
+                let no_target = || {
                     ScimError::no_target(format!("no value of '{}' matches the filter", attr.name))
-                })?;
-                merge_into_element(attr, &mut element, sub, value)?;
+                };
+                if !rules.creates_missing_value(attr, filter) {
+                    return Err(no_target());
+                }
+                let mut element = seed_from_filter(filter).ok_or_else(no_target)?;
+                merge_into_element(attr, &mut element, sub, value, rules)?;
                 items.push(Value::Object(element));
                 matched.push(items.len() - 1);
             } else {
                 for &i in &matched {
                     if let Value::Object(el) = &mut items[i] {
-                        merge_into_element(attr, el, sub, value)?;
+                        merge_into_element(attr, el, sub, value, rules)?;
                     }
                 }
             }
@@ -557,16 +600,17 @@ fn merge_into_element(
     el: &mut Map<String, Value>,
     sub: Option<&Attribute>,
     value: &Value,
+    rules: &Rules,
 ) -> ScimResult<()> {
     match sub {
         Some(sub) => {
-            let v = coerce(sub, value)?;
+            let v = coerce(sub, value, rules)?;
             set_or_remove(el, &sub.name, v);
         }
         None => {
             let mut single = attr.clone();
             single.multi_valued = false;
-            if let Some(Value::Object(o)) = coerce(&single, value)? {
+            if let Some(Value::Object(o)) = coerce(&single, value, rules)? {
                 el.extend(o);
             }
         }
@@ -734,6 +778,7 @@ fn compare_json(
 mod tests {
     use super::*;
     use crate::scim::resource::normalize_resource;
+    use crate::scim::rules::Rules;
     use crate::scim::schema::{Registry, ENTERPRISE_URN};
     use serde_json::json;
 
@@ -742,13 +787,80 @@ mod tests {
             &reg.user,
             &json!({"userName": "ada@x.com", "active": true, "name": {"givenName": "Ada", "familyName": "L"},
                     "emails": [{"value": "ada@x.com", "type": "work", "primary": true}]}),
+            &Rules::rfc(),
         )
         .unwrap()
     }
 
+    /// Applies a PATCH as an `azure` connection reads it.
     fn patch(reg: &Registry, doc: &mut Map<String, Value>, body: Value) -> ScimResult<bool> {
-        let ops = parse_patch_request(&body)?;
-        apply_patch(&reg.user, doc, &ops)
+        patch_with(&Rules::entra(), reg, doc, body)
+    }
+
+    fn patch_with(
+        rules: &Rules,
+        reg: &Registry,
+        doc: &mut Map<String, Value>,
+        body: Value,
+    ) -> ScimResult<bool> {
+        let ops = parse_patch_request(&body, rules)?;
+        apply_patch(&reg.user, doc, &ops, rules)
+    }
+
+    #[test]
+    fn rfc_dialect_refuses_entra_only_shapes() {
+        let reg = Registry::embedded().unwrap();
+        let rfc = Rules::rfc();
+        let code = |body: Value| {
+            let mut doc = user_doc(&reg);
+            let before = doc.clone();
+            let err = patch_with(&rfc, &reg, &mut doc, body).unwrap_err();
+            assert_eq!(doc, before);
+            err.scim_type.map(|t| t.as_str())
+        };
+        let no_match = ops(
+            json!([{"op": "replace", "path": "emails[type eq \"nosuch\"].value", "value": "n@x.com"}]),
+        );
+        assert_eq!(code(no_match), Some("noTarget"));
+        let by_value = ops(
+            json!([{"op": "replace", "path": "emails[value eq \"nomatch@example.com\"].type", "value": "home"}]),
+        );
+        assert_eq!(code(by_value), Some("noTarget"));
+        assert_eq!(code(ops(json!([]))), Some("invalidValue"));
+        let capitalised = ops(json!([{"op": "Replace", "path": "displayName", "value": "X"}]));
+        assert_eq!(code(capitalised), Some("invalidSyntax"));
+        let string_bool = ops(json!([{"op": "replace", "path": "active", "value": "False"}]));
+        assert_eq!(code(string_bool), Some("invalidValue"));
+        let no_schemas =
+            json!({"Operations": [{"op": "replace", "path": "displayName", "value": "X"}]});
+        assert_eq!(code(no_schemas), Some("invalidSyntax"));
+        let scalar = ops(json!([{"op": "add", "path": "emails", "value": {"value": "b@x.com"}}]));
+        assert_eq!(code(scalar), Some("invalidSyntax"));
+    }
+
+    #[test]
+    fn entra_creates_only_typed_values_of_its_documented_attributes() {
+        let reg = Registry::embedded().unwrap();
+        let mut doc = user_doc(&reg);
+        let by_value = ops(
+            json!([{"op": "replace", "path": "emails[value eq \"nomatch@example.com\"].type", "value": "home"}]),
+        );
+        let err = patch(&reg, &mut doc, by_value).unwrap_err();
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::NoTarget));
+        let entitlements = ops(
+            json!([{"op": "replace", "path": "entitlements[type eq \"x\"].value", "value": "v"}]),
+        );
+        assert!(patch(&reg, &mut doc, entitlements).is_err());
+    }
+
+    #[test]
+    fn patch_operation_count_is_capped() {
+        let reg = Registry::embedded().unwrap();
+        let mut doc = user_doc(&reg);
+        let op = json!({"op": "replace", "path": "displayName", "value": "X"});
+        let many = vec![op; Rules::rfc().limits.patch_operations + 1];
+        let err = patch_with(&Rules::rfc(), &reg, &mut doc, ops(Value::Array(many))).unwrap_err();
+        assert_eq!(err.status, 413);
     }
 
     fn ops(list: Value) -> Value {

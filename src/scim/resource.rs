@@ -1,14 +1,16 @@
 //! Turns what a client sends into Roster's canonical resource document, and back.
 //!
-//! Input is tolerant (RFC 7643 §2.1 case-insensitive names, Entra's `"True"`/`"False"` strings,
-//! a bare id where a complex value is expected, null/`[]`/absent all meaning unassigned); the
-//! document is canonical: schema spelling of names, JSON booleans, core attributes at the top,
+//! Input follows the connection's [`Rules`]: RFC 7643 §2.1 case-insensitive names and null/`[]`/
+//! absent all meaning unassigned for everyone; Entra's `"True"`/`"False"` strings and bare values
+//! where a complex or multi-valued one is expected for `azure` connections only. The document is
+//! canonical: schema spelling of names, JSON booleans, core attributes at the top,
 //! extension attributes under their schema URN. `id`, `meta`, `schemas` and read-only attributes
 //! never enter it.
 
 use serde_json::{Map, Value};
 
 use super::error::{ScimError, ScimResult};
+use super::rules::Rules;
 use super::schema::{AttrType, Attribute, Mutability, ResourceSchema};
 
 /// Attributes that are never part of the stored document (server-managed or computed).
@@ -18,8 +20,26 @@ fn is_server_managed(name: &str) -> bool {
         .any(|n| n.eq_ignore_ascii_case(name))
 }
 
-/// Normalises a full resource body (POST, PUT) into the canonical document.
-pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<String, Value>> {
+/// Reads a full resource body (POST, PUT): checks `schemas`, normalises it into the canonical
+/// document and checks required attributes and the limits.
+pub fn validate_resource(
+    rs: &ResourceSchema,
+    input: &Value,
+    rules: &Rules,
+) -> ScimResult<Map<String, Value>> {
+    super::rules::check_schemas(rs, input)?;
+    let doc = normalize_resource(rs, input, rules)?;
+    check_required(rs, &doc)?;
+    rules.check_document(rs, &doc)?;
+    Ok(doc)
+}
+
+/// Normalises a full resource body into the canonical document.
+pub fn normalize_resource(
+    rs: &ResourceSchema,
+    input: &Value,
+    rules: &Rules,
+) -> ScimResult<Map<String, Value>> {
     let obj = input
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax("the request body must be a JSON object"))?;
@@ -40,7 +60,7 @@ pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<
             };
             for (k, v) in fields {
                 if let Some(loc) = rs.resolve(Some(&ext_id), k) {
-                    set_attr(&mut doc, Some(&ext_id), loc.attr, v)?;
+                    set_attr(&mut doc, Some(&ext_id), loc.attr, v, rules)?;
                 }
             }
             continue;
@@ -48,7 +68,7 @@ pub fn normalize_resource(rs: &ResourceSchema, input: &Value) -> ScimResult<Map<
         let (urn, name) = rs.split_urn(key);
         // Unknown attributes are ignored, as clients add vendor keys freely.
         if let Some(loc) = rs.resolve(urn, name) {
-            set_attr(&mut doc, loc.extension, loc.attr, value)?;
+            set_attr(&mut doc, loc.extension, loc.attr, value, rules)?;
         }
     }
     Ok(doc)
@@ -59,11 +79,12 @@ fn set_attr(
     ext: Option<&str>,
     attr: &Attribute,
     value: &Value,
+    rules: &Rules,
 ) -> ScimResult<()> {
     if attr.mutability == Mutability::ReadOnly {
         return Ok(());
     }
-    let coerced = coerce(attr, value)?;
+    let coerced = coerce(attr, value, rules)?;
     let target = match ext {
         None => &mut *doc,
         Some(urn) => doc
@@ -93,18 +114,24 @@ fn set_attr(
 }
 
 /// Coerces a value to an attribute's type. `Ok(None)` means unassigned (null, `[]`, `{}`, `""`).
-pub fn coerce(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
+pub fn coerce(attr: &Attribute, value: &Value, rules: &Rules) -> ScimResult<Option<Value>> {
     if is_unassigned(value) {
         return Ok(None);
     }
     if attr.multi_valued {
         let items: Vec<&Value> = match value {
             Value::Array(a) => a.iter().collect(),
-            other => vec![other],
+            other if rules.loose_shapes() => vec![other],
+            _ => {
+                return Err(ScimError::invalid_syntax(format!(
+                    "'{}' is multi-valued: its value must be an array",
+                    attr.name
+                )))
+            }
         };
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            if let Some(v) = coerce_single(attr, item)? {
+            if let Some(v) = coerce_single(attr, item, rules)? {
                 out.push(v);
             }
         }
@@ -115,16 +142,16 @@ pub fn coerce(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
     }
     let single = match value {
         // Entra sometimes sends a one-element array for a single-valued complex (manager).
-        Value::Array(a) if a.len() == 1 => &a[0],
+        Value::Array(a) if a.len() == 1 && rules.loose_shapes() => &a[0],
         Value::Array(_) => {
-            return Err(ScimError::invalid_value(format!(
-                "'{}' is single-valued",
+            return Err(ScimError::invalid_syntax(format!(
+                "'{}' is single-valued: its value must not be an array",
                 attr.name
             )));
         }
         other => other,
     };
-    coerce_single(attr, single)
+    coerce_single(attr, single, rules)
 }
 
 fn is_unassigned(value: &Value) -> bool {
@@ -137,13 +164,13 @@ fn is_unassigned(value: &Value) -> bool {
     }
 }
 
-fn coerce_single(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
+fn coerce_single(attr: &Attribute, value: &Value, rules: &Rules) -> ScimResult<Option<Value>> {
     if is_unassigned(value) {
         return Ok(None);
     }
     let wrong = |what: &str| ScimError::invalid_value(format!("'{}' must be {what}", attr.name));
     let v = match attr.kind {
-        AttrType::Complex => return coerce_complex(attr, value),
+        AttrType::Complex => return coerce_complex(attr, value, rules),
         AttrType::String | AttrType::Reference => match value {
             Value::String(s) => Value::String(canonical_value(attr, s)),
             _ => return Err(wrong("a string")),
@@ -160,7 +187,13 @@ fn coerce_single(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
             }
             _ => return Err(wrong("base64-encoded binary")),
         },
-        AttrType::Boolean => Value::Bool(parse_bool(value).ok_or_else(|| wrong("a boolean"))?),
+        AttrType::Boolean => match value {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::String(_) if rules.string_booleans() => {
+                Value::Bool(parse_bool(value).ok_or_else(|| wrong("a boolean"))?)
+            }
+            _ => return Err(wrong("a JSON boolean (true or false)")),
+        },
         AttrType::Integer => match value {
             Value::Number(n) if n.is_i64() || n.is_u64() => value.clone(),
             Value::String(s) => s
@@ -207,11 +240,13 @@ pub fn parse_bool(value: &Value) -> Option<bool> {
     }
 }
 
-fn coerce_complex(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> {
+fn coerce_complex(attr: &Attribute, value: &Value, rules: &Rules) -> ScimResult<Option<Value>> {
     let obj = match value {
         Value::Object(o) => o.clone(),
         // A bare id where a complex with a `value` is expected (Entra's manager): `{"value": id}`.
-        Value::String(_) | Value::Number(_) | Value::Bool(_) if attr.sub("value").is_some() => {
+        Value::String(_) | Value::Number(_) | Value::Bool(_)
+            if attr.sub("value").is_some() && rules.loose_shapes() =>
+        {
             let mut m = Map::new();
             m.insert("value".to_owned(), value.clone());
             m
@@ -229,7 +264,7 @@ fn coerce_complex(attr: &Attribute, value: &Value) -> ScimResult<Option<Value>> 
         if sub.mutability == Mutability::ReadOnly {
             continue;
         }
-        if let Some(c) = coerce_single(sub, v)? {
+        if let Some(c) = coerce_single(sub, v, rules)? {
             out.insert(sub.name.clone(), c);
         }
     }
@@ -424,6 +459,7 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scim::rules::Rules;
     use crate::scim::schema::{Registry, ENTERPRISE_URN};
     use serde_json::json;
 
@@ -439,6 +475,7 @@ mod tests {
             &json!({"schemas": ["x"], "id": "client-id", "UserName": "Ada@X.com", "ACTIVE": "False",
                     "emails": [{"Value": "a@x.com", "Primary": "True", "type": "Work"}],
                     "groups": [{"value": "g"}], "meta": {"resourceType": "User"}, "roles": [], "vendorKey": 1}),
+            &Rules::entra(),
         )
         .unwrap();
         assert_eq!(
@@ -458,6 +495,7 @@ mod tests {
             let doc = normalize_resource(
                 &reg.user,
                 &json!({"userName": "u", ENTERPRISE_URN: {"manager": manager}}),
+                &Rules::entra(),
             )
             .unwrap();
             assert_eq!(doc[ENTERPRISE_URN]["manager"], json!({"value": "m1"}));
@@ -465,14 +503,40 @@ mod tests {
     }
 
     #[test]
+    fn rfc_dialect_refuses_entra_shapes() {
+        let reg = reg();
+        let rfc = Rules::rfc();
+        let refused = [
+            json!({"userName": "u", "active": "False"}),
+            json!({"userName": "u", ENTERPRISE_URN: {"manager": "m1"}}),
+            json!({"userName": "u", ENTERPRISE_URN: {"manager": [{"value": "m1"}]}}),
+        ];
+        for body in refused {
+            assert!(
+                normalize_resource(&reg.user, &body, &rfc).is_err(),
+                "{body}"
+            );
+        }
+        let scalar = json!({"userName": "u", "emails": "x@example.com"});
+        let err = normalize_resource(&reg.user, &scalar, &rfc).unwrap_err();
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidSyntax));
+        let list = json!({"userName": ["a", "b"]});
+        let err = normalize_resource(&reg.user, &list, &Rules::entra()).unwrap_err();
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidSyntax));
+    }
+
+    #[test]
     fn rejects_wrong_types_and_two_primaries() {
         let reg = reg();
-        assert!(normalize_resource(&reg.user, &json!({"userName": 5})).is_err());
-        assert!(
-            normalize_resource(&reg.user, &json!({"userName": "u", "active": "maybe"})).is_err()
-        );
+        assert!(normalize_resource(&reg.user, &json!({"userName": 5}), &Rules::rfc()).is_err());
+        assert!(normalize_resource(
+            &reg.user,
+            &json!({"userName": "u", "active": "maybe"}),
+            &Rules::entra()
+        )
+        .is_err());
         let two = json!({"userName": "u", "emails": [{"value": "a", "primary": true}, {"value": "b", "primary": true}]});
-        assert!(normalize_resource(&reg.user, &two).is_err());
+        assert!(normalize_resource(&reg.user, &two, &Rules::rfc()).is_err());
     }
 
     #[test]
@@ -481,6 +545,7 @@ mod tests {
         let doc = normalize_resource(
             &reg.user,
             &json!({"userName": "ÄDA", "externalId": "ExT", "title": "Boss"}),
+            &Rules::rfc(),
         )
         .unwrap();
         let s = search_doc(&reg.user, &doc);
@@ -492,7 +557,8 @@ mod tests {
     #[test]
     fn missing_required_attribute_is_invalid_value() {
         let reg = reg();
-        let doc = normalize_resource(&reg.user, &json!({"displayName": "x"})).unwrap();
+        let doc =
+            normalize_resource(&reg.user, &json!({"displayName": "x"}), &Rules::rfc()).unwrap();
         assert!(check_required(&reg.user, &doc).is_err());
     }
 }

@@ -246,6 +246,18 @@ pub fn list_accounts(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Ve
         .map_err(db)
 }
 
+/// The addresses of an org's owners and admins whose accounts are enabled.
+pub fn admin_emails(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Vec<String>> {
+    accounts::table
+        .filter(accounts::org_id.eq(org_id))
+        .filter(accounts::role.eq_any(["owner", "admin"]))
+        .filter(accounts::disabled.eq(false))
+        .order(accounts::email_norm.asc())
+        .select(accounts::email)
+        .load(conn)
+        .map_err(db)
+}
+
 pub fn update_account(
     conn: &mut AnyConnection,
     id: &str,

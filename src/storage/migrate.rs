@@ -18,40 +18,60 @@ fn err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Migration(e.to_string())
 }
 
-/// Applies pending migrations; returns how many ran.
-pub fn run_pending(dialect: Dialect, target: &str) -> StorageResult<usize> {
+/// Applies pending migrations; returns the versions that ran. Unless `create`, the database must
+/// already be Roster's: an absent SQLite file or a database without Roster's migrations is
+/// [`StorageError::NoDatabase`], and nothing is created.
+pub fn run_pending(dialect: Dialect, target: &str, create: bool) -> StorageResult<Vec<String>> {
+    // Named without the credentials a PostgreSQL URL may carry.
+    let missing = || StorageError::NoDatabase(target.rsplit('@').next().unwrap_or(target).into());
+    let versions = |v: Vec<diesel::migration::MigrationVersion<'_>>| {
+        v.iter().map(ToString::to_string).collect()
+    };
     match dialect {
         Dialect::Sqlite => {
-            if let Some(parent) = std::path::Path::new(target)
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-            {
+            let path = std::path::Path::new(target);
+            if !create && !path.is_file() {
+                return Err(missing());
+            }
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(err)?;
             }
             let mut c = SqliteConnection::establish(target).map_err(err)?;
             diesel::sql_query("PRAGMA busy_timeout = 10000")
                 .execute(&mut c)
                 .map_err(err)?;
+            if !create && !has_migrations_table(&mut c) {
+                return Err(missing());
+            }
             diesel::sql_query("PRAGMA journal_mode = WAL")
                 .execute(&mut c)
                 .map_err(err)?;
             let ran = c.run_pending_migrations(SQLITE).map_err(err)?;
-            Ok(ran.len())
+            Ok(versions(ran))
         }
         Dialect::Postgres => {
             let mut c = PgConnection::establish(target).map_err(err)?;
+            if !create && !has_migrations_table(&mut c) {
+                return Err(missing());
+            }
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
                 .execute(&mut c)
                 .map_err(err)?;
             let ran = c
                 .run_pending_migrations(POSTGRES)
-                .map(|v| v.len())
+                .map(versions)
                 .map_err(err);
             let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
                 .execute(&mut c);
             ran
         }
     }
+}
+
+/// Whether Roster's migrations have run on this database (a read that creates nothing).
+fn has_migrations_table(c: &mut impl diesel::connection::SimpleConnection) -> bool {
+    c.batch_execute("SELECT 1 FROM __diesel_schema_migrations LIMIT 1")
+        .is_ok()
 }
 
 /// True when every embedded migration has been applied.

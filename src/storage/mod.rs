@@ -47,6 +47,9 @@ pub enum StorageError {
     Pool(String),
     #[error("migration: {0}")]
     Migration(String),
+    /// A command that does not create databases was pointed at one Roster never made.
+    #[error("no Roster database at {0} (`roster serve` or `roster migrate` creates one)")]
+    NoDatabase(String),
     /// A filter or sort the storage cannot evaluate.
     #[error("{0}")]
     Unsupported(String),
@@ -76,6 +79,8 @@ pub struct DbSettings {
     /// `NORMAL` (default) or `FULL`.
     pub sqlite_synchronous: String,
     pub acquire_timeout: Duration,
+    /// Whether opening may create the database (`serve`, `migrate`); other commands may not.
+    pub create: bool,
 }
 
 /// A pool of connections to one database.
@@ -85,6 +90,8 @@ pub struct Db {
     dialect: Dialect,
     /// SQLite: the one connection that writes, committing concurrent writes together.
     writer: Option<writer::Writer>,
+    /// The migrations this process applied when it opened the database.
+    applied: std::sync::Arc<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -113,7 +120,7 @@ impl Db {
     pub fn open(settings: &DbSettings) -> StorageResult<Self> {
         let dialect = Dialect::from_url(&settings.url);
         let url = dialect.connection_target(&settings.url);
-        migrate::run_pending(dialect, &url)?;
+        let applied = migrate::run_pending(dialect, &url, settings.create)?;
         let synchronous = match settings.sqlite_synchronous.to_ascii_uppercase().as_str() {
             "FULL" => "FULL",
             _ => "NORMAL",
@@ -152,11 +159,17 @@ impl Db {
             pool,
             dialect,
             writer,
+            applied: std::sync::Arc::new(applied),
         })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The versions of the migrations applied when this handle opened the database.
+    pub fn migrations_applied(&self) -> &[String] {
+        &self.applied
     }
 
     fn conn(&self) -> StorageResult<PooledConnection<ConnectionManager<AnyConnection>>> {

@@ -65,6 +65,7 @@ pub struct RefreshRow {
     pub created: String,
     pub expires: String,
     pub used: Option<String>,
+    pub replayed: Option<String>,
 }
 
 pub fn insert_signing_key(conn: &mut AnyConnection, row: &SigningKeyRow) -> StorageResult<()> {
@@ -196,7 +197,7 @@ pub fn revoke_grant(
 
 /// What an access token of grant `id` opens: an unrevoked grant of an enabled connection.
 pub fn live_grant(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<TokenGrant>> {
-    let row: Option<(String, String, String)> = oauth_grants::table
+    let row: Option<(String, String, String, String)> = oauth_grants::table
         .inner_join(directory_connections::table)
         .filter(oauth_grants::id.eq(id))
         .filter(oauth_grants::revoked.is_null())
@@ -205,6 +206,7 @@ pub fn live_grant(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<To
             oauth_grants::id,
             directory_connections::id,
             directory_connections::org_id,
+            directory_connections::kind,
         ))
         .first(conn)
         .optional()
@@ -277,6 +279,42 @@ pub fn claim_refresh(conn: &mut AnyConnection, token_hash: &str, now: &str) -> S
     .execute(conn)
     .map_err(db)?;
     Ok(n == 1)
+}
+
+/// Accepts a used refresh token once more (a retry after a lost response): marks it replayed and
+/// deletes the unused successors its first use issued. False when it was replayed before or a
+/// successor was used: that is reuse (the caller's transaction then revokes the grant).
+pub fn replay_refresh(
+    conn: &mut AnyConnection,
+    row: &RefreshRow,
+    now: &str,
+) -> StorageResult<bool> {
+    let Some(used) = &row.used else {
+        return Ok(false);
+    };
+    let marked = diesel::update(
+        oauth_refresh_tokens::table
+            .filter(oauth_refresh_tokens::token_hash.eq(&row.token_hash))
+            .filter(oauth_refresh_tokens::replayed.is_null()),
+    )
+    .set(oauth_refresh_tokens::replayed.eq(Some(now)))
+    .execute(conn)
+    .map_err(db)?;
+    if marked == 0 {
+        return Ok(false);
+    }
+    let successors = || {
+        oauth_refresh_tokens::table
+            .filter(oauth_refresh_tokens::grant_id.eq(&row.grant_id))
+            .filter(oauth_refresh_tokens::created.ge(used))
+            .filter(oauth_refresh_tokens::token_hash.ne(&row.token_hash))
+    };
+    diesel::delete(successors().filter(oauth_refresh_tokens::used.is_null()))
+        .execute(conn)
+        .map_err(db)?;
+    // A successor used by a concurrent refresh survives the delete: that is reuse after all.
+    let left: i64 = successors().count().get_result(conn).map_err(db)?;
+    Ok(left == 0)
 }
 
 /// Deletes codes and grants (with their refresh tokens) that expired before `before`.

@@ -203,6 +203,7 @@ diesel::table! {
         created -> Text,
         expires -> Text,
         used -> Nullable<Text>,
+        replayed -> Nullable<Text>,
     }
 }
 

@@ -162,6 +162,17 @@ pub fn list_tokens(conn: &mut AnyConnection, connection_id: &str) -> StorageResu
         .map_err(db)
 }
 
+/// The org of a token's connection.
+pub fn token_org(conn: &mut AnyConnection, token_id: &str) -> StorageResult<Option<String>> {
+    scim_tokens::table
+        .inner_join(directory_connections::table)
+        .filter(scim_tokens::id.eq(token_id))
+        .select(directory_connections::org_id)
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
 /// Marks a token revoked; false when no live token has that id.
 pub fn revoke_token(conn: &mut AnyConnection, token_id: &str, now: &str) -> StorageResult<bool> {
     let n = diesel::update(
@@ -181,15 +192,20 @@ pub struct TokenGrant {
     pub token_id: String,
     pub connection_id: String,
     pub org_id: String,
+    /// The connection's kind (`azure`, `okta`, `scim`), which chooses its SCIM dialect.
+    pub connection_kind: String,
 }
 
-/// From a query's (token or grant id, connection id, org id).
-impl From<(String, String, String)> for TokenGrant {
-    fn from((token_id, connection_id, org_id): (String, String, String)) -> Self {
+/// From a query's (token or grant id, connection id, org id, connection kind).
+impl From<(String, String, String, String)> for TokenGrant {
+    fn from(
+        (token_id, connection_id, org_id, connection_kind): (String, String, String, String),
+    ) -> Self {
         TokenGrant {
             token_id,
             connection_id,
             org_id,
+            connection_kind,
         }
     }
 }
@@ -199,7 +215,7 @@ pub fn find_token_grant(
     conn: &mut AnyConnection,
     token_hash: &str,
 ) -> StorageResult<Option<TokenGrant>> {
-    let row: Option<(String, String, String)> = scim_tokens::table
+    let row: Option<(String, String, String, String)> = scim_tokens::table
         .inner_join(directory_connections::table)
         .filter(scim_tokens::token_hash.eq(token_hash))
         .filter(scim_tokens::revoked.is_null())
@@ -208,6 +224,7 @@ pub fn find_token_grant(
             scim_tokens::id,
             directory_connections::id,
             directory_connections::org_id,
+            directory_connections::kind,
         ))
         .first(conn)
         .optional()

@@ -653,6 +653,41 @@ async fn org2_every_change_is_in_the_audit_log_with_its_request_id() {
 }
 
 #[tokio::test]
+async fn org2_sign_ins_and_refused_sign_ins_are_audited() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let refused = app
+        .admin(
+            Method::POST,
+            "/sessions",
+            Some(json!({"email": "owner@example.com", "password": "not the password"})),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let unknown = json!({"email": "nobody@example.com", "password": "whatever it is"});
+    app.admin(Method::POST, "/sessions", Some(unknown), None)
+        .await;
+    let log = |action: &'static str| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let path = format!("/audit-log?action={action}");
+            let r = app.admin(Method::GET, &path, None, Some(owner)).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["entries"].as_array().unwrap().clone()
+        }
+    };
+    let failed = log("account.sign_in_failed").await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["actor"], "owner@example.com");
+    assert_eq!(failed[0]["detail"]["reason"], "wrong password");
+    assert!(!failed[0].to_string().contains("not the password"));
+    let signed_in = log("account.sign_in").await;
+    assert_eq!(signed_in.len(), 1, "{signed_in:?}");
+    assert_eq!(signed_in[0]["target_id"], failed[0]["target_id"]);
+}
+
+#[tokio::test]
 async fn org2_bad_bodies_get_problem_documents() {
     let app = TestApp::spawn().await;
     let owner = app.owner().await;

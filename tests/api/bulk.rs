@@ -6,12 +6,14 @@ use serde_json::json;
 use crate::helpers::{user_body, TestApp};
 
 const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
 #[tokio::test]
 async fn sc1_bulk_resolves_bulk_id_references_in_any_order() {
     let app = TestApp::spawn().await;
     let body = json!({"schemas": [BULK], "Operations": [
-        {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"displayName": "Bulkers", "members": [{"value": "bulkId:u1"}]}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g1", "data": {"schemas": [GROUP], "displayName": "Bulkers", "members": [{"value": "bulkId:u1"}]}},
         {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user_body("bulk@x.com")},
         {"method": "PATCH", "path": "/Users/bulkId:u1", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "nickName", "value": "B"}]}}
     ]});
@@ -34,7 +36,7 @@ async fn sc1_bulk_resolves_bulk_id_references_in_any_order() {
 async fn sc1_bulk_fail_on_errors_stops_and_errors_are_reported() {
     let app = TestApp::spawn().await;
     let body = json!({"schemas": [BULK], "failOnErrors": 1, "Operations": [
-        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"displayName": "no userName"}},
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"schemas": [USER], "displayName": "no userName"}},
         {"method": "POST", "path": "/Users", "bulkId": "b", "data": user_body("never@x.com")}
     ]});
     let r = app.post("/Bulk", body).await;

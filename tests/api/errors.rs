@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{patch_ops, TestApp};
 
 #[tokio::test]
 async fn sc9_malformed_json_and_wrong_shapes_are_invalid_syntax() {
@@ -29,21 +29,21 @@ async fn sc9_malformed_json_and_wrong_shapes_are_invalid_syntax() {
     let r = app
         .patch(
             &format!("/Users/{id}"),
-            json!({"Operations": [{"op": "remove"}]}),
+            patch_ops(json!([{"op": "remove"}])),
         )
         .await;
     assert_eq!(r.body["scimType"], "noTarget");
     let r = app
         .patch(
             &format!("/Users/{id}"),
-            json!({"Operations": [{"op": "replace", "path": "emails[type eq", "value": "x"}]}),
+            patch_ops(json!([{"op": "replace", "path": "emails[type eq", "value": "x"}])),
         )
         .await;
     assert_eq!(r.body["scimType"], "invalidPath");
     let r = app
         .patch(
             &format!("/Users/{id}"),
-            json!({"Operations": [{"op": "replace", "path": "id", "value": "x"}]}),
+            patch_ops(json!([{"op": "replace", "path": "id", "value": "x"}])),
         )
         .await;
     assert_eq!(r.body["scimType"], "mutability");

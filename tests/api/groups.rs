@@ -21,7 +21,7 @@ fn member_ids(group: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test]
 async fn sc11_entra_add_then_remove_members_by_value_list() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let (a, b) = (
         app.create_user("a@x.com").await,
         app.create_user("b@x.com").await,
@@ -205,7 +205,7 @@ async fn sc11_deleting_a_user_removes_its_memberships() {
 
 #[tokio::test]
 async fn sc11_parallel_member_adds_lose_nothing() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let g = app.create_group("Big").await;
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -229,7 +229,8 @@ async fn sc11_parallel_member_adds_lose_nothing() {
 async fn sc9_duplicate_group_display_name_is_409() {
     let app = TestApp::spawn().await;
     app.create_group("Finance").await;
-    let r = app.post("/Groups", json!({"displayName": "FINANCE"})).await;
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "FINANCE"});
+    let r = app.post("/Groups", group).await;
     assert_eq!(
         (r.status, r.body["scimType"].clone()),
         (StatusCode::CONFLICT, json!("uniqueness"))

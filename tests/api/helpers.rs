@@ -14,6 +14,8 @@ pub struct TestApp {
     pub root: String,
     pub token: String,
     pub connection_id: String,
+    /// The bootstrap org (empty on a replica).
+    pub org_id: String,
     pub database_url: String,
     pub client: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
@@ -91,11 +93,35 @@ impl TestApp {
             root,
             token: boot.token.token,
             connection_id: boot.connection.id,
+            org_id: boot.org.id,
             database_url,
             client: reqwest::Client::new(),
             _dir: dir,
             pg_admin,
         }
+    }
+
+    /// A server whose requests go through an `azure` connection of the bootstrap org, which
+    /// accepts the request shapes Microsoft documents for Entra ID.
+    pub async fn spawn_azure() -> TestApp {
+        Self::spawn().await.through_azure()
+    }
+
+    /// Switches this app's SCIM requests to a new `azure` connection of the bootstrap org.
+    pub fn through_azure(mut self) -> TestApp {
+        let org = self.org_id.clone();
+        let (connection, token) = self
+            .db()
+            .run_sync(|c| {
+                let conn = tenancy::create_connection(c, &org, "entra", "azure")?;
+                let token = tenancy::create_token(c, &conn.id, "entra")?;
+                Ok::<_, StorageError>((conn.id, token.token))
+            })
+            .unwrap();
+        self.base = format!("{}/scim/v2/{connection}", self.root);
+        self.connection_id = connection;
+        self.token = token;
+        self
     }
 
     /// A second server on the same database (another replica).
@@ -110,6 +136,7 @@ impl TestApp {
             root,
             token: self.token.clone(),
             connection_id: self.connection_id.clone(),
+            org_id: self.org_id.clone(),
             database_url: self.database_url.clone(),
             client: reqwest::Client::new(),
             _dir: None,
@@ -147,7 +174,13 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/scim+json").body(b);
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                req = req.header("Content-Type", "application/scim+json");
+            }
+            req = req.body(b);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);

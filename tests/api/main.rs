@@ -2,10 +2,12 @@
 
 mod admin;
 mod bulk;
+mod cli;
 mod discovery;
 mod errors;
 mod groups;
 mod helpers;
+mod input;
 mod mapping;
 mod oauth;
 mod onboarding;

@@ -31,7 +31,7 @@ impl TestApp {
 
 #[tokio::test]
 async fn az2_the_default_mapping_fills_the_profile_on_create_and_on_patch() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let created = app.post("/Users", entra_user("ada@example.com")).await;
     assert_eq!(created.status, StatusCode::CREATED);
@@ -195,7 +195,7 @@ async fn az2_an_admin_reads_edits_validates_and_resets_the_mapping() {
 
 #[tokio::test]
 async fn az3_fixed_values_override_the_idp_and_reach_existing_users_at_once() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let fixed = format!("/connections/{}/fixed-values", app.connection_id);
     let first = app.post("/Users", entra_user("a@example.com")).await.body["id"]
@@ -330,7 +330,7 @@ async fn az3_fixed_values_override_the_idp_and_reach_existing_users_at_once() {
 
 #[tokio::test]
 async fn az2_profiles_need_the_users_permission_and_page_by_cursor() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     for n in 0..5 {
         app.create_user(&format!("p{n}@example.com")).await;

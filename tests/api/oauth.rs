@@ -102,12 +102,11 @@ impl<'a> Entra<'a> {
         }
     }
 
-    /// The authorization request Entra opens, as the connection's authorization endpoint
-    /// shows it, with `extra` parameters added.
+    /// The authorization request Entra opens: the connection's authorization endpoint as
+    /// shown, Entra's own `state` appended, and `extra` parameters.
     fn authorize_url(&self, state: &str, extra: &str) -> String {
         let base = self.connection["authorization_endpoint"].as_str().unwrap();
-        let base = base.replace("state=&", &format!("state={}&", urlencode(state)));
-        format!("{base}{extra}")
+        format!("{base}&state={}{extra}", urlencode(state))
     }
 
     async fn open(&self, url: &str) -> Answer {
@@ -203,6 +202,7 @@ impl<'a> Entra<'a> {
             aud: format!("{}/scim/v2/{connection}", self.app.root),
             exp: now + 600,
             iat: now,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: self.client_id.clone(),
             scope: "scim".into(),
@@ -253,6 +253,25 @@ async fn az6_entra_authorizes_with_consent_then_provisions_and_refreshes() {
     ] {
         assert!(endpoint.contains(&part), "{endpoint} lacks {part}");
     }
+
+    assert!(
+        !endpoint.contains("state="),
+        "no empty state for Entra to repeat: {endpoint}"
+    );
+    // The URL exactly as seed 004 pastes it (an empty `state=` among its parameters), with
+    // Entra's own `state` appended: one empty copy beside one value is no repetition.
+    let pasted = format!(
+        "{}/oauth/authorize?access_type=offline&prompt=consent&response_type=code&state=&client_id={}&scope=scim&redirect_uri=https%3A%2F%2Fportal.azure.com%2FTokenAuthorize&state=entra-7",
+        app.root, entra.client_id
+    );
+    assert_eq!(entra.open(&pasted).await.status, StatusCode::OK);
+    let a = entra
+        .decide(&pasted, "owner@example.com", PASSWORD, "allow")
+        .await;
+    assert_eq!(a.status, StatusCode::FOUND, "{}", a.text);
+    assert_eq!(a.redirect_param("state").as_deref(), Some("entra-7"));
+    let twice = pasted.replace("state=&", "state=other&");
+    assert_eq!(entra.open(&twice).await.status, StatusCode::BAD_REQUEST);
 
     // The page names the org and the connection and cannot be framed.
     let url = entra.authorize_url("xyz 1/2", "");
@@ -367,6 +386,99 @@ async fn az6_entra_authorizes_with_consent_then_provisions_and_refreshes() {
     ] {
         assert!(actions.contains(&action), "{actions:?}");
     }
+}
+
+#[tokio::test]
+async fn az6_a_lost_refresh_response_is_retried_once_within_the_grace_period() {
+    let app = TestApp::spawn().await;
+    let entra = Entra::connect(&app).await;
+    let first = entra.exchange(&entra.code("").await).await;
+    let r0 = first.json()["refresh_token"].as_str().unwrap().to_owned();
+
+    // The response to this refresh is lost on its way to Entra...
+    let lost = entra.refresh(&r0).await;
+    let r1_lost = lost.json()["refresh_token"].as_str().unwrap().to_owned();
+    // ...so Entra retries with the token it still holds, and is answered.
+    let retried = entra.refresh(&r0).await;
+    let access = access_token(&retried);
+    let r1 = retried.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r1_lost);
+    assert_eq!(entra.scim(&access, "/Users").await, StatusCode::OK);
+    // The lost token is void without harming the grant, and the chain goes on from the retry.
+    assert_oauth_error(
+        &entra.refresh(&r1_lost).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    let next = entra.refresh(&r1).await;
+    let r2 = next.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        entra.scim(&access_token(&next), "/Users").await,
+        StatusCode::OK
+    );
+    assert!(
+        entra.app.outbox(&entra.owner).await.is_empty(),
+        "no revocation, no mail"
+    );
+
+    let r3 = entra.refresh(&r2).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A used token whose successor was used is reuse: the grant is revoked and the admins told.
+    assert_oauth_error(
+        &entra.refresh(&r1).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    assert_oauth_error(
+        &entra.refresh(&r3).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    let mails = entra.app.outbox(&entra.owner).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0]["recipient"], "owner@example.com");
+    assert_eq!(mails[0]["kind"], "oauth_grant_revoked");
+    assert!(mails[0]["subject"].as_str().unwrap().contains("Entra ID"));
+    assert!(mails[0]["body"].as_str().unwrap().contains("Authorize"));
+}
+
+#[tokio::test]
+async fn az6_a_refresh_token_retried_twice_or_after_the_grace_period_revokes_the_grant() {
+    let app = TestApp::spawn().await;
+    let entra = Entra::connect(&app).await;
+    let r0 = entra.exchange(&entra.code("").await).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    access_token(&entra.refresh(&r0).await);
+    access_token(&entra.refresh(&r0).await);
+    // Once more is allowed, not twice more.
+    assert_oauth_error(
+        &entra.refresh(&r0).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    assert_eq!(entra.app.outbox(&entra.owner).await.len(), 1);
+
+    let strict = TestApp::spawn_with(|s| s.oauth_refresh_grace_seconds = 0).await;
+    let entra = Entra::connect(&strict).await;
+    let first = entra.exchange(&entra.code("").await).await;
+    let access = access_token(&first);
+    let r0 = first.json()["refresh_token"].as_str().unwrap().to_owned();
+    access_token(&entra.refresh(&r0).await);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_oauth_error(
+        &entra.refresh(&r0).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    assert_eq!(
+        entra.scim(&access, "/Users").await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -666,11 +778,18 @@ async fn az6_the_scim_layer_refuses_tokens_that_are_not_exactly_right() {
         let forger = forger.clone();
         async move { forger.sign_claims(&claims).await.unwrap() }
     };
-    // The control: a token signed with the server's key and the right claims passes.
+    // The control: a token signed with the server's key and the right claims passes, and so
+    // does one whose nbf and iat are within the clock leeway.
     assert_eq!(
         entra.scim(&sign(&|_| {}).await, "/Users").await,
         StatusCode::OK
     );
+    let skewed = sign(&|c| {
+        let now = jsonwebtoken::get_current_timestamp();
+        c.nbf = Some(now + 10);
+        c.iat = now + 10;
+    });
+    assert_eq!(entra.scim(&skewed.await, "/Users").await, StatusCode::OK);
 
     let now = jsonwebtoken::get_current_timestamp();
     let other = app.second_tenant().0;
@@ -685,6 +804,14 @@ async fn az6_the_scim_layer_refuses_tokens_that_are_not_exactly_right() {
             sign(&|c| c.iss = "https://evil.example".into()).await,
         ),
         ("other connection", sign(&|c| c.cid = other.clone()).await),
+        (
+            "not valid for another hour (nbf)",
+            sign(&|c| c.nbf = Some(now + 3600)).await,
+        ),
+        (
+            "issued in the future (iat)",
+            sign(&|c| c.iat = now + 3600).await,
+        ),
         (
             "unknown grant",
             sign(&|c| c.gid = uuid::Uuid::new_v4().to_string()).await,

@@ -171,7 +171,7 @@ impl TestApp {
         assert_eq!(r.body["password_delivery"], to);
     }
 
-    async fn outbox(&self, owner: &str) -> Vec<Value> {
+    pub async fn outbox(&self, owner: &str) -> Vec<Value> {
         let r = self.admin(Method::GET, "/outbox", None, Some(owner)).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         r.body.as_array().unwrap().clone()

@@ -38,7 +38,7 @@ fn summary(entries: &Value) -> Vec<(String, String, i64)> {
 
 #[tokio::test]
 async fn az8_every_write_is_logged_with_its_outcome_and_request_id() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let created = app.post("/Users", user_body("ada@example.com")).await;
     let id = created.body["id"].as_str().unwrap().to_owned();
@@ -147,7 +147,7 @@ async fn az8_every_write_is_logged_with_its_outcome_and_request_id() {
 
 #[tokio::test]
 async fn az8_a_retried_post_changes_nothing_and_is_logged_as_a_replay() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let body = user_body("grace@example.com");
     let first = app.post("/Users", body.clone()).await;

@@ -73,7 +73,7 @@ impl TestApp {
 
 #[tokio::test]
 async fn az5_by_default_deactivation_deactivates_and_reactivation_reactivates() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let policy = app
         .admin(
@@ -180,7 +180,7 @@ async fn az5_by_default_deactivation_deactivates_and_reactivation_reactivates() 
 
 #[tokio::test]
 async fn az5_deactivation_can_delete_or_be_ignored_and_reactivation_can_be_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let id = app.create_user("bob@example.com").await;
 
@@ -257,7 +257,7 @@ async fn az5_deactivation_can_delete_or_be_ignored_and_reactivation_can_be_refus
 
 #[tokio::test]
 async fn az5_a_delete_from_the_idp_deletes_or_deactivates_the_roster_user() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;
     let gone = app.create_user("gone@example.com").await;
     assert_eq!(

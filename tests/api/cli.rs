@@ -1,0 +1,338 @@
+//! The `roster` command line, run as a person runs it: in a directory of its own, with nothing
+//! but flags and `ROSTER_*` variables. Which commands create databases, what `migrate` and
+//! `check-config` report, audit entries of CLI actions, and a first start that cannot lose its
+//! token.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use diesel::{Connection, RunQueryDsl};
+use reqwest::StatusCode;
+
+/// `roster args...` run in `dir` with a clean environment (no inherited `ROSTER_*`).
+fn roster(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    command(dir, args, env).output().expect("roster runs")
+}
+
+fn command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.current_dir(dir).args(args);
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ROSTER_")) {
+        cmd.env_remove(k);
+    }
+    cmd.env("ROSTER_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
+/// The rows of the audit log: (actor, action).
+fn audit(database: &str) -> Vec<(String, String)> {
+    #[derive(diesel::QueryableByName)]
+    struct Entry {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        actor: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        action: String,
+    }
+    let mut c = diesel::SqliteConnection::establish(database).unwrap();
+    diesel::sql_query("SELECT actor, action FROM audit_log ORDER BY seq")
+        .load::<Entry>(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.actor, e.action))
+        .collect()
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nonexistent/dir/roster.db");
+    let url = missing.display().to_string();
+    for args in [
+        vec!["connection", "list"],
+        vec!["org", "list"],
+        vec!["token", "list", "--connection", "x"],
+        vec!["account", "list", "--org", "x"],
+        vec!["signing-key", "list"],
+    ] {
+        let mut all = vec!["--database-url", url.as_str()];
+        all.extend(&args);
+        let o = roster(dir.path(), &all, &[]);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("no Roster database at"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(!missing.exists() && !dir.path().join("nonexistent").exists());
+    // Run from a directory without roster.db: the same, and nothing appears there.
+    let o = roster(dir.path(), &["org", "list"], &[]);
+    assert!(
+        stderr(&o).contains("no Roster database at roster.db"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("roster.db").exists());
+
+    // A PostgreSQL database Roster never migrated is refused the same way, and left empty.
+    if let Ok(admin) = std::env::var("ROSTER_TEST_DATABASE_URL") {
+        let name = format!("roster_cli_{}", uuid::Uuid::new_v4().simple());
+        let mut c = diesel::PgConnection::establish(&admin).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let o = roster(dir.path(), &["--database-url", &url, "org", "list"], &[]);
+        assert!(
+            stderr(&o).contains("no Roster database at"),
+            "{}",
+            stderr(&o)
+        );
+        ok(roster(
+            dir.path(),
+            &["--database-url", &url, "migrate"],
+            &[],
+        ));
+        ok(roster(
+            dir.path(),
+            &["--database-url", &url, "org", "list"],
+            &[],
+        ));
+        diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .unwrap();
+    }
+}
+
+#[test]
+fn migrate_reports_what_it_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ok(roster(dir.path(), &["migrate"], &[]));
+    assert!(first.starts_with("applied "), "{first}");
+    assert!(
+        first.contains("000001") && first.contains("000011"),
+        "{first}"
+    );
+    let again = ok(roster(dir.path(), &["migrate"], &[]));
+    assert!(again.contains("up to date"), "{again}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(roster(dir.path(), &["--json", "migrate"], &[]))).unwrap();
+    assert_eq!(json["migrated"], false);
+    assert_eq!(json["applied"], serde_json::json!([]));
+}
+
+#[test]
+fn check_config_refuses_what_serve_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, says) in [
+        ("ROSTER_SMTP_URL", "http://x", "smtp_url"),
+        ("ROSTER_SECRET_KEY", "short", "secret_key"),
+        ("ROSTER_DATABASE_URL", "mysql://x", "unknown scheme"),
+    ] {
+        for cmd in [vec!["check-config"], vec!["serve", "--bind", "127.0.0.1:0"]] {
+            let o = roster(dir.path(), &cmd, &[(var, value)]);
+            assert!(!o.status.success(), "{cmd:?} {var}");
+            assert!(stderr(&o).contains(says), "{cmd:?} {var}: {}", stderr(&o));
+        }
+    }
+    assert!(!dir.path().join("mysql:").exists());
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "nothing was created"
+    );
+    ok(roster(dir.path(), &["check-config"], &[]));
+}
+
+#[test]
+fn cli_actions_are_audited_and_a_duplicate_org_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("roster.db").display().to_string();
+    ok(roster(dir.path(), &["migrate"], &[]));
+    let org = ok(roster(
+        dir.path(),
+        &["org", "create", "--name", "acme"],
+        &[],
+    ));
+    let dup = roster(dir.path(), &["org", "create", "--name", "ACME"], &[]);
+    assert!(!dup.status.success());
+    assert!(
+        stderr(&dup).contains("an org named ACME already exists"),
+        "{}",
+        stderr(&dup)
+    );
+    let conn = ok(roster(
+        dir.path(),
+        &["connection", "create", "--org", "acme", "--name", "entra"],
+        &[],
+    ));
+    let connection = conn.lines().next().unwrap().to_owned();
+    assert!(
+        conn.contains("(public_url not set)"),
+        "no URL the CLI cannot know: {conn}"
+    );
+    ok(roster(
+        dir.path(),
+        &["token", "create", "--connection", &connection],
+        &[],
+    ));
+    let tokens = ok(roster(
+        dir.path(),
+        &["token", "list", "--connection", &connection],
+        &[],
+    ));
+    let token_id = tokens.split('\t').next().unwrap().to_owned();
+    ok(roster(dir.path(), &["token", "revoke", &token_id], &[]));
+    ok(roster(
+        dir.path(),
+        &[
+            "account",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "o@acme.example",
+        ],
+        &[],
+    ));
+    ok(roster(dir.path(), &["signing-key", "rotate"], &[]));
+    let entries = audit(&db);
+    let actions: Vec<&str> = entries.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "org.create",
+            "connection.create",
+            "token.create",
+            "token.revoke",
+            "account.create",
+            "signing_key.rotate"
+        ]
+    );
+    assert!(entries.iter().all(|(actor, _)| actor == "cli"));
+    assert!(!org.trim().is_empty());
+
+    // With public_url the CLI shows tenant URLs; without it, it says why it cannot.
+    let list = ok(roster(dir.path(), &["connection", "list"], &[]));
+    assert!(
+        list.contains("public_url") && !list.contains("http://127.0.0.1"),
+        "{list}"
+    );
+    let list = ok(roster(
+        dir.path(),
+        &["connection", "list"],
+        &[("ROSTER_PUBLIC_URL", "https://roster.example.com")],
+    ));
+    assert!(
+        list.contains(&format!("https://roster.example.com/scim/v2/{connection}")),
+        "{list}"
+    );
+}
+
+/// Starts `roster serve` and reads its first-start lines until the token.
+struct Served {
+    child: Child,
+    lines: Vec<String>,
+}
+
+impl Served {
+    fn start(dir: &Path, bind: &str) -> Served {
+        let mut child = command(dir, &["serve", "--bind", bind], &[])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        for line in out.lines() {
+            let line = line.unwrap();
+            let done = line.starts_with("Secret token") || line.starts_with("Tenant URLs");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        Served { child, lines }
+    }
+
+    fn value(&self, label: &str) -> Option<String> {
+        self.lines
+            .iter()
+            .find(|l| l.starts_with(label))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_owned)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_first_start_that_fails_creates_nothing_and_the_next_prints_a_working_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let o = roster(dir.path(), &["serve", "--bind", &port], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot listen on"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("Secret token"));
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "nothing was created"
+    );
+    let o = roster(
+        dir.path(),
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("ROSTER_SMTP_URL", "http://x")],
+    );
+    assert!(!o.status.success());
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "nothing was created"
+    );
+    drop(taken);
+
+    let served = Served::start(dir.path(), "127.0.0.1:0");
+    let base = served.value("SCIM base URL").expect("a tenant URL");
+    let token = served.value("Secret token").expect("a token");
+    let client = reqwest::Client::new();
+    let mut status = None;
+    for _ in 0..50 {
+        if let Ok(r) = client
+            .get(format!("{base}/Users"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            status = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status,
+        Some(StatusCode::OK),
+        "the printed token opens the printed URL"
+    );
+}
