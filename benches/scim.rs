@@ -4,6 +4,7 @@
 //! cargo bench --bench scim -- [--users N] [--concurrency C] [--requests N] [--pages N]
 //!     [--members N] [--cycle N] [--rss-users N] [--database-url postgres://...]
 //!     [--only get,filter,emails,patch,pages,cycle,members]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -88,6 +89,8 @@ struct Server {
 }
 
 impl Server {
+    // The child is waited for by `Server`'s Drop, or before the panic when it never starts.
+    #[allow(clippy::zombie_processes)]
     fn start(database_url: Option<&str>) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let db = database_url.map_or_else(
@@ -95,7 +98,7 @@ impl Server {
             str::to_owned,
         );
         let out = dir.path().join("out.txt");
-        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_roster"))
             .args(["serve", "--bind", "127.0.0.1:0", "--database-url", &db])
             .env("ROSTER_LOG", "warn")
             .env("ROSTER_MAX_PAGE_SIZE", "1000")
@@ -121,7 +124,11 @@ impl Server {
                     _dir: dir,
                 };
             }
-            assert!(Instant::now() < deadline, "roster did not start: {text}");
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("roster did not start: {text}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -62,6 +62,15 @@ pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
     })
 }
 
+/// What one SCIM request may write, from the settings.
+fn scim_limits(settings: &Settings) -> crate::scim::rules::Limits {
+    crate::scim::rules::Limits {
+        identifier_chars: settings.scim_max_identifier_length,
+        text_chars: settings.scim_max_string_length,
+        patch_operations: settings.scim_max_patch_operations,
+    }
+}
+
 pub fn oauth_policy(settings: &Settings) -> OAuthPolicy {
     OAuthPolicy {
         issuer: settings.issuer(),
@@ -175,10 +184,12 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
                 .and_then(|r| r.parse().ok()),
         ),
         mailer.clone(),
+        scim_limits(&settings),
     );
     mailer.spawn_sender();
     spawn_log_retention(db.clone(), settings.provisioning_log_days);
-    let state = crate::http::AppState::new(settings.clone(), scim, org, oauth);
+    let limits = scim_limits(&settings);
+    let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth);
     let server = crate::http::serve(listener, state)?;
     Ok(Running {
         server,

@@ -342,6 +342,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail decides the closure's error type
     fn environment_overrides_and_non_setting_variables_are_ignored() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ROSTER_LOG", "debug");

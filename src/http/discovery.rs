@@ -34,7 +34,7 @@ pub async fn service_provider_config(
     let body = json!({
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
         "documentationUri": format!("{}/", s.public_base()),
-        "patch": {"supported": true, "maxOperations": s.scim_max_patch_operations},
+        "patch": {"supported": true},
         "bulk": {"supported": true, "maxOperations": s.bulk_max_operations, "maxPayloadSize": s.bulk_max_payload_bytes},
         "filter": {"supported": true, "maxResults": s.max_page_size},
         "changePassword": {"supported": false},

@@ -46,6 +46,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         settings: Settings,
+        scim_limits: crate::scim::rules::Limits,
         scim: ScimService,
         org: OrgService,
         oauth: OAuthService,
@@ -58,11 +59,6 @@ impl AppState {
             token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
         let attempts =
             NonZeroU32::new(settings.sign_in_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
-        let scim_limits = crate::scim::rules::Limits {
-            identifier_chars: settings.scim_max_identifier_length,
-            text_chars: settings.scim_max_string_length,
-            patch_operations: settings.scim_max_patch_operations,
-        };
         AppState {
             scim_limits,
             settings,

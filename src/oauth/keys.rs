@@ -242,10 +242,9 @@ impl RingParts {
     /// Whether a new key is due: none signs, or the newest is older than the rotation period.
     fn is_due(&self, rows: &[SigningKeyRow]) -> bool {
         let due = format_datetime(chrono::Utc::now() - self.rotation);
-        !rows
-            .iter()
+        rows.iter()
             .find(|r| r.retired.is_none())
-            .is_some_and(|r| r.created > due)
+            .is_none_or(|r| r.created <= due)
     }
 
     /// Creates a key when none signs, when the newest is older than the rotation period, or

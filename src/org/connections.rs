@@ -8,6 +8,7 @@ use crate::oauth::{self, Authorization, OAuthService, CLIENT_SECRET_PREFIX};
 use crate::provisioning::now;
 use crate::provisioning::onboarding::DELIVERY_SETTINGS;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
+use crate::scim::rules::Limits;
 use crate::security::generate_prefixed_token;
 use crate::storage::accounts as store;
 use crate::storage::oauth::{self as oauth_store, GrantRow};
@@ -38,6 +39,30 @@ pub struct ConnectionView {
     /// Who gets the one-time password of a user this connection creates on a verified domain:
     /// none, user or admins.
     pub password_delivery: String,
+    /// What one SCIM request through the connection may carry.
+    pub scim_limits: ScimLimitsView,
+}
+
+/// The server's limits on SCIM input (ServiceProviderConfig has no place for them: RFC 7643 §5
+/// allows no attributes beyond its own).
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct ScimLimitsView {
+    /// Operations in one PATCH request (413 beyond).
+    pub max_patch_operations: usize,
+    /// Characters of `userName`, `externalId`, `displayName` and email values.
+    pub max_identifier_length: usize,
+    /// Characters of any other string value.
+    pub max_string_length: usize,
+}
+
+impl From<Limits> for ScimLimitsView {
+    fn from(l: Limits) -> Self {
+        ScimLimitsView {
+            max_patch_operations: l.patch_operations,
+            max_identifier_length: l.identifier_chars,
+            max_string_length: l.text_chars,
+        }
+    }
 }
 
 /// A client secret as issued: shown this once, stored hashed.
@@ -144,6 +169,7 @@ impl OrgService {
             authorization_endpoint: oauth::with_query(&self.urls.authorization_endpoint(), &params),
             token_endpoint: self.urls.token_endpoint(),
             client_secret_issued: row.client_secret_hash.is_some(),
+            scim_limits: self.scim_limits.into(),
             client_id: row.client_id,
             redirect_uris,
             password_delivery: row.password_delivery,

@@ -173,6 +173,8 @@ pub struct OrgService {
     profiles: Arc<ProfileMapper>,
     dns: TxtResolver,
     mailer: Mailer,
+    /// The server's limits on SCIM input, shown with each connection.
+    scim_limits: crate::scim::rules::Limits,
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -289,6 +291,7 @@ impl OrgService {
         profiles: Arc<ProfileMapper>,
         dns: TxtResolver,
         mailer: Mailer,
+        scim_limits: crate::scim::rules::Limits,
     ) -> Self {
         OrgService {
             db,
@@ -297,6 +300,7 @@ impl OrgService {
             profiles,
             dns,
             mailer,
+            scim_limits,
         }
     }
 

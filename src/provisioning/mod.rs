@@ -213,6 +213,15 @@ impl Snapshot {
     }
 }
 
+/// A full resource body as POST and PUT store it: the document, and what is kept apart from it.
+struct Validated {
+    doc: Map<String, Value>,
+    /// A group's members, applied to the membership table.
+    members: Option<Vec<members::MemberRef>>,
+    /// A user's password, stored only as a hash.
+    password: Option<String>,
+}
+
 /// Membership-derived values (`members` of groups, `groups` of users) by resource id.
 type Computed = HashMap<String, Vec<Value>>;
 
@@ -374,7 +383,11 @@ impl ScimService {
         body: Value,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let (doc, members, password) = match self.validated(tenant, kind, &body) {
+        let Validated {
+            doc,
+            members,
+            password,
+        } = match self.validated(tenant, kind, &body) {
             Ok(valid) => valid,
             Err(e) => {
                 return self
@@ -420,10 +433,9 @@ impl ScimService {
         }
         // Only a conflict needs the posted document again (to tell a retry from a clash).
         let posted = match &result {
-            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => self
-                .validated(tenant, kind, &body)
-                .ok()
-                .map(|(doc, _, _)| doc),
+            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => {
+                self.validated(tenant, kind, &body).ok().map(|v| v.doc)
+            }
             _ => None,
         };
         self.logged(tenant, Op::Create, kind, None, result, posted)
@@ -486,16 +498,16 @@ impl ScimService {
         tenant: &Tenant,
         kind: ResourceKind,
         body: &Value,
-    ) -> ScimResult<(
-        Map<String, Value>,
-        Option<Vec<members::MemberRef>>,
-        Option<String>,
-    )> {
+    ) -> ScimResult<Validated> {
         let rs = self.schema(kind);
         let mut doc = validate_resource(rs, body, &tenant.rules)?;
         let members = take_members(kind, &mut doc, &tenant.rules)?;
         let password = take_password(kind, &mut doc);
-        Ok((doc, members, password))
+        Ok(Validated {
+            doc,
+            members,
+            password,
+        })
     }
 
     /// GET by id, rendered with the view.
@@ -563,7 +575,11 @@ impl ScimService {
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
         let result = async {
-            let (doc, members, password) = self.validated(tenant, kind, &body)?;
+            let Validated {
+                doc,
+                members,
+                password,
+            } = self.validated(tenant, kind, &body)?;
             let (org, id, d) = (tenant.org_id.clone(), id.to_owned(), self.db.dialect());
             self.write_and_render(tenant, kind, view, Op::Replace, move |conn, reg| {
                 let row = locked_row(conn, d, kind, &org, &id, &pre)?;

@@ -348,11 +348,22 @@ async fn sc6_empty_operations_are_invalid_value_except_on_azure() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 }
 
+/// The limits as each connection's admin view shows them.
+async fn advertised_limits(app: &TestApp) -> Value {
+    let owner = app.owner().await;
+    let path = format!("/connections/{}", app.connection_id);
+    let r = app.admin(Method::GET, &path, None, Some(&owner)).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    r.body["scim_limits"].clone()
+}
+
 #[tokio::test]
 async fn sc6_patch_operation_count_is_capped_and_advertised() {
     let app = TestApp::spawn_with(|s| s.max_body_bytes = 4 * 1024 * 1024).await;
-    let config = app.get("/ServiceProviderConfig").await;
-    assert_eq!(config.body["patch"]["maxOperations"], 1000);
+    assert_eq!(
+        advertised_limits(&app).await,
+        json!({"max_patch_operations": 1000, "max_identifier_length": 512, "max_string_length": 16384})
+    );
     let id = app.create_user("many@x.com").await;
     let op = json!({"op": "replace", "path": "displayName", "value": "X"});
     let r = app
@@ -365,16 +376,18 @@ async fn sc6_patch_operation_count_is_capped_and_advertised() {
     let r = app
         .patch(
             &format!("/Users/{id}"),
-            patch_ops(Value::Array(vec![op; 1000])),
+            patch_ops(Value::Array(vec![op.clone(); 1000])),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     let small = TestApp::spawn_with(|s| s.scim_max_patch_operations = 2).await;
-    assert_eq!(
-        small.get("/ServiceProviderConfig").await.body["patch"]["maxOperations"],
-        2
-    );
+    assert_eq!(advertised_limits(&small).await["max_patch_operations"], 2);
+    let id = small.create_user("few@x.com").await;
+    let three = patch_ops(Value::Array(vec![op; 3]));
+    let r = small.patch(&format!("/Users/{id}"), three).await;
+    assert_scim_error(&r, StatusCode::PAYLOAD_TOO_LARGE, None, "configured cap");
+    assert!(r.body["detail"].as_str().unwrap().contains("at most 2"));
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
 //! Integration tests: the real HTTP server against a real database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
 mod bulk;
