@@ -84,6 +84,47 @@ fn log_row(
         outcome,
         error,
         request_id: tenant.request_id.clone(),
+        resource_name: None,
+        external_id: None,
+    }
+}
+
+/// The longest name the provisioning log keeps of a request (a refused one may be longer).
+const LOGGED_NAME_CHARS: usize = 256;
+
+/// Names the entry's resource as `doc` (a request body or a stored document) does: its
+/// `userName` or `displayName`, and `externalId`. Never anything else of it (no password).
+fn name_entry(entry: &mut provlog::NewLogRow, kind: ResourceKind, doc: &Map<String, Value>) {
+    let field = |name: &str| {
+        doc.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+            .map(|s| s.chars().take(LOGGED_NAME_CHARS).collect::<String>())
+    };
+    entry.resource_name = field(table_of(kind).name_attr);
+    entry.external_id = field("externalId");
+}
+
+/// What a failed write's log entry is about: the id in the URL, the body that names it.
+#[derive(Clone, Copy)]
+struct About<'a> {
+    id: Option<&'a str>,
+    body: Option<&'a Value>,
+}
+
+impl<'a> About<'a> {
+    fn id(id: &'a str) -> Self {
+        About {
+            id: Some(id),
+            body: None,
+        }
+    }
+
+    fn body(body: &'a Value) -> Self {
+        About {
+            id: None,
+            body: Some(body),
+        }
     }
 }
 
@@ -355,6 +396,7 @@ impl ScimService {
                 }
                 // The log entry commits with the write it records.
                 entry.resource_id = Some(snap.id.clone());
+                name_entry(&mut entry, kind, &snap.doc);
                 entry.outcome = if snap.changed { "success" } else { "no_change" };
                 provlog::insert(conn, &entry)?;
                 let computed = match want_computed {
@@ -390,9 +432,10 @@ impl ScimService {
         } = match self.validated(tenant, kind, &body) {
             Ok(valid) => valid,
             Err(e) => {
+                let about = About::body(&body);
                 return self
-                    .logged(tenant, Op::Create, kind, None, Err(e), None)
-                    .await
+                    .logged(tenant, Op::Create, kind, about, Err(e), None)
+                    .await;
             }
         };
         let otp = match kind {
@@ -438,7 +481,7 @@ impl ScimService {
             }
             _ => None,
         };
-        self.logged(tenant, Op::Create, kind, None, result, posted)
+        self.logged(tenant, Op::Create, kind, About::body(&body), result, posted)
             .await
     }
 
@@ -452,7 +495,7 @@ impl ScimService {
         tenant: &Tenant,
         op: Op,
         kind: ResourceKind,
-        id: Option<&str>,
+        about: About<'_>,
         result: ScimResult<T>,
         created: Option<Map<String, Value>>,
     ) -> ScimResult<T> {
@@ -464,7 +507,10 @@ impl ScimService {
             Some(t) => format!("{}: {}", t.as_str(), e.detail),
             None => e.detail.clone(),
         });
-        let mut row = log_row(tenant, op, kind, id, e.status, outcome, error);
+        let mut row = log_row(tenant, op, kind, about.id, e.status, outcome, error);
+        if let Some(Value::Object(body)) = about.body {
+            name_entry(&mut row, kind, body);
+        }
         let replay_of_delete = op == Op::Delete && e.status == 404;
         let replay_of_create = created.filter(|_| e.scim_type == Some(ScimType::Uniqueness));
         let write = self
@@ -603,7 +649,11 @@ impl ScimService {
             .await
         }
         .await;
-        self.logged(tenant, Op::Replace, kind, Some(id), result, None)
+        let about = About {
+            id: Some(id),
+            body: Some(&body),
+        };
+        self.logged(tenant, Op::Replace, kind, about, result, None)
             .await
     }
 
@@ -648,7 +698,7 @@ impl ScimService {
             .await
         }
         .await;
-        self.logged(tenant, Op::Update, kind, Some(id), result, None)
+        self.logged(tenant, Op::Update, kind, About::id(id), result, None)
             .await
     }
 
@@ -675,7 +725,7 @@ impl ScimService {
                 Ok::<_, ScimError>(())
             })
             .await;
-        self.logged(tenant, Op::Delete, kind, Some(id), result, None)
+        self.logged(tenant, Op::Delete, kind, About::id(id), result, None)
             .await
     }
 

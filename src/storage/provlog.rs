@@ -25,6 +25,9 @@ pub struct NewLogRow {
     pub outcome: &'static str,
     pub error: Option<String>,
     pub request_id: Option<String>,
+    /// The `userName` of a user or `displayName` of a group, as the request or resource has it.
+    pub resource_name: Option<String>,
+    pub external_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
@@ -44,6 +47,9 @@ pub struct LogRow {
     /// The SCIM error (scimType and detail) of a failure.
     pub error: Option<String>,
     pub request_id: Option<String>,
+    /// The user's `userName` or the group's `displayName`, as the request named it.
+    pub resource_name: Option<String>,
+    pub external_id: Option<String>,
 }
 
 /// Filters of a log query; entries are newest first, `before` a `seq` cursor.
@@ -62,7 +68,7 @@ pub struct LogQuery {
 pub fn insert(conn: &mut AnyConnection, row: &NewLogRow) -> StorageResult<()> {
     let mut s = Sql::new(
         "INSERT INTO provisioning_log (org_id, connection_id, at, operation, resource_type, \
-         resource_id, status, outcome, error, request_id) VALUES (",
+         resource_id, status, outcome, error, request_id, resource_name, external_id) VALUES (",
     );
     s.cached(true);
     s.text(row.org_id.as_str())
@@ -84,6 +90,10 @@ pub fn insert(conn: &mut AnyConnection, row: &NewLogRow) -> StorageResult<()> {
         .bind(Bind::OptText(row.error.clone()))
         .push(", ")
         .bind(Bind::OptText(row.request_id.clone()))
+        .push(", ")
+        .bind(Bind::OptText(row.resource_name.clone()))
+        .push(", ")
+        .bind(Bind::OptText(row.external_id.clone()))
         .push(")");
     s.execute(conn).map_err(db)?;
     Ok(())

@@ -220,6 +220,8 @@ diesel::table! {
         outcome -> Text,
         error -> Nullable<Text>,
         request_id -> Nullable<Text>,
+        resource_name -> Nullable<Text>,
+        external_id -> Nullable<Text>,
     }
 }
 

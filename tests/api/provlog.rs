@@ -146,6 +146,38 @@ async fn az8_every_write_is_logged_with_its_outcome_and_request_id() {
 }
 
 #[tokio::test]
+async fn az8_a_failed_write_names_its_user_or_group_and_never_the_password() {
+    let app = TestApp::spawn_azure().await;
+    let owner = app.owner().await;
+    let mut bad = user_body("grace@example.com");
+    bad["active"] = json!("maybe");
+    bad["password"] = json!("S3cret-never-logged");
+    assert_eq!(app.post("/Users", bad).await.status, StatusCode::BAD_REQUEST);
+    let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+        "displayName": "Ops", "externalId": "g-ext", "members": [{"value": "no-such-user"}]});
+    assert_eq!(app.post("/Groups", group).await.status, StatusCode::BAD_REQUEST);
+    let long = user_body(&format!("{}@example.com", "x".repeat(2_000)));
+    assert_eq!(app.post("/Users", long).await.status, StatusCode::BAD_REQUEST);
+    let ok = app.create_user("named@example.com").await;
+
+    let log = app.provisioning_log(&owner, "").await;
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries[0]["resource_id"], ok.as_str());
+    assert_eq!(entries[0]["resource_name"], "named@example.com");
+    assert_eq!(entries[0]["external_id"], "ext-named@example.com");
+    assert!(entries[1]["resource_id"].is_null());
+    let name = entries[1]["resource_name"].as_str().unwrap();
+    assert!(name.len() <= 256 && name.starts_with("xxx"), "kept short: {name}");
+    assert_eq!(entries[2]["resource_type"], "Group");
+    assert_eq!(entries[2]["resource_name"], "Ops");
+    assert_eq!(entries[2]["external_id"], "g-ext");
+    assert_eq!(entries[3]["outcome"], "failure");
+    assert_eq!(entries[3]["resource_name"], "grace@example.com");
+    assert_eq!(entries[3]["external_id"], "ext-grace@example.com");
+    assert!(!log.to_string().contains("S3cret-never-logged"));
+}
+
+#[tokio::test]
 async fn az8_a_retried_post_changes_nothing_and_is_logged_as_a_replay() {
     let app = TestApp::spawn_azure().await;
     let owner = app.owner().await;

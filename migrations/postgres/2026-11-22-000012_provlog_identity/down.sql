@@ -1,0 +1,2 @@
+ALTER TABLE provisioning_log DROP COLUMN external_id;
+ALTER TABLE provisioning_log DROP COLUMN resource_name;
