@@ -451,7 +451,13 @@ impl ScimService {
                 // neighbouring ids, so the id index and the membership tables grow at their right
                 // edge instead of touching a random page per insert. The creation time an id reveals
                 // is already public as meta.created.
-                let id = uuid::Uuid::now_v7().to_string();
+                let id = match kind {
+                    // The person a connection deleted and kept (on_delete: deactivate) is the
+                    // same Roster user when the identity provider creates them again.
+                    ResourceKind::User => kept_user(conn, &org, &doc)?,
+                    ResourceKind::Group => None,
+                }
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
                 let write = build_write(reg.resource(kind), &id, &doc, password)?;
                 let now = now();
                 resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
@@ -913,6 +919,21 @@ fn locked_row(
     let row = resources::find(conn, d, table_of(kind), org, id, true)?.ok_or_else(not_found)?;
     pre.check(row.version)?;
     Ok(row)
+}
+
+/// The id of the kept Roster user (no SCIM resource) a new SCIM user is: same externalId, or
+/// else same userName.
+fn kept_user(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    doc: &Map<String, Value>,
+) -> Result<Option<String>, StorageError> {
+    let external_id = doc.get("externalId").and_then(Value::as_str);
+    let name = doc
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    crate::storage::profiles::find_kept(conn, org_id, external_id, &fold_case(name))
 }
 
 /// The resource named as `doc` names it, if this connection created it with exactly this

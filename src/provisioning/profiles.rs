@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use super::now;
 use crate::scim::mapping::{default_mapping, Mapping, MappingEntry};
+use crate::scim::resource::fold_case;
 use crate::scim::schema::{Registry, ResourceKind};
 use crate::storage::profiles::{self as store, ProfileRow, UserEvent};
 use crate::storage::{AnyConnection, Db, Dialect, StorageResult};
@@ -210,12 +211,32 @@ impl ProfileMapper {
             status_changed,
             fields: serde_json::to_string(&fields).unwrap_or_else(|_| "{}".into()),
             updated: at.clone(),
+            external_id: doc
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            user_name_norm: fold_case(
+                doc.get("userName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            ),
         };
         // A write that changes nothing Roster keeps (a retry, an attribute no mapping reads)
         // leaves the profile row, and its page, alone.
         let unchanged = before.as_ref().is_some_and(|b| {
-            (&b.connection_id, &b.user_name, &b.status, &b.fields)
-                == (&row.connection_id, &row.user_name, &row.status, &row.fields)
+            (
+                &b.connection_id,
+                &b.user_name,
+                &b.status,
+                &b.fields,
+                &b.external_id,
+            ) == (
+                &row.connection_id,
+                &row.user_name,
+                &row.status,
+                &row.fields,
+                &row.external_id,
+            )
         });
         if !unchanged {
             store::upsert(conn, &row)?;

@@ -24,6 +24,9 @@ pub struct ProfileRow {
     /// JSON object of field to text.
     pub fields: String,
     pub updated: String,
+    /// The SCIM user's externalId and folded userName, to find a kept user again.
+    pub external_id: Option<String>,
+    pub user_name_norm: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
@@ -99,7 +102,7 @@ pub fn set_fixed_values(
 pub fn upsert(conn: &mut AnyConnection, row: &ProfileRow) -> StorageResult<()> {
     let mut s = Sql::new(
         "INSERT INTO user_profiles (user_id, org_id, connection_id, user_name, status, \
-         status_changed, fields, updated) VALUES (",
+         status_changed, fields, updated, external_id, user_name_norm) VALUES (",
     );
     s.cached(true);
     s.text(row.user_id.as_str())
@@ -117,14 +120,55 @@ pub fn upsert(conn: &mut AnyConnection, row: &ProfileRow) -> StorageResult<()> {
         .text(row.fields.as_str())
         .push(", ")
         .text(row.updated.as_str())
+        .push(", ")
+        .bind(Bind::OptText(row.external_id.clone()))
+        .push(", ")
+        .text(row.user_name_norm.as_str())
         .push(
             ") ON CONFLICT (user_id) DO UPDATE SET connection_id = excluded.connection_id, \
              user_name = excluded.user_name, status = excluded.status, \
              status_changed = excluded.status_changed, fields = excluded.fields, \
-             updated = excluded.updated",
+             updated = excluded.updated, external_id = excluded.external_id, \
+             user_name_norm = excluded.user_name_norm",
         );
     s.execute(conn).map_err(db)?;
     Ok(())
+}
+
+/// A Roster user of the org kept without a SCIM resource (its resource was deleted and the
+/// policy deactivated it), named by `external_id` or else by the folded `user_name`.
+pub fn find_kept(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    external_id: Option<&str>,
+    user_name_norm: &str,
+) -> StorageResult<Option<String>> {
+    let kept = || {
+        user_profiles::table
+            .filter(user_profiles::org_id.eq(org_id))
+            .filter(user_profiles::status.ne("deleted"))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                users::table.filter(users::id.eq(user_profiles::user_id)),
+            )))
+            .select(user_profiles::user_id)
+            .order(user_profiles::updated.desc())
+            .into_boxed()
+    };
+    if let Some(ext) = external_id {
+        let found = kept()
+            .filter(user_profiles::external_id.eq(ext))
+            .first(conn)
+            .optional()
+            .map_err(db)?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    kept()
+        .filter(user_profiles::user_name_norm.eq(user_name_norm))
+        .first(conn)
+        .optional()
+        .map_err(db)
 }
 
 /// A user's profile, by id, within the org.

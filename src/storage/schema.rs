@@ -48,6 +48,8 @@ diesel::table! {
         status_changed -> Text,
         fields -> Text,
         updated -> Text,
+        external_id -> Nullable<Text>,
+        user_name_norm -> Text,
     }
 }
 

@@ -152,12 +152,21 @@ async fn az8_a_failed_write_names_its_user_or_group_and_never_the_password() {
     let mut bad = user_body("grace@example.com");
     bad["active"] = json!("maybe");
     bad["password"] = json!("S3cret-never-logged");
-    assert_eq!(app.post("/Users", bad).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.post("/Users", bad).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let group = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
         "displayName": "Ops", "externalId": "g-ext", "members": [{"value": "no-such-user"}]});
-    assert_eq!(app.post("/Groups", group).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.post("/Groups", group).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let long = user_body(&format!("{}@example.com", "x".repeat(2_000)));
-    assert_eq!(app.post("/Users", long).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.post("/Users", long).await.status,
+        StatusCode::BAD_REQUEST
+    );
     let ok = app.create_user("named@example.com").await;
 
     let log = app.provisioning_log(&owner, "").await;
@@ -167,7 +176,10 @@ async fn az8_a_failed_write_names_its_user_or_group_and_never_the_password() {
     assert_eq!(entries[0]["external_id"], "ext-named@example.com");
     assert!(entries[1]["resource_id"].is_null());
     let name = entries[1]["resource_name"].as_str().unwrap();
-    assert!(name.len() <= 256 && name.starts_with("xxx"), "kept short: {name}");
+    assert!(
+        name.len() <= 256 && name.starts_with("xxx"),
+        "kept short: {name}"
+    );
     assert_eq!(entries[2]["resource_type"], "Group");
     assert_eq!(entries[2]["resource_name"], "Ops");
     assert_eq!(entries[2]["external_id"], "g-ext");

@@ -5,7 +5,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{patch_ops, TestApp};
+use crate::helpers::{patch_ops, user_body, TestApp};
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -287,4 +289,71 @@ async fn az5_a_delete_from_the_idp_deletes_or_deactivates_the_roster_user() {
             ("user.deactivated".to_owned(), kept)
         ]
     );
+}
+
+#[tokio::test]
+async fn az5_a_user_unassigned_then_reassigned_is_the_same_roster_user() {
+    let app = TestApp::spawn_azure().await;
+    let owner = app.owner().await;
+    app.set_policy(&owner, json!({"on_delete": "deactivate"}))
+        .await;
+    let boss = app.create_user("boss@example.com").await;
+    let mut ann = user_body("ann@example.com");
+    ann[ENTERPRISE] = json!({"manager": {"value": boss}});
+    let ann = app.post("/Users", ann).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Entra unassigns the manager (DELETE), then assigns them again (POST of the same person).
+    assert_eq!(
+        app.delete(&format!("/Users/{boss}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.user_status(&owner, &boss).await.unwrap()["status"],
+        "deactivated"
+    );
+    let again = app.post("/Users", user_body("boss@example.com")).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
+    assert_eq!(again.body["id"], boss.as_str(), "the kept user, not a second one");
+    assert_eq!(
+        app.user_status(&owner, &boss).await.unwrap()["status"],
+        "active"
+    );
+    let ann_profile = app.user_status(&owner, &ann).await.unwrap();
+    assert_eq!(ann_profile["fields"]["manager_id"], boss.as_str());
+    let users = app.admin(Method::GET, "/users", None, Some(&owner)).await;
+    assert_eq!(users.body["users"].as_array().unwrap().len(), 2, "{:?}", users.body);
+    assert_eq!(
+        app.events(&owner).await,
+        [
+            ("user.deactivated".to_owned(), boss.clone()),
+            ("user.reactivated".to_owned(), boss.clone())
+        ]
+    );
+
+    // Renamed in the directory while unassigned: the externalId still names the person.
+    app.delete(&format!("/Users/{boss}")).await;
+    let mut renamed = user_body("b.oss@example.com");
+    renamed["externalId"] = json!("ext-boss@example.com");
+    let r = app.post("/Users", renamed).await;
+    assert_eq!(r.body["id"], boss.as_str(), "{:?}", r.body);
+
+    // The reactivation policy still decides: with `ignore` the person comes back deactivated.
+    app.set_policy(
+        &owner,
+        json!({"on_delete": "deactivate", "on_reactivate": "ignore"}),
+    )
+    .await;
+    app.delete(&format!("/Users/{boss}")).await;
+    let r = app.post("/Users", user_body("b.oss@example.com")).await;
+    assert_eq!(r.body["id"], boss.as_str());
+    assert_eq!(
+        app.user_status(&owner, &boss).await.unwrap()["status"],
+        "deactivated"
+    );
+    // Someone new is someone new.
+    let other = app.create_user("carol@example.com").await;
+    assert_ne!(other, boss);
 }
