@@ -10,7 +10,9 @@ use crate::provisioning::onboarding::DELIVERY_SETTINGS;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
 use crate::scim::rules::Limits;
 use crate::security::generate_prefixed_token;
-use crate::storage::accounts as store;
+use crate::provisioning::profiles::ConnectionUsers;
+use crate::storage::accounts::{self as store, ConnectionChangeset};
+use crate::storage::profiles as profile_store;
 use crate::storage::oauth::{self as oauth_store, GrantRow};
 use crate::storage::tenants::{self, ConnectionRow, TokenRow};
 use crate::storage::{AnyConnection, StorageError};
@@ -288,22 +290,50 @@ impl OrgService {
     }
 
     /// Deletes a connection and its tokens; the users it provisioned stay in the org.
-    pub async fn delete_connection(&self, actor: &Actor, id: &str) -> OrgResult<()> {
+    /// Removes a connection after doing what `users` says to the users it last wrote. The
+    /// connection is disabled first, so its identity provider writes nothing meanwhile; the
+    /// users go a batch per transaction, then the connection and its tokens.
+    pub async fn delete_connection(
+        &self,
+        actor: &Actor,
+        id: &str,
+        users: Option<ConnectionUsers>,
+    ) -> OrgResult<usize> {
         actor.require("connections.manage")?;
+        let (a, cid) = (actor.clone(), id.to_owned());
+        let count = self
+            .db
+            .read(move |c| {
+                own_connection(c, &a, &cid)?;
+                Ok::<_, OrgError>(profile_store::count_of_connection(c, &cid)?)
+            })
+            .await?;
+        let Some(users) = users else {
+            return Err(OrgError::Invalid(format!(
+                "the connection last wrote {count} users: choose what happens to them with users=delete, users=deactivate or users=keep"
+            )));
+        };
+        let cid = id.to_owned();
+        self.db
+            .write(move |c| {
+                let changes = ConnectionChangeset {
+                    disabled: Some(true),
+                    ..Default::default()
+                };
+                Ok::<_, OrgError>(store::update_connection(c, &cid, &changes)?)
+            })
+            .await?;
+        let released = self.profiles.release_users(&self.db, id, users).await?;
         let (actor, id) = (actor.clone(), id.to_owned());
         self.db
             .write(move |c| {
                 let row = own_connection(c, &actor, &id)?;
                 store::delete_connection(c, &id)?;
-                audit(
-                    c,
-                    &actor,
-                    "connection.delete",
-                    ("connection", Some(&id)),
-                    json!({"name": row.name}),
-                )
+                let detail = json!({"name": row.name, "users": users, "users_changed": released});
+                audit(c, &actor, "connection.delete", ("connection", Some(&id)), detail)
             })
-            .await
+            .await?;
+        Ok(released)
     }
 
     pub async fn list_tokens(&self, actor: &Actor, connection: &str) -> OrgResult<Vec<TokenRow>> {

@@ -15,6 +15,7 @@ use crate::scim::mapping::{default_mapping, Mapping, MappingEntry};
 use crate::scim::resource::fold_case;
 use crate::scim::schema::{Registry, ResourceKind};
 use crate::storage::profiles::{self as store, ProfileRow, UserEvent};
+use crate::storage::resources::{self, table_of};
 use crate::storage::{AnyConnection, Db, Dialect, StorageResult};
 
 /// What `active: false` from the IdP does to the Roster user.
@@ -264,34 +265,58 @@ impl ProfileMapper {
             .rules_of(conn, connection_id)?
             .map(|r| r.policy)
             .unwrap_or_default();
-        let Some(mut before) = store::find(conn, org_id, user_id)? else {
-            return Ok(());
-        };
-        let at = now();
-        let event = match policy.on_delete {
-            OnDelete::Delete => {
-                store::delete(conn, user_id)?;
-                (before.status != DELETED).then_some("user.deleted")
-            }
-            OnDelete::Deactivate if before.status == ACTIVE => {
-                before.status = DEACTIVATED.into();
-                before.status_changed = at.clone();
-                before.updated = at.clone();
-                store::upsert(conn, &before)?;
-                Some("user.deactivated")
-            }
-            OnDelete::Deactivate => None,
-        };
-        let event = event.map(|kind| UserEvent {
+        end_user(
+            conn,
+            dialect,
             org_id,
+            connection_id,
             user_id,
-            kind,
-            connection_id: Some(connection_id),
-            at: &at,
-        });
-        event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
+            policy.on_delete,
+        )
     }
 
+    /// Before a connection is removed: deletes or deactivates the users it last wrote (their
+    /// SCIM resources go in both cases; a deactivated Roster user is kept, to be found again if
+    /// an identity provider creates the person anew), or keeps them. A batch per transaction.
+    /// Returns how many users it changed.
+    pub async fn release_users(
+        &self,
+        db: &Db,
+        connection_id: &str,
+        users: ConnectionUsers,
+    ) -> StorageResult<usize> {
+        let on_delete = match users {
+            ConnectionUsers::Keep => return Ok(0),
+            ConnectionUsers::Delete => OnDelete::Delete,
+            ConnectionUsers::Deactivate => OnDelete::Deactivate,
+        };
+        let dialect = db.dialect();
+        let mut total = 0;
+        loop {
+            let id = connection_id.to_owned();
+            let n = db
+                .write(move |c| {
+                    // Users with a SCIM resource first; with `delete`, then the kept ones.
+                    let mut batch = store::documents_of_connection(c, &id, "", REAPPLY_BATCH)?
+                        .into_iter()
+                        .map(|(user, org, _)| (user, org))
+                        .collect::<Vec<_>>();
+                    if batch.is_empty() && on_delete == OnDelete::Delete {
+                        batch = store::kept_of_connection(c, &id, REAPPLY_BATCH)?;
+                    }
+                    for (user_id, org_id) in &batch {
+                        resources::delete(c, table_of(ResourceKind::User), org_id, user_id)?;
+                        end_user(c, dialect, org_id, &id, user_id, on_delete)?;
+                    }
+                    Ok::<_, crate::storage::StorageError>(batch.len())
+                })
+                .await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
     /// Applies the connection's current mapping again to every user it wrote, a batch per
     /// transaction (SCIM writes go on between batches, with the new mapping already). Returns
     /// how many profiles were rewritten.
@@ -320,6 +345,55 @@ impl ProfileMapper {
             }
         }
     }
+}
+
+/// What removing a directory connection does to the users it last wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionUsers {
+    /// Their SCIM resources and Roster users are deleted.
+    Delete,
+    /// Their SCIM resources are deleted; the Roster users are kept, deactivated.
+    Deactivate,
+    /// Everything stays; the Roster users stay active without a connection.
+    Keep,
+}
+
+/// What a DELETE of the SCIM user does to the Roster user under `on_delete`; the event it makes.
+fn end_user(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    org_id: &str,
+    connection_id: &str,
+    user_id: &str,
+    on_delete: OnDelete,
+) -> StorageResult<()> {
+    let Some(mut before) = store::find(conn, org_id, user_id)? else {
+        return Ok(());
+    };
+    let at = now();
+    let event = match on_delete {
+        OnDelete::Delete => {
+            store::delete(conn, user_id)?;
+            (before.status != DELETED).then_some("user.deleted")
+        }
+        OnDelete::Deactivate if before.status == ACTIVE => {
+            before.status = DEACTIVATED.into();
+            before.status_changed = at.clone();
+            before.updated = at.clone();
+            store::upsert(conn, &before)?;
+            Some("user.deactivated")
+        }
+        OnDelete::Deactivate => None,
+    };
+    let event = event.map(|kind| UserEvent {
+        org_id,
+        user_id,
+        kind,
+        connection_id: Some(connection_id),
+        at: &at,
+    });
+    event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
 }
 
 #[cfg(test)]

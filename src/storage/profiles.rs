@@ -290,6 +290,34 @@ pub fn list_events(
 
 /// The next `limit` users whose profile a connection wrote, after `after`, with their stored
 /// SCIM documents.
+/// How many Roster users the connection last wrote.
+pub fn count_of_connection(conn: &mut AnyConnection, connection_id: &str) -> StorageResult<i64> {
+    user_profiles::table
+        .filter(user_profiles::connection_id.eq(connection_id))
+        .count()
+        .get_result(conn)
+        .map_err(db)
+}
+
+/// Roster users the connection last wrote that have no SCIM resource any more (kept by
+/// `on_delete: deactivate`): (user id, org id).
+pub fn kept_of_connection(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    limit: i64,
+) -> StorageResult<Vec<(String, String)>> {
+    user_profiles::table
+        .filter(user_profiles::connection_id.eq(connection_id))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            users::table.filter(users::id.eq(user_profiles::user_id)),
+        )))
+        .order(user_profiles::user_id.asc())
+        .limit(limit)
+        .select((user_profiles::user_id, user_profiles::org_id))
+        .load(conn)
+        .map_err(db)
+}
+
 pub fn documents_of_connection(
     conn: &mut AnyConnection,
     connection_id: &str,

@@ -542,7 +542,7 @@ async fn az1_admin_adds_an_azure_connection_and_entra_tests_it() {
     assert_eq!(
         app.admin(
             Method::DELETE,
-            &format!("/connections/{id}"),
+            &format!("/connections/{id}?users=keep"),
             None,
             Some(&owner)
         )

@@ -316,7 +316,11 @@ async fn az5_a_user_unassigned_then_reassigned_is_the_same_roster_user() {
     );
     let again = app.post("/Users", user_body("boss@example.com")).await;
     assert_eq!(again.status, StatusCode::CREATED, "{:?}", again.body);
-    assert_eq!(again.body["id"], boss.as_str(), "the kept user, not a second one");
+    assert_eq!(
+        again.body["id"],
+        boss.as_str(),
+        "the kept user, not a second one"
+    );
     assert_eq!(
         app.user_status(&owner, &boss).await.unwrap()["status"],
         "active"
@@ -324,7 +328,12 @@ async fn az5_a_user_unassigned_then_reassigned_is_the_same_roster_user() {
     let ann_profile = app.user_status(&owner, &ann).await.unwrap();
     assert_eq!(ann_profile["fields"]["manager_id"], boss.as_str());
     let users = app.admin(Method::GET, "/users", None, Some(&owner)).await;
-    assert_eq!(users.body["users"].as_array().unwrap().len(), 2, "{:?}", users.body);
+    assert_eq!(
+        users.body["users"].as_array().unwrap().len(),
+        2,
+        "{:?}",
+        users.body
+    );
     assert_eq!(
         app.events(&owner).await,
         [
@@ -356,4 +365,62 @@ async fn az5_a_user_unassigned_then_reassigned_is_the_same_roster_user() {
     // Someone new is someone new.
     let other = app.create_user("carol@example.com").await;
     assert_ne!(other, boss);
+}
+
+#[tokio::test]
+async fn az5_deleting_a_connection_makes_the_admin_choose_what_happens_to_its_users() {
+    for choice in ["keep", "deactivate", "delete"] {
+        let app = TestApp::spawn_azure().await;
+        let owner = app.owner().await;
+        let ada = app.create_user("ada@example.com").await;
+        let bob = app.create_user("bob@example.com").await;
+        let path = format!("/connections/{}", app.connection_id);
+        let r = app.admin(Method::DELETE, &path, None, Some(&owner)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains("2 users"), "{:?}", r.body);
+        let wrong = format!("{path}?users=archive");
+        let r = app.admin(Method::DELETE, &wrong, None, Some(&owner)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert_eq!(app.get("/Users").await.status, StatusCode::OK, "still there");
+
+        let chosen = format!("{path}?users={choice}");
+        let r = app.admin(Method::DELETE, &chosen, None, Some(&owner)).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{choice}: {:?}", r.body);
+        assert_eq!(app.get("/Users").await.status, StatusCode::UNAUTHORIZED);
+        let statuses: Vec<Option<Value>> = vec![
+            app.user_status(&owner, &ada).await,
+            app.user_status(&owner, &bob).await,
+        ];
+        let events = app.events(&owner).await;
+        match choice {
+            "keep" => {
+                for u in &statuses {
+                    let u = u.as_ref().unwrap();
+                    assert_eq!(u["status"], "active", "{u}");
+                    assert!(u["connection_id"].is_null(), "{u}");
+                }
+                assert!(events.is_empty());
+            }
+            "deactivate" => {
+                for u in &statuses {
+                    assert_eq!(u.as_ref().unwrap()["status"], "deactivated");
+                }
+                assert_eq!(events.len(), 2);
+                // The person comes back as the same Roster user through a new connection.
+                let again = app.through_azure();
+                let r = again.post("/Users", crate::helpers::user_body("ada@example.com")).await;
+                assert_eq!(r.body["id"], ada.as_str(), "{:?}", r.body);
+                continue;
+            }
+            _ => {
+                assert!(statuses.iter().all(Option::is_none), "{statuses:?}");
+                let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+                assert_eq!(kinds, ["user.deleted", "user.deleted"]);
+            }
+        }
+        let log = app
+            .admin(Method::GET, "/audit-log?action=connection.delete", None, Some(&owner))
+            .await;
+        assert_eq!(log.body["entries"][0]["detail"]["users"], choice);
+    }
 }

@@ -18,6 +18,7 @@ use crate::org::{
     ProvisioningLogPage, StatusPolicy, TokenRow, UserEventPage, UserField, UserProfilePage,
     UserProfileView, PERMISSIONS,
 };
+use crate::provisioning::profiles::ConnectionUsers;
 use crate::provisioning::tenancy::IssuedToken;
 
 type Answer = Result<HttpResponse, Problem>;
@@ -263,14 +264,26 @@ pub async fn update_connection(
     ok(&view)
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteConnectionParams {
+    /// What happens to the users the connection last wrote (required): `delete` (their SCIM
+    /// resources and Roster users), `deactivate` (SCIM resources deleted, Roster users kept
+    /// deactivated) or `keep`.
+    users: Option<ConnectionUsers>,
+}
+
 #[utoipa::path(delete, path = "/admin/v1/connections/{id}", tag = "connections",
-    responses((status = 204)), security(("admin" = [])))]
+    params(DeleteConnectionParams),
+    responses((status = 204), (status = 400, description = "no `users` choice given")),
+    security(("admin" = [])))]
 pub async fn delete_connection(
     state: web::Data<AppState>,
     who: AdminPrincipal,
     id: web::Path<String>,
+    q: web::Query<DeleteConnectionParams>,
 ) -> Answer {
-    state.org.delete_connection(&who.0, &id).await?;
+    state.org.delete_connection(&who.0, &id, q.users).await?;
     state.token_cache.forget(|g| g.connection_id == *id);
     no_content()
 }
