@@ -7,13 +7,13 @@ use super::{audit, Actor, OrgError, OrgResult, OrgService};
 use crate::oauth::{self, Authorization, OAuthService, CLIENT_SECRET_PREFIX};
 use crate::provisioning::now;
 use crate::provisioning::onboarding::DELIVERY_SETTINGS;
+use crate::provisioning::profiles::ConnectionUsers;
 use crate::provisioning::tenancy::{self, IssuedToken, CONNECTION_KINDS};
 use crate::scim::rules::Limits;
 use crate::security::generate_prefixed_token;
-use crate::provisioning::profiles::ConnectionUsers;
 use crate::storage::accounts::{self as store, ConnectionChangeset};
-use crate::storage::profiles as profile_store;
 use crate::storage::oauth::{self as oauth_store, GrantRow};
+use crate::storage::profiles as profile_store;
 use crate::storage::tenants::{self, ConnectionRow, TokenRow};
 use crate::storage::{AnyConnection, StorageError};
 
@@ -330,7 +330,13 @@ impl OrgService {
                 let row = own_connection(c, &actor, &id)?;
                 store::delete_connection(c, &id)?;
                 let detail = json!({"name": row.name, "users": users, "users_changed": released});
-                audit(c, &actor, "connection.delete", ("connection", Some(&id)), detail)
+                audit(
+                    c,
+                    &actor,
+                    "connection.delete",
+                    ("connection", Some(&id)),
+                    detail,
+                )
             })
             .await?;
         Ok(released)

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::connections::own_connection;
 use super::{audit, Actor, OrgError, OrgResult, OrgService};
-use crate::provisioning::profiles::{stored_policy, stored_settings, StatusPolicy};
+use crate::provisioning::profiles::{
+    stored_policy, stored_settings, OnDeactivate, OnDelete, OnReactivate, StatusPolicy,
+};
 use crate::scim::mapping::{Mapping, MappingEntry, FIELDS};
 use crate::scim::schema::ResourceKind;
 use crate::storage::profiles::{self as store, ProfileRow, UserEventRow};
@@ -88,11 +90,73 @@ fn profile_view(row: ProfileRow) -> UserProfileView {
     }
 }
 
-/// What changes: the mapping (Some(None) resets it to the default) or the fixed values.
+/// A partial change of a field-keyed setting (RFC 7396 JSON merge patch): a value sets the
+/// field, `null` clears it, fields left out stay as they are.
+pub type FieldPatch = BTreeMap<String, Option<String>>;
+
+/// A partial change of a status policy: keys left out stay as they are.
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPolicyPatch {
+    pub on_deactivate: Option<OnDeactivate>,
+    pub on_delete: Option<OnDelete>,
+    pub on_reactivate: Option<OnReactivate>,
+}
+
+impl StatusPolicyPatch {
+    fn apply(self, mut policy: StatusPolicy) -> StatusPolicy {
+        policy.on_deactivate = self.on_deactivate.unwrap_or(policy.on_deactivate);
+        policy.on_delete = self.on_delete.unwrap_or(policy.on_delete);
+        policy.on_reactivate = self.on_reactivate.unwrap_or(policy.on_reactivate);
+        policy
+    }
+}
+
+/// What changes: the mapping (None resets it to the default), the fixed values or the status
+/// policy, whole or in part. A part is applied to what is stored inside the change's
+/// transaction, so two partial changes at once both take effect.
 enum Change {
+    Whole(Setting),
+    MappingPatch(FieldPatch),
+    FixedPatch(FieldPatch),
+    PolicyPatch(StatusPolicyPatch),
+}
+
+/// A setting's new value.
+enum Setting {
     Mapping(Option<Vec<MappingEntry>>),
     Fixed(BTreeMap<String, String>),
     Policy(StatusPolicy),
+}
+
+/// The mapping with `patch` applied: a source replaces the field's entry (or is added after
+/// the others), `null` drops it.
+fn patch_entries(mut entries: Vec<MappingEntry>, patch: FieldPatch) -> Vec<MappingEntry> {
+    for (field, source) in patch {
+        let at = entries.iter().position(|e| e.field == field);
+        match (source, at) {
+            (Some(source), Some(i)) => entries[i].source = source,
+            (Some(source), None) => entries.push(MappingEntry { field, source }),
+            (None, Some(i)) => {
+                entries.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+    entries
+}
+
+fn patch_values(
+    mut values: BTreeMap<String, String>,
+    patch: FieldPatch,
+) -> BTreeMap<String, String> {
+    for (field, value) in patch {
+        match value {
+            Some(v) => values.insert(field, v),
+            None => values.remove(&field),
+        };
+    }
+    values
 }
 
 impl OrgService {
@@ -121,13 +185,39 @@ impl OrgService {
         connection: &str,
         input: MappingInput,
     ) -> OrgResult<MappingView> {
-        self.change_and_view(actor, connection, Change::Mapping(Some(input.mappings)))
-            .await
+        self.change_and_view(
+            actor,
+            connection,
+            Change::Whole(Setting::Mapping(Some(input.mappings))),
+        )
+        .await
     }
 
     /// Goes back to the default mapping.
     pub async fn reset_mapping(&self, actor: &Actor, connection: &str) -> OrgResult<MappingView> {
-        self.change_and_view(actor, connection, Change::Mapping(None))
+        self.change_and_view(actor, connection, Change::Whole(Setting::Mapping(None)))
+            .await
+    }
+
+    /// Changes some entries of the mapping (`null` drops one) and keeps the others.
+    pub async fn patch_mapping(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        patch: FieldPatch,
+    ) -> OrgResult<MappingView> {
+        self.change_and_view(actor, connection, Change::MappingPatch(patch))
+            .await
+    }
+
+    /// Sets or clears (`null`) some fixed values and keeps the others.
+    pub async fn patch_fixed_values(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        patch: FieldPatch,
+    ) -> OrgResult<MappingView> {
+        self.change_and_view(actor, connection, Change::FixedPatch(patch))
             .await
     }
 
@@ -138,7 +228,7 @@ impl OrgService {
         connection: &str,
         fixed: BTreeMap<String, String>,
     ) -> OrgResult<MappingView> {
-        self.change_and_view(actor, connection, Change::Fixed(fixed))
+        self.change_and_view(actor, connection, Change::Whole(Setting::Fixed(fixed)))
             .await
     }
 
@@ -155,8 +245,17 @@ impl OrgService {
                     stored_settings(row.attribute_mapping.as_deref(), &row.fixed_values);
                 let rs = mapper.registry().resource(ResourceKind::User);
                 let invalid = |e: crate::scim::ScimError| OrgError::Invalid(e.detail);
-                match change {
-                    Change::Mapping(Some(new)) => {
+                let policy = stored_policy(&row.status_policy);
+                let setting = match change {
+                    Change::Whole(setting) => setting,
+                    Change::MappingPatch(p) => {
+                        Setting::Mapping(Some(patch_entries(entries.clone(), p)))
+                    }
+                    Change::FixedPatch(p) => Setting::Fixed(patch_values(fixed.clone(), p)),
+                    Change::PolicyPatch(p) => Setting::Policy(p.apply(policy)),
+                };
+                match setting {
+                    Setting::Mapping(Some(new)) => {
                         Mapping::compile(rs, &new, &fixed).map_err(invalid)?;
                         let text = serde_json::to_string(&new).unwrap_or_else(|_| "[]".into());
                         store::set_mapping(c, &id, Some(&text))?;
@@ -168,7 +267,7 @@ impl OrgService {
                             json!({"before": entries, "after": new}),
                         )
                     }
-                    Change::Mapping(None) => {
+                    Setting::Mapping(None) => {
                         store::set_mapping(c, &id, None)?;
                         audit(
                             c,
@@ -178,7 +277,7 @@ impl OrgService {
                             json!({"before": entries}),
                         )
                     }
-                    Change::Fixed(new) => {
+                    Setting::Fixed(new) => {
                         Mapping::compile(rs, &entries, &new).map_err(invalid)?;
                         let text = serde_json::to_string(&new).unwrap_or_else(|_| "{}".into());
                         store::set_fixed_values(c, &id, &text)?;
@@ -190,7 +289,7 @@ impl OrgService {
                             json!({"before": fixed, "after": new}),
                         )
                     }
-                    Change::Policy(new) => {
+                    Setting::Policy(new) => {
                         let text = serde_json::to_string(&new).unwrap_or_else(|_| "{}".into());
                         store::set_status_policy(c, &id, &text)?;
                         audit(
@@ -198,7 +297,7 @@ impl OrgService {
                             &actor_c,
                             "connection.status_policy.update",
                             ("connection", Some(&id)),
-                            json!({"before": stored_policy(&row.status_policy), "after": new}),
+                            json!({"before": policy, "after": new}),
                         )
                     }
                 }
@@ -270,6 +369,27 @@ impl OrgService {
         Ok(stored_policy(&row.status_policy))
     }
 
+    /// Changes some keys of the status policy and keeps the others; returns the whole policy.
+    pub async fn patch_status_policy(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        patch: StatusPolicyPatch,
+    ) -> OrgResult<StatusPolicy> {
+        self.change(actor, connection, Change::PolicyPatch(patch))
+            .await?;
+        self.get_status_policy(actor, connection).await
+    }
+
+    /// The fixed values alone.
+    pub async fn get_fixed_values(
+        &self,
+        actor: &Actor,
+        connection: &str,
+    ) -> OrgResult<BTreeMap<String, String>> {
+        Ok(self.get_mapping(actor, connection).await?.fixed_values)
+    }
+
     /// Sets what deactivation, deletion and reactivation from the IdP do; it applies to later
     /// writes and, at once, to the connection's users (an IdP-deactivated user the old policy
     /// ignored is deactivated now).
@@ -279,7 +399,7 @@ impl OrgService {
         connection: &str,
         policy: StatusPolicy,
     ) -> OrgResult<StatusPolicy> {
-        self.change(actor, connection, Change::Policy(policy))
+        self.change(actor, connection, Change::Whole(Setting::Policy(policy)))
             .await?;
         Ok(policy)
     }

@@ -37,8 +37,8 @@ pub use accounts::{
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};
 pub use mapping::{
-    user_fields, MappingInput, MappingView, UserEventPage, UserField, UserProfilePage,
-    UserProfileView,
+    user_fields, FieldPatch, MappingInput, MappingView, StatusPolicyPatch, UserEventPage,
+    UserField, UserProfilePage, UserProfileView,
 };
 
 /// Every permission a profile can grant, with what it allows.

@@ -377,11 +377,19 @@ async fn az5_deleting_a_connection_makes_the_admin_choose_what_happens_to_its_us
         let path = format!("/connections/{}", app.connection_id);
         let r = app.admin(Method::DELETE, &path, None, Some(&owner)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-        assert!(r.body["detail"].as_str().unwrap().contains("2 users"), "{:?}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("2 users"),
+            "{:?}",
+            r.body
+        );
         let wrong = format!("{path}?users=archive");
         let r = app.admin(Method::DELETE, &wrong, None, Some(&owner)).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
-        assert_eq!(app.get("/Users").await.status, StatusCode::OK, "still there");
+        assert_eq!(
+            app.get("/Users").await.status,
+            StatusCode::OK,
+            "still there"
+        );
 
         let chosen = format!("{path}?users={choice}");
         let r = app.admin(Method::DELETE, &chosen, None, Some(&owner)).await;
@@ -408,7 +416,9 @@ async fn az5_deleting_a_connection_makes_the_admin_choose_what_happens_to_its_us
                 assert_eq!(events.len(), 2);
                 // The person comes back as the same Roster user through a new connection.
                 let again = app.through_azure();
-                let r = again.post("/Users", crate::helpers::user_body("ada@example.com")).await;
+                let r = again
+                    .post("/Users", crate::helpers::user_body("ada@example.com"))
+                    .await;
                 assert_eq!(r.body["id"], ada.as_str(), "{:?}", r.body);
                 continue;
             }
@@ -419,7 +429,12 @@ async fn az5_deleting_a_connection_makes_the_admin_choose_what_happens_to_its_us
             }
         }
         let log = app
-            .admin(Method::GET, "/audit-log?action=connection.delete", None, Some(&owner))
+            .admin(
+                Method::GET,
+                "/audit-log?action=connection.delete",
+                None,
+                Some(&owner),
+            )
             .await;
         assert_eq!(log.body["entries"][0]["detail"]["users"], choice);
     }

@@ -13,10 +13,10 @@ use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
-    DomainView, GrantRow, IssuedClientSecret, IssuedSession, LogQuery, MailView, MappingInput,
-    MappingView, NewAccount, NewConnection, NewDomain, ProfileInput, ProfileView,
-    ProvisioningLogPage, StatusPolicy, TokenRow, UserEventPage, UserField, UserProfilePage,
-    UserProfileView, PERMISSIONS,
+    DomainView, FieldPatch, GrantRow, IssuedClientSecret, IssuedSession, LogQuery, MailView,
+    MappingInput, MappingView, NewAccount, NewConnection, NewDomain, ProfileInput, ProfileView,
+    ProvisioningLogPage, StatusPolicy, StatusPolicyPatch, TokenRow, UserEventPage, UserField,
+    UserProfilePage, UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::profiles::ConnectionUsers;
 use crate::provisioning::tenancy::IssuedToken;
@@ -391,7 +391,7 @@ pub async fn get_mapping(
 #[utoipa::path(put, path = "/admin/v1/connections/{id}/mapping", tag = "mapping",
     request_body = MappingInput,
     responses((status = 200, body = MappingView,
-        description = "the new mapping; the connection's users have their profile rewritten"),
+        description = "the new mapping, replacing the whole list: fields it leaves out are no longer mapped; the connection's users have their profile rewritten"),
         (status = 400, description = "an unknown field or a source path the User schema lacks")),
     security(("admin" = [])))]
 pub async fn put_mapping(
@@ -403,6 +403,71 @@ pub async fn put_mapping(
     ok(&state
         .org
         .put_mapping(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(patch, path = "/admin/v1/connections/{id}/mapping", tag = "mapping",
+    request_body(content = BTreeMap<String, Option<String>>,
+        description = "JSON merge patch by field: a source path sets that field's entry, null removes it; fields left out keep theirs"),
+    responses((status = 200, body = MappingView,
+        description = "the whole mapping after the change; the connection's users have their profile rewritten"),
+        (status = 400, description = "an unknown field or a source path the User schema lacks")),
+    security(("admin" = [])))]
+pub async fn patch_mapping(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<FieldPatch>,
+) -> Answer {
+    ok(&state
+        .org
+        .patch_mapping(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/connections/{id}/fixed-values", tag = "mapping",
+    responses((status = 200, body = BTreeMap<String, String>, description = "field to constant")),
+    security(("admin" = [])))]
+pub async fn get_fixed_values(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.get_fixed_values(&who.0, &id).await?)
+}
+
+#[utoipa::path(patch, path = "/admin/v1/connections/{id}/fixed-values", tag = "mapping",
+    request_body(content = BTreeMap<String, Option<String>>,
+        description = "JSON merge patch: a value sets that field's constant, null clears it; others stay"),
+    responses((status = 200, body = MappingView,
+        description = "the connection's users have the values applied at once")),
+    security(("admin" = [])))]
+pub async fn patch_fixed_values(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<FieldPatch>,
+) -> Answer {
+    ok(&state
+        .org
+        .patch_fixed_values(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(patch, path = "/admin/v1/connections/{id}/status-policy", tag = "mapping",
+    request_body = StatusPolicyPatch,
+    responses((status = 200, body = StatusPolicy,
+        description = "the whole policy after the change; keys left out are unchanged")),
+    security(("admin" = [])))]
+pub async fn patch_status_policy(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<StatusPolicyPatch>,
+) -> Answer {
+    ok(&state
+        .org
+        .patch_status_policy(&who.0, &id, body.into_inner())
         .await?)
 }
 
@@ -418,7 +483,7 @@ pub async fn reset_mapping(
 }
 
 #[utoipa::path(put, path = "/admin/v1/connections/{id}/fixed-values", tag = "mapping",
-    request_body(content = BTreeMap<String, String>, description = "field to constant, e.g. {\"work_location\": \"Head office\"}"),
+    request_body(content = BTreeMap<String, String>, description = "all the fixed values, replacing the previous ones: field to constant, e.g. {\"work_location\": \"Head office\"}"),
     responses((status = 200, body = MappingView,
         description = "the connection's users have the values applied at once")),
     security(("admin" = [])))]
@@ -445,7 +510,8 @@ pub async fn get_status_policy(
 }
 
 #[utoipa::path(put, path = "/admin/v1/connections/{id}/status-policy", tag = "mapping",
-    request_body = StatusPolicy,
+    request_body(content = StatusPolicy,
+        description = "the whole policy: keys left out take their defaults (PATCH changes some keys only)"),
     responses((status = 200, body = StatusPolicy,
         description = "applies to later writes and at once to the connection's users")),
     security(("admin" = [])))]

@@ -210,10 +210,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/user-fields", web::get().to(user_fields))
             .route("/connections/{id}/mapping", web::get().to(get_mapping))
             .route("/connections/{id}/mapping", web::put().to(put_mapping))
+            .route("/connections/{id}/mapping", web::patch().to(patch_mapping))
             .route("/connections/{id}/mapping", web::delete().to(reset_mapping))
             .route(
                 "/connections/{id}/fixed-values",
+                web::get().to(get_fixed_values),
+            )
+            .route(
+                "/connections/{id}/fixed-values",
                 web::put().to(put_fixed_values),
+            )
+            .route(
+                "/connections/{id}/fixed-values",
+                web::patch().to(patch_fixed_values),
+            )
+            .route(
+                "/connections/{id}/status-policy",
+                web::patch().to(patch_status_policy),
             )
             .route(
                 "/connections/{id}/status-policy",
