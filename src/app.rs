@@ -31,6 +31,16 @@ pub fn open_db(settings: &Settings) -> Result<Db, StorageError> {
     open(settings, true)
 }
 
+/// Opens the database like `serve` (creating and migrating it) and runs the backfills the
+/// migrations left pending; returns the database and how many rows the backfills wrote.
+pub fn migrate(settings: &Settings) -> anyhow::Result<(Db, usize)> {
+    let registry = Arc::new(load_registry(settings)?);
+    let db = open_db(settings)?;
+    let mapper = crate::provisioning::profiles::ProfileMapper::new(registry);
+    let written = mapper.run_backfills(&db)?;
+    Ok((db, written))
+}
+
 /// Opens a database Roster made before (applying newer migrations); never creates one.
 pub fn open_existing_db(settings: &Settings) -> Result<Db, StorageError> {
     open(settings, false)
@@ -169,6 +179,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         other => other?,
     };
     let scim = ScimService::new(db.clone(), registry, mailer.clone());
+    scim.profiles().run_backfills(&db)?;
     let org = OrgService::new(
         db.clone(),
         SessionPolicy {

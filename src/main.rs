@@ -210,17 +210,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }) {
         Command::Serve { .. } => serve(settings),
         Command::Migrate => {
-            let db = roster::app::open_db(&settings)?;
+            let (db, backfilled) = roster::app::migrate(&settings)?;
             let applied = db.migrations_applied();
-            let out = serde_json::json!({"migrated": !applied.is_empty(), "applied": applied});
-            print(json, &out, || match applied {
-                [] => "database is up to date: no migration to apply".into(),
-                list => format!(
-                    "applied {} migration{}: {}",
-                    list.len(),
-                    if list.len() == 1 { "" } else { "s" },
-                    list.join(", ")
-                ),
+            let out = json!({"migrated": !applied.is_empty(), "applied": applied, "backfilled": backfilled});
+            print(json, &out, || {
+                let mut text = match applied {
+                    [] => "database is up to date: no migration to apply".to_owned(),
+                    list => format!(
+                        "applied {} migration{}: {}",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" },
+                        list.join(", ")
+                    ),
+                };
+                if backfilled > 0 {
+                    text.push_str(&format!("\nbackfilled {backfilled} rows"));
+                }
+                text
             })
         }
         Command::CheckConfig => {
@@ -527,6 +533,15 @@ fn public_url_warning(settings: &Settings) -> Option<String> {
     (!loopback).then(|| format!("public_url {url} is plain http: Microsoft Entra ID only provisions to an https:// tenant URL; serve TLS (tls_cert_file, tls_key_file) or put Roster behind an HTTPS reverse proxy"))
 }
 
+/// A line for the person who started the server; a closed stdout (a supervisor that stopped
+/// reading) must not stop the server, so a failed write is ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 fn serve(settings: Settings) -> anyhow::Result<()> {
     init_tracing(&settings);
     if let Some(warning) = public_url_warning(&settings) {
@@ -538,14 +553,14 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let base = running.settings.public_base();
         tracing::info!(addr = %running.addr, database = %roster::config::redact_url(&running.settings.database_url), "roster listening");
         if let Some(b) = &running.bootstrap {
-            println!("Roster is running at {base}");
-            println!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
-            println!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
-            println!("Secret token (shown once):  {}", b.token.token);
-            println!("Admin API ({base}/admin/v1): create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
+            say!("Roster is running at {base}");
+            say!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
+            say!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
+            say!("Secret token (shown once):  {}", b.token.token);
+            say!("Admin API ({base}/admin/v1): create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
         } else {
-            println!("Roster is running at {base}");
-            println!("Tenant URLs: `roster connection list`; a new secret token: `roster token create --connection <id>`");
+            say!("Roster is running at {base}");
+            say!("Tenant URLs: `roster connection list`; a new secret token: `roster token create --connection <id>`");
         }
         running.server.await?;
         Ok(())

@@ -317,6 +317,60 @@ impl ProfileMapper {
             }
         }
     }
+    /// Runs the backfills a migration left pending (see migration 000014), each to its end, and
+    /// marks them done; returns how many rows they wrote. Idempotent: replicas starting together
+    /// may both run one.
+    pub fn run_backfills(&self, db: &Db) -> StorageResult<usize> {
+        let mut written = 0;
+        for name in db.run_sync(store::pending_backfills)? {
+            written += match name.as_str() {
+                "user_profiles" => self.backfill_profiles(db)?,
+                other => {
+                    tracing::warn!(backfill = other, "unknown backfill left pending");
+                    continue;
+                }
+            };
+            db.run_sync(|c| store::finish_backfill(c, &name, &now()))?;
+            tracing::info!(backfill = %name, written, "backfill done");
+        }
+        Ok(written)
+    }
+
+    /// Profiles for SCIM users written before profiles existed, by the mapping of their org's
+    /// first connection (Roster did not record the writing connection then; every connection
+    /// had the default mapping). Users of an org without connections keep no profile.
+    fn backfill_profiles(&self, db: &Db) -> StorageResult<usize> {
+        let dialect = db.dialect();
+        let mut connections: HashMap<String, Option<String>> = HashMap::new();
+        let (mut after, mut written) = (0, 0);
+        loop {
+            let (n, last) = db.run_sync(|c| {
+                let rows = store::users_without_profile(c, after, REAPPLY_BATCH)?;
+                for (_, user_id, org_id, data) in &rows {
+                    let connection = match connections.get(org_id) {
+                        Some(found) => found.clone(),
+                        None => {
+                            let found = store::first_connection(c, org_id)?;
+                            connections.insert(org_id.clone(), found.clone());
+                            found
+                        }
+                    };
+                    let Some(connection) = connection else {
+                        continue;
+                    };
+                    let doc: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
+                    self.sync_user(c, dialect, org_id, &connection, user_id, &doc)?;
+                    written += 1;
+                }
+                Ok::<_, crate::storage::StorageError>((rows.len(), rows.last().map(|r| r.0)))
+            })?;
+            match last {
+                Some(seq) if n as i64 == REAPPLY_BATCH => after = seq,
+                _ => return Ok(written),
+            }
+        }
+    }
+
     /// Applies the connection's current mapping again to every user it wrote, a batch per
     /// transaction (SCIM writes go on between batches, with the new mapping already). Returns
     /// how many profiles were rewritten.

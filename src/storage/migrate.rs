@@ -68,6 +68,44 @@ pub fn run_pending(dialect: Dialect, target: &str, create: bool) -> StorageResul
     }
 }
 
+/// Applies the first `count` migrations of a new database and stops there: a database as an
+/// older Roster left it, for upgrade tests. Returns the versions applied.
+pub fn run_first(dialect: Dialect, target: &str, count: usize) -> StorageResult<Vec<String>> {
+    fn first<C, DB>(
+        c: &mut C,
+        source: EmbeddedMigrations,
+        count: usize,
+    ) -> StorageResult<Vec<String>>
+    where
+        C: MigrationHarness<DB> + diesel::migration::MigrationConnection,
+        DB: diesel::backend::Backend,
+    {
+        c.setup().map_err(err)?;
+        let all = diesel::migration::MigrationSource::<DB>::migrations(&source).map_err(err)?;
+        let mut applied = Vec::new();
+        for m in all.iter().take(count) {
+            applied.push(c.run_migration(m.as_ref()).map_err(err)?.to_string());
+        }
+        Ok(applied)
+    }
+    match dialect {
+        Dialect::Sqlite => {
+            let mut c = SqliteConnection::establish(target).map_err(err)?;
+            first(&mut c, SQLITE, count)
+        }
+        Dialect::Postgres => {
+            let mut c = PgConnection::establish(target).map_err(err)?;
+            first(&mut c, POSTGRES, count)
+        }
+    }
+}
+
+/// How many migrations this Roster carries.
+pub fn count() -> usize {
+    diesel::migration::MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE)
+        .map_or(0, |m| m.len())
+}
+
 /// Whether Roster's migrations have run on this database (a read that creates nothing).
 fn has_migrations_table(c: &mut impl diesel::connection::SimpleConnection) -> bool {
     c.batch_execute("SELECT 1 FROM __diesel_schema_migrations LIMIT 1")

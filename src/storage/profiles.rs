@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::dialect::{Bind, Dialect, Sql};
-use super::schema::{directory_connections, user_events, user_profiles, users};
+use super::schema::{backfills, directory_connections, user_events, user_profiles, users};
 use super::{AnyConnection, StorageError, StorageResult};
 
 fn db(e: diesel::result::Error) -> StorageError {
@@ -290,6 +290,56 @@ pub fn list_events(
 
 /// The next `limit` users whose profile a connection wrote, after `after`, with their stored
 /// SCIM documents.
+/// Backfills that have not run to the end.
+pub fn pending_backfills(conn: &mut AnyConnection) -> StorageResult<Vec<String>> {
+    backfills::table
+        .filter(backfills::done.is_null())
+        .select(backfills::name)
+        .load(conn)
+        .map_err(db)
+}
+
+pub fn finish_backfill(conn: &mut AnyConnection, name: &str, now: &str) -> StorageResult<()> {
+    diesel::update(backfills::table.find(name))
+        .set(backfills::done.eq(Some(now)))
+        .execute(conn)
+        .map_err(db)?;
+    Ok(())
+}
+
+/// SCIM users after `after_seq` that have no Roster profile: (seq, id, org id, document).
+pub fn users_without_profile(
+    conn: &mut AnyConnection,
+    after_seq: i64,
+    limit: i64,
+) -> StorageResult<Vec<(i64, String, String, String)>> {
+    users::table
+        .filter(users::seq.gt(after_seq))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            user_profiles::table.filter(user_profiles::user_id.eq(users::id)),
+        )))
+        .order(users::seq.asc())
+        .limit(limit)
+        .select((users::seq, users::id, users::org_id, users::data))
+        .load(conn)
+        .map_err(db)
+}
+
+/// The org's first directory connection: the one a user written before Roster recorded the
+/// writing connection is attributed to.
+pub fn first_connection(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Option<String>> {
+    directory_connections::table
+        .filter(directory_connections::org_id.eq(org_id))
+        .order((
+            directory_connections::created.asc(),
+            directory_connections::id.asc(),
+        ))
+        .select(directory_connections::id)
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
 /// How many Roster users the connection last wrote.
 pub fn count_of_connection(conn: &mut AnyConnection, connection_id: &str) -> StorageResult<i64> {
     user_profiles::table

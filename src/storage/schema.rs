@@ -30,6 +30,7 @@ diesel::table! {
 // The columns of `users` that typed queries read; resources.rs writes it with its own SQL.
 diesel::table! {
     users (id) {
+        seq -> BigInt,
         id -> Text,
         org_id -> Text,
         user_name -> Text,
@@ -130,6 +131,13 @@ diesel::table! {
         target_id -> Nullable<Text>,
         detail -> Text,
         request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    backfills (name) {
+        name -> Text,
+        done -> Nullable<Text>,
     }
 }
 

@@ -259,9 +259,9 @@ impl Served {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut lines = Vec::new();
-        for line in out.lines() {
+        for line in out.by_ref() {
             let line = line.unwrap();
             let done = line.starts_with("Secret token") || line.starts_with("Tenant URLs");
             lines.push(line);
@@ -269,6 +269,8 @@ impl Served {
                 break;
             }
         }
+        // Keep reading what the server prints later, as a terminal would.
+        std::thread::spawn(move || out.for_each(drop));
         Served { child, lines }
     }
 

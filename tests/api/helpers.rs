@@ -37,7 +37,9 @@ impl Resp {
     }
 }
 
-fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
+/// A new empty database: its URL, the directory holding a SQLite file, and the PostgreSQL admin
+/// URL and database name to drop afterwards.
+pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
     match std::env::var("ROSTER_TEST_DATABASE_URL") {
         Ok(admin) if admin.starts_with("postgres") => {
             let name = format!("roster_test_{}", uuid::Uuid::new_v4().simple());
@@ -94,6 +96,33 @@ impl TestApp {
             token: boot.token.token,
             connection_id: boot.connection.id,
             org_id: boot.org.id,
+            database_url,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            pg_admin,
+        }
+    }
+
+    /// A server on a database that already holds an org (no bootstrap), reached through the
+    /// given connection and token.
+    pub async fn spawn_on(
+        database: (String, Option<tempfile::TempDir>, Option<(String, String)>),
+        org_id: &str,
+        connection_id: &str,
+        token: &str,
+    ) -> TestApp {
+        let (database_url, dir, pg_admin) = database;
+        let running = roster::app::start(test_settings(&database_url)).expect("server starts");
+        assert!(running.bootstrap.is_none(), "the database was not empty");
+        let root = format!("http://{}", running.addr);
+        let base = running.settings.scim_base_url(connection_id);
+        tokio::spawn(running.server);
+        TestApp {
+            base,
+            root,
+            token: token.to_owned(),
+            connection_id: connection_id.to_owned(),
+            org_id: org_id.to_owned(),
             database_url,
             client: reqwest::Client::new(),
             _dir: dir,

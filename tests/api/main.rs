@@ -16,4 +16,5 @@ mod provlog;
 mod queries;
 mod status;
 mod tenancy;
+mod upgrade;
 mod users;

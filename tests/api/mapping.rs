@@ -384,12 +384,17 @@ async fn az2_az3_partial_changes_keep_every_other_entry() {
         .to_owned();
     let base = format!("/connections/{}", app.connection_id);
     let mapping = format!("{base}/mapping");
-    let before = app.admin(Method::GET, &mapping, None, Some(&owner)).await.body;
+    let before = app
+        .admin(Method::GET, &mapping, None, Some(&owner))
+        .await
+        .body;
     let entries = before["mappings"].as_array().unwrap().len();
 
     // PATCH the mapping: one field's source changes, one is dropped, the others stay.
     let patch = json!({"job_title": format!("{ENTERPRISE}:department"), "department": null});
-    let r = app.admin(Method::PATCH, &mapping, Some(patch), Some(&owner)).await;
+    let r = app
+        .admin(Method::PATCH, &mapping, Some(patch), Some(&owner))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["default"], false);
     assert_eq!(r.body["mappings"].as_array().unwrap().len(), entries - 1);
@@ -399,7 +404,9 @@ async fn az2_az3_partial_changes_keep_every_other_entry() {
     assert!(p.get("department").is_none());
     assert_eq!(p["given_name"], "Ada", "other fields still mapped");
     let bad = json!({"no_such_field": "title"});
-    let r = app.admin(Method::PATCH, &mapping, Some(bad), Some(&owner)).await;
+    let r = app
+        .admin(Method::PATCH, &mapping, Some(bad), Some(&owner))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
 
     // Fixed values: GET, PATCH one, clear one, keep the rest.
@@ -407,34 +414,69 @@ async fn az2_az3_partial_changes_keep_every_other_entry() {
     let r = app.admin(Method::GET, &fixed, None, Some(&owner)).await;
     assert_eq!((r.status, r.body.clone()), (StatusCode::OK, json!({})));
     let set = json!({"work_location": "Head office", "division": "North"});
-    app.admin(Method::PATCH, &fixed, Some(set), Some(&owner)).await;
-    let r = app
-        .admin(Method::PATCH, &fixed, Some(json!({"division": null})), Some(&owner))
+    app.admin(Method::PATCH, &fixed, Some(set), Some(&owner))
         .await;
-    assert_eq!(r.body["fixed_values"], json!({"work_location": "Head office"}));
+    let r = app
+        .admin(
+            Method::PATCH,
+            &fixed,
+            Some(json!({"division": null})),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(
+        r.body["fixed_values"],
+        json!({"work_location": "Head office"})
+    );
     let r = app.admin(Method::GET, &fixed, None, Some(&owner)).await;
     assert_eq!(r.body, json!({"work_location": "Head office"}));
-    assert_eq!(app.profile(&owner, &id).await["work_location"], "Head office");
+    assert_eq!(
+        app.profile(&owner, &id).await["work_location"],
+        "Head office"
+    );
 
     // Status policy: PATCH changes one key; PUT is a whole replace.
     let policy = format!("{base}/status-policy");
     let r = app
-        .admin(Method::PATCH, &policy, Some(json!({"on_delete": "deactivate"})), Some(&owner))
+        .admin(
+            Method::PATCH,
+            &policy,
+            Some(json!({"on_delete": "deactivate"})),
+            Some(&owner),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let r = app
-        .admin(Method::PATCH, &policy, Some(json!({"on_reactivate": "ignore"})), Some(&owner))
+        .admin(
+            Method::PATCH,
+            &policy,
+            Some(json!({"on_reactivate": "ignore"})),
+            Some(&owner),
+        )
         .await;
     assert_eq!(
         r.body,
         json!({"on_deactivate": "deactivate", "on_delete": "deactivate", "on_reactivate": "ignore"})
     );
     let r = app
-        .admin(Method::PATCH, &policy, Some(json!({"on_delete": "archive"})), Some(&owner))
+        .admin(
+            Method::PATCH,
+            &policy,
+            Some(json!({"on_delete": "archive"})),
+            Some(&owner),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = app
-        .admin(Method::PUT, &policy, Some(json!({"on_delete": "deactivate"})), Some(&owner))
+        .admin(
+            Method::PUT,
+            &policy,
+            Some(json!({"on_delete": "deactivate"})),
+            Some(&owner),
+        )
         .await;
-    assert_eq!(r.body["on_reactivate"], "reactivate", "PUT replaces the whole policy");
+    assert_eq!(
+        r.body["on_reactivate"], "reactivate",
+        "PUT replaces the whole policy"
+    );
 }
