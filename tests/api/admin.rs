@@ -753,4 +753,29 @@ async fn org2_openapi_document_lists_every_endpoint() {
         );
     }
     assert!(r.body["components"]["schemas"]["ConnectionView"].is_object());
+    // Every operation declares exactly its path's parameters in the path, and the problem
+    // responses of a secured route.
+    for (path, item) in paths {
+        let names: Vec<&str> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let in_path: Vec<&str> = params
+                .iter()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(in_path, names, "{method} {path}");
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                for status in ["401", "403"] {
+                    let schema = &op["responses"][status]["content"]["application/problem+json"];
+                    assert!(schema.is_object(), "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    let me = &paths["/admin/v1/me"]["get"]["responses"]["200"]["content"]["application/json"];
+    assert!(me["schema"].is_object(), "{me}");
 }

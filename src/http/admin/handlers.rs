@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
@@ -77,12 +76,30 @@ pub async fn sign_out(state: web::Data<AppState>, who: AdminPrincipal) -> Answer
     no_content()
 }
 
+/// The signed-in account and what it may do.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MeView {
+    pub account: AccountView,
+    /// The permissions the account holds (owners: all of them).
+    pub permissions: Vec<String>,
+}
+
+/// A permission a profile can grant.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PermissionView {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
 #[utoipa::path(get, path = "/admin/v1/me", tag = "sessions",
-    responses((status = 200, description = "the signed-in account and its effective permissions")),
+    responses((status = 200, body = MeView, description = "the signed-in account and its effective permissions")),
     security(("admin" = [])))]
 pub async fn me(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
     let account = state.org.get_account(&who.0, &who.0.account_id).await?;
-    ok(&json!({"account": account, "permissions": who.0.permissions}))
+    ok(&MeView {
+        account,
+        permissions: who.0.permissions.clone(),
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -108,11 +125,12 @@ pub async fn change_password(
 }
 
 #[utoipa::path(get, path = "/admin/v1/permissions", tag = "profiles",
-    responses((status = 200, description = "every permission a profile can grant")), security(("admin" = [])))]
+    responses((status = 200, body = [PermissionView], description = "every permission a profile can grant")),
+    security(("admin" = [])))]
 pub async fn permissions(_who: AdminPrincipal) -> Answer {
     let list: Vec<_> = PERMISSIONS
         .iter()
-        .map(|(name, about)| json!({"name": name, "description": about}))
+        .map(|(name, description)| PermissionView { name, description })
         .collect();
     ok(&list)
 }
@@ -528,6 +546,7 @@ pub async fn put_status_policy(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
     /// The `next_after` of the previous page (0 for the first).
@@ -553,6 +572,7 @@ pub async fn user_events(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserParams {
     /// Only users last written through this connection.
@@ -588,6 +608,7 @@ pub async fn get_user(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     pub action: Option<String>,
@@ -631,6 +652,7 @@ pub async fn audit_log(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisioningLogParams {
     pub connection_id: Option<String>,
@@ -722,6 +744,7 @@ pub async fn delete_domain(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxParams {
     /// pending, sending, sent or failed.

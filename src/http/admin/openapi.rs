@@ -2,9 +2,111 @@
 
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi};
 
 use super::handlers;
+
+/// An error body of the admin API (RFC 9457), as the document describes it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the body `Problem` writes
+struct ProblemDocument {
+    /// Always `about:blank`.
+    r#type: String,
+    /// The HTTP status' reason phrase.
+    title: String,
+    status: u16,
+    /// What went wrong, for a person.
+    detail: String,
+}
+
+/// Completes every operation the same way: its path parameters declared, and the problem
+/// responses every admin route can give (401 without a valid session, 403 without the
+/// permission, 400 for a body or query it cannot read, 404 for an id it does not know).
+struct Completeness;
+
+impl Modify for Completeness {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let names: Vec<&str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                declare_path_parameters(op, &names);
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut problems = vec![];
+                if secured {
+                    problems.extend([
+                        ("401", "no valid session"),
+                        ("403", "the session lacks the permission"),
+                    ]);
+                }
+                if op.request_body.is_some()
+                    || op.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                {
+                    problems.push(("400", "the body or the query cannot be read"));
+                }
+                if !names.is_empty() {
+                    problems.push(("404", "no such record in the caller's org"));
+                }
+                for (status, description) in problems {
+                    let entry = op.responses.responses.entry(status.to_owned());
+                    match entry.or_insert_with(|| problem_response(description).into()) {
+                        // A response an annotation names without a body gets the problem body.
+                        RefOr::T(response) if response.content.is_empty() => {
+                            response.content = problem_response("").content;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn declare_path_parameters(op: &mut utoipa::openapi::path::Operation, names: &[&str]) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::{ObjectBuilder, Required, Type};
+    let params = op.parameters.get_or_insert_with(Vec::new);
+    for name in names {
+        let declared = params
+            .iter()
+            .any(|p| p.name == *name && p.parameter_in == ParameterIn::Path);
+        if declared {
+            continue;
+        }
+        params.push(
+            ParameterBuilder::new()
+                .name(*name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(format!("The {name} of the record")))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
+    }
+}
+
+fn problem_response(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ProblemDocument")))
+                .build(),
+        )
+        .build()
+}
 
 struct AdminBearer;
 
@@ -26,7 +128,8 @@ impl Modify for AdminBearer {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Roster admin API", description = "Everything an org admin configures."),
-    modifiers(&AdminBearer),
+    modifiers(&AdminBearer, &Completeness),
+    components(schemas(ProblemDocument, crate::provisioning::profiles::ConnectionUsers)),
     paths(
         handlers::sign_in, handlers::sign_out, handlers::me, handlers::change_password,
         handlers::permissions,
