@@ -11,8 +11,10 @@ use super::{audit, Actor, OrgError, OrgResult, OrgService};
 use crate::provisioning::profiles::{
     stored_policy, stored_settings, OnDeactivate, OnDelete, OnReactivate, StatusPolicy,
 };
+use crate::provisioning::profiles::{ACTIVE, DEACTIVATED, DELETED};
 use crate::scim::mapping::{Mapping, MappingEntry, FIELDS};
 use crate::scim::schema::ResourceKind;
+pub use crate::storage::profiles::UserFilter;
 use crate::storage::profiles::{self as store, ProfileRow, UserEventRow};
 
 /// A connection's mapping and fixed values.
@@ -325,15 +327,22 @@ impl OrgService {
     pub async fn list_user_profiles(
         &self,
         actor: &Actor,
-        connection: Option<String>,
+        filter: UserFilter,
         cursor: Option<String>,
         count: i64,
     ) -> OrgResult<UserProfilePage> {
         actor.require("users.manage")?;
-        let (org, limit) = (actor.org_id.clone(), count.clamp(1, 500));
+        if let Some(status) = &filter.status {
+            if ![ACTIVE, DEACTIVATED, DELETED].contains(&status.as_str()) {
+                return Err(OrgError::Invalid(format!(
+                    "status '{status}' is not one of active, deactivated, deleted"
+                )));
+            }
+        }
+        let (org, limit, d) = (actor.org_id.clone(), count.clamp(1, 500), self.db.dialect());
         let rows = self
             .db
-            .read(move |c| store::list(c, &org, connection.as_deref(), cursor.as_deref(), limit))
+            .read(move |c| store::list(c, d, &org, &filter, cursor.as_deref(), limit))
             .await?;
         let next_cursor = (rows.len() as i64 == limit)
             .then(|| rows.last().map(|r| r.user_id.clone()))

@@ -5,6 +5,7 @@
 mod accounts;
 mod connections;
 mod domains;
+mod groups;
 mod mapping;
 
 use std::sync::Arc;
@@ -36,9 +37,10 @@ pub use accounts::{
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};
+pub use groups::{GroupPage, GroupView};
 pub use mapping::{
     user_fields, FieldPatch, MappingInput, MappingView, StatusPolicyPatch, UserEventPage,
-    UserField, UserProfilePage, UserProfileView,
+    UserField, UserFilter, UserProfilePage, UserProfileView,
 };
 
 /// Every permission a profile can grant, with what it allows.

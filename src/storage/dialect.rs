@@ -37,6 +37,22 @@ impl Dialect {
         }
     }
 
+    /// The function that finds a substring (position from 1, 0 when absent).
+    pub fn substring_position(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        }
+    }
+
+    /// A subquery over the values (as text) of the JSON object stored as text in `column`.
+    pub fn json_object_values(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("SELECT value FROM json_each({column})"),
+            Dialect::Postgres => format!("SELECT value FROM json_each_text({column}::json)"),
+        }
+    }
+
     /// `INSERT ... ` suffix that ignores a duplicate key.
     pub fn insert_ignore_prefix(self) -> &'static str {
         match self {

@@ -202,12 +202,8 @@ impl FilterSql<'_> {
                 }
                 s.push(&format!("({expr} IS NOT NULL AND "));
                 match (op, self.d) {
-                    (CompareOp::Co, Dialect::Sqlite) => s
-                        .push(&format!("instr({expr}, "))
-                        .text(needle.clone())
-                        .push(") > 0"),
-                    (CompareOp::Co, Dialect::Postgres) => s
-                        .push(&format!("strpos({expr}, "))
+                    (CompareOp::Co, d) => s
+                        .push(&format!("{}({expr}, ", d.substring_position()))
                         .text(needle.clone())
                         .push(") > 0"),
                     (CompareOp::Sw, _) => {

@@ -204,18 +204,51 @@ pub fn delete(conn: &mut AnyConnection, user_id: &str) -> StorageResult<()> {
 }
 
 /// A page of an org's profiles after `after` (by user id), optionally of one connection only.
+/// Which of an org's users a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Only users last written through this connection.
+    pub connection_id: Option<String>,
+    /// active, deactivated or deleted.
+    pub status: Option<String>,
+    /// Text in the user name or in a profile field (name, email...), any case.
+    pub search: Option<String>,
+}
+
 pub fn list(
     conn: &mut AnyConnection,
+    d: Dialect,
     org_id: &str,
-    connection_id: Option<&str>,
+    filter: &UserFilter,
     after: Option<&str>,
     limit: i64,
 ) -> StorageResult<Vec<ProfileRow>> {
     let mut q = user_profiles::table
         .filter(user_profiles::org_id.eq(org_id))
         .into_boxed();
-    if let Some(c) = connection_id {
-        q = q.filter(user_profiles::connection_id.eq(c.to_owned()));
+    if let Some(c) = &filter.connection_id {
+        q = q.filter(user_profiles::connection_id.eq(c.clone()));
+    }
+    if let Some(status) = &filter.status {
+        q = q.filter(user_profiles::status.eq(status.clone()));
+    }
+    if let Some(text) = filter.search.as_deref().filter(|t| !t.is_empty()) {
+        use diesel::sql_types::{Bool, Text};
+        let at = d.substring_position();
+        let values = d.json_object_values("user_profiles.fields");
+        let folded = text.to_lowercase();
+        // SQLite's lower() folds ASCII only: the text as typed also matches as stored.
+        q = q.filter(
+            diesel::dsl::sql::<Bool>(&format!("({at}(user_name_norm, "))
+                .bind::<Text, _>(folded.clone())
+                .sql(&format!(
+                    ") > 0 OR EXISTS (SELECT 1 FROM ({values}) v WHERE {at}(lower(v.value), "
+                ))
+                .bind::<Text, _>(folded)
+                .sql(&format!(") > 0 OR {at}(v.value, "))
+                .bind::<Text, _>(text.to_owned())
+                .sql(") > 0))"),
+        );
     }
     if let Some(a) = after {
         q = q.filter(user_profiles::user_id.gt(a.to_owned()));

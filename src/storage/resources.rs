@@ -719,3 +719,98 @@ mod tests {
         assert_eq!(seek(&[], 0), None);
     }
 }
+
+/// A group as the admin API lists it.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+pub struct GroupSummary {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub display_name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub external_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub member_count: i64,
+    #[diesel(sql_type = Text)]
+    pub last_modified: String,
+}
+
+/// A page of the org's groups by id after `after`, optionally those whose name holds `search`
+/// (folded), with their member counts.
+pub fn list_groups(
+    conn: &mut AnyConnection,
+    d: Dialect,
+    org_id: &str,
+    search: Option<&str>,
+    after: Option<&str>,
+    limit: i64,
+) -> StorageResult<Vec<GroupSummary>> {
+    let mut s = Sql::new(
+        "SELECT g.id, g.display_name, g.external_id, g.last_modified, \
+         (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count \
+         FROM groups g WHERE g.org_id = ",
+    );
+    s.text(org_id);
+    if let Some(text) = search.filter(|t| !t.is_empty()) {
+        s.push(&format!(
+            " AND {}(g.display_name_norm, ",
+            d.substring_position()
+        ))
+        .text(text.to_lowercase())
+        .push(") > 0");
+    }
+    if let Some(a) = after {
+        s.push(" AND g.id > ").text(a);
+    }
+    s.push(" ORDER BY g.id LIMIT ").bind(Bind::Int(limit));
+    load(conn, s)
+}
+
+/// The org's group `id`, if it has one.
+pub fn find_group_summary(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    id: &str,
+) -> StorageResult<Option<GroupSummary>> {
+    let mut s = Sql::new(
+        "SELECT g.id, g.display_name, g.external_id, g.last_modified, \
+         (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count \
+         FROM groups g WHERE g.org_id = ",
+    );
+    s.text(org_id).push(" AND g.id = ").text(id);
+    Ok(load(conn, s)?.into_iter().next())
+}
+
+/// A member of a group with its name: a user's userName, a group's displayName.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+pub struct NamedMember {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    /// User or Group.
+    #[diesel(sql_type = Text)]
+    pub r#type: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub name: Option<String>,
+}
+
+/// A page of a group's members by id after `after`.
+pub fn named_members(
+    conn: &mut AnyConnection,
+    group_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> StorageResult<Vec<NamedMember>> {
+    let mut s = Sql::new(
+        "SELECT m.member_id AS id, m.member_type AS type, \
+         COALESCE(u.user_name, g.display_name) AS name FROM group_members m \
+         LEFT JOIN users u ON u.id = m.member_id LEFT JOIN groups g ON g.id = m.member_id \
+         WHERE m.group_id = ",
+    );
+    s.text(group_id);
+    if let Some(a) = after {
+        s.push(" AND m.member_id > ").text(a);
+    }
+    s.push(" ORDER BY m.member_id LIMIT ")
+        .bind(Bind::Int(limit));
+    load(conn, s)
+}

@@ -779,3 +779,105 @@ async fn org2_openapi_document_lists_every_endpoint() {
     let me = &paths["/admin/v1/me"]["get"]["responses"]["200"]["content"]["application/json"];
     assert!(me["schema"].is_object(), "{me}");
 }
+
+#[tokio::test]
+async fn org2_users_are_searched_by_name_email_and_status_and_groups_show_their_members() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let mut grace = crate::helpers::user_body("ghopper@navy.example");
+    grace["name"] = json!({"givenName": "Grace", "familyName": "Hopper"});
+    grace["emails"] =
+        json!([{"value": "Grace.Hopper@Navy.example", "type": "work", "primary": true}]);
+    let grace = app.post("/Users", grace).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ada = app.create_user("ada@example.com").await;
+    let mut off = crate::helpers::user_body("off@example.com");
+    off["active"] = json!(false);
+    let off = app.post("/Users", off).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ids = |r: &Resp| -> Vec<String> {
+        r.body["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let get = |q: String| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            app.admin(Method::GET, &format!("/users?{q}"), None, Some(owner))
+                .await
+        }
+    };
+    assert_eq!(
+        ids(&get("search=HOPPER".into()).await),
+        [grace.clone()],
+        "a name, any case"
+    );
+    assert_eq!(
+        ids(&get("search=grace.hopper%40navy".into()).await),
+        [grace.clone()],
+        "an email"
+    );
+    assert_eq!(
+        ids(&get("search=ghopper".into()).await),
+        [grace.clone()],
+        "the user name"
+    );
+    assert!(
+        ids(&get("search=given_name".into()).await).is_empty(),
+        "field names are not text"
+    );
+    assert_eq!(ids(&get("status=deactivated".into()).await), [off.clone()]);
+    let active = ids(&get("status=active&search=example.com".into()).await);
+    assert_eq!(active, [ada.clone()]);
+    problem(&get("status=gone".into()).await, StatusCode::BAD_REQUEST);
+
+    let team = app.create_group("Platform Team").await;
+    app.create_group("Sales").await;
+    app.add_members(&team, &[&grace, &ada]).await;
+    let r = app
+        .admin(Method::GET, "/groups?search=platform", None, Some(&owner))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["groups"][0]["member_count"], 2);
+    let r = app
+        .admin(
+            Method::GET,
+            &format!("/groups/{team}?count=1"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(r.body["display_name"], "Platform Team");
+    assert_eq!(r.body["members"].as_array().unwrap().len(), 1);
+    let cursor = r.body["next_members_cursor"].as_str().unwrap().to_owned();
+    let rest = app
+        .admin(
+            Method::GET,
+            &format!("/groups/{team}?count=1&members_cursor={cursor}"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    let mut names = vec![
+        r.body["members"][0]["name"].as_str().unwrap().to_owned(),
+        rest.body["members"][0]["name"].as_str().unwrap().to_owned(),
+    ];
+    names.sort();
+    assert_eq!(names, ["ada@example.com", "ghopper@navy.example"]);
+    assert_eq!(rest.body["members"][0]["type"], "User");
+    problem(
+        &app.admin(Method::GET, "/groups/nope", None, Some(&owner))
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    let all = app.admin(Method::GET, "/groups", None, Some(&owner)).await;
+    assert_eq!(all.body["groups"].as_array().unwrap().len(), 2);
+}

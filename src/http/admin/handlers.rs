@@ -12,10 +12,10 @@ use super::{AdminPrincipal, Problem};
 use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
-    DomainView, FieldPatch, GrantRow, IssuedClientSecret, IssuedSession, LogQuery, MailView,
-    MappingInput, MappingView, NewAccount, NewConnection, NewDomain, ProfileInput, ProfileView,
-    ProvisioningLogPage, StatusPolicy, StatusPolicyPatch, TokenRow, UserEventPage, UserField,
-    UserProfilePage, UserProfileView, PERMISSIONS,
+    DomainView, FieldPatch, GrantRow, GroupPage, GroupView, IssuedClientSecret, IssuedSession,
+    LogQuery, MailView, MappingInput, MappingView, NewAccount, NewConnection, NewDomain,
+    ProfileInput, ProfileView, ProvisioningLogPage, StatusPolicy, StatusPolicyPatch, TokenRow,
+    UserEventPage, UserField, UserFilter, UserProfilePage, UserProfileView, PERMISSIONS,
 };
 use crate::provisioning::profiles::ConnectionUsers;
 use crate::provisioning::tenancy::IssuedToken;
@@ -577,6 +577,10 @@ pub async fn user_events(
 pub struct UserParams {
     /// Only users last written through this connection.
     pub connection_id: Option<String>,
+    /// Text in the user name or any profile field (name, email, department...), any case.
+    pub search: Option<String>,
+    /// active, deactivated or deleted.
+    pub status: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 100).
@@ -591,9 +595,65 @@ pub async fn list_users(
     params: web::Query<UserParams>,
 ) -> Answer {
     let p = params.into_inner();
+    let filter = UserFilter {
+        connection_id: p.connection_id,
+        status: p.status,
+        search: p.search,
+    };
     ok(&state
         .org
-        .list_user_profiles(&who.0, p.connection_id, p.cursor, p.count.unwrap_or(100))
+        .list_user_profiles(&who.0, filter, p.cursor, p.count.unwrap_or(100))
+        .await?)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GroupParams {
+    /// Text in the group's display name, any case.
+    pub search: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/groups", tag = "users", params(GroupParams),
+    responses((status = 200, body = GroupPage)), security(("admin" = [])))]
+pub async fn list_groups(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<GroupParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .list_groups(&who.0, p.search, p.cursor, p.count.unwrap_or(100))
+        .await?)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMemberParams {
+    /// The `next_members_cursor` of the previous page of members.
+    pub members_cursor: Option<String>,
+    /// Members per page, 1 to 1000 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/groups/{id}", tag = "users", params(GroupMemberParams),
+    responses((status = 200, body = GroupView)), security(("admin" = [])))]
+pub async fn get_group(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    params: web::Query<GroupMemberParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .get_group(&who.0, &id, p.members_cursor, p.count.unwrap_or(100))
         .await?)
 }
 

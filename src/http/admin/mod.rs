@@ -239,6 +239,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/user-events", web::get().to(user_events))
             .route("/users", web::get().to(list_users))
             .route("/users/{id}", web::get().to(get_user))
+            .route("/groups", web::get().to(list_groups))
+            .route("/groups/{id}", web::get().to(get_group))
             .route("/domains", web::get().to(list_domains))
             .route("/domains", web::post().to(add_domain))
             .route("/domains/{id}/verify", web::post().to(verify_domain))
