@@ -78,6 +78,8 @@ pub struct Settings {
     pub mail_from: String,
     /// DNS server (`ip:port`) for domain verification; the system resolver when unset.
     pub dns_resolver: Option<String>,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Default for Settings {
@@ -117,6 +119,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "Roster <roster@localhost>".into(),
             dns_resolver: None,
+            metrics_token: None,
         }
     }
 }
@@ -309,6 +312,9 @@ impl Settings {
         }
         if let Some(url) = &s.smtp_url {
             s.smtp_url = Some(SecretString(redact_url(&url.0)));
+        }
+        if s.metrics_token.is_some() {
+            s.metrics_token = Some(SecretString("***".into()));
         }
         s
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod org;
 pub mod provisioning;

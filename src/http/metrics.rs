@@ -1,5 +1,6 @@
-//! Request counts and latencies by route and status, rendered in the Prometheus text format.
-//! Kept per application (no global recorder) so two servers in one process do not mix.
+//! `/metrics` in the Prometheus text format: request counts and latencies by route and status
+//! (kept here, per application), the services' counters (SCIM writes, OAuth grants) and the
+//! outbox read from the database at each scrape.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,6 +12,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::AppState;
+use crate::metrics::Counter;
 
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -80,6 +82,58 @@ impl Metrics {
         }
         out
     }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn labels(names: &[&str], values: &[String]) -> String {
+    names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A counter's series under `name`.
+pub fn render_counter(name: &str, help: &str, names: &[&str], counter: &Counter) -> String {
+    let mut out = format!("# HELP {name} {help}\n# TYPE {name} counter\n");
+    for (values, n) in counter.snapshot() {
+        out.push_str(&format!("{name}{{{}}} {n}\n", labels(names, &values)));
+    }
+    out
+}
+
+/// Unsent mail by status and the age of the oldest, from `(status, count, oldest created)`.
+pub fn render_outbox(stats: &[(String, i64, Option<String>)]) -> String {
+    let now = chrono::Utc::now();
+    let mut out = String::from(
+        "# HELP roster_outbox_mails Mail not yet sent, by status.\n# TYPE roster_outbox_mails gauge\n",
+    );
+    for status in ["pending", "sending", "failed"] {
+        let n = stats.iter().find(|s| s.0 == status).map_or(0, |s| s.1);
+        out.push_str(&format!("roster_outbox_mails{{status=\"{status}\"}} {n}\n"));
+    }
+    out.push_str("# HELP roster_outbox_oldest_age_seconds Age of the oldest mail not yet sent, by status.\n# TYPE roster_outbox_oldest_age_seconds gauge\n");
+    for (status, _, oldest) in stats {
+        let age = oldest
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or(0, |t| {
+                (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0)
+            });
+        out.push_str(&format!(
+            "roster_outbox_oldest_age_seconds{{status=\"{}\"}} {age}\n",
+            escape(status)
+        ));
+    }
+    out
 }
 
 /// Middleware: labels by the matched route pattern, so ids do not explode cardinality.

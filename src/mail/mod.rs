@@ -135,6 +135,11 @@ impl Mailer {
         self.wake.notify_one();
     }
 
+    /// Unsent mail of every org by status: how many, and the creation time of the oldest.
+    pub async fn queue_stats(&self) -> StorageResult<Vec<(String, i64, Option<String>)>> {
+        self.db.read(store::queue_stats).await
+    }
+
     /// An org's mail, newest first, bodies opened.
     pub async fn list(
         &self,

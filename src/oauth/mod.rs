@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::mail::{Mailer, SealedBody};
+use crate::metrics::Counter;
 use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::security::{constant_time_eq, generate_prefixed_token, hash_token};
@@ -373,6 +374,10 @@ pub struct OAuthService {
     mailer: Mailer,
     /// Unix time of the last cleanup of expired codes and grants in this process.
     last_prune: Arc<AtomicI64>,
+    /// Grants issued, by grant type, and revoked, by who revoked them (`reuse`, `client`,
+    /// `admin`), in this process.
+    pub grants_issued: Arc<Counter>,
+    pub grants_revoked: Arc<Counter>,
 }
 
 impl OAuthService {
@@ -383,6 +388,8 @@ impl OAuthService {
             policy,
             mailer,
             last_prune: Arc::new(AtomicI64::new(0)),
+            grants_issued: Arc::new(Counter::default()),
+            grants_revoked: Arc::new(Counter::default()),
         }
     }
 
@@ -573,8 +580,11 @@ impl OAuthService {
                 redirect_uri,
                 code_verifier,
             } => {
-                self.exchange_code(&client, code, redirect_uri, code_verifier)
-                    .await?
+                let issued = self
+                    .exchange_code(&client, code, redirect_uri, code_verifier)
+                    .await?;
+                self.grants_issued.add(&["authorization_code"]);
+                issued
             }
             TokenRequest::RefreshToken {
                 refresh_token,
@@ -595,6 +605,7 @@ impl OAuthService {
                 };
                 let row = grant.clone();
                 self.db.write(move |c| store::insert_grant(c, &row)).await?;
+                self.grants_issued.add(&["client_credentials"]);
                 (grant, None)
             }
         };
@@ -864,6 +875,9 @@ impl OAuthService {
                 )
             })
             .await?;
+        if revoked {
+            self.grants_revoked.add(&["client"]);
+        }
         Ok(revoked.then_some(grant_id))
     }
 
@@ -912,6 +926,7 @@ impl OAuthService {
         match outcome {
             Exchange::Issued(issued) => Ok(*issued),
             Exchange::Replayed(m) => {
+                self.grants_revoked.add(&["reuse"]);
                 self.mailer.nudge();
                 Err(OAuthError::InvalidGrant(m.into()))
             }

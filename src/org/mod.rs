@@ -272,6 +272,11 @@ fn sign_in_entry(
 }
 
 impl OrgService {
+    /// Unsent mail of every org by status: how many, and the creation time of the oldest.
+    pub async fn outbox_stats(&self) -> OrgResult<Vec<(String, i64, Option<String>)>> {
+        Ok(self.mailer.queue_stats().await?)
+    }
+
     /// Records a refused sign-in of a known account (its own transaction: nothing else is written).
     async fn audit_sign_in(
         &self,

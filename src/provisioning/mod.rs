@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::metrics::Counter;
 use crate::scim::filter::parse_filter;
 use crate::scim::patch::{apply_patch, parse_patch_request};
 use crate::scim::plan::{plan, sort_key};
@@ -135,6 +136,8 @@ pub struct ScimService {
     registry: Arc<Registry>,
     profiles: Arc<profiles::ProfileMapper>,
     mailer: crate::mail::Mailer,
+    /// SCIM writes by connection, operation and outcome, as the provisioning log records them.
+    operations: Arc<Counter>,
 }
 
 /// A precondition from `If-Match`.
@@ -273,6 +276,7 @@ impl ScimService {
             profiles: Arc::new(profiles::ProfileMapper::new(registry.clone())),
             registry,
             mailer,
+            operations: Arc::new(Counter::default()),
         }
     }
 
@@ -341,6 +345,11 @@ impl ScimService {
         })
     }
 
+    /// SCIM writes so far, labelled (connection_id, operation, outcome).
+    pub fn operations(&self) -> &Counter {
+        &self.operations
+    }
+
     /// The profile mapper SCIM writes use (shared with the admin API, which changes mappings).
     pub fn profiles(&self) -> Arc<profiles::ProfileMapper> {
         self.profiles.clone()
@@ -386,7 +395,8 @@ impl ScimService {
             _ => 200,
         };
         let mut entry = log_row(tenant, op, kind, None, status, "success", None);
-        let (snap, mut computed) = self
+        let counted = self.operations.clone();
+        let (snap, mut computed, outcome) = self
             .db
             .write(move |conn| {
                 let snap = f(conn, &registry)?;
@@ -399,13 +409,15 @@ impl ScimService {
                 name_entry(&mut entry, kind, &snap.doc);
                 entry.outcome = if snap.changed { "success" } else { "no_change" };
                 provlog::insert(conn, &entry)?;
+                let outcome = entry.outcome;
                 let computed = match want_computed {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
                     false => Computed::new(),
                 };
-                Ok::<_, ScimError>((snap, computed))
+                Ok::<_, ScimError>((snap, computed, outcome))
             })
             .await?;
+        counted.add(&[&tenant.connection_id, op.name(), outcome]);
         let resource = view.map(|p| {
             let c = want_computed.then(|| computed.remove(&snap.id).unwrap_or_default());
             self.render(tenant, kind, &snap, c, p)
@@ -535,11 +547,15 @@ impl ScimService {
                         row.resource_id = Some(existing);
                     }
                 }
-                provlog::insert(conn, &row)
+                provlog::insert(conn, &row)?;
+                Ok::<_, StorageError>(row.outcome)
             })
             .await;
-        if let Err(err) = write {
-            tracing::warn!(error = %err, "could not write the provisioning log");
+        match write {
+            Ok(outcome) => self
+                .operations
+                .add(&[&tenant.connection_id, op.name(), outcome]),
+            Err(err) => tracing::warn!(error = %err, "could not write the provisioning log"),
         }
         result
     }
@@ -731,6 +747,10 @@ impl ScimService {
                 Ok::<_, ScimError>(())
             })
             .await;
+        if result.is_ok() {
+            self.operations
+                .add(&[&tenant.connection_id, Op::Delete.name(), "success"]);
+        }
         self.logged(tenant, Op::Delete, kind, About::id(id), result, None)
             .await
     }

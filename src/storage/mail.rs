@@ -196,3 +196,15 @@ pub fn mark_attempt_failed(
         .map_err(db)?;
     Ok(())
 }
+
+/// Unsent mail of every org by status (pending, sending, failed): how many, and the creation
+/// time of the oldest.
+pub fn queue_stats(conn: &mut AnyConnection) -> StorageResult<Vec<(String, i64, Option<String>)>> {
+    use diesel::dsl::{count_star, min};
+    mail_outbox::table
+        .filter(mail_outbox::status.ne("sent"))
+        .group_by(mail_outbox::status)
+        .select((mail_outbox::status, count_star(), min(mail_outbox::created)))
+        .load(conn)
+        .map_err(db)
+}

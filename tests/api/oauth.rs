@@ -1246,3 +1246,57 @@ async fn az6_secrets_never_reach_the_logs() {
         assert!(!text.contains(&secret), "the {what} is in the logs");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_scim_writes_oauth_grants_and_the_outbox_behind_an_optional_token() {
+    let app = TestApp::spawn_with(|s| {
+        s.metrics_token = Some(roster::config::SecretString("scrape-secret".into()));
+    })
+    .await;
+    let entra = Entra::connect(&app).await;
+    access_token(&entra.token(&[("grant_type", "client_credentials")]).await);
+    let code = entra.code("").await;
+    access_token(&entra.exchange(&code).await);
+    assert_oauth_error(
+        &entra.exchange(&code).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+    );
+    app.create_user("m@example.com").await;
+    let bad = app
+        .post(
+            "/Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let scrape = |token: Option<&'static str>| {
+        let url = format!("{}/metrics", app.root);
+        async move {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(scrape(Some("wrong")).await.0, StatusCode::UNAUTHORIZED);
+    let (status, text) = scrape(Some("scrape-secret")).await;
+    assert_eq!(status, StatusCode::OK);
+    let c = &app.connection_id;
+    for line in [
+        format!("roster_scim_operations_total{{connection_id=\"{c}\",operation=\"create\",outcome=\"success\"}} 1"),
+        format!("roster_scim_operations_total{{connection_id=\"{c}\",operation=\"create\",outcome=\"failure\"}} 1"),
+        "roster_oauth_grants_issued_total{grant_type=\"authorization_code\"} 1".into(),
+        "roster_oauth_grants_issued_total{grant_type=\"client_credentials\"} 1".into(),
+        "roster_oauth_grants_revoked_total{by=\"reuse\"} 1".into(),
+        "roster_outbox_mails{status=\"pending\"} 1".into(),
+        "roster_outbox_mails{status=\"failed\"} 0".into(),
+    ] {
+        assert!(text.contains(&line), "{line} missing from\n{text}");
+    }
+    assert!(text.contains("roster_outbox_oldest_age_seconds{status=\"pending\"}"));
+}

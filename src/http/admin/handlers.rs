@@ -385,6 +385,7 @@ pub async fn revoke_grant(
 ) -> Answer {
     let (connection, grant) = path.into_inner();
     state.org.revoke_grant(&who.0, &connection, &grant).await?;
+    state.oauth.grants_revoked.add(&["admin"]);
     state.token_cache.forget(|g| g.token_id == grant);
     no_content()
 }
