@@ -133,7 +133,9 @@ fn oauth_service_sealed_by(
 
 /// Deletes provisioning log entries older than the retention, now and every hour. Every replica
 /// runs it; the deletes are idempotent.
-fn spawn_log_retention(db: Db, days: u64) {
+/// Also empties the mails of one-time passwords older than `otp_hours` (their passwords no
+/// longer work), in the same hourly pass.
+fn spawn_log_retention(db: Db, days: u64, otp_hours: u64) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -151,6 +153,18 @@ fn spawn_log_retention(db: Db, days: u64) {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "provisioning log retention"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "provisioning log retention failed"),
+            }
+            let expired = crate::scim::resource::format_datetime(
+                chrono::Utc::now() - chrono::Duration::hours(otp_hours as i64),
+            );
+            let kinds = crate::mail::PASSWORD_MAIL_KINDS;
+            match db
+                .write(move |c| crate::storage::mail::expire_mail(c, &kinds, &expired))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::info!(emptied = n, "expired one-time password mails"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "emptying one-time password mails failed"),
             }
         }
     });
@@ -178,7 +192,12 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         Err(StorageError::Unique(_)) => None,
         other => other?,
     };
-    let scim = ScimService::new(db.clone(), registry, mailer.clone());
+    let scim = ScimService::new(
+        db.clone(),
+        registry,
+        mailer.clone(),
+        settings.one_time_password_hours,
+    );
     scim.profiles().run_backfills(&db)?;
     let org = OrgService::new(
         db.clone(),
@@ -198,7 +217,11 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         scim_limits(&settings),
     );
     mailer.spawn_sender();
-    spawn_log_retention(db.clone(), settings.provisioning_log_days);
+    spawn_log_retention(
+        db.clone(),
+        settings.provisioning_log_days,
+        settings.one_time_password_hours,
+    );
     let limits = scim_limits(&settings);
     let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth);
     let server = crate::http::serve(listener, state)?;

@@ -80,6 +80,9 @@ pub struct Settings {
     pub dns_resolver: Option<String>,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
+    /// How long a one-time password Roster generates for a provisioned user works, in hours;
+    /// its mail is emptied then.
+    pub one_time_password_hours: u64,
 }
 
 impl Default for Settings {
@@ -120,6 +123,7 @@ impl Default for Settings {
             mail_from: "Roster <roster@localhost>".into(),
             dns_resolver: None,
             metrics_token: None,
+            one_time_password_hours: 72,
         }
     }
 }
@@ -218,6 +222,9 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.oauth_refresh_token_days) {
             return bad("oauth_refresh_token_days must be between 1 and 3650".into());
+        }
+        if !(1..=24 * 90).contains(&self.one_time_password_hours) {
+            return bad("one_time_password_hours must be between 1 and 2160".into());
         }
         if self.oauth_refresh_grace_seconds > 3600 {
             return bad("oauth_refresh_grace_seconds must be between 0 and 3600".into());

@@ -8,7 +8,9 @@ pub mod error;
 mod metrics;
 mod oauth;
 mod ops;
+mod page;
 mod scim;
+mod sign_in;
 mod token_cache;
 
 use std::net::TcpListener;
@@ -136,6 +138,12 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/sign-in", web::get().to(sign_in::show))
+        .route("/sign-in", web::post().to(sign_in::submit))
+        .route(
+            "/sign-in/password",
+            web::post().to(sign_in::change_password),
+        )
         .configure(admin::routes)
         .configure(oauth::routes)
         .service(

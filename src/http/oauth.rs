@@ -9,6 +9,7 @@ use base64::Engine;
 use serde_json::json;
 use tracing_actix_web::RequestId;
 
+use super::page::{escape, html};
 use super::AppState;
 use crate::oauth::{
     Authorization, AuthorizeRejection, AuthorizeRequest, ClientCredentials, OAuthError,
@@ -77,45 +78,6 @@ fn authorize_request(pairs: &[(String, String)]) -> AuthorizeRequest {
         code_challenge: param(pairs, "code_challenge"),
         code_challenge_method: param(pairs, "code_challenge_method"),
     }
-}
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '&' => "&amp;".into(),
-            '<' => "&lt;".into(),
-            '>' => "&gt;".into(),
-            '"' => "&quot;".into(),
-            '\'' => "&#39;".into(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// An HTML page that cannot be framed, cached or leak its URL through a Referer.
-fn html(status: StatusCode, title: &str, body: &str, form_target: Option<&str>) -> HttpResponse {
-    let form_action = match form_target {
-        Some(origin) => format!("form-action 'self' {origin}"),
-        None => "form-action 'self'".into(),
-    };
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; {form_action}"),
-        ))
-        .body(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Roster</title>\
-             <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f}}\
-             label{{display:block;margin:.8rem 0}}input[type=email],input[type=password]{{width:100%;padding:.5rem;box-sizing:border-box}}\
-             button{{padding:.5rem 1.2rem;margin-right:.5rem}}.error{{color:#b00020}}dt{{font-weight:600}}</style>\
-             </head><body><h1>{title}</h1>{body}</body></html>",
-            title = escape(title)
-        ))
 }
 
 fn error_page(message: &str) -> HttpResponse {

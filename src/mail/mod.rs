@@ -38,6 +38,13 @@ pub enum MailError {
     From(String),
 }
 
+/// The kind of the mail that gives a provisioned user their one-time password: its body is for
+/// the user alone, never shown to admins.
+pub const ONE_TIME_PASSWORD_KIND: &str = "one_time_password";
+
+/// Kinds whose body holds a one-time password, emptied once the password has expired.
+pub const PASSWORD_MAIL_KINDS: [&str; 2] = [ONE_TIME_PASSWORD_KIND, "one_time_password_for_admins"];
+
 /// One mail as the admin API shows it; the body only while it is not sent.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct MailView {
@@ -46,6 +53,8 @@ pub struct MailView {
     pub recipient: String,
     pub subject: String,
     pub body: Option<String>,
+    /// True when the body is for its recipient alone (a user's one-time password).
+    pub body_hidden: bool,
     pub created: String,
     /// pending, sending, sent or failed.
     pub status: String,
@@ -155,9 +164,11 @@ impl Mailer {
         Ok(rows
             .into_iter()
             .map(|r| MailView {
+                body_hidden: r.kind == ONE_TIME_PASSWORD_KIND,
                 body: r
                     .body
                     .as_deref()
+                    .filter(|_| r.kind != ONE_TIME_PASSWORD_KIND)
                     .and_then(|b| self.secrets.open(b).ok())
                     .map(|b| String::from_utf8_lossy(&b).into_owned()),
                 id: r.id,

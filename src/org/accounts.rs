@@ -147,6 +147,7 @@ pub fn insert_account(
         created: at.clone(),
         updated: at,
         user_id: new.user_id.clone(),
+        password_expires: None,
     };
     if let Some(user) = &row.user_id {
         check_user(conn, org_id, user)?;
@@ -276,6 +277,8 @@ impl OrgService {
                     must_change_password: update.must_change_password,
                     updated: Some(now()),
                     user_id,
+                    // A password an admin sets is no generated one-time password.
+                    password_expires: password_hash.as_ref().map(|_| None),
                 };
                 store::update_account(c, &id, &changes)?;
                 if password_hash.is_some() || update.disabled == Some(true) {
@@ -354,6 +357,7 @@ impl OrgService {
                 let changes = AccountChangeset {
                     password_hash: Some(hash),
                     must_change_password: Some(false),
+                    password_expires: Some(None),
                     updated: Some(now()),
                     ..Default::default()
                 };

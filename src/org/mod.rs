@@ -326,35 +326,50 @@ impl OrgService {
                 let Some(account) = store::find_account_by_email(c, &email_norm)? else {
                     return Ok::<_, StorageError>(None);
                 };
-                if !directory_user_active(c, &account)? {
-                    return Ok(None);
-                }
+                let active = !account.disabled && directory_user_active(c, &account)?;
                 let profile = store::find_profile(c, &account.org_id, &account.profile_id)?;
                 Ok(Some((
                     account,
                     profile.map(|p| p.permissions).unwrap_or_default(),
+                    active,
                 )))
             })
             .await?;
-        let hash = found.as_ref().map(|(a, _)| a.password_hash.clone());
+        let hash = found.as_ref().map(|(a, _, _)| a.password_hash.clone());
         let password = password.to_owned();
         let valid =
             tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref()))
                 .await
                 .unwrap_or(false);
-        let (account, permissions) = match found {
-            Some((a, p)) if valid && !a.disabled => (a, p),
-            Some((a, _)) => {
-                let reason = if valid {
-                    "account disabled"
-                } else {
-                    "wrong password"
-                };
+        // With the right password, a person is told why they cannot sign in.
+        let refusal = match &found {
+            Some((a, _, _)) if !valid => Some(("wrong password", OrgError::BadCredentials)),
+            Some((_, _, false)) => Some((
+                "account disabled",
+                OrgError::Forbidden(
+                    "this account is disabled; an administrator of your organization can enable it"
+                        .into(),
+                ),
+            )),
+            Some((a, _, _)) if a.password_expires.as_deref().is_some_and(|e| e < now().as_str()) => {
+                Some((
+                    "one-time password expired",
+                    OrgError::Forbidden(
+                        "this one-time password has expired; ask an administrator of your organization for a new one"
+                            .into(),
+                    ),
+                ))
+            }
+            _ => None,
+        };
+        let (account, permissions) = match (found, refusal) {
+            (Some((a, p, _)), None) => (a, p),
+            (Some((a, _, _)), Some((reason, error))) => {
                 self.audit_sign_in(&a, "account.sign_in_failed", reason, request_id)
                     .await;
-                return Err(OrgError::BadCredentials);
+                return Err(error);
             }
-            None => return Err(OrgError::BadCredentials),
+            (None, _) => return Err(OrgError::BadCredentials),
         };
         let actor = Actor {
             permissions: effective_permissions(&account.role, &permissions),

@@ -56,6 +56,8 @@ pub struct ScimService {
     mailer: crate::mail::Mailer,
     /// SCIM writes by connection, operation and outcome, as the provisioning log records them.
     operations: Arc<Counter>,
+    /// How long a generated one-time password works.
+    one_time_password_hours: u64,
 }
 
 /// A precondition from `If-Match`.
@@ -179,13 +181,19 @@ impl Snapshot {
 type Computed = HashMap<String, Vec<Value>>;
 
 impl ScimService {
-    pub fn new(db: Db, registry: Arc<Registry>, mailer: crate::mail::Mailer) -> Self {
+    pub fn new(
+        db: Db,
+        registry: Arc<Registry>,
+        mailer: crate::mail::Mailer,
+        one_time_password_hours: u64,
+    ) -> Self {
         ScimService {
             db,
             profiles: Arc::new(profiles::ProfileMapper::new(registry.clone())),
             registry,
             mailer,
             operations: Arc::new(Counter::default()),
+            one_time_password_hours,
         }
     }
 

@@ -20,6 +20,14 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// The outbox kind of the mail: one addressed to the user is readable by no one else.
+    pub fn mail_kind(self) -> &'static str {
+        match self {
+            Delivery::User => crate::mail::ONE_TIME_PASSWORD_KIND,
+            Delivery::Admins => "one_time_password_for_admins",
+        }
+    }
+
     /// The stored setting: `none`, `user` or `admins`.
     pub fn parse(setting: &str) -> Option<Self> {
         match setting {
@@ -41,6 +49,8 @@ pub struct Prepared {
     pub subject: String,
     /// The mail, which holds the password, sealed.
     pub body: SealedBody,
+    /// When the password stops working.
+    pub expires: String,
 }
 
 impl std::fmt::Debug for Prepared {
@@ -58,9 +68,10 @@ pub fn mail_text(
     email: &str,
     password: &str,
     sign_in_url: &str,
+    hours: u64,
 ) -> (String, String) {
     let sign_in = format!(
-        "Sign in at {sign_in_url} with the email address {email} and this one-time password:\n\n    {password}\n\nYou will be asked to choose your own password."
+        "Sign in at {sign_in_url} with the email address {email} and this one-time password:\n\n    {password}\n\nYou will be asked to choose your own password. The one-time password works for {hours} hours."
     );
     match delivery {
         Delivery::User => (
@@ -144,6 +155,7 @@ pub fn onboard(
         created: at.clone(),
         updated: at,
         user_id: Some(user_id.to_owned()),
+        password_expires: Some(otp.expires.clone()),
     };
     if !account_store::insert_account_if_new(conn, &account)? {
         tracing::info!(
@@ -160,7 +172,7 @@ pub fn onboard(
         mailer.enqueue(
             conn,
             org_id,
-            "one_time_password",
+            otp.delivery.mail_kind(),
             &to,
             &otp.subject,
             &otp.body,

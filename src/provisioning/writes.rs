@@ -55,13 +55,19 @@ impl ScimService {
         };
         let password = crate::security::generate_password();
         let sign_in_url = format!(
-            "{}/admin/v1/sessions",
+            "{}/sign-in?email={}",
             tenant
                 .base_url
                 .rsplit_once("/scim/v2/")
-                .map_or(tenant.base_url.as_str(), |(base, _)| base)
+                .map_or(tenant.base_url.as_str(), |(base, _)| base),
+            serde_urlencoded::to_string([("", email.as_str())])
+                .unwrap_or_default()
+                .trim_start_matches('=')
         );
-        let (subject, text) = onboarding::mail_text(delivery, &email, &password, &sign_in_url);
+        let hours = self.one_time_password_hours;
+        let (subject, text) =
+            onboarding::mail_text(delivery, &email, &password, &sign_in_url, hours);
+        let expires = format_datetime(chrono::Utc::now() + chrono::Duration::hours(hours as i64));
         let body = match self.mailer.seal(&text) {
             Ok(b) => b,
             Err(e) => {
@@ -79,6 +85,7 @@ impl ScimService {
             delivery,
             subject,
             body,
+            expires,
         })
     }
 

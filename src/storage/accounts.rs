@@ -41,6 +41,8 @@ pub struct AccountRow {
     pub updated: String,
     /// The directory user this account is, if any.
     pub user_id: Option<String>,
+    /// When a generated one-time password stops working (None: a password the person chose).
+    pub password_expires: Option<String>,
 }
 
 /// Fields of an account an admin may change; `None` leaves a field as it is.
@@ -55,6 +57,7 @@ pub struct AccountChangeset {
     pub must_change_password: Option<bool>,
     pub updated: Option<String>,
     pub user_id: Option<Option<String>>,
+    pub password_expires: Option<Option<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

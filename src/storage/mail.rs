@@ -202,9 +202,37 @@ pub fn mark_attempt_failed(
 pub fn queue_stats(conn: &mut AnyConnection) -> StorageResult<Vec<(String, i64, Option<String>)>> {
     use diesel::dsl::{count_star, min};
     mail_outbox::table
-        .filter(mail_outbox::status.ne("sent"))
+        .filter(mail_outbox::status.eq_any(["pending", "sending", "failed"]))
         .group_by(mail_outbox::status)
         .select((mail_outbox::status, count_star(), min(mail_outbox::created)))
         .load(conn)
         .map_err(db)
+}
+
+/// Empties the mails of `kinds` created before `before` (their one-time passwords have expired);
+/// one not sent yet is marked `expired` and never sent. Returns how many.
+pub fn expire_mail(conn: &mut AnyConnection, kinds: &[&str], before: &str) -> StorageResult<usize> {
+    let unsent = diesel::update(
+        mail_outbox::table
+            .filter(mail_outbox::kind.eq_any(kinds))
+            .filter(mail_outbox::created.lt(before))
+            .filter(mail_outbox::status.eq_any(["pending", "failed"])),
+    )
+    .set((
+        mail_outbox::status.eq("expired"),
+        mail_outbox::body.eq(None::<String>),
+    ))
+    .execute(conn)
+    .map_err(db)?;
+    let others = diesel::update(
+        mail_outbox::table
+            .filter(mail_outbox::kind.eq_any(kinds))
+            .filter(mail_outbox::created.lt(before))
+            .filter(mail_outbox::body.is_not_null())
+            .filter(mail_outbox::status.ne("sending")),
+    )
+    .set(mail_outbox::body.eq(None::<String>))
+    .execute(conn)
+    .map_err(db)?;
+    Ok(unsent + others)
 }

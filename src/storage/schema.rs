@@ -104,6 +104,7 @@ diesel::table! {
         created -> Text,
         updated -> Text,
         user_id -> Nullable<Text>,
+        password_expires -> Nullable<Text>,
     }
 }
 

@@ -178,6 +178,23 @@ impl TestApp {
     }
 }
 
+/// The message the sink received for `to`, waiting for the sender to deliver it.
+async fn mail_to(received: &Received, to: &str) -> String {
+    for _ in 0..100 {
+        let found = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(rcpt, _)| rcpt.iter().any(|r| r == to))
+            .map(|(_, data)| data.clone());
+        if let Some(data) = found {
+            return data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no mail to {to}");
+}
+
 /// The one-time password in a mail body.
 fn password_in(body: &str) -> String {
     let after = body
@@ -299,8 +316,13 @@ async fn org3_a_domain_is_verified_by_its_dns_txt_record() {
 async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
     let logs = crate::oauth::captured_logs();
     let dns = FakeDns::start().await;
+    let (smtp, received) = smtp_sink().await;
     let resolver = dns.addr.to_string();
-    let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
+    let app = TestApp::spawn_with(move |s| {
+        s.dns_resolver = Some(resolver);
+        s.smtp_url = Some(roster::config::SecretString(format!("smtp://{smtp}")));
+    })
+    .await;
     let owner = app.owner().await;
     app.verified_domain(&owner, &dns, "example.com").await;
 
@@ -314,8 +336,17 @@ async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
     let mails = app.outbox(&owner).await;
     assert_eq!(mails.len(), 1, "only the verified domain: {mails:?}");
     assert_eq!(mails[0]["recipient"], "ada@example.com");
-    assert_eq!(mails[0]["status"], "pending", "no SMTP: kept in the outbox");
-    let password = password_in(mails[0]["body"].as_str().unwrap());
+    assert!(
+        mails[0]["body"].is_null(),
+        "a user's password is for the user alone"
+    );
+    assert_eq!(mails[0]["body_hidden"], true);
+    let mail = mail_to(&received, "ada@example.com").await;
+    assert!(
+        mail.contains("/sign-in?email"),
+        "the mail points at the sign-in page: {mail}"
+    );
+    let password = password_in(&mail);
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains("/Users"), "requests are logged");
     assert!(
@@ -368,7 +399,8 @@ async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
         .collect();
     to.sort();
     assert_eq!(to, ["owner@example.com", "second-admin@example.com"]);
-    let password = password_in(mails[0]["body"].as_str().unwrap());
+    assert!(mails.iter().all(|m| m["body_hidden"] == false));
+    let password = password_in(&mail_to(&received, "second-admin@example.com").await);
     let r = app
         .admin(
             Method::POST,
@@ -455,4 +487,140 @@ async fn org4_the_outbox_is_delivered_by_smtp_and_forgets_sent_bodies() {
     assert!(stored
         .iter()
         .all(|b| b.as_deref().is_none_or(|b| b.starts_with("v1:"))));
+}
+
+#[tokio::test]
+async fn az4_the_sign_in_page_sets_a_new_password_and_one_time_passwords_expire() {
+    let dns = FakeDns::start().await;
+    let (smtp, received) = smtp_sink().await;
+    let resolver = dns.addr.to_string();
+    let app = TestApp::spawn_with(move |s| {
+        s.dns_resolver = Some(resolver);
+        s.smtp_url = Some(roster::config::SecretString(format!("smtp://{smtp}")));
+    })
+    .await;
+    let owner = app.owner().await;
+    app.verified_domain(&owner, &dns, "example.com").await;
+    app.deliver_passwords(&owner, "user").await;
+    app.create_user("ada@example.com").await;
+    let password = password_in(&mail_to(&received, "ada@example.com").await);
+    let browser = reqwest::Client::new();
+    let page = |path: &str| format!("{}{path}", app.root);
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        let (browser, url) = (browser.clone(), page(path));
+        async move {
+            let r = browser.post(url).form(&form).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+
+    let r = browser
+        .get(page("/sign-in?email=ada%40example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("value=\"ada@example.com\"") && html.contains("type=\"password\""));
+    let email = || ("email", "ada@example.com".to_owned());
+    let (status, html) = post(
+        "/sign-in",
+        vec![email(), ("password", "not the one".into())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("wrong"), "{html}");
+    let (status, html) = post("/sign-in", vec![email(), ("password", password.clone())]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Choose your password") && !html.contains(&password),
+        "{html}"
+    );
+
+    let change = |current: &str, new: &str, again: &str| {
+        vec![
+            email(),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+            ("confirm_password", again.to_owned()),
+        ]
+    };
+    let new = "a passphrase of my own";
+    let (status, _) = post(
+        "/sign-in/password",
+        change(&password, new, "something else"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, html) = post("/sign-in/password", change(&password, "short", "short")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("10"), "{html}");
+    let (status, _) = post("/sign-in/password", change("wrong one-time", new, new)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, html) = post("/sign-in/password", change(&password, new, new)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Password changed"));
+    let r = app
+        .admin(
+            Method::POST,
+            "/sessions",
+            Some(json!({"email": "ada@example.com", "password": new})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["account"]["must_change_password"], false);
+    let (status, html) = post("/sign-in", vec![email(), ("password", new.into())]).await;
+    assert_eq!(
+        (status, html.contains("signed in")),
+        (StatusCode::OK, true),
+        "{html}"
+    );
+
+    // A one-time password past its lifetime no longer opens anything, and says why.
+    app.create_user("bob@example.com").await;
+    let bob = password_in(&mail_to(&received, "bob@example.com").await);
+    app.exec_sql(
+        "UPDATE accounts SET password_expires = '2000-01-01T00:00:00.000Z' WHERE email_norm = 'bob@example.com'",
+    );
+    let r = app
+        .admin(
+            Method::POST,
+            "/sessions",
+            Some(json!({"email": "bob@example.com", "password": bob})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("expired"));
+    let form = vec![("email", "bob@example.com".to_owned()), ("password", bob)];
+    let (status, html) = post("/sign-in", form).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("expired"), "{html}");
+}
+
+#[tokio::test]
+async fn org4_mails_of_expired_one_time_passwords_are_emptied_and_never_sent() {
+    let dns = FakeDns::start().await;
+    let resolver = dns.addr.to_string();
+    let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
+    let owner = app.owner().await;
+    app.verified_domain(&owner, &dns, "example.com").await;
+    app.deliver_passwords(&owner, "admins").await;
+    app.create_user("eve@example.com").await;
+    let mails = app.outbox(&owner).await;
+    assert!(mails[0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("one-time password"));
+    let kinds = roster::mail::PASSWORD_MAIL_KINDS;
+    let emptied = app
+        .db()
+        .run_sync(|c| roster::storage::mail::expire_mail(c, &kinds, "2999-01-01T00:00:00.000Z"))
+        .unwrap();
+    assert_eq!(emptied, 1);
+    let mails = app.outbox(&owner).await;
+    assert_eq!(mails[0]["status"], "expired");
+    assert!(mails[0]["body"].is_null());
 }

@@ -131,10 +131,26 @@ async fn az5_by_default_deactivation_deactivates_and_reactivation_reactivates() 
         u["fields"]["given_name"], "Ada",
         "a deactivated user keeps its profile"
     );
-    assert_eq!(
-        app.try_sign_in("ada@example.com").await,
-        StatusCode::UNAUTHORIZED
+    // The right password gets told the account is disabled; a wrong one learns nothing.
+    let r = app
+        .admin(
+            Method::POST,
+            "/sessions",
+            Some(json!({"email": "ada@example.com", "password": PASSWORD})),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("disabled"),
+        "{:?}",
+        r.body
     );
+    let wrong = json!({"email": "ada@example.com", "password": "not it at all"});
+    let r = app
+        .admin(Method::POST, "/sessions", Some(wrong), None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.admin(Method::GET, "/me", None, Some(&session))
             .await

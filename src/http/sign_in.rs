@@ -1,0 +1,172 @@
+//! The sign-in page a person reaches from a one-time password mail: sign in with an email and
+//! password, and choose a new password when the account must (a generated one-time password).
+//! Stateless: the password change asks for the one-time password again rather than carrying it
+//! in the page, so no secret is ever written into HTML.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::page::{escape, html};
+use super::AppState;
+use crate::org::OrgError;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignInQuery {
+    email: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    email: String,
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+fn alert(message: Option<&str>) -> String {
+    message
+        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
+        .unwrap_or_default()
+}
+
+fn sign_in_page(status: StatusCode, email: &str, error: Option<&str>) -> HttpResponse {
+    let body = format!(
+        "<p>Sign in to Roster with your email address and password.</p>{error}\
+         <form method=\"post\" action=\"/sign-in\">\
+         <label>Email<input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required></label>\
+         <label>Password<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\">Sign in</button></form>",
+        error = alert(error),
+        email = escape(email),
+    );
+    html(status, "Sign in", &body, None)
+}
+
+fn new_password_page(status: StatusCode, email: &str, error: Option<&str>) -> HttpResponse {
+    let body = format!(
+        "<p>Choose your own password for {email}. Enter the one-time password from your mail once \
+         more, then your new password twice (at least 10 characters).</p>{error}\
+         <form method=\"post\" action=\"/sign-in/password\">\
+         <input type=\"hidden\" name=\"email\" value=\"{email}\">\
+         <label>One-time password<input type=\"password\" name=\"current_password\" autocomplete=\"current-password\" required></label>\
+         <label>New password<input type=\"password\" name=\"new_password\" autocomplete=\"new-password\" minlength=\"10\" required></label>\
+         <label>New password again<input type=\"password\" name=\"confirm_password\" autocomplete=\"new-password\" minlength=\"10\" required></label>\
+         <button type=\"submit\">Set password</button></form>",
+        error = alert(error),
+        email = escape(email),
+    );
+    html(status, "Choose your password", &body, None)
+}
+
+fn refused(email: &str, error: OrgError) -> HttpResponse {
+    match error {
+        OrgError::Forbidden(reason) => sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason)),
+        OrgError::BadCredentials => sign_in_page(
+            StatusCode::UNAUTHORIZED,
+            email,
+            Some("The email address or the password is wrong."),
+        ),
+        other => {
+            tracing::warn!(error = %other, "sign-in page");
+            sign_in_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                email,
+                Some("Roster cannot check your password right now; try again in a moment."),
+            )
+        }
+    }
+}
+
+fn too_many(email: &str) -> HttpResponse {
+    sign_in_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        email,
+        Some("Too many attempts for this address; wait a minute and try again."),
+    )
+}
+
+pub async fn show(q: web::Query<SignInQuery>) -> HttpResponse {
+    sign_in_page(StatusCode::OK, q.email.as_deref().unwrap_or_default(), None)
+}
+
+pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> HttpResponse {
+    let SignInForm { email, password } = form.into_inner();
+    if !state.sign_in_allowed(&email) {
+        return too_many(&email);
+    }
+    let (actor, account) = match state.org.check_credentials(&email, &password, None).await {
+        Ok(found) => found,
+        Err(e) => return refused(&email, e),
+    };
+    if account.must_change_password {
+        return new_password_page(StatusCode::OK, &account.email, None);
+    }
+    let body = format!(
+        "<p>You are signed in as {email}. Your password works.</p>\
+         <p>Administrators manage Roster through its admin API: <code>POST /admin/v1/sessions</code> \
+         with this email address and password gives a session token.</p>",
+        email = escape(&actor.email),
+    );
+    html(StatusCode::OK, "Signed in", &body, None)
+}
+
+pub async fn change_password(
+    state: web::Data<AppState>,
+    form: web::Form<NewPasswordForm>,
+) -> HttpResponse {
+    let f = form.into_inner();
+    if !state.sign_in_allowed(&f.email) {
+        return too_many(&f.email);
+    }
+    if f.new_password != f.confirm_password {
+        return new_password_page(
+            StatusCode::BAD_REQUEST,
+            &f.email,
+            Some("The two new passwords differ."),
+        );
+    }
+    let (actor, _) = match state
+        .org
+        .check_credentials(&f.email, &f.current_password, None)
+        .await
+    {
+        Ok(found) => found,
+        Err(OrgError::BadCredentials) => {
+            return new_password_page(
+                StatusCode::UNAUTHORIZED,
+                &f.email,
+                Some("The one-time password is wrong."),
+            )
+        }
+        Err(e) => return refused(&f.email, e),
+    };
+    match state
+        .org
+        .change_own_password(&actor, &f.current_password, &f.new_password)
+        .await
+    {
+        Ok(()) => html(
+            StatusCode::OK,
+            "Password changed",
+            &format!(
+                "<p>Your password is set. Sign in with it from now on.</p>\
+                 <p><a href=\"/sign-in?email={}\">Sign in</a></p>",
+                escape(
+                    &serde_urlencoded::to_string([("", f.email.as_str())]).unwrap_or_default()[1..]
+                )
+            ),
+            None,
+        ),
+        Err(OrgError::Invalid(reason)) => {
+            new_password_page(StatusCode::BAD_REQUEST, &f.email, Some(&reason))
+        }
+        Err(e) => refused(&f.email, e),
+    }
+}
