@@ -72,6 +72,31 @@ pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
     })
 }
 
+/// The TLS configuration of `tls_cert_file` and `tls_key_file`, when set: TLS 1.2 and 1.3 with
+/// rustls's safe defaults.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&settings.tls_cert_file, &settings.tls_key_file) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow::anyhow!("tls_cert_file {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        anyhow::bail!("tls_cert_file {} holds no certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("tls_key_file {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| anyhow::anyhow!("the TLS certificate and key do not fit: {e}"))?;
+    Ok(Some(config))
+}
+
 /// What one SCIM request may write, from the settings.
 fn scim_limits(settings: &Settings) -> crate::scim::rules::Limits {
     crate::scim::rules::Limits {
@@ -180,8 +205,10 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let tls = tls_config(&settings)?;
     if settings.public_url.is_none() {
-        settings.public_url = Some(format!("http://{addr}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        settings.public_url = Some(format!("{scheme}://{addr}"));
     }
     let db = open_db(&settings)?;
     let secrets = secret_box(&settings)?;
@@ -224,7 +251,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     );
     let limits = scim_limits(&settings);
     let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth);
-    let server = crate::http::serve(listener, state)?;
+    let server = crate::http::serve(listener, state, tls)?;
     Ok(Running {
         server,
         addr,

@@ -80,6 +80,9 @@ pub struct Settings {
     pub dns_resolver: Option<String>,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
+    /// Serve HTTPS directly: the PEM certificate chain and private key files (both or neither).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
     /// How long a one-time password Roster generates for a provisioned user works, in hours;
     /// its mail is emptied then.
     pub one_time_password_hours: u64,
@@ -124,6 +127,8 @@ impl Default for Settings {
             dns_resolver: None,
             metrics_token: None,
             one_time_password_hours: 72,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -223,6 +228,19 @@ impl Settings {
         if !(1..=3650).contains(&self.oauth_refresh_token_days) {
             return bad("oauth_refresh_token_days must be between 1 and 3650".into());
         }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) | (None, Some(_)) => {
+                return bad("tls_cert_file and tls_key_file go together".into())
+            }
+            (Some(cert), Some(key)) => {
+                for file in [cert, key] {
+                    if !file.is_file() {
+                        return bad(format!("TLS file {} not found", file.display()));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
         if !(1..=24 * 90).contains(&self.one_time_password_hours) {
             return bad("one_time_password_hours must be between 1 and 2160".into());
         }
@@ -288,11 +306,17 @@ impl Settings {
         Ok(())
     }
 
+    /// Whether the server speaks HTTPS itself.
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
+
     /// The public base URL without a trailing slash.
     pub fn public_base(&self) -> String {
+        let scheme = if self.serves_tls() { "https" } else { "http" };
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.bind))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.bind))
             .trim_end_matches('/')
             .to_owned()
     }

@@ -519,8 +519,8 @@ fn init_tracing(settings: &Settings) {
 fn public_url_warning(settings: &Settings) -> Option<String> {
     let Some(url) = &settings.public_url else {
         return Some(format!(
-            "public_url is not set: tenant URLs use http://{}, which identity providers elsewhere cannot reach; set public_url to the https:// address they use (Microsoft Entra ID needs HTTPS)",
-            settings.bind
+            "public_url is not set: tenant URLs use {}, which identity providers elsewhere cannot reach; set public_url to the https:// address they use (Microsoft Entra ID needs HTTPS)",
+            settings.public_base()
         ));
     };
     let rest = url.strip_prefix("http://")?;

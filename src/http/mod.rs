@@ -82,19 +82,26 @@ impl AppState {
     }
 }
 
-/// Starts the HTTP server on an already bound listener.
-pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
+/// Starts the HTTP server on an already bound listener, speaking HTTPS with `tls`.
+pub fn serve(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<Server> {
     let workers = state.settings.workers;
     let state = web::Data::new(state);
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .wrap(middleware::from_fn(metrics::track))
             .wrap(middleware::from_fn(request_id_header))
             .wrap(TracingLogger::<RequestSpan>::new())
             .configure(routes)
-    })
-    .listen(listener)?;
+    });
+    let mut server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
     if let Some(w) = workers {
         server = server.workers(w);
     }

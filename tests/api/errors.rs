@@ -117,3 +117,63 @@ async fn sc9_rate_limit_answers_429_with_retry_after() {
     );
     assert_eq!(limited.body["status"], "429");
 }
+
+#[tokio::test]
+async fn sc13_https_is_served_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.key_pair.serialize_pem()).unwrap();
+    let (c, k) = (cert.clone(), key.clone());
+    let app = TestApp::spawn_with(move |s| {
+        s.tls_cert_file = Some(c);
+        s.tls_key_file = Some(k);
+    })
+    .await;
+    assert!(
+        app.base.starts_with("https://"),
+        "tenant URLs say https: {}",
+        app.base
+    );
+    let port = app.root.rsplit(':').next().unwrap();
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(issued.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!(
+        "https://localhost:{port}/scim/v2/{}/Users",
+        app.connection_id
+    );
+    let r = trusted
+        .get(&url)
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Plain HTTP on the TLS port gets no answer a client could take for one.
+    let plain = reqwest::Client::new()
+        .get(format!("http://localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(plain.map_or(true, |r| !r.status().is_success()));
+
+    // A key that does not fit the certificate, or a missing file, stops the start.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let wrong_key = dir.path().join("other-key.pem");
+    std::fs::write(&wrong_key, other.key_pair.serialize_pem()).unwrap();
+    // Refused before any database is opened.
+    let never = dir.path().join("never.db");
+    let mut settings = crate::helpers::test_settings(&never.display().to_string());
+    settings.tls_cert_file = Some(cert.clone());
+    settings.tls_key_file = Some(wrong_key);
+    let err = roster::app::start(settings.clone())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("do not fit"), "{err}");
+    assert!(!never.exists());
+    settings.tls_key_file = Some(dir.path().join("missing.pem"));
+    assert!(settings.validate().is_err());
+}
