@@ -145,8 +145,8 @@ impl std::fmt::Debug for SecretString {
 }
 
 /// `ROSTER_*` variables that are not settings: the `--config` flag's variable, the log filter,
-/// and the test suite's database.
-const NOT_SETTINGS: &[&str] = &["config", "log", "test_database_url"];
+/// and the test suite's database and browser requirement.
+const NOT_SETTINGS: &[&str] = &["config", "log", "test_database_url", "require_browser"];
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use crate::helpers::{urlencode, Resp, TestApp};
 use roster::org::{insert_account, NewAccount};
 use roster::storage::tenants;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
     /// Creates an account in the app's first org, outside the API (as `roster account create`).

@@ -1,0 +1,221 @@
+//! Pages a person uses, in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver), at desktop and phone width, with screenshots kept under the target directory
+//! (`screenshots/`) for a person to look at. Without Chromium and chromedriver installed the
+//! tests say so and pass, unless `ROSTER_REQUIRE_BROWSER` is set (CI sets it).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::admin::PASSWORD;
+use crate::helpers::TestApp;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process and a session on it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// None when no browser is installed and none is required.
+    async fn start(width: u32, height: u32) -> Option<Browser> {
+        let installed =
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
+        if !installed {
+            assert!(
+                std::env::var_os("ROSTER_REQUIRE_BROWSER").is_none(),
+                "ROSTER_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+            );
+            eprintln!("browser tests skipped: install chromium and chromium-driver to run them");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no WebDriver session: {last:?}");
+    }
+
+    /// Saves a screenshot as `screenshots/<name>.png` under the target directory.
+    async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn fill(&self, name: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(&format!("input[name=\"{name}\"]")))
+            .await
+            .unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    /// Submits the form and waits for the next page (the old one's elements go stale).
+    async fn submit(&self) {
+        let old = self.client.find(Locator::Css("h1")).await.unwrap();
+        self.client
+            .find(Locator::Css("button[type=\"submit\"]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if old.text().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the form was not answered with a new page");
+    }
+
+    async fn heading(&self) -> String {
+        self.client
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn alert(&self) -> String {
+        self.client
+            .find(Locator::Css("[role=alert]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("screenshots")
+}
+
+#[tokio::test]
+async fn az4_a_person_signs_in_and_chooses_a_password_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        app.seed_account("ada@example.com", "member", true);
+        let c = &browser.client;
+        c.goto(&format!("{}/sign-in?email=ada%40example.com", app.root))
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Sign in");
+        let email = c.find(Locator::Css("input[name=email]")).await.unwrap();
+        assert_eq!(
+            email.prop("value").await.unwrap().as_deref(),
+            Some("ada@example.com")
+        );
+        browser.screenshot(&format!("sign-in-{label}")).await;
+
+        browser.fill("password", "not the password").await;
+        browser.submit().await;
+        assert!(browser.alert().await.contains("wrong"));
+        browser
+            .screenshot(&format!("sign-in-refused-{label}"))
+            .await;
+
+        browser.fill("password", PASSWORD).await;
+        browser.submit().await;
+        assert_eq!(browser.heading().await, "Choose your password");
+        browser
+            .screenshot(&format!("choose-password-{label}"))
+            .await;
+
+        let new = "my own passphrase here";
+        browser.fill("current_password", PASSWORD).await;
+        browser.fill("new_password", new).await;
+        browser.fill("confirm_password", "a different one!").await;
+        browser.submit().await;
+        assert!(browser.alert().await.contains("differ"));
+        browser.fill("current_password", PASSWORD).await;
+        browser.fill("new_password", new).await;
+        browser.fill("confirm_password", new).await;
+        browser.submit().await;
+        assert_eq!(browser.heading().await, "Password changed");
+        browser
+            .screenshot(&format!("password-changed-{label}"))
+            .await;
+        browser.close().await;
+
+        let r = app
+            .admin(
+                Method::POST,
+                "/sessions",
+                Some(json!({"email": "ada@example.com", "password": new})),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        assert_eq!(r.body["account"]["must_change_password"], false);
+    }
+}
