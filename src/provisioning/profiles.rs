@@ -249,7 +249,7 @@ impl ProfileMapper {
             connection_id: Some(connection_id),
             at: &at,
         });
-        event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
+        record(conn, dialect, event)
     }
 
     /// What a DELETE of the SCIM user through the connection does to the Roster user.
@@ -447,6 +447,15 @@ fn end_user(
         connection_id: Some(connection_id),
         at: &at,
     });
+    record(conn, dialect, event)
+}
+
+/// Writes the user event a change made, if it made one.
+fn record(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+    event: Option<UserEvent<'_>>,
+) -> StorageResult<()> {
     event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
 }
 

@@ -101,6 +101,12 @@ fn set_attr(
             target.remove(&attr.name);
         }
     }
+    drop_empty_extension(doc, ext);
+    Ok(())
+}
+
+/// Removes the extension container `ext` names when nothing is left in it.
+pub fn drop_empty_extension(doc: &mut Map<String, Value>, ext: Option<&str>) {
     if let Some(urn) = ext {
         if doc
             .get(urn)
@@ -110,7 +116,6 @@ fn set_attr(
             doc.remove(urn);
         }
     }
-    Ok(())
 }
 
 /// Coerces a value to an attribute's type. `Ok(None)` means unassigned (null, `[]`, `{}`, `""`).

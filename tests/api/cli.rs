@@ -99,7 +99,7 @@ fn commands_other_than_serve_and_migrate_never_create_a_database() {
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut c)
             .unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let url = crate::helpers::sibling_database(&admin, &name);
         let o = roster(dir.path(), &["--database-url", &url, "org", "list"], &[]);
         assert!(
             stderr(&o).contains("no Roster database at"),

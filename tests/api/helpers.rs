@@ -37,6 +37,19 @@ impl Resp {
     }
 }
 
+/// The URL of database `name` on the server of the PostgreSQL URL `admin`, with its parameters
+/// (`?sslmode=disable`, say).
+pub fn sibling_database(admin: &str, name: &str) -> String {
+    let (url, query) = admin
+        .split_once('?')
+        .map_or((admin, None), |(u, q)| (u, Some(q)));
+    let (prefix, _) = url.rsplit_once('/').expect("database URL with a path");
+    match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
+
 /// A new empty database: its URL, the directory holding a SQLite file, and the PostgreSQL admin
 /// URL and database name to drop afterwards.
 pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, String)>) {
@@ -48,8 +61,7 @@ pub fn fresh_database() -> (String, Option<tempfile::TempDir>, Option<(String, S
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut c)
                 .expect("create test database");
-            let (prefix, _) = admin.rsplit_once('/').expect("database URL with a path");
-            (format!("{prefix}/{name}"), None, Some((admin, name)))
+            (sibling_database(&admin, &name), None, Some((admin, name)))
         }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");

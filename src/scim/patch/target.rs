@@ -85,15 +85,7 @@ pub(super) fn container<'d>(
 }
 
 pub(super) fn drop_empty_extension(doc: &mut Map<String, Value>, ext: &Option<String>) {
-    if let Some(urn) = ext {
-        if doc
-            .get(urn)
-            .and_then(Value::as_object)
-            .is_some_and(Map::is_empty)
-        {
-            doc.remove(urn);
-        }
-    }
+    crate::scim::resource::drop_empty_extension(doc, ext.as_deref());
 }
 
 /// Whether an operation may write the target. `changes_set_value` says it would alter an
