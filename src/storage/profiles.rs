@@ -143,32 +143,31 @@ pub fn find_kept(
     external_id: Option<&str>,
     user_name_norm: &str,
 ) -> StorageResult<Option<String>> {
-    let kept = || {
-        user_profiles::table
-            .filter(user_profiles::org_id.eq(org_id))
-            .filter(user_profiles::status.ne("deleted"))
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                users::table.filter(users::id.eq(user_profiles::user_id)),
-            )))
-            .select(user_profiles::user_id)
-            .order(user_profiles::updated.desc())
-            .into_boxed()
-    };
-    if let Some(ext) = external_id {
-        let found = kept()
-            .filter(user_profiles::external_id.eq(ext))
-            .first(conn)
-            .optional()
-            .map_err(db)?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    kept()
-        .filter(user_profiles::user_name_norm.eq(user_name_norm))
-        .first(conn)
-        .optional()
-        .map_err(db)
+    // One round trip on the create path: both names at once, the externalId match first.
+    let candidates: Vec<(String, Option<String>)> = user_profiles::table
+        .filter(user_profiles::org_id.eq(org_id))
+        .filter(
+            user_profiles::user_name_norm
+                .eq(user_name_norm)
+                .or(user_profiles::external_id
+                    .eq(external_id.unwrap_or_default())
+                    .and(user_profiles::external_id.is_not_null())),
+        )
+        .filter(user_profiles::status.ne("deleted"))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            users::table.filter(users::id.eq(user_profiles::user_id)),
+        )))
+        .order(user_profiles::updated.desc())
+        .select((user_profiles::user_id, user_profiles::external_id))
+        .limit(8)
+        .load(conn)
+        .map_err(db)?;
+    let by_external_id = candidates
+        .iter()
+        .find(|(_, ext)| external_id.is_some() && ext.as_deref() == external_id);
+    Ok(by_external_id
+        .or(candidates.first())
+        .map(|(id, _)| id.clone()))
 }
 
 /// A user's profile, by id, within the org.
