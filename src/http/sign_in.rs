@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::page::{escape, html};
 use super::AppState;
 use crate::org::OrgError;
+use crate::provisioning::onboarding::sign_in_path;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SignInQuery {
@@ -157,10 +158,8 @@ pub async fn change_password(
             "Password changed",
             &format!(
                 "<p>Your password is set. Sign in with it from now on.</p>\
-                 <p><a href=\"/sign-in?email={}\">Sign in</a></p>",
-                escape(
-                    &serde_urlencoded::to_string([("", f.email.as_str())]).unwrap_or_default()[1..]
-                )
+                 <p><a href=\"{}\">Sign in</a></p>",
+                escape(&sign_in_path(&f.email))
             ),
             None,
         ),

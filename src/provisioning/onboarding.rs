@@ -87,6 +87,12 @@ pub fn mail_text(
     }
 }
 
+/// The path of the sign-in page with `email` filled in.
+pub fn sign_in_path(email: &str) -> String {
+    let query = serde_urlencoded::to_string([("email", email)]).unwrap_or_default();
+    format!("/sign-in?{query}")
+}
+
 /// The address a new user's one-time password is for (the profile's email, else a userName
 /// that is an address) and who receives it, when the connection delivers them.
 pub fn user_email(

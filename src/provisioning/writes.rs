@@ -54,16 +54,11 @@ impl ScimService {
             }
         };
         let password = crate::security::generate_password();
-        let sign_in_url = format!(
-            "{}/sign-in?email={}",
-            tenant
-                .base_url
-                .rsplit_once("/scim/v2/")
-                .map_or(tenant.base_url.as_str(), |(base, _)| base),
-            serde_urlencoded::to_string([("", email.as_str())])
-                .unwrap_or_default()
-                .trim_start_matches('=')
-        );
+        let public_base = tenant
+            .base_url
+            .rsplit_once("/scim/v2/")
+            .map_or(tenant.base_url.as_str(), |(base, _)| base);
+        let sign_in_url = format!("{public_base}{}", onboarding::sign_in_path(&email));
         let hours = self.one_time_password_hours;
         let (subject, text) =
             onboarding::mail_text(delivery, &email, &password, &sign_in_url, hours);
