@@ -242,14 +242,17 @@ impl ProfileMapper {
         if !unchanged {
             store::upsert(conn, &row)?;
         }
-        let event = event.map(|kind| UserEvent {
+        let Some(kind) = event else {
+            return Ok(());
+        };
+        let event = UserEvent {
             org_id,
             user_id,
             kind,
             connection_id: Some(connection_id),
             at: &at,
-        });
-        record(conn, dialect, event)
+        };
+        store::insert_event(conn, dialect, &event)
     }
 
     /// What a DELETE of the SCIM user through the connection does to the Roster user.
@@ -440,23 +443,17 @@ fn end_user(
         }
         OnDelete::Deactivate => None,
     };
-    let event = event.map(|kind| UserEvent {
+    let Some(kind) = event else {
+        return Ok(());
+    };
+    let event = UserEvent {
         org_id,
         user_id,
         kind,
         connection_id: Some(connection_id),
         at: &at,
-    });
-    record(conn, dialect, event)
-}
-
-/// Writes the user event a change made, if it made one.
-fn record(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    event: Option<UserEvent<'_>>,
-) -> StorageResult<()> {
-    event.map_or(Ok(()), |e| store::insert_event(conn, dialect, &e))
+    };
+    store::insert_event(conn, dialect, &event)
 }
 
 #[cfg(test)]
