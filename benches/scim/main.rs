@@ -1,20 +1,28 @@
 //! SCIM load benchmark: starts the release `roster` binary on a fresh database, drives it over
 //! HTTP from this process, and prints throughput, latency percentiles and server RSS.
 //!
+//! Beside Roster's figures it measures, in the same run, what they are read against: on
+//! PostgreSQL a pgbench-style one-row INSERT transaction and primary-key SELECT, and on either
+//! backend the HTTP ceiling (a fixed-answer actix-web server); it ends with the ratios.
+//!
 //! cargo bench --bench scim -- [--users N] [--concurrency C] [--requests N] [--pages N]
 //!     [--members N] [--cycle N] [--rss-users N] [--database-url postgres://...]
-//!     [--only get,filter,emails,patch,pages,cycle,members]
+//!     [--only get,filter,emails,patch,pages,cycle,members,writers]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod ceiling;
+mod client;
+mod reference;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use client::Client;
 
 struct Options {
     users: usize,
@@ -26,7 +34,7 @@ struct Options {
     requests: usize,
     pages: usize,
     /// Scenarios to run after seeding (all when empty): get, filter, emails, patch, pages,
-    /// cycle, members.
+    /// cycle, members, writers.
     only: Vec<String>,
 }
 
@@ -38,9 +46,9 @@ impl Options {
 
 fn options() -> Options {
     let mut o = Options {
-        users: 100_000,
-        concurrency: 32,
-        members: 100_000,
+        users: 10_000,
+        concurrency: 8,
+        members: 10_000,
         cycle: 10_000,
         rss_users: 0,
         database_url: None,
@@ -84,40 +92,51 @@ fn options() -> Options {
 struct Server {
     child: Child,
     base: String,
+    /// The bootstrap connection's tenant URL, beside which other connections' are.
+    bootstrap_base: String,
     token: String,
-    _dir: tempfile::TempDir,
+    db: String,
+    dir: tempfile::TempDir,
 }
 
-/// Makes an `azure` connection in the bootstrap org with `roster connection create` and
-/// `roster token create`; returns its tenant URL (beside the bootstrap one) and token.
-fn azure_connection(db: &str, dir: &tempfile::TempDir, bootstrap_base: &str) -> (String, String) {
-    let roster = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(args)
-            .args(["--database-url", db, "--json"])
-            .env("ROSTER_LOG", "warn")
-            .env("ROSTER_SECRET_KEY_FILE", dir.path().join("roster.key"))
-            .output()
-            .expect("roster runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
-    let created = roster(&[
+/// Runs a `roster` command on the benchmark's database; returns its JSON output.
+fn cli(db: &str, dir: &tempfile::TempDir, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .args(["--database-url", db, "--json"])
+        .env("ROSTER_LOG", "warn")
+        .env("ROSTER_SECRET_KEY_FILE", dir.path().join("roster.key"))
+        .output()
+        .expect("roster runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()
+}
+
+/// Makes an `azure` connection in `org` with `roster connection create` and `roster token
+/// create`; returns its tenant URL (beside the bootstrap one) and token.
+fn azure_connection(
+    db: &str,
+    dir: &tempfile::TempDir,
+    bootstrap_base: &str,
+    org: &str,
+) -> (String, String) {
+    let args = [
         "connection",
         "create",
         "--org",
-        "default",
+        org,
         "--name",
         "entra",
         "--kind",
         "azure",
-    ]);
+    ];
+    let created = cli(db, dir, &args);
     let id = created["connection"]["id"].as_str().unwrap().to_owned();
-    let token = roster(&["token", "create", "--connection", &id]);
+    let token = cli(db, dir, &["token", "create", "--connection", &id]);
     let (prefix, _) = bootstrap_base.rsplit_once('/').unwrap();
     (
         format!("{prefix}/{id}"),
@@ -156,12 +175,14 @@ impl Server {
             if let (Some(base), Some(_)) = (field("SCIM base URL"), field("Secret token")) {
                 // Entra's shapes (capitalised ops, string booleans) are for `azure` connections:
                 // the benchmark provisions through one, made with the command line.
-                let (base, token) = azure_connection(&db, &dir, &base);
+                let (azure, token) = azure_connection(&db, &dir, &base, "default");
                 return Server {
                     child,
-                    base,
+                    base: azure,
+                    bootstrap_base: base,
                     token,
-                    _dir: dir,
+                    db,
+                    dir,
                 };
             }
             if Instant::now() >= deadline {
@@ -171,6 +192,13 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A client for an `azure` connection in a new org.
+    fn org_client(&self, name: &str) -> Client {
+        cli(&self.db, &self.dir, &["org", "create", "--name", name]);
+        let (base, token) = azure_connection(&self.db, &self.dir, &self.bootstrap_base, name);
+        Client::new(&base, &token)
     }
 
     fn rss_mb(&self) -> f64 {
@@ -190,204 +218,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A small HTTP/1.1 keep-alive client: the load generator shares the machine with the server,
-/// so it does no more per request than write the request and read back the status and body.
-struct Client {
-    addr: String,
-    /// The SCIM base path (`/scim/v2/{connection}`).
-    prefix: String,
-    host: String,
-    token: String,
-    idle: Mutex<Vec<Conn>>,
-}
-
-struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn new(base: &str, token: &str) -> Client {
-        let rest = base.strip_prefix("http://").expect("http base URL");
-        let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
-        Client {
-            addr: host.to_owned(),
-            prefix: format!("/{prefix}"),
-            host: host.to_owned(),
-            token: token.to_owned(),
-            idle: Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Body) {
-        let body = body.map(|b| b.to_string());
-        let mut req = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n",
-            self.prefix, self.host, self.token
-        );
-        if let Some(b) = &body {
-            req.push_str(&format!(
-                "Content-Type: application/scim+json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
-        }
-        req.push_str("\r\n");
-        if let Some(b) = &body {
-            req.push_str(b);
-        }
-        let head = method == reqwest::Method::HEAD;
-        let idle = self.idle.lock().unwrap().pop();
-        let reused = idle.is_some();
-        let mut conn = match idle {
-            Some(c) => c,
-            None => self.connect().await,
-        };
-        let (status, body, keep) = match conn.exchange(req.as_bytes(), head).await {
-            Ok(answer) => answer,
-            // The server closed the idle connection (keep-alive timeout) before reading the
-            // request: send it again on a new one.
-            Err(_) if reused => {
-                conn = self.connect().await;
-                conn.exchange(req.as_bytes(), head)
-                    .await
-                    .expect("HTTP exchange")
-            }
-            Err(e) => panic!("HTTP exchange: {e}"),
-        };
-        conn.buf.clear();
-        if keep {
-            self.idle.lock().unwrap().push(conn);
-        }
-        (status, Body(body))
-    }
-}
-
-impl Client {
-    async fn connect(&self) -> Conn {
-        Conn {
-            stream: TcpStream::connect(&self.addr).await.expect("connect"),
-            buf: Vec::with_capacity(16 * 1024),
-        }
-    }
-}
-
-impl Conn {
-    async fn fill(&mut self) -> std::io::Result<()> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
-
-    /// Sends one request; returns the status, the body, and whether the connection stays open.
-    async fn exchange(&mut self, req: &[u8], head: bool) -> std::io::Result<(u16, Vec<u8>, bool)> {
-        let bad =
-            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-        self.stream.write_all(req).await?;
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut headers);
-            let parsed = resp.parse(&self.buf).map_err(|e| bad(&e.to_string()))?;
-            let httparse::Status::Complete(head_len) = parsed else {
-                self.fill().await?;
-                continue;
-            };
-            let status = resp.code.ok_or_else(|| bad("no status"))?;
-            let (mut length, mut chunked, mut close) = (None, false, false);
-            for h in resp.headers.iter() {
-                let value = std::str::from_utf8(h.value)
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                match h.name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse::<usize>().ok(),
-                    "transfer-encoding" => chunked = value.contains("chunked"),
-                    "connection" => close = value.contains("close"),
-                    _ => {}
-                }
-            }
-            self.buf.drain(..head_len);
-            let no_body = head || status == 204 || status == 304 || (100..200).contains(&status);
-            let body = if no_body {
-                Vec::new()
-            } else if chunked {
-                self.read_chunked().await?
-            } else if let Some(n) = length {
-                while self.buf.len() < n {
-                    self.fill().await?;
-                }
-                self.buf.drain(..n).collect()
-            } else {
-                // Delimited by the end of the connection.
-                while self.fill().await.is_ok() {}
-                close = true;
-                std::mem::take(&mut self.buf)
-            };
-            return Ok((status, body, !close));
-        }
-    }
-
-    async fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut body = Vec::new();
-        loop {
-            let line_end = loop {
-                if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                    break p;
-                }
-                self.fill().await?;
-            };
-            let size_text = String::from_utf8_lossy(&self.buf[..line_end]).to_string();
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "chunk size"))?;
-            self.buf.drain(..line_end + 2);
-            while self.buf.len() < size + 2 {
-                self.fill().await?;
-            }
-            body.extend(self.buf.drain(..size));
-            self.buf.drain(..2);
-            if size == 0 {
-                return Ok(body);
-            }
-        }
-    }
-}
-
-/// A response body, parsed only by the scenarios that look into it, so the load generator
-/// spends as little of the shared CPU as it can.
-struct Body(Vec<u8>);
-
-impl Body {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
-    }
-
-    /// A list response's `totalResults`, without building the rest.
-    fn total(&self) -> Option<i64> {
-        #[derive(serde::Deserialize)]
-        struct Total {
-            #[serde(rename = "totalResults")]
-            total: i64,
-        }
-        serde_json::from_slice::<Total>(&self.0)
-            .ok()
-            .map(|t| t.total)
-    }
-
-    /// How many resources a list response holds, without building them.
-    fn resources(&self) -> Option<usize> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(rename = "Resources", default)]
-            resources: Vec<serde::de::IgnoredAny>,
-        }
-        serde_json::from_slice::<Page>(&self.0)
-            .ok()
-            .map(|p| p.resources.len())
     }
 }
 
@@ -419,13 +249,34 @@ fn cpu_seconds(pid: &str) -> f64 {
     f.iter().sum::<f64>() / 100.0
 }
 
-fn cpu_now() -> (f64, f64) {
-    let server = SERVER_PID.load(Ordering::Relaxed).to_string();
-    (cpu_seconds(&server), cpu_seconds("self"))
+/// CPU time all PostgreSQL processes on this machine have used so far (0 without PostgreSQL).
+pub fn db_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|e| cpu_seconds(&e.file_name().to_string_lossy()))
+        .sum()
 }
 
-/// Latencies of one scenario, and the CPU time the server and this load generator spent on it.
-struct Report {
+/// CPU seconds so far of the server, this load generator and PostgreSQL.
+fn cpu_now() -> (f64, f64, f64) {
+    let server = SERVER_PID.load(Ordering::Relaxed).to_string();
+    (cpu_seconds(&server), cpu_seconds("self"), db_cpu_seconds())
+}
+
+/// Latencies of one scenario, and the CPU time the server, this load generator and PostgreSQL
+/// spent on it.
+pub struct Report {
     name: String,
     count: usize,
     elapsed: Duration,
@@ -433,6 +284,7 @@ struct Report {
     errors: usize,
     server_cpu: f64,
     client_cpu: f64,
+    db_cpu: f64,
 }
 
 impl Report {
@@ -443,19 +295,31 @@ impl Report {
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     }
 
+    fn rate(&self) -> f64 {
+        self.count as f64 / self.elapsed.as_secs_f64()
+    }
+
     fn print(&self) {
         let per_req = |cpu: f64| cpu * 1000.0 / self.count.max(1) as f64;
         println!(
-            "{:<34} {:>8} req {:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}   CPU/req server {:.3} ms, client {:.3} ms",
+            "{:<40} {:>7} req {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   errors {}   CPU/req server {:.3} ms, client {:.3} ms, PostgreSQL {:.3} ms",
             self.name,
             self.count,
-            self.count as f64 / self.elapsed.as_secs_f64(),
+            self.rate(),
             self.pct(0.50),
             self.pct(0.99),
             self.errors,
             per_req(self.server_cpu),
             per_req(self.client_cpu),
+            per_req(self.db_cpu),
         );
+    }
+
+    /// Prints the report and keeps its rate for the summary.
+    fn keep(self, results: &mut Vec<(String, f64)>) -> Report {
+        self.print();
+        results.push((self.name.clone(), self.rate()));
+        self
     }
 }
 
@@ -493,15 +357,36 @@ where
         errors: errors.load(Ordering::Relaxed),
         server_cpu: cpu_after.0 - cpu_before.0,
         client_cpu: cpu_after.1 - cpu_before.1,
+        db_cpu: cpu_after.2 - cpu_before.2,
     }
 }
 
-fn pseudo_random(i: usize, n: usize) -> usize {
+pub fn pseudo_random(i: usize, n: usize) -> usize {
     (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n.max(1)
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // The same binary, started again by `ceiling::Ceiling`, is the fixed-answer server.
+    if let Ok(body_file) = std::env::var(ceiling::BODY_FILE) {
+        return ceiling::serve(&body_file);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(bench());
+}
+
+/// What the summary reads against: PostgreSQL's reference figures and the HTTP ceiling.
+#[derive(Default)]
+struct Baselines {
+    insert: Option<f64>,
+    select: Option<f64>,
+    ceiling: Option<f64>,
+}
+
+async fn bench() {
     let o = options();
     let backend = o.database_url.as_deref().map_or("SQLite", |_| "PostgreSQL");
     println!(
@@ -512,34 +397,13 @@ async fn main() {
     SERVER_PID.store(server.child.id(), Ordering::Relaxed);
     let c = Client::new(&server.base, &server.token);
     let c = &c;
+    let mut results: Vec<(String, f64)> = Vec::new();
+    let mut base = Baselines::default();
 
-    seed(c, "POST /Users (seeding)", o.users, "u", o.concurrency).await;
-    let ids: Vec<String> = {
-        let mut ids = Vec::with_capacity(o.users);
-        let mut cursor = String::new();
-        loop {
-            let (_, body) = c
-                .send(
-                    reqwest::Method::GET,
-                    &format!("/Users?count=1000&attributes=id&cursor={cursor}"),
-                    None,
-                )
-                .await;
-            let page = body.json();
-            ids.extend(
-                page["Resources"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r["id"].as_str().map(str::to_owned)),
-            );
-            match page["nextCursor"].as_str() {
-                Some(next) => cursor = next.to_owned(),
-                None => break,
-            }
-        }
-        ids
-    };
+    seed(c, POST_NAME, o.users, "u", o.concurrency)
+        .await
+        .keep(&mut results);
+    let ids = all_ids(c, o.users).await;
     let ids = &ids;
     println!(
         "server RSS after seeding {} users: {:.1} MB",
@@ -547,9 +411,30 @@ async fn main() {
         server.rss_mb()
     );
 
+    if let Some(url) = o.database_url.clone() {
+        let (n, conc, rows) = (o.requests, o.concurrency, o.users);
+        let (insert, select) = tokio::task::spawn_blocking(move || {
+            reference::prepare(&url, rows);
+            let insert = reference::insert(&url, n, conc);
+            let select = reference::select(&url, n * 2, conc, rows);
+            reference::remove(&url);
+            (insert, select)
+        })
+        .await
+        .expect("reference");
+        base.insert = Some(insert.keep(&mut results).rate());
+        base.select = Some(select.keep(&mut results).rate());
+    }
+
     let n = o.requests;
     if o.wants("get") {
-        run("GET /Users/{id}", n, o.concurrency, |i| async move {
+        base.ceiling = Some(
+            ceiling_rate(c, &ids[0], n, o.concurrency)
+                .await
+                .keep(&mut results)
+                .rate(),
+        );
+        run(GET_NAME, n, o.concurrency, |i| async move {
             c.send(
                 reqwest::Method::GET,
                 &format!("/Users/{}", ids[pseudo_random(i, ids.len())]),
@@ -559,20 +444,15 @@ async fn main() {
             .0 == 200
         })
         .await
-        .print();
+        .keep(&mut results);
     }
     if o.wants("filter") {
-        run(
-            "GET /Users?filter=userName eq",
-            n,
-            o.concurrency,
-            |i| async move {
-                let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
-                filter_total(c, &format!("userName%20eq%20%22{name}%22")).await == Some(1)
-            },
-        )
+        run(FILTER_NAME, n, o.concurrency, |i| async move {
+            let name = format!("u{}@bench.example.com", pseudo_random(i, o.users));
+            filter_total(c, &format!("userName%20eq%20%22{name}%22")).await == Some(1)
+        })
         .await
-        .print();
+        .keep(&mut results);
     }
     if o.wants("emails") {
         run(
@@ -589,14 +469,14 @@ async fn main() {
         .print();
     }
     if o.wants("patch") {
-        run("PATCH replace (Entra shape)", n / 2, o.concurrency, |i| async move {
+        run(PATCH_NAME, n / 2, o.concurrency, |i| async move {
             let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
                 {"op": "Replace", "path": "name.familyName", "value": format!("Patched{i}")},
                 {"op": "Replace", "path": "active", "value": if i % 2 == 0 { "True" } else { "False" }}]});
             c.send(reqwest::Method::PATCH, &format!("/Users/{}", ids[pseudo_random(i, ids.len())]), Some(&body)).await.0 == 200
         })
         .await
-        .print();
+        .keep(&mut results);
     }
     if o.wants("pages") {
         run(
@@ -609,8 +489,6 @@ async fn main() {
         )
         .await
         .print();
-    }
-    if o.wants("pages") {
         run(
             "GET page of 100 at the last offset",
             o.pages / 4,
@@ -621,6 +499,7 @@ async fn main() {
         .print();
     }
 
+    let mut cycle_seconds = None;
     if o.wants("cycle") {
         // Entra's initial cycle: for each user a filter that misses, then the create.
         let cycle = run(
@@ -638,11 +517,11 @@ async fn main() {
         )
         .await;
         cycle.print();
-        println!(
-            "Entra initial cycle of {} users: {:.2} s",
-            o.cycle,
-            cycle.elapsed.as_secs_f64()
-        );
+        cycle_seconds = Some(cycle.elapsed.as_secs_f64());
+    }
+    let mut writers = Vec::new();
+    if o.wants("writers") {
+        writers = writer_scaling(&server, o.requests / 8).await;
     }
     if o.wants("members") {
         let target = o.members.min(ids.len());
@@ -657,14 +536,165 @@ async fn main() {
     }
     println!("server RSS: {:.1} MB", server.rss_mb());
 
+    let mut rss_at = None;
     if o.rss_users > 0 {
-        let more = o.rss_users.saturating_sub(o.users + o.cycle);
-        seed(c, "POST /Users (RSS seeding)", more, "rss", o.concurrency).await;
-        println!(
-            "server RSS after {} users: {:.1} MB",
-            o.rss_users,
-            server.rss_mb()
+        let more = o
+            .rss_users
+            .saturating_sub(ids.len() + o.cycle + writers.len() * o.requests / 8);
+        seed(c, "POST /Users (RSS seeding)", more, "rss", o.concurrency)
+            .await
+            .print();
+        rss_at = Some((o.rss_users, server.rss_mb()));
+    }
+    summary(&o, &results, &base, cycle_seconds, &writers, rss_at);
+}
+
+const POST_NAME: &str = "POST /Users (seeding)";
+const GET_NAME: &str = "GET /Users/{id}";
+const FILTER_NAME: &str = "GET /Users?filter=userName eq";
+const PATCH_NAME: &str = "PATCH replace (Entra shape)";
+
+/// Every user's id, read back page by page.
+async fn all_ids(c: &Client, expected: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(expected);
+    let mut cursor = String::new();
+    loop {
+        let (_, body) = c
+            .send(
+                reqwest::Method::GET,
+                &format!("/Users?count=1000&attributes=id&cursor={cursor}"),
+                None,
+            )
+            .await;
+        let page = body.json();
+        ids.extend(
+            page["Resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str().map(str::to_owned)),
         );
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return ids,
+        }
+    }
+}
+
+/// The HTTP ceiling: the same GETs against a server that answers Roster's own response for
+/// one user without doing anything else.
+async fn ceiling_rate(c: &Client, id: &str, n: usize, concurrency: usize) -> Report {
+    let (_, body) = c
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    let ceiling = ceiling::Ceiling::start(&body.0);
+    let fixed = Client::new(&ceiling.base, "unused");
+    let roster = SERVER_PID.swap(ceiling.pid(), Ordering::Relaxed);
+    let fixed = &fixed;
+    let report = run(
+        "HTTP ceiling (fixed-answer actix-web)",
+        n,
+        concurrency,
+        |_| async move { fixed.send(reqwest::Method::GET, "/Users/x", None).await.0 == 200 },
+    )
+    .await;
+    SERVER_PID.store(roster, Ordering::Relaxed);
+    report
+}
+
+/// POST throughput with 1, 4, 8 and 32 writers spread over four orgs, each with its own
+/// connection: (writers, requests per second).
+async fn writer_scaling(server: &Server, per_level: usize) -> Vec<(usize, f64)> {
+    let mut clients = vec![Client::new(&server.base, &server.token)];
+    clients.extend((1..4).map(|k| server.org_client(&format!("bench-writers-{k}"))));
+    let clients = &clients;
+    let mut out = Vec::new();
+    for writers in [1, 4, 8, 32] {
+        let prefix = format!("w{writers}x");
+        let prefix = &prefix;
+        let report = run(
+            &format!("POST /Users, {writers} writers over 4 orgs"),
+            per_level,
+            writers,
+            |i| async move {
+                clients[i % clients.len()]
+                    .send(reqwest::Method::POST, "/Users", Some(&user(i, prefix)))
+                    .await
+                    .0
+                    == 201
+            },
+        )
+        .await;
+        report.print();
+        out.push((writers, report.rate()));
+    }
+    out
+}
+
+/// The ratios the benchmark is read by.
+fn summary(
+    o: &Options,
+    results: &[(String, f64)],
+    base: &Baselines,
+    cycle_seconds: Option<f64>,
+    writers: &[(usize, f64)],
+    rss_at: Option<(usize, f64)>,
+) {
+    let rate = |name: &str| results.iter().find(|(n, _)| n == name).map(|(_, r)| *r);
+    let pct = |value: Option<f64>, of: Option<f64>| match (value, of) {
+        (Some(v), Some(of)) if of > 0.0 => format!("{:>5.1}%", v * 100.0 / of),
+        _ => "    –".to_owned(),
+    };
+    println!();
+    println!(
+        "Summary ({} users, concurrency {}):",
+        o.users, o.concurrency
+    );
+    if let Some(r) = base.insert {
+        println!("  reference one-row INSERT transaction  {r:>8.0}/s");
+    }
+    if let Some(r) = base.select {
+        println!("  reference primary-key SELECT          {r:>8.0}/s");
+    }
+    if let Some(r) = base.ceiling {
+        println!("  HTTP ceiling (fixed answer)           {r:>8.0}/s");
+    }
+    println!(
+        "  {:<36} {:>8} {:>13} {:>13} {:>13}",
+        "", "req/s", "of INSERT", "of SELECT", "of ceiling"
+    );
+    for (name, against_insert) in [
+        (POST_NAME, true),
+        (PATCH_NAME, true),
+        (GET_NAME, false),
+        (FILTER_NAME, false),
+    ] {
+        let Some(r) = rate(name) else { continue };
+        let (ins, sel) = match against_insert {
+            true => (pct(Some(r), base.insert), "".to_owned()),
+            false => ("".to_owned(), pct(Some(r), base.select)),
+        };
+        println!(
+            "  {name:<36} {r:>8.0} {ins:>13} {sel:>13} {:>13}",
+            pct(Some(r), base.ceiling)
+        );
+    }
+    println!("  targets: on PostgreSQL POST and PATCH >= 40% of INSERT, GET and filter >= 40% of SELECT; on SQLite GET and filter >= 50% of the ceiling");
+    if let Some(s) = cycle_seconds {
+        println!(
+            "  Entra initial cycle of {} users: {s:.2} s (target: under 3 s for 10,000)",
+            o.cycle
+        );
+    }
+    if let Some((_, one)) = writers.first() {
+        let line: Vec<String> = writers
+            .iter()
+            .map(|(w, r)| format!("{w}: {r:.0}/s (x{:.2})", r / one.max(f64::EPSILON)))
+            .collect();
+        println!("  writers over 4 orgs: {}", line.join(", "));
+    }
+    if let Some((users, mb)) = rss_at {
+        println!("  server RSS at {users} users: {mb:.1} MB (target: under 150 MB at 1,000,000 on SQLite)");
     }
 }
 
@@ -692,8 +722,8 @@ async fn full_page(c: &Client, start: usize) -> bool {
     s == 200 && body.resources() == Some(100)
 }
 
-/// Creates `n` users named with `prefix` and prints the report.
-async fn seed(c: &Client, name: &str, n: usize, prefix: &str, concurrency: usize) {
+/// Creates `n` users named with `prefix`.
+async fn seed(c: &Client, name: &str, n: usize, prefix: &str, concurrency: usize) -> Report {
     run(name, n, concurrency, |i| async move {
         c.send(reqwest::Method::POST, "/Users", Some(&user(i, prefix)))
             .await
@@ -701,7 +731,6 @@ async fn seed(c: &Client, name: &str, n: usize, prefix: &str, concurrency: usize
             == 201
     })
     .await
-    .print();
 }
 
 /// PATCH add-members in batches of 50 while one group grows to hold all of `ids`, in their
