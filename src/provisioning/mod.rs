@@ -162,6 +162,9 @@ struct Snapshot {
     last_modified: String,
     /// False when the write found nothing to change (a retried PATCH, say).
     changed: bool,
+    /// A user this write created under an id no Roster user had: it has no profile yet and
+    /// belongs to no group, so neither is read back.
+    new_user: bool,
 }
 
 impl Snapshot {
@@ -173,6 +176,7 @@ impl Snapshot {
             created: row.created.clone(),
             last_modified: row.last_modified.clone(),
             changed: true,
+            new_user: false,
         })
     }
 }

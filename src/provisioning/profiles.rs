@@ -16,7 +16,7 @@ use crate::scim::resource::fold_case;
 use crate::scim::schema::{Registry, ResourceKind};
 use crate::storage::profiles::{self as store, ProfileRow, UserEvent};
 use crate::storage::resources::{self, table_of};
-use crate::storage::{AnyConnection, Db, Dialect, StorageResult};
+use crate::storage::{AnyConnection, Db, StorageResult};
 
 /// What `active: false` from the IdP does to the Roster user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -129,6 +129,15 @@ pub struct ProfileMapper {
     cache: Mutex<HashMap<String, CachedMapping>>,
 }
 
+/// A SCIM user a connection just wrote.
+#[derive(Clone, Copy)]
+pub struct Written<'a> {
+    pub id: &'a str,
+    pub doc: &'a Map<String, Value>,
+    /// Created under an id no Roster user had: there is no profile to read first.
+    pub new: bool,
+}
+
 impl ProfileMapper {
     pub fn new(registry: Arc<Registry>) -> Self {
         ProfileMapper {
@@ -174,17 +183,23 @@ impl ProfileMapper {
     pub fn sync_user(
         &self,
         conn: &mut AnyConnection,
-        dialect: Dialect,
         org_id: &str,
         connection_id: &str,
-        user_id: &str,
-        doc: &Map<String, Value>,
+        user: Written<'_>,
     ) -> StorageResult<()> {
+        let Written {
+            id: user_id,
+            doc,
+            new,
+        } = user;
         let Some(rules) = self.rules_of(conn, connection_id)? else {
             return Ok(());
         };
         let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
-        let before = store::find(conn, org_id, user_id)?;
+        let before = match new {
+            true => None,
+            false => store::find(conn, org_id, user_id)?,
+        };
         let (status, event) = next_status(
             before.as_ref().map(|b| b.status.as_str()),
             active,
@@ -252,14 +267,13 @@ impl ProfileMapper {
             connection_id: Some(connection_id),
             at: &at,
         };
-        store::insert_event(conn, dialect, &event)
+        store::insert_event(conn, &event)
     }
 
     /// What a DELETE of the SCIM user through the connection does to the Roster user.
     pub fn delete_user(
         &self,
         conn: &mut AnyConnection,
-        dialect: Dialect,
         org_id: &str,
         connection_id: &str,
         user_id: &str,
@@ -268,14 +282,7 @@ impl ProfileMapper {
             .rules_of(conn, connection_id)?
             .map(|r| r.policy)
             .unwrap_or_default();
-        end_user(
-            conn,
-            dialect,
-            org_id,
-            connection_id,
-            user_id,
-            policy.on_delete,
-        )
+        end_user(conn, org_id, connection_id, user_id, policy.on_delete)
     }
 
     /// Before a connection is removed: deletes or deactivates the users it last wrote (their
@@ -307,9 +314,14 @@ impl ProfileMapper {
                     if batch.is_empty() && on_delete == OnDelete::Delete {
                         batch = store::kept_of_connection(c, &id, REAPPLY_BATCH)?;
                     }
+                    let users = table_of(ResourceKind::User);
                     for (user_id, org_id) in &batch {
-                        resources::delete(c, table_of(ResourceKind::User), org_id, user_id)?;
-                        end_user(c, dialect, org_id, &id, user_id, on_delete)?;
+                        if let Some(row) =
+                            resources::find(c, dialect, users, org_id, user_id, true)?
+                        {
+                            resources::delete(c, users, org_id, &row)?;
+                        }
+                        end_user(c, org_id, &id, user_id, on_delete)?;
                     }
                     Ok::<_, crate::storage::StorageError>(batch.len())
                 })
@@ -343,7 +355,6 @@ impl ProfileMapper {
     /// first connection (Roster did not record the writing connection then; every connection
     /// had the default mapping). Users of an org without connections keep no profile.
     fn backfill_profiles(&self, db: &Db) -> StorageResult<usize> {
-        let dialect = db.dialect();
         let mut connections: HashMap<String, Option<String>> = HashMap::new();
         let (mut after, mut written) = (0, 0);
         loop {
@@ -362,7 +373,12 @@ impl ProfileMapper {
                         continue;
                     };
                     let doc: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
-                    self.sync_user(c, dialect, org_id, &connection, user_id, &doc)?;
+                    let user = Written {
+                        id: user_id,
+                        doc: &doc,
+                        new: false,
+                    };
+                    self.sync_user(c, org_id, &connection, user)?;
                     written += 1;
                 }
                 Ok::<_, crate::storage::StorageError>((rows.len(), rows.last().map(|r| r.0)))
@@ -382,7 +398,6 @@ impl ProfileMapper {
         let mut total = 0;
         loop {
             let (this, id, from) = (self.clone(), connection_id.to_owned(), after.clone());
-            let dialect = db.dialect();
             let (n, last) = db
                 .write(move |c| {
                     let rows = store::documents_of_connection(c, &id, &from, REAPPLY_BATCH)?;
@@ -390,7 +405,12 @@ impl ProfileMapper {
                     for (user_id, org_id, data) in &rows {
                         let doc: Map<String, Value> =
                             serde_json::from_str(data).unwrap_or_default();
-                        this.sync_user(c, dialect, org_id, &id, user_id, &doc)?;
+                        let user = Written {
+                            id: user_id,
+                            doc: &doc,
+                            new: false,
+                        };
+                        this.sync_user(c, org_id, &id, user)?;
                     }
                     Ok::<_, crate::storage::StorageError>((rows.len(), last))
                 })
@@ -419,7 +439,6 @@ pub enum ConnectionUsers {
 /// What a DELETE of the SCIM user does to the Roster user under `on_delete`; the event it makes.
 fn end_user(
     conn: &mut AnyConnection,
-    dialect: Dialect,
     org_id: &str,
     connection_id: &str,
     user_id: &str,
@@ -453,7 +472,7 @@ fn end_user(
         connection_id: Some(connection_id),
         at: &at,
     };
-    store::insert_event(conn, dialect, &event)
+    store::insert_event(conn, &event)
 }
 
 #[cfg(test)]

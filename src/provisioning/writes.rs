@@ -99,11 +99,10 @@ impl ScimService {
     {
         let want_computed = self.wants_computed(kind, view);
         let (registry, base) = (self.registry.clone(), tenant.base_url.clone());
-        let (mapper, org, connection, dialect) = (
+        let (mapper, org, connection) = (
             self.profiles.clone(),
             tenant.org_id.clone(),
             tenant.connection_id.clone(),
-            self.db.dialect(),
         );
         let status = match op {
             Op::Create => 201,
@@ -118,7 +117,12 @@ impl ScimService {
                 let snap = f(conn, &registry)?;
                 // Roster's profile of a user follows every write, in the same transaction.
                 if kind == ResourceKind::User {
-                    mapper.sync_user(conn, dialect, &org, &connection, &snap.id, &snap.doc)?;
+                    let user = super::profiles::Written {
+                        id: &snap.id,
+                        doc: &snap.doc,
+                        new: snap.new_user,
+                    };
+                    mapper.sync_user(conn, &org, &connection, user)?;
                 }
                 // The log entry commits with the write it records.
                 entry.resource_id = Some(snap.id.clone());
@@ -126,7 +130,7 @@ impl ScimService {
                 entry.outcome = if snap.changed { "success" } else { "no_change" };
                 provlog::insert(conn, &entry)?;
                 let outcome = entry.outcome;
-                let computed = match want_computed {
+                let computed = match want_computed && !snap.new_user {
                     true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
                     false => Computed::new(),
                 };
@@ -179,13 +183,14 @@ impl ScimService {
                 // neighbouring ids, so the id index and the membership tables grow at their right
                 // edge instead of touching a random page per insert. The creation time an id reveals
                 // is already public as meta.created.
-                let id = match kind {
+                let kept = match kind {
                     // The person a connection deleted and kept (on_delete: deactivate) is the
                     // same Roster user when the identity provider creates them again.
                     ResourceKind::User => kept_user(conn, &org, &doc)?,
                     ResourceKind::Group => None,
-                }
-                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                };
+                let new_user = kind == ResourceKind::User && kept.is_none();
+                let id = kept.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
                 let write = build_write(reg.resource(kind), &id, &doc, password)?;
                 let now = now();
                 resources::insert(conn, d, table_of(kind), &org, &write, &now)?;
@@ -202,6 +207,7 @@ impl ScimService {
                     created: now.clone(),
                     last_modified: now,
                     changed: true,
+                    new_user,
                 })
             })
             .await;
@@ -258,8 +264,7 @@ impl ScimService {
                 let row = locked_row(conn, d, kind, &org, &id, &pre)?;
                 let write = build_write(reg.resource(kind), &id, &doc, password)?;
                 let now = now();
-                let version =
-                    resources::update(conn, d, table_of(kind), &org, &write, row.version, &now)?;
+                let version = resources::update(conn, d, table_of(kind), &org, &write, &row, &now)?;
                 if kind == ResourceKind::Group {
                     let all = MemberChange::Replace(members.unwrap_or_default());
                     members::apply(conn, d, &org, &id, &[all])?;
@@ -271,6 +276,7 @@ impl ScimService {
                     created: row.created,
                     last_modified: now,
                     changed: true,
+                    new_user: false,
                 })
             })
             .await
@@ -313,9 +319,9 @@ impl ScimService {
                     let now = now();
                     snap.version = if doc_changed {
                         let write = build_write(rs, &id, &snap.doc, None)?;
-                        resources::update(conn, d, t, &org, &write, row.version, &now)?
+                        resources::update(conn, d, t, &org, &write, &row, &now)?
                     } else {
-                        resources::touch(conn, t, &org, &id, row.version, &now)?
+                        resources::touch(conn, t, &row, &now)?
                     };
                     snap.last_modified = now;
                 }
@@ -343,10 +349,10 @@ impl ScimService {
         let result = self
             .db
             .write(move |conn| {
-                locked_row(conn, d, kind, &org, &rid, &pre)?;
-                resources::delete(conn, table_of(kind), &org, &rid)?;
+                let row = locked_row(conn, d, kind, &org, &rid, &pre)?;
+                resources::delete(conn, table_of(kind), &org, &row)?;
                 if kind == ResourceKind::User {
-                    mapper.delete_user(conn, d, &org, &connection, &rid)?;
+                    mapper.delete_user(conn, &org, &connection, &rid)?;
                 }
                 provlog::insert(conn, &entry)?;
                 Ok::<_, ScimError>(())

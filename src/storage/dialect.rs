@@ -76,19 +76,6 @@ impl Dialect {
         }
     }
 
-    /// A statement holding, until commit, a lock that serialises the transactions which pass
-    /// `key` (PostgreSQL advisory lock); none on SQLite, whose writes are serial already.
-    pub fn transaction_lock(self, key: &str) -> Option<Sql> {
-        match self {
-            Dialect::Sqlite => None,
-            Dialect::Postgres => {
-                let mut lock = Sql::new("SELECT pg_advisory_xact_lock(hashtext(");
-                lock.text(key).push("))");
-                Some(lock)
-            }
-        }
-    }
-
     /// A bind placeholder for the JSON `search` column.
     pub fn json_bind_open(self) -> &'static str {
         match self {

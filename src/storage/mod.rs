@@ -1,5 +1,14 @@
 //! Persistence: the only module that speaks diesel. One code path over SQLite (embedded default)
 //! and PostgreSQL through `#[derive(MultiConnection)]`; every query runs on the blocking pool.
+//!
+//! PostgreSQL keeps a generic plan for a prepared statement after a few executions, made with
+//! the statistics of that moment: for a fresh database, those of empty tables, where every index
+//! looks as good as another. A statement kept prepared (`Sql::cached(true)`, diesel's DSL)
+//! therefore names its rows by a key that exactly one index leads with (`id`, `seq`, a
+//! primary key), and checks the org of what it found rather than asking the planner to choose
+//! between the id index and an org index. Statements whose best plan depends on their values
+//! (filters, the membership closure, the kept-user lookup) are not kept prepared on PostgreSQL,
+//! so each is planned for its own values.
 
 pub mod accounts;
 pub mod dialect;
@@ -90,6 +99,8 @@ pub struct Db {
     dialect: Dialect,
     /// SQLite: the one connection that writes, committing concurrent writes together.
     writer: Option<writer::Writer>,
+    /// Where a pooled PostgreSQL connection found dead is opened again.
+    url: std::sync::Arc<str>,
     /// The migrations this process applied when it opened the database.
     applied: std::sync::Arc<Vec<String>>,
 }
@@ -128,9 +139,10 @@ impl Db {
         let pool = Pool::builder()
             .max_size(settings.pool_size.max(1))
             .connection_timeout(settings.acquire_timeout)
-            // A SQLite connection is a file handle that cannot go stale; PostgreSQL connections
-            // are checked before use, as the server or the network may have dropped them.
-            .test_on_check_out(dialect == Dialect::Postgres)
+            // Not checked on each checkout (a round trip per request): a PostgreSQL connection
+            // the server dropped is found when its first statement fails, and opened again in
+            // place (`Db::revive`).
+            .test_on_check_out(false)
             .connection_customizer(Box::new(SqlitePragmas {
                 synchronous: synchronous.to_owned(),
             }))
@@ -159,6 +171,7 @@ impl Db {
             pool,
             dialect,
             writer,
+            url: url.into(),
             applied: std::sync::Arc::new(applied),
         })
     }
@@ -181,16 +194,39 @@ impl Db {
     /// Runs `f` on a pooled connection on the blocking thread pool.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
         let db = self.clone();
         run_blocking(move || {
             let mut conn = db.conn()?;
-            read_transaction(&mut conn, f)
+            match read_transaction(&mut conn, &f) {
+                // A read can run again: once, when it failed on a connection the server dropped.
+                Err(_) if db.revive(&mut conn) => read_transaction(&mut conn, &f),
+                done => done,
+            }
         })
         .await
+    }
+
+    /// After a failure on a pooled PostgreSQL connection: true when the connection was dead
+    /// and has been replaced, in the pool, by a new one.
+    fn revive(&self, conn: &mut AnyConnection) -> bool {
+        if self.dialect != Dialect::Postgres || conn.batch_execute("SELECT 1").is_ok() {
+            return false;
+        }
+        match AnyConnection::establish(&self.url) {
+            Ok(fresh) => {
+                tracing::warn!("a database connection was closed by the server; reconnected");
+                *conn = fresh;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reopen a database connection");
+                false
+            }
+        }
     }
 
     /// Runs `f`, a read of a few rows found by index, where a hop to the blocking pool would
@@ -199,7 +235,7 @@ impl Db {
     /// [`Db::read`] does.
     pub async fn read_small<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut AnyConnection) -> Result<T, E> + Send + 'static,
+        F: Fn(&mut AnyConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StorageError> + Send + 'static,
     {
@@ -226,7 +262,16 @@ impl Db {
                 let db = self.clone();
                 run_blocking(move || {
                     let mut conn = db.conn()?;
-                    write_transaction(&mut conn, f)
+                    // BEGIN is the first statement: a connection the server dropped fails there,
+                    // before `f` has run, and the transaction starts again on a new one.
+                    if let Err(e) = begin(&mut conn) {
+                        if !db.revive(&mut conn) {
+                            return Err(StorageError::from_diesel(e).into());
+                        }
+                        begin(&mut conn).map_err(StorageError::from_diesel)?;
+                    }
+                    let result = f(&mut conn);
+                    finish(&mut conn, result)
                 })
                 .await
             }
@@ -300,6 +345,35 @@ enum TxError<E> {
 impl<E> From<diesel::result::Error> for TxError<E> {
     fn from(e: diesel::result::Error) -> Self {
         TxError::Db(e)
+    }
+}
+
+type Transactions = <AnyConnection as Connection>::TransactionManager;
+
+/// Opens a PostgreSQL transaction (see [`Db::write`]).
+fn begin(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
+    use diesel::connection::TransactionManager;
+    Transactions::begin_transaction(conn)
+}
+
+/// Commits the transaction [`begin`] opened when `result` is Ok, rolls it back otherwise.
+fn finish<T, E>(conn: &mut AnyConnection, result: Result<T, E>) -> Result<T, E>
+where
+    E: From<StorageError>,
+{
+    use diesel::connection::TransactionManager;
+    match result {
+        Ok(v) => match Transactions::commit_transaction(conn) {
+            Ok(()) => Ok(v),
+            Err(e) => {
+                let _ = Transactions::rollback_transaction(conn);
+                Err(StorageError::from_diesel(e).into())
+            }
+        },
+        Err(e) => {
+            let _ = Transactions::rollback_transaction(conn);
+            Err(e)
+        }
     }
 }
 

@@ -143,46 +143,50 @@ pub fn find_kept(
     external_id: Option<&str>,
     user_name_norm: &str,
 ) -> StorageResult<Option<String>> {
-    // One round trip on the create path: both names at once, the externalId match first.
-    let candidates: Vec<(String, Option<String>)> = user_profiles::table
-        .filter(user_profiles::org_id.eq(org_id))
-        .filter(
-            user_profiles::user_name_norm
-                .eq(user_name_norm)
-                .or(user_profiles::external_id
-                    .eq(external_id.unwrap_or_default())
-                    .and(user_profiles::external_id.is_not_null())),
-        )
-        .filter(user_profiles::status.ne("deleted"))
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            users::table.filter(users::id.eq(user_profiles::user_id)),
-        )))
-        .order(user_profiles::updated.desc())
-        .select((user_profiles::user_id, user_profiles::external_id))
-        .limit(8)
-        .load(conn)
-        .map_err(db)?;
+    #[derive(QueryableByName)]
+    struct Candidate {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        user_id: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        external_id: Option<String>,
+    }
+    // One round trip on the create path: both names at once, the externalId match first. On
+    // PostgreSQL planned for its values: which of the two indexes to use depends on them.
+    let mut s = Sql::new("SELECT p.user_id, p.external_id FROM user_profiles p WHERE p.org_id = ");
+    s.cached(matches!(conn, AnyConnection::Sqlite(_)));
+    s.text(org_id)
+        .push(" AND (p.user_name_norm = ")
+        .text(user_name_norm);
+    if let Some(ext) = external_id {
+        s.push(" OR p.external_id = ").text(ext);
+    }
+    s.push(
+        ") AND p.status <> 'deleted' \
+         AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.user_id) \
+         ORDER BY p.updated DESC LIMIT 8",
+    );
+    let candidates = s.load::<Candidate>(conn).map_err(db)?;
     let by_external_id = candidates
         .iter()
-        .find(|(_, ext)| external_id.is_some() && ext.as_deref() == external_id);
+        .find(|c| external_id.is_some() && c.external_id.as_deref() == external_id);
     Ok(by_external_id
         .or(candidates.first())
-        .map(|(id, _)| id.clone()))
+        .map(|c| c.user_id.clone()))
 }
 
-/// A user's profile, by id, within the org.
+/// A user's profile, by id, within the org (found by its key, then checked to be the org's).
 pub fn find(
     conn: &mut AnyConnection,
     org_id: &str,
     user_id: &str,
 ) -> StorageResult<Option<ProfileRow>> {
-    user_profiles::table
-        .filter(user_profiles::org_id.eq(org_id))
-        .filter(user_profiles::user_id.eq(user_id))
+    let row = user_profiles::table
+        .find(user_id)
         .select(ProfileRow::as_select())
         .first(conn)
         .optional()
-        .map_err(db)
+        .map_err(db)?;
+    Ok(row.filter(|p| p.org_id == org_id))
 }
 
 /// A user's status, by id.
@@ -269,13 +273,9 @@ pub struct UserEvent<'a> {
     pub at: &'a str,
 }
 
-/// Records a status change. On PostgreSQL the org's event writers are serialised until commit,
-/// so events become visible in `seq` order and a reader going by `seq` misses none.
-pub fn insert_event(
-    conn: &mut AnyConnection,
-    dialect: Dialect,
-    e: &UserEvent,
-) -> StorageResult<()> {
+/// Records a status change, in the transaction of the change. Writers do not wait for each
+/// other: [`list_events`] returns an event only once no earlier one can still appear.
+pub fn insert_event(conn: &mut AnyConnection, e: &UserEvent) -> StorageResult<()> {
     let UserEvent {
         org_id,
         user_id,
@@ -283,9 +283,6 @@ pub fn insert_event(
         connection_id,
         at,
     } = *e;
-    if let Some(lock) = dialect.transaction_lock(org_id) {
-        lock.execute(conn).map_err(db)?;
-    }
     let mut s =
         Sql::new("INSERT INTO user_events (org_id, user_id, kind, connection_id, at) VALUES (");
     s.cached(true);
@@ -303,13 +300,22 @@ pub fn insert_event(
     Ok(())
 }
 
-/// Events of an org after `after`, oldest first.
+/// Events of an org after the event `after` (0: from the start), in the order they became
+/// visible, so that reading on from the last one returned never skips one committed later.
+///
+/// SQLite commits one writer at a time: that order is `seq`. On PostgreSQL transactions commit
+/// concurrently and a later `seq` can become visible first; there the order is (transaction
+/// id, seq), and only events of transactions older than every transaction still running are
+/// returned: any event that becomes visible later has a greater transaction id.
 pub fn list_events(
     conn: &mut AnyConnection,
     org_id: &str,
     after: i64,
     limit: i64,
 ) -> StorageResult<Vec<UserEventRow>> {
+    if matches!(conn, AnyConnection::Postgresql(_)) {
+        return list_events_in_commit_order(conn, org_id, after, limit);
+    }
     user_events::table
         .filter(user_events::org_id.eq(org_id))
         .filter(user_events::seq.gt(after))
@@ -318,6 +324,73 @@ pub fn list_events(
         .select(UserEventRow::as_select())
         .load(conn)
         .map_err(db)
+}
+
+fn list_events_in_commit_order(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    after: i64,
+    limit: i64,
+) -> StorageResult<Vec<UserEventRow>> {
+    #[derive(QueryableByName)]
+    struct Event {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        user_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        kind: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        connection_id: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        at: String,
+    }
+    #[derive(QueryableByName)]
+    struct Xid {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        xid: String,
+    }
+    // The transaction of the event `after`; an `after` that names no event of the org (0, or
+    // one pruned) reads on by `seq`.
+    let mut at = Sql::new("SELECT CAST(xid AS TEXT) AS xid FROM user_events WHERE seq = ");
+    at.cached(true);
+    at.bind(Bind::Int(after))
+        .push(" AND org_id = ")
+        .text(org_id);
+    let xid = match after {
+        0 => None,
+        _ => at.load::<Xid>(conn).map_err(db)?.pop().map(|x| x.xid),
+    };
+    let mut s = Sql::new(
+        "SELECT e.seq, e.user_id, e.kind, e.connection_id, e.at FROM user_events e \
+         WHERE e.org_id = ",
+    );
+    s.cached(true);
+    s.text(org_id)
+        .push(" AND e.xid < pg_snapshot_xmin(pg_current_snapshot())");
+    match xid {
+        Some(xid) => s
+            .push(" AND (e.xid, e.seq) > (CAST(")
+            .text(xid)
+            .push(" AS xid8), ")
+            .bind(Bind::Int(after))
+            .push(")"),
+        None => s.push(" AND e.seq > ").bind(Bind::Int(after)),
+    };
+    s.push(" ORDER BY e.xid, e.seq LIMIT ")
+        .bind(Bind::Int(limit));
+    let rows = s.load::<Event>(conn).map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .map(|e| UserEventRow {
+            seq: e.seq,
+            org_id: org_id.to_owned(),
+            user_id: e.user_id,
+            kind: e.kind,
+            connection_id: e.connection_id,
+            at: e.at,
+        })
+        .collect())
 }
 
 /// The next `limit` users whose profile a connection wrote, after `after`, with their stored

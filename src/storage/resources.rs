@@ -222,15 +222,18 @@ fn seek(marks: &[(i64, i64)], offset: i64) -> Option<(i64, i64)> {
 }
 
 /// Replaces a resource's row if it is still at `expected_version`; returns the new version.
+/// Rewrites the resource `row` (found, row-locked, by [`find`]) if it is still at its version;
+/// returns the new version.
 pub fn update(
     conn: &mut AnyConnection,
     d: Dialect,
     t: &TableDef,
     org_id: &str,
     w: &ResourceWrite,
-    expected_version: i64,
+    row: &ResourceRow,
     now: &str,
 ) -> StorageResult<i64> {
+    let expected_version = row.version;
     let mut s = Sql::new(&format!("UPDATE {} SET {} = ", t.table, t.name_col));
     s.cached(true);
     s.text(&w.name)
@@ -256,10 +259,8 @@ pub fn update(
                 .bind(Bind::OptText(w.password_hash.clone()));
         }
     }
-    s.push(" WHERE id = ")
-        .text(&w.id)
-        .push(" AND org_id = ")
-        .text(org_id)
+    s.push(" WHERE seq = ")
+        .bind(Bind::Int(row.seq))
         .push(" AND version = ")
         .bind(Bind::Int(expected_version));
     if exec(conn, s)? == 0 {
@@ -302,26 +303,23 @@ fn write_emails(
     Ok(())
 }
 
-/// Bumps version and `lastModified` without touching the document (membership changes), if
-/// the row is still at `expected_version`; returns the new version.
+/// Bumps version and `lastModified` of `row` (found by [`find`]) without touching the document
+/// (membership changes), if it is still at its version; returns the new version.
 pub fn touch(
     conn: &mut AnyConnection,
     t: &TableDef,
-    org_id: &str,
-    id: &str,
-    expected_version: i64,
+    row: &ResourceRow,
     now: &str,
 ) -> StorageResult<i64> {
+    let expected_version = row.version;
     let mut s = Sql::new(&format!(
         "UPDATE {} SET version = version + 1, last_modified = ",
         t.table
     ));
     s.cached(true);
     s.text(now)
-        .push(" WHERE id = ")
-        .text(id)
-        .push(" AND org_id = ")
-        .text(org_id)
+        .push(" WHERE seq = ")
+        .bind(Bind::Int(row.seq))
         .push(" AND version = ")
         .bind(Bind::Int(expected_version));
     if exec(conn, s)? == 0 {
@@ -332,7 +330,8 @@ pub fn touch(
 
 const COLUMNS: &str = "T.seq, T.id, T.data, T.version, T.created, T.last_modified";
 
-/// One resource of the org by id; `lock` takes a row lock on PostgreSQL.
+/// One resource of the org by id; `lock` takes a row lock on PostgreSQL. The row is found by
+/// its id alone (one index leads with it) and then checked to be the org's.
 pub fn find(
     conn: &mut AnyConnection,
     d: Dialect,
@@ -341,16 +340,43 @@ pub fn find(
     id: &str,
     lock: bool,
 ) -> StorageResult<Option<ResourceRow>> {
+    #[derive(QueryableByName)]
+    struct Owned {
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+        #[diesel(sql_type = Text)]
+        id: String,
+        #[diesel(sql_type = Text)]
+        data: String,
+        #[diesel(sql_type = BigInt)]
+        version: i64,
+        #[diesel(sql_type = Text)]
+        created: String,
+        #[diesel(sql_type = Text)]
+        last_modified: String,
+        #[diesel(sql_type = Text)]
+        org_id: String,
+    }
     let mut s = Sql::new(&format!(
-        "SELECT {COLUMNS} FROM {} T WHERE T.id = ",
+        "SELECT {COLUMNS}, T.org_id AS org_id FROM {} T WHERE T.id = ",
         t.table
     ));
     s.cached(true);
-    s.text(id).push(" AND T.org_id = ").text(org_id);
+    s.text(id);
     if lock {
         s.push(d.for_update());
     }
-    Ok(load::<ResourceRow>(conn, s)?.into_iter().next())
+    Ok(load::<Owned>(conn, s)?
+        .into_iter()
+        .find(|o| o.org_id == org_id)
+        .map(|o| ResourceRow {
+            seq: o.seq,
+            id: o.id,
+            data: o.data,
+            version: o.version,
+            created: o.created,
+            last_modified: o.last_modified,
+        }))
 }
 
 /// A resource by its unique name (`userName`, group `displayName`), case-folded.
@@ -371,28 +397,25 @@ pub fn find_by_name(
     Ok(load::<ResourceRow>(conn, s)?.into_iter().next())
 }
 
-/// Deletes a resource and every membership that names it. False when there was none.
+/// Deletes the org's resource `row` (found by [`find`]) and every membership that names it.
 pub fn delete(
     conn: &mut AnyConnection,
     t: &TableDef,
     org_id: &str,
-    id: &str,
-) -> StorageResult<bool> {
-    let mut s = Sql::new(&format!("DELETE FROM {} WHERE id = ", t.table));
+    row: &ResourceRow,
+) -> StorageResult<()> {
+    let mut s = Sql::new(&format!("DELETE FROM {} WHERE seq = ", t.table));
     s.cached(true);
-    s.text(id)
-        .push(" AND org_id = ")
-        .text(org_id)
-        .push(" RETURNING seq");
-    let Some(gone) = load::<Seq>(conn, s)?.first().map(|r| r.seq) else {
-        return Ok(false);
-    };
-    mark(conn, t, org_id, gone, -1)?;
+    s.bind(Bind::Int(row.seq));
+    if exec(conn, s)? == 0 {
+        return Ok(());
+    }
+    mark(conn, t, org_id, row.seq, -1)?;
     let mut m = Sql::new("DELETE FROM group_members WHERE member_id = ");
     m.cached(true);
-    m.text(id);
+    m.text(&row.id);
     exec(conn, m)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Which page of a listing.
@@ -425,8 +448,13 @@ pub fn list(
         t,
         org_id: q.org_id,
     };
-    // One comparison (what identity providers send) has a bounded set of SQL texts.
-    let bounded = q.filter.is_none_or(super::filter_sql::bounded_shape);
+    // One comparison (what identity providers send) has a bounded set of SQL texts, kept
+    // prepared on SQLite; on PostgreSQL a filter is planned for its values (see the module).
+    let bounded = match (d, q.filter) {
+        (_, None) => true,
+        (Dialect::Sqlite, Some(plan)) => super::filter_sql::bounded_shape(plan),
+        (Dialect::Postgres, Some(_)) => false,
+    };
     let mut wh = Sql::new(" WHERE T.org_id = ");
     wh.text(q.org_id);
     if let Some(plan) = q.filter {
@@ -678,19 +706,40 @@ pub struct MemberGroupRow {
 /// Depth of group nesting followed when computing `User.groups`.
 const MAX_NESTING: i64 = 16;
 
-/// The groups of each of the given members, direct (depth 0) and indirect, in one query.
+/// The groups of each of the given members, direct (depth 0) and indirect. On PostgreSQL the
+/// members that belong to no group are set apart first by the membership index, and the
+/// closure over the others is planned for them (see the module).
 pub fn groups_of(
     conn: &mut AnyConnection,
     member_ids: &[String],
 ) -> StorageResult<Vec<MemberGroupRow>> {
+    #[derive(QueryableByName)]
+    struct Member {
+        #[diesel(sql_type = Text)]
+        member_id: String,
+    }
+    let postgres = matches!(conn, AnyConnection::Postgresql(_));
     let mut out = Vec::new();
     for chunk in member_ids.chunks(CHUNK) {
+        let members: Vec<String> = if postgres {
+            let mut s =
+                Sql::new("SELECT DISTINCT member_id FROM group_members WHERE member_id IN (");
+            s.cached(chunk.len() == 1);
+            s.text_list(chunk.iter().cloned()).push(")");
+            let found = load::<Member>(conn, s)?;
+            found.into_iter().map(|m| m.member_id).collect()
+        } else {
+            chunk.to_vec()
+        };
+        if members.is_empty() {
+            continue;
+        }
         let mut s = Sql::new(
             "WITH RECURSIVE anc(member_id, group_id, depth) AS (\
                SELECT member_id, group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id IN (",
         );
-        s.cached(chunk.len() == 1);
-        s.text_list(chunk.iter().cloned());
+        s.cached(!postgres && members.len() == 1);
+        s.text_list(members);
         s.push(&format!(
             ") UNION SELECT a.member_id, m.group_id, a.depth + 1 FROM group_members m \
              JOIN anc a ON m.member_id = a.group_id WHERE a.depth < {MAX_NESTING}) \

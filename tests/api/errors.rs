@@ -177,3 +177,44 @@ async fn sc13_https_is_served_with_the_configured_certificate() {
     settings.tls_key_file = Some(dir.path().join("missing.pem"));
     assert!(settings.validate().is_err());
 }
+
+/// Pooled connections are not pinged before each use: when PostgreSQL drops them (a restart, a
+/// failover, an idle timeout), the first statement on each fails, the connection is opened
+/// again in place, and the request goes through.
+#[tokio::test]
+async fn connections_the_database_dropped_are_reopened_without_failing_requests() {
+    let app = TestApp::spawn().await;
+    let id = app.create_user("kept@example.com").await;
+    // Warm every pooled connection.
+    let path = format!("/Users/{id}");
+    let warm: Vec<_> = (0..16).map(|_| app.get(&path)).collect();
+    for r in futures::future::join_all(warm).await {
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    if app.is_postgres() {
+        app.exec_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+    }
+    for i in 0..16 {
+        let r = app.get(&format!("/Users/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = app
+            .post(
+                "/Users",
+                crate::helpers::user_body(&format!("after{i}@example.com")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let r = app
+            .patch(
+                &format!("/Users/{id}"),
+                patch_ops(
+                    json!([{"op": "replace", "path": "displayName", "value": format!("n{i}")}]),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+}

@@ -30,7 +30,42 @@ impl TestApp {
         (r.status == StatusCode::OK).then_some(r.body)
     }
 
+    /// The org's events, once every event already written can be read: on PostgreSQL an event
+    /// is returned only when all transactions older than its own have ended, and other tests'
+    /// transactions run on the same server.
     async fn events(&self, admin: &str) -> Vec<(String, String)> {
+        if self.is_postgres() {
+            for _ in 0..1000 {
+                if self.events_settled() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        self.events_now(admin).await
+    }
+
+    fn events_settled(&self) -> bool {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Settled {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            settled: bool,
+        }
+        self.db()
+            .run_sync(|c| {
+                diesel::sql_query(
+                    "SELECT COALESCE(pg_snapshot_xmin(pg_current_snapshot()) > MAX(xid), TRUE) \
+                     AS settled FROM user_events",
+                )
+                .get_result::<Settled>(c)
+                .map_err(|e| roster::storage::StorageError::Unsupported(e.to_string()))
+            })
+            .unwrap()
+            .settled
+    }
+
+    async fn events_now(&self, admin: &str) -> Vec<(String, String)> {
         let r = self
             .admin(Method::GET, "/user-events", None, Some(admin))
             .await;
@@ -454,4 +489,93 @@ async fn az5_deleting_a_connection_makes_the_admin_choose_what_happens_to_its_us
             .await;
         assert_eq!(log.body["entries"][0]["detail"]["users"], choice);
     }
+}
+
+/// Events of writers that commit concurrently are read in the order they became visible, and
+/// no writer waits for another: an event still uncommitted holds back the events after it
+/// (which would otherwise be read first and then skipped by a reader paging on), and a status
+/// change of another user meanwhile neither waits for it nor is lost.
+#[tokio::test]
+async fn az5_concurrent_status_changes_do_not_wait_and_are_read_without_gaps() {
+    use diesel::Connection;
+    use roster::storage::profiles::{insert_event, UserEvent};
+    use roster::storage::AnyConnection;
+
+    let app = TestApp::spawn_azure().await;
+    let owner = app.owner().await;
+    let first = app.create_user("first@example.com").await;
+    let second = app.create_user("second@example.com").await;
+    if !app.is_postgres() {
+        // SQLite commits one writer at a time; there is no concurrent transaction to hold.
+        app.set_active(&second, "False").await;
+        assert_eq!(
+            app.events(&owner).await,
+            vec![("user.deactivated".to_owned(), second)]
+        );
+        return;
+    }
+
+    // A transaction that has written an event for `first` and not yet committed.
+    let (url, org, connection) = (
+        app.database_url.clone(),
+        app.org_id.clone(),
+        app.connection_id.clone(),
+    );
+    let (written_tx, written) = std::sync::mpsc::channel();
+    let (commit_tx, commit) = std::sync::mpsc::channel::<()>();
+    let id = first.clone();
+    let held = std::thread::spawn(move || {
+        let mut c = AnyConnection::establish(&url).unwrap();
+        c.transaction::<_, diesel::result::Error, _>(|c| {
+            let event = UserEvent {
+                org_id: &org,
+                user_id: &id,
+                kind: "user.deactivated",
+                connection_id: Some(&connection),
+                at: "2026-11-28T00:00:00Z",
+            };
+            insert_event(c, &event).unwrap();
+            written_tx.send(()).unwrap();
+            commit.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    written.recv().unwrap();
+
+    // Another user's status change commits meanwhile, without waiting.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.set_active(&second, "False"),
+    )
+    .await
+    .expect("a status change waits for another user's transaction");
+    // Its event comes after the uncommitted one's: it is held back, not returned first.
+    assert_eq!(app.events_now(&owner).await, vec![]);
+
+    commit_tx.send(()).unwrap();
+    held.join().unwrap();
+    assert_eq!(
+        app.events(&owner).await,
+        vec![
+            ("user.deactivated".to_owned(), first),
+            ("user.deactivated".to_owned(), second.clone())
+        ]
+    );
+    // Paging on from the first returns the second, once.
+    let page = app
+        .admin(Method::GET, "/user-events?count=1", None, Some(&owner))
+        .await;
+    let after = page.body["next_after"].as_i64().unwrap();
+    let rest = app
+        .admin(
+            Method::GET,
+            &format!("/user-events?after={after}"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    let rest = rest.body["events"].as_array().unwrap().clone();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["user_id"], second);
 }
