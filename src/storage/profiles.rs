@@ -150,21 +150,27 @@ pub fn find_kept(
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
         external_id: Option<String>,
     }
-    // One round trip on the create path: both names at once, the externalId match first. On
-    // PostgreSQL planned for its values: which of the two indexes to use depends on them.
-    let mut s = Sql::new("SELECT p.user_id, p.external_id FROM user_profiles p WHERE p.org_id = ");
+    // One round trip on the create path: both names at once, the externalId match first. Each
+    // name is looked up through its own index (an OR of the two would read the whole org on
+    // SQLite); on PostgreSQL planned for its values.
+    let arm = |s: &mut Sql, column: &str, value: &str| {
+        s.push("SELECT p.user_id, p.external_id, p.updated FROM user_profiles p WHERE p.org_id = ")
+            .text(org_id)
+            .push(&format!(" AND p.{column} = "))
+            .text(value)
+            .push(
+                " AND p.status <> 'deleted' \
+                 AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.user_id)",
+            );
+    };
+    let mut s = Sql::new("SELECT user_id, external_id FROM (");
     s.cached(matches!(conn, AnyConnection::Sqlite(_)));
-    s.text(org_id)
-        .push(" AND (p.user_name_norm = ")
-        .text(user_name_norm);
+    arm(&mut s, "user_name_norm", user_name_norm);
     if let Some(ext) = external_id {
-        s.push(" OR p.external_id = ").text(ext);
+        s.push(" UNION ALL ");
+        arm(&mut s, "external_id", ext);
     }
-    s.push(
-        ") AND p.status <> 'deleted' \
-         AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p.user_id) \
-         ORDER BY p.updated DESC LIMIT 8",
-    );
+    s.push(") k ORDER BY updated DESC LIMIT 8");
     let candidates = s.load::<Candidate>(conn).map_err(db)?;
     let by_external_id = candidates
         .iter()
