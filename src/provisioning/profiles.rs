@@ -316,9 +316,14 @@ impl ProfileMapper {
                     }
                     let users = table_of(ResourceKind::User);
                     for (user_id, org_id) in &batch {
-                        if let Some(row) =
-                            resources::find(c, dialect, users, org_id, user_id, true)?
-                        {
+                        if let Some(row) = resources::find(
+                            c,
+                            dialect,
+                            users,
+                            org_id,
+                            user_id,
+                            resources::Find::ForUpdate,
+                        )? {
                             resources::delete(c, users, org_id, &row)?;
                         }
                         end_user(c, org_id, &id, user_id, on_delete)?;

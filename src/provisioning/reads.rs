@@ -20,10 +20,14 @@ impl ScimService {
         let (row, mut computed) = self
             .db
             .read_small(move |conn| {
-                let row = resources::find(conn, d, table_of(kind), &org, &id, false)?
+                let how = match want_computed && kind == ResourceKind::User {
+                    true => resources::Find::WithMembership,
+                    false => resources::Find::Plain,
+                };
+                let row = resources::find(conn, d, table_of(kind), &org, &id, how)?
                     .ok_or_else(not_found)?;
                 let computed = match want_computed {
-                    true => load_computed(conn, kind, std::slice::from_ref(&row.id), &base)?,
+                    true => load_shown(conn, kind, std::slice::from_ref(&row), &base)?,
                     false => Computed::new(),
                 };
                 Ok::<_, ScimError>((row, computed))
@@ -127,11 +131,11 @@ impl ScimService {
                 sort: sort.as_ref().map(|k| (k, descending)),
                 page,
                 count_total: matches!(page, Page::Offset { .. }),
+                membership: want_computed && kind == ResourceKind::User,
             };
             let (total, rows) = resources::list(conn, d, table_of(kind), &q)?;
-            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            let computed = match want_computed && !ids.is_empty() {
-                true => load_computed(conn, kind, &ids, &base)?,
+            let computed = match want_computed && !rows.is_empty() {
+                true => load_shown(conn, kind, &rows, &base)?,
                 false => Computed::new(),
             };
             Ok::<_, ScimError>((total, rows, computed))
@@ -219,12 +223,41 @@ fn decode_cursor(cursor: &str) -> ScimResult<i64> {
         })
 }
 
+/// [`load_computed`] for rows read to be shown: users read with their `in_groups` probe, of
+/// whom only those in some group have groups to look up.
+fn load_shown(
+    conn: &mut AnyConnection,
+    kind: ResourceKind,
+    rows: &[ResourceRow],
+    base: &str,
+) -> ScimResult<Computed> {
+    match kind {
+        ResourceKind::User => {
+            let members: Vec<String> = rows
+                .iter()
+                .filter(|r| r.in_groups)
+                .map(|r| r.id.clone())
+                .collect();
+            match members.is_empty() {
+                true => Ok(Computed::new()),
+                false => load_computed(conn, kind, &members, base, true),
+            }
+        }
+        ResourceKind::Group => {
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            load_computed(conn, kind, &ids, base, false)
+        }
+    }
+}
+
 /// Members of groups or groups of users, with `$ref` as the full URI under the tenant's `base`.
+/// `probed`: the users are known to be in some group.
 pub(super) fn load_computed(
     conn: &mut AnyConnection,
     kind: ResourceKind,
     ids: &[String],
     base: &str,
+    probed: bool,
 ) -> ScimResult<Computed> {
     let mut out = Computed::new();
     match kind {
@@ -239,7 +272,7 @@ pub(super) fn load_computed(
             }
         }
         ResourceKind::User => {
-            for g in resources::groups_of(conn, ids)? {
+            for g in resources::groups_of(conn, ids, probed)? {
                 out.entry(g.member_id).or_default().push(serde_json::json!({
                     "value": g.group_id,
                     "$ref": format!("{base}/Groups/{}", g.group_id),

@@ -131,7 +131,9 @@ impl ScimService {
                 provlog::insert(conn, &entry)?;
                 let outcome = entry.outcome;
                 let computed = match want_computed && !snap.new_user {
-                    true => load_computed(conn, kind, std::slice::from_ref(&snap.id), &base)?,
+                    true => {
+                        load_computed(conn, kind, std::slice::from_ref(&snap.id), &base, false)?
+                    }
                     false => Computed::new(),
                 };
                 Ok::<_, ScimError>((snap, computed, outcome))
@@ -376,7 +378,8 @@ fn locked_row(
     id: &str,
     pre: &Precondition,
 ) -> ScimResult<ResourceRow> {
-    let row = resources::find(conn, d, table_of(kind), org, id, true)?.ok_or_else(not_found)?;
+    let row = resources::find(conn, d, table_of(kind), org, id, resources::Find::ForUpdate)?
+        .ok_or_else(not_found)?;
     pre.check(row.version)?;
     Ok(row)
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::{QueryableByName, RunQueryDsl};
 
 use crate::scim::plan::{Plan, SortKey};
@@ -64,6 +64,30 @@ pub struct ResourceRow {
     pub created: String,
     #[diesel(sql_type = Text)]
     pub last_modified: String,
+    /// Whether the resource is a member of some group, where it was asked for (see
+    /// [`membership`]); false otherwise.
+    #[diesel(sql_type = Bool)]
+    pub in_groups: bool,
+}
+
+/// The `in_groups` column of a [`ResourceRow`]: probed through the membership index when
+/// `probe` (a user whose `groups` will be shown), or false. A user in no group, most of them,
+/// then needs no second statement for its groups.
+fn membership(probe: bool) -> &'static str {
+    match probe {
+        true => ", EXISTS (SELECT 1 FROM group_members m WHERE m.member_id = T.id) AS in_groups",
+        false => ", 0 = 1 AS in_groups",
+    }
+}
+
+/// How [`find`] reads a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Find {
+    /// For change: row-locked on PostgreSQL.
+    ForUpdate,
+    /// To show, with whether it belongs to any group (`in_groups`).
+    WithMembership,
+    Plain,
 }
 
 /// One indexed email of a user.
@@ -338,7 +362,7 @@ pub fn find(
     t: &TableDef,
     org_id: &str,
     id: &str,
-    lock: bool,
+    how: Find,
 ) -> StorageResult<Option<ResourceRow>> {
     #[derive(QueryableByName)]
     struct Owned {
@@ -354,16 +378,19 @@ pub fn find(
         created: String,
         #[diesel(sql_type = Text)]
         last_modified: String,
+        #[diesel(sql_type = Bool)]
+        in_groups: bool,
         #[diesel(sql_type = Text)]
         org_id: String,
     }
     let mut s = Sql::new(&format!(
-        "SELECT {COLUMNS}, T.org_id AS org_id FROM {} T WHERE T.id = ",
+        "SELECT {COLUMNS}{}, T.org_id AS org_id FROM {} T WHERE T.id = ",
+        membership(how == Find::WithMembership),
         t.table
     ));
     s.cached(true);
     s.text(id);
-    if lock {
+    if how == Find::ForUpdate {
         s.push(d.for_update());
     }
     Ok(load::<Owned>(conn, s)?
@@ -376,6 +403,7 @@ pub fn find(
             version: o.version,
             created: o.created,
             last_modified: o.last_modified,
+            in_groups: o.in_groups,
         }))
 }
 
@@ -387,7 +415,8 @@ pub fn find_by_name(
     name_norm: &str,
 ) -> StorageResult<Option<ResourceRow>> {
     let mut s = Sql::new(&format!(
-        "SELECT {COLUMNS} FROM {} T WHERE T.org_id = ",
+        "SELECT {COLUMNS}{} FROM {} T WHERE T.org_id = ",
+        membership(false),
         t.table
     ));
     s.cached(true);
@@ -434,6 +463,8 @@ pub struct ListQuery<'a> {
     pub sort: Option<(&'a SortKey, bool)>,
     pub page: Page,
     pub count_total: bool,
+    /// Probe `in_groups` on each row (users whose `groups` will be shown).
+    pub membership: bool,
 }
 
 /// Filtered, sorted, paged rows and (when asked) the total number of matches.
@@ -484,7 +515,10 @@ pub fn list(
     // With rows to skip, the page's keys first, so ordering and skipping walk indexes only, then
     // its rows; with none, the rows at once.
     let direct = skip == 0;
-    let selected = if direct { COLUMNS } else { "T.seq AS seq" };
+    let selected = match direct {
+        true => format!("{COLUMNS}{}", membership(q.membership)),
+        false => "T.seq AS seq".to_owned(),
+    };
     let mut s = Sql::new(&format!("SELECT {selected} FROM {} T", t.table));
     s.cached(bounded);
     s.append(wh.clone());
@@ -534,7 +568,8 @@ pub fn list(
         return Ok((total, direct_rows));
     }
     let mut rows = Sql::new(&format!(
-        "SELECT {COLUMNS} FROM {} T WHERE T.seq IN (",
+        "SELECT {COLUMNS}{} FROM {} T WHERE T.seq IN (",
+        membership(q.membership),
         t.table
     ));
     rows.cached(keys.len() == 1);
@@ -707,11 +742,13 @@ pub struct MemberGroupRow {
 const MAX_NESTING: i64 = 16;
 
 /// The groups of each of the given members, direct (depth 0) and indirect. On PostgreSQL the
-/// members that belong to no group are set apart first by the membership index, and the
-/// closure over the others is planned for them (see the module).
+/// members that belong to no group are set apart first by the membership index (unless
+/// `probed`: all of them are known to belong to one), and the closure over the others is
+/// planned for them (see the module).
 pub fn groups_of(
     conn: &mut AnyConnection,
     member_ids: &[String],
+    probed: bool,
 ) -> StorageResult<Vec<MemberGroupRow>> {
     #[derive(QueryableByName)]
     struct Member {
@@ -719,9 +756,11 @@ pub fn groups_of(
         member_id: String,
     }
     let postgres = matches!(conn, AnyConnection::Postgresql(_));
+    // Members already known to be in some group (`in_groups`) need no probe.
+    let probe = postgres && !probed;
     let mut out = Vec::new();
     for chunk in member_ids.chunks(CHUNK) {
-        let members: Vec<String> = if postgres {
+        let members: Vec<String> = if probe {
             let mut s =
                 Sql::new("SELECT DISTINCT member_id FROM group_members WHERE member_id IN (");
             s.cached(chunk.len() == 1);
