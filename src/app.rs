@@ -195,6 +195,30 @@ fn spawn_log_retention(db: Db, days: u64, otp_hours: u64) {
     });
 }
 
+/// Keeps PostgreSQL's planner statistics up with a growing database (see
+/// [`Db::analyze_grown`]), every `seconds`.
+fn spawn_statistics(db: Db, seconds: u64) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if seconds == 0 || db.dialect() != crate::storage::Dialect::Postgres {
+        return;
+    }
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(seconds));
+        loop {
+            every.tick().await;
+            match db.analyze_grown().await {
+                Ok(tables) if !tables.is_empty() => {
+                    tracing::debug!(?tables, "planner statistics refreshed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "refreshing planner statistics failed"),
+            }
+        }
+    });
+}
+
 /// Opens the database (migrating it), bootstraps an empty one, binds and starts serving.
 ///
 /// Everything that can fail (settings, schemas, the port, the secret key, SMTP, signing keys)
@@ -249,6 +273,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         settings.provisioning_log_days,
         settings.one_time_password_hours,
     );
+    spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
     let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth);
     let server = crate::http::serve(listener, state, tls)?;

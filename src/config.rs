@@ -71,6 +71,9 @@ pub struct Settings {
     pub signing_key_rotation_days: u64,
     /// How long provisioning log entries are kept, in days.
     pub provisioning_log_days: u64,
+    /// PostgreSQL: how often Roster looks for tables that have grown by a quarter since their
+    /// planner statistics were taken, and analyzes them (0: leave it to autovacuum), in seconds.
+    pub analyze_interval_seconds: u64,
     /// SMTP server for outgoing mail, e.g. `smtp://user:pass@mail.example.com:587?tls=required`
     /// or `smtps://...:465`; without it mail stays in the outbox, readable by admins.
     pub smtp_url: Option<SecretString>,
@@ -122,6 +125,7 @@ impl Default for Settings {
             oauth_refresh_grace_seconds: 60,
             signing_key_rotation_days: 30,
             provisioning_log_days: 30,
+            analyze_interval_seconds: 5,
             smtp_url: None,
             mail_from: "Roster <roster@localhost>".into(),
             dns_resolver: None,
@@ -260,6 +264,9 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.provisioning_log_days) {
             return bad("provisioning_log_days must be between 1 and 3650".into());
+        }
+        if self.analyze_interval_seconds > 86_400 {
+            return bad("analyze_interval_seconds must be at most 86400".into());
         }
         if !(1..=3650).contains(&self.signing_key_rotation_days) {
             return bad("signing_key_rotation_days must be between 1 and 3650".into());

@@ -331,3 +331,96 @@ async fn sc1_search_endpoints() {
     let groups = app.post("/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "displayName eq \"everyone\""})).await;
     assert_eq!(groups.body["totalResults"], 1);
 }
+
+/// The planner chooses indexes by statistics, and a fresh database has none: left alone until
+/// autovacuum comes by, statements planned as if on empty tables walk one of the org's indexes
+/// instead of the id index, slower with every user added. Roster analyzes grown tables itself
+/// (`analyze_interval_seconds`); once it has, reads and writes by id read no org index.
+#[tokio::test]
+async fn a_growing_fresh_org_is_analyzed_and_reads_and_writes_by_id_then_read_no_org_index() {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Reads {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        org: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        by_id: i64,
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        analyzed: bool,
+    }
+    let app = TestApp::spawn_with(|s| s.analyze_interval_seconds = 1).await;
+    let reads = || -> Reads {
+        app.db()
+            .run_sync(|c| {
+                diesel::sql_query(
+                    "SELECT CAST(COALESCE(SUM(idx_tup_read) FILTER (WHERE indexrelname LIKE '%org%'), 0) AS BIGINT) AS org, \
+                     CAST(COALESCE(SUM(idx_scan) FILTER (WHERE indexrelname = 'users_id_key'), 0) AS BIGINT) AS by_id, \
+                     (SELECT reltuples >= 200 FROM pg_class WHERE relname = 'users') AS analyzed \
+                     FROM pg_stat_user_indexes WHERE relname IN ('users', 'user_profiles')",
+                )
+                .get_result::<Reads>(c)
+                .map_err(|e| roster::storage::StorageError::Unsupported(e.to_string()))
+            })
+            .unwrap()
+    };
+    // While the tables are nearly empty, every pooled connection runs the statements of a GET
+    // and a PATCH more than the five times after which PostgreSQL may keep a generic plan.
+    let mut first = vec![];
+    for i in 0..4 {
+        first.push(app.create_user(&format!("early{i}@example.com")).await);
+    }
+    let touch = |round: usize| {
+        let (app, ids) = (&app, &first);
+        async move {
+            let id = &ids[round % ids.len()];
+            let r = app.get(&format!("/Users/{id}")).await;
+            assert_eq!(r.status, StatusCode::OK);
+            let ops =
+                json!([{"op": "replace", "path": "displayName", "value": format!("r{round}")}]);
+            let r = app
+                .patch(&format!("/Users/{id}"), crate::helpers::patch_ops(ops))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        }
+    };
+    futures::future::join_all((0..96).map(touch)).await;
+    // The org grows.
+    for chunk in (0..300).collect::<Vec<_>>().chunks(20) {
+        let posts = chunk
+            .iter()
+            .map(|i| app.post("/Users", user_body(&format!("later{i}@example.com"))));
+        for r in futures::future::join_all(posts).await {
+            assert_eq!(r.status, StatusCode::CREATED);
+        }
+    }
+    if !app.is_postgres() {
+        return;
+    }
+    // Roster analyzes the grown tables (once their counts reach the statistics views, within
+    // seconds).
+    let mut waited = 0;
+    while !reads().analyzed {
+        assert!(waited < 300, "the grown users table was not analyzed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let before = reads();
+    futures::future::join_all((0..64).map(touch)).await;
+    // Counters reach the views when each backend next flushes them.
+    let mut after = reads();
+    for _ in 0..300 {
+        if after.by_id >= before.by_id + 128 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = reads();
+    }
+    assert!(after.by_id >= before.by_id + 128, "statistics never came");
+    let read = after.org - before.org;
+    // A plan that walks the org reads about 300 entries per statement.
+    assert!(
+        read < 64,
+        "64 GETs and PATCHes by id read {read} entries of the org's indexes"
+    );
+}
