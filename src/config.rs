@@ -125,7 +125,7 @@ impl Default for Settings {
             oauth_refresh_grace_seconds: 60,
             signing_key_rotation_days: 30,
             provisioning_log_days: 30,
-            analyze_interval_seconds: 5,
+            analyze_interval_seconds: 1,
             smtp_url: None,
             mail_from: "Roster <roster@localhost>".into(),
             dns_resolver: None,

@@ -1,14 +1,14 @@
 //! Persistence: the only module that speaks diesel. One code path over SQLite (embedded default)
 //! and PostgreSQL through `#[derive(MultiConnection)]`; every query runs on the blocking pool.
 //!
-//! PostgreSQL keeps a generic plan for a prepared statement after a few executions, made with
-//! the statistics of that moment: for a fresh database, those of empty tables, where every index
-//! looks as good as another. A statement kept prepared (`Sql::cached(true)`, diesel's DSL)
-//! therefore names its rows by a key that exactly one index leads with (`id`, `seq`, a
-//! primary key), and checks the org of what it found rather than asking the planner to choose
-//! between the id index and an org index. Statements whose best plan depends on their values
-//! (filters, the membership closure, the kept-user lookup) are not kept prepared on PostgreSQL,
-//! so each is planned for its own values.
+//! PostgreSQL plans by table statistics, and keeps a generic plan for a prepared statement
+//! after a few executions. On a fresh database there are no statistics: every index looks as
+//! good as another, and a plan can walk an org's index where one row was wanted, slower with
+//! every user added, until the statistics are taken. Two things keep plans right from the first
+//! request: statements by id name their rows by a key exactly one index leads with (`id`,
+//! `seq`, a primary key) and check the org of what they found, rather than leave the planner a
+//! choice between the id index and an org index; and Roster analyzes tables as they grow
+//! ([`Db::analyze_grown`]), which also makes PostgreSQL plan its kept statements again.
 
 pub mod accounts;
 pub mod dialect;

@@ -152,7 +152,7 @@ pub fn find_kept(
     }
     // One round trip on the create path: both names at once, the externalId match first. Each
     // name is looked up through its own index (an OR of the two would read the whole org on
-    // SQLite); on PostgreSQL planned for its values.
+    // SQLite).
     let arm = |s: &mut Sql, column: &str, value: &str| {
         s.push("SELECT p.user_id, p.external_id, p.updated FROM user_profiles p WHERE p.org_id = ")
             .text(org_id)
@@ -164,7 +164,7 @@ pub fn find_kept(
             );
     };
     let mut s = Sql::new("SELECT user_id, external_id FROM (");
-    s.cached(matches!(conn, AnyConnection::Sqlite(_)));
+    s.cached(true);
     arm(&mut s, "user_name_norm", user_name_norm);
     if let Some(ext) = external_id {
         s.push(" UNION ALL ");

@@ -479,13 +479,8 @@ pub fn list(
         t,
         org_id: q.org_id,
     };
-    // One comparison (what identity providers send) has a bounded set of SQL texts, kept
-    // prepared on SQLite; on PostgreSQL a filter is planned for its values (see the module).
-    let bounded = match (d, q.filter) {
-        (_, None) => true,
-        (Dialect::Sqlite, Some(plan)) => super::filter_sql::bounded_shape(plan),
-        (Dialect::Postgres, Some(_)) => false,
-    };
+    // One comparison (what identity providers send) has a bounded set of SQL texts.
+    let bounded = q.filter.is_none_or(super::filter_sql::bounded_shape);
     let mut wh = Sql::new(" WHERE T.org_id = ");
     wh.text(q.org_id);
     if let Some(plan) = q.filter {
@@ -743,8 +738,7 @@ const MAX_NESTING: i64 = 16;
 
 /// The groups of each of the given members, direct (depth 0) and indirect. On PostgreSQL the
 /// members that belong to no group are set apart first by the membership index (unless
-/// `probed`: all of them are known to belong to one), and the closure over the others is
-/// planned for them (see the module).
+/// `probed`: all of them are known to belong to one).
 pub fn groups_of(
     conn: &mut AnyConnection,
     member_ids: &[String],
@@ -777,7 +771,7 @@ pub fn groups_of(
             "WITH RECURSIVE anc(member_id, group_id, depth) AS (\
                SELECT member_id, group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id IN (",
         );
-        s.cached(!postgres && members.len() == 1);
+        s.cached(members.len() == 1);
         s.text_list(members);
         s.push(&format!(
             ") UNION SELECT a.member_id, m.group_id, a.depth + 1 FROM group_members m \
