@@ -165,6 +165,22 @@ struct Snapshot {
     /// A user this write created under an id no Roster user had: it has no profile yet and
     /// belongs to no group, so neither is read back.
     new_user: bool,
+    /// A user created without looking for a one-time password to send, because the connection's
+    /// settings as last read delivered none: the write fails with [`stale_settings`] if the
+    /// settings it reads deliver some.
+    delivery_unchecked: bool,
+}
+
+/// The detail of the error that makes a create run again with fresh settings (see
+/// `Snapshot::delivery_unchecked`); it never reaches a client.
+const STALE_SETTINGS: &str = "the connection's settings changed during the write";
+
+fn stale_settings() -> ScimError {
+    ScimError::new(503, STALE_SETTINGS)
+}
+
+fn is_stale_settings(e: &ScimError) -> bool {
+    e.status == 503 && e.detail == STALE_SETTINGS
 }
 
 impl Snapshot {
@@ -177,6 +193,7 @@ impl Snapshot {
             last_modified: row.last_modified.clone(),
             changed: true,
             new_user: false,
+            delivery_unchecked: false,
         })
     }
 }

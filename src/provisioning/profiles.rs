@@ -179,21 +179,32 @@ impl ProfileMapper {
         Ok(Some(rules))
     }
 
-    /// Writes the profile and status of a user the connection just wrote.
+    /// Whether a one-time password may have to be prepared for a user the connection creates:
+    /// false only when the connection's settings, as last read, deliver none. The write reads
+    /// them again (see `sync_user`).
+    pub fn may_deliver(&self, connection_id: &str) -> bool {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(connection_id)
+            .is_none_or(|(_, rules)| rules.delivery.is_some())
+    }
+
+    /// Writes the profile and status of a user the connection just wrote; returns the
+    /// connection's rules as this transaction read them (None for a connection gone).
     pub fn sync_user(
         &self,
         conn: &mut AnyConnection,
         org_id: &str,
         connection_id: &str,
         user: Written<'_>,
-    ) -> StorageResult<()> {
+    ) -> StorageResult<Option<Arc<Rules>>> {
         let Written {
             id: user_id,
             doc,
             new,
         } = user;
         let Some(rules) = self.rules_of(conn, connection_id)? else {
-            return Ok(());
+            return Ok(None);
         };
         let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
         let before = match new {
@@ -258,7 +269,7 @@ impl ProfileMapper {
             store::upsert(conn, &row)?;
         }
         let Some(kind) = event else {
-            return Ok(());
+            return Ok(Some(rules));
         };
         let event = UserEvent {
             org_id,
@@ -267,7 +278,8 @@ impl ProfileMapper {
             connection_id: Some(connection_id),
             at: &at,
         };
-        store::insert_event(conn, &event)
+        store::insert_event(conn, &event)?;
+        Ok(Some(rules))
     }
 
     /// What a DELETE of the SCIM user through the connection does to the Roster user.

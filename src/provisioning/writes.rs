@@ -122,7 +122,10 @@ impl ScimService {
                         doc: &snap.doc,
                         new: snap.new_user,
                     };
-                    mapper.sync_user(conn, &org, &connection, user)?;
+                    let rules = mapper.sync_user(conn, &org, &connection, user)?;
+                    if snap.delivery_unchecked && rules.is_some_and(|r| r.delivery.is_some()) {
+                        return Err(stale_settings());
+                    }
                 }
                 // The log entry commits with the write it records.
                 entry.resource_id = Some(snap.id.clone());
@@ -159,11 +162,7 @@ impl ScimService {
         body: Value,
         view: Option<&Projection>,
     ) -> ScimResult<Output> {
-        let Validated {
-            doc,
-            members,
-            password,
-        } = match self.validated(tenant, kind, &body) {
+        let valid = match self.validated(tenant, kind, &body) {
             Ok(valid) => valid,
             Err(e) => {
                 let about = About::body(&body);
@@ -172,10 +171,47 @@ impl ScimService {
                     .await;
             }
         };
-        let otp = match kind {
-            ResourceKind::User => self.prepare_otp(tenant, &doc).await,
-            ResourceKind::Group => None,
+        // A one-time password is looked for before the write (it needs a password hash, too
+        // slow for a transaction) unless the connection's settings, as last read, deliver none;
+        // the write reads them again, and runs once more with the look if they now deliver.
+        let look = kind == ResourceKind::User && self.profiles.may_deliver(&tenant.connection_id);
+        let mut result = self.create_once(tenant, kind, view, valid, look).await;
+        if matches!(&result, Err(e) if is_stale_settings(e)) {
+            result = match self.validated(tenant, kind, &body) {
+                Ok(valid) => self.create_once(tenant, kind, view, valid, true).await,
+                Err(e) => Err(e),
+            };
+        }
+        // Only a conflict needs the posted document again (to tell a retry from a clash).
+        let posted = match &result {
+            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => {
+                self.validated(tenant, kind, &body).ok().map(|v| v.doc)
+            }
+            _ => None,
         };
+        self.logged(tenant, Op::Create, kind, About::body(&body), result, posted)
+            .await
+    }
+
+    /// One attempt at storing a new resource; `look`: look for a one-time password to send.
+    async fn create_once(
+        &self,
+        tenant: &Tenant,
+        kind: ResourceKind,
+        view: Option<&Projection>,
+        valid: Validated,
+        look: bool,
+    ) -> ScimResult<Output> {
+        let Validated {
+            doc,
+            members,
+            password,
+        } = valid;
+        let otp = match look {
+            true => self.prepare_otp(tenant, &doc).await,
+            false => None,
+        };
+        let delivery_unchecked = kind == ResourceKind::User && !look;
         let mails = otp.is_some();
         let mailer = self.mailer.clone();
         let (org, d) = (tenant.org_id.clone(), self.db.dialect());
@@ -210,21 +246,14 @@ impl ScimService {
                     last_modified: now,
                     changed: true,
                     new_user,
+                    delivery_unchecked,
                 })
             })
             .await;
         if mails && result.is_ok() {
             self.mailer.nudge();
         }
-        // Only a conflict needs the posted document again (to tell a retry from a clash).
-        let posted = match &result {
-            Err(e) if e.scim_type == Some(ScimType::Uniqueness) => {
-                self.validated(tenant, kind, &body).ok().map(|v| v.doc)
-            }
-            _ => None,
-        };
-        self.logged(tenant, Op::Create, kind, About::body(&body), result, posted)
-            .await
+        result
     }
 
     /// Normalises and checks a full resource body; splits off group members and the password.
@@ -279,6 +308,7 @@ impl ScimService {
                     last_modified: now,
                     changed: true,
                     new_user: false,
+                    delivery_unchecked: false,
                 })
             })
             .await

@@ -331,6 +331,8 @@ async fn az4_new_users_on_verified_domains_get_a_one_time_password() {
     assert!(app.outbox(&owner).await.is_empty());
 
     app.deliver_passwords(&owner, "user").await;
+    // The SCIM side last read the connection's settings without delivery: this create finds
+    // them changed within its transaction and runs again, with a one-time password.
     let ada = app.create_user("ada@example.com").await;
     app.create_user("bob@elsewhere.org").await;
     let mails = app.outbox(&owner).await;
