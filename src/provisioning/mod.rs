@@ -165,6 +165,8 @@ struct Snapshot {
     /// A user this write created under an id no Roster user had: it has no profile yet and
     /// belongs to no group, so neither is read back.
     new_user: bool,
+    /// A user that belongs to some group (as read with its row); false for a new one.
+    in_groups: bool,
     /// A user created without looking for a one-time password to send, because the connection's
     /// settings as last read delivered none: the write fails with [`stale_settings`] if the
     /// settings it reads deliver some.
@@ -193,6 +195,7 @@ impl Snapshot {
             last_modified: row.last_modified.clone(),
             changed: true,
             new_user: false,
+            in_groups: row.in_groups,
             delivery_unchecked: false,
         })
     }

@@ -240,24 +240,23 @@ fn load_shown(
                 .collect();
             match members.is_empty() {
                 true => Ok(Computed::new()),
-                false => load_computed(conn, kind, &members, base, true),
+                false => load_computed(conn, kind, &members, base),
             }
         }
         ResourceKind::Group => {
             let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-            load_computed(conn, kind, &ids, base, false)
+            load_computed(conn, kind, &ids, base)
         }
     }
 }
 
 /// Members of groups or groups of users, with `$ref` as the full URI under the tenant's `base`.
-/// `probed`: the users are known to be in some group.
+/// Users are passed only when they belong to some group (`ResourceRow::in_groups`).
 pub(super) fn load_computed(
     conn: &mut AnyConnection,
     kind: ResourceKind,
     ids: &[String],
     base: &str,
-    probed: bool,
 ) -> ScimResult<Computed> {
     let mut out = Computed::new();
     match kind {
@@ -272,7 +271,7 @@ pub(super) fn load_computed(
             }
         }
         ResourceKind::User => {
-            for g in resources::groups_of(conn, ids, probed)? {
+            for g in resources::groups_of(conn, ids)? {
                 out.entry(g.member_id).or_default().push(serde_json::json!({
                     "value": g.group_id,
                     "$ref": format!("{base}/Groups/{}", g.group_id),

@@ -133,11 +133,15 @@ impl ScimService {
                 entry.outcome = if snap.changed { "success" } else { "no_change" };
                 provlog::insert(conn, &entry)?;
                 let outcome = entry.outcome;
-                let computed = match want_computed && !snap.new_user {
-                    true => {
-                        load_computed(conn, kind, std::slice::from_ref(&snap.id), &base, false)?
+                // A user's groups are looked up only when its row said it has some (a new user
+                // has none); a group's members always.
+                let ids = std::slice::from_ref(&snap.id);
+                let computed = match (want_computed, kind) {
+                    (true, ResourceKind::User) if snap.in_groups => {
+                        load_computed(conn, kind, ids, &base)?
                     }
-                    false => Computed::new(),
+                    (true, ResourceKind::Group) => load_computed(conn, kind, ids, &base)?,
+                    _ => Computed::new(),
                 };
                 Ok::<_, ScimError>((snap, computed, outcome))
             })
@@ -246,6 +250,7 @@ impl ScimService {
                     last_modified: now,
                     changed: true,
                     new_user,
+                    in_groups: false,
                     delivery_unchecked,
                 })
             })
@@ -308,6 +313,7 @@ impl ScimService {
                     last_modified: now,
                     changed: true,
                     new_user: false,
+                    in_groups: row.in_groups,
                     delivery_unchecked: false,
                 })
             })
@@ -345,12 +351,14 @@ impl ScimService {
                 let (t, rs) = (table_of(kind), reg.resource(kind));
                 let row = locked_row(conn, d, kind, &org, &id, &pre)?;
                 let mut snap = Snapshot::from_row(&row)?;
+                let emails_before = email_index(&snap.doc);
                 let doc_changed = apply_patch(rs, &mut snap.doc, &doc_ops, &rules)?;
                 let members_changed = members::apply(conn, d, &org, &id, &member_changes)?;
                 if doc_changed || members_changed {
                     let now = now();
                     snap.version = if doc_changed {
-                        let write = build_write(rs, &id, &snap.doc, None)?;
+                        let mut write = build_write(rs, &id, &snap.doc, None)?;
+                        write.emails_unchanged = write.emails == emails_before;
                         resources::update(conn, d, t, &org, &write, &row, &now)?
                     } else {
                         resources::touch(conn, t, &row, &now)?
@@ -451,6 +459,24 @@ fn take_password(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<Str
 }
 
 /// The row values of a document. Runs on the blocking pool: it hashes a new password (argon2).
+/// The indexed emails of a user document.
+fn email_index(doc: &Map<String, Value>) -> Vec<EmailIndex> {
+    doc.get("emails")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|e| {
+                    Some(EmailIndex {
+                        value_norm: fold_case(e.get("value")?.as_str()?),
+                        kind: e.get("type").and_then(Value::as_str).map(fold_case),
+                        primary: e.get("primary") == Some(&Value::Bool(true)),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn build_write(
     rs: &ResourceSchema,
     id: &str,
@@ -469,21 +495,7 @@ fn build_write(
         .ok_or_else(|| ScimError::invalid_value(format!("'{name_attr}' is required")))?
         .to_owned();
     let str_of = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-    let emails = doc
-        .get("emails")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|e| {
-                    Some(EmailIndex {
-                        value_norm: fold_case(e.get("value")?.as_str()?),
-                        kind: e.get("type").and_then(Value::as_str).map(fold_case),
-                        primary: e.get("primary") == Some(&Value::Bool(true)),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let emails = email_index(doc);
     Ok(ResourceWrite {
         id: id.to_owned(),
         name_norm: fold_case(&name),
@@ -503,5 +515,6 @@ fn build_write(
         } else {
             vec![]
         },
+        emails_unchanged: false,
     })
 }

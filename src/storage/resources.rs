@@ -83,7 +83,7 @@ fn membership(probe: bool) -> &'static str {
 /// How [`find`] reads a row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Find {
-    /// For change: row-locked on PostgreSQL.
+    /// For change: row-locked on PostgreSQL, with whether a user belongs to any group.
     ForUpdate,
     /// To show, with whether it belongs to any group (`in_groups`).
     WithMembership,
@@ -111,6 +111,8 @@ pub struct ResourceWrite {
     pub data: String,
     pub search: String,
     pub emails: Vec<EmailIndex>,
+    /// An update whose emails are those already indexed: the index is left as it is.
+    pub emails_unchanged: bool,
 }
 
 fn exec(conn: &mut AnyConnection, sql: Sql) -> StorageResult<usize> {
@@ -290,7 +292,7 @@ pub fn update(
     if exec(conn, s)? == 0 {
         return Err(StorageError::VersionMismatch);
     }
-    if t.has_active {
+    if t.has_active && !w.emails_unchanged {
         let mut del = Sql::new("DELETE FROM user_emails WHERE user_id = ");
         del.cached(true);
         del.text(&w.id);
@@ -385,7 +387,7 @@ pub fn find(
     }
     let mut s = Sql::new(&format!(
         "SELECT {COLUMNS}{}, T.org_id AS org_id FROM {} T WHERE T.id = ",
-        membership(how == Find::WithMembership),
+        membership(how != Find::Plain && t.has_active),
         t.table
     ));
     s.cached(true);
@@ -736,43 +738,20 @@ pub struct MemberGroupRow {
 /// Depth of group nesting followed when computing `User.groups`.
 const MAX_NESTING: i64 = 16;
 
-/// The groups of each of the given members, direct (depth 0) and indirect. On PostgreSQL the
-/// members that belong to no group are set apart first by the membership index (unless
-/// `probed`: all of them are known to belong to one).
+/// The groups of each of the given members, direct (depth 0) and indirect, in one query.
+/// Callers pass the members known to belong to some group (`ResourceRow::in_groups`).
 pub fn groups_of(
     conn: &mut AnyConnection,
     member_ids: &[String],
-    probed: bool,
 ) -> StorageResult<Vec<MemberGroupRow>> {
-    #[derive(QueryableByName)]
-    struct Member {
-        #[diesel(sql_type = Text)]
-        member_id: String,
-    }
-    let postgres = matches!(conn, AnyConnection::Postgresql(_));
-    // Members already known to be in some group (`in_groups`) need no probe.
-    let probe = postgres && !probed;
     let mut out = Vec::new();
     for chunk in member_ids.chunks(CHUNK) {
-        let members: Vec<String> = if probe {
-            let mut s =
-                Sql::new("SELECT DISTINCT member_id FROM group_members WHERE member_id IN (");
-            s.cached(chunk.len() == 1);
-            s.text_list(chunk.iter().cloned()).push(")");
-            let found = load::<Member>(conn, s)?;
-            found.into_iter().map(|m| m.member_id).collect()
-        } else {
-            chunk.to_vec()
-        };
-        if members.is_empty() {
-            continue;
-        }
         let mut s = Sql::new(
             "WITH RECURSIVE anc(member_id, group_id, depth) AS (\
                SELECT member_id, group_id, CAST(0 AS BIGINT) FROM group_members WHERE member_id IN (",
         );
-        s.cached(members.len() == 1);
-        s.text_list(members);
+        s.cached(chunk.len() == 1);
+        s.text_list(chunk.iter().cloned());
         s.push(&format!(
             ") UNION SELECT a.member_id, m.group_id, a.depth + 1 FROM group_members m \
              JOIN anc a ON m.member_id = a.group_id WHERE a.depth < {MAX_NESTING}) \

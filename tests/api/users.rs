@@ -406,3 +406,55 @@ async fn sc10_concurrent_patches_never_lose_an_update() {
     assert_eq!(user["emails"].as_array().unwrap().len(), 11);
     assert_eq!(user["meta"]["version"], "W/\"11\"");
 }
+
+/// A PATCH that leaves the emails alone keeps them findable (their index is not rewritten), one
+/// that changes them moves the lookup, and the answer of a PATCH, like a GET, shows the groups
+/// of a user in some group and none for a user in none.
+#[tokio::test]
+async fn sc7_patch_keeps_the_email_index_in_step_and_answers_with_the_groups() {
+    let app = TestApp::spawn().await;
+    let id = app.create_user("mia@example.com").await;
+    let loner = app.create_user("solo@example.com").await;
+    let group = app.create_group("Sales").await;
+    app.add_members(&group, &[&id]).await;
+    let by_email = |email: &str| format!("emails[type eq \"work\"].value eq \"{email}\"");
+
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_ops(json!([{"op": "replace", "path": "displayName", "value": "Mia"}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["groups"][0]["value"], group);
+    assert_eq!(r.body["groups"][0]["display"], "Sales");
+    let found = app.filter_users(&by_email("mia@example.com")).await;
+    assert_eq!(found.body["totalResults"], 1, "{:?}", found.body);
+
+    let r = app
+        .patch(
+            &format!("/Users/{id}"),
+            patch_ops(json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "mia@new.example.com"}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let old = app.filter_users(&by_email("mia@example.com")).await;
+    assert_eq!(old.body["totalResults"], 0, "{:?}", old.body);
+    let new = app.filter_users(&by_email("mia@new.example.com")).await;
+    assert_eq!(new.body["totalResults"], 1, "{:?}", new.body);
+
+    let r = app
+        .patch(
+            &format!("/Users/{loner}"),
+            patch_ops(json!([{"op": "replace", "path": "displayName", "value": "Solo"}])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert!(
+        r.body
+            .get("groups")
+            .is_none_or(|g| g.as_array().is_some_and(Vec::is_empty)),
+        "{:?}",
+        r.body
+    );
+}
