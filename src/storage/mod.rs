@@ -32,6 +32,9 @@ use diesel::{pg::PgConnection, Connection, RunQueryDsl};
 
 pub use dialect::Dialect;
 
+/// The advisory lock under which one replica at a time refreshes planner statistics.
+const ANALYZE_LOCK: i64 = 0x0052_6f73_7465_7201;
+
 /// A connection to either backend.
 #[derive(diesel::MultiConnection)]
 pub enum AnyConnection {
@@ -262,16 +265,7 @@ impl Db {
                 let db = self.clone();
                 run_blocking(move || {
                     let mut conn = db.conn()?;
-                    // BEGIN is the first statement: a connection the server dropped fails there,
-                    // before `f` has run, and the transaction starts again on a new one.
-                    if let Err(e) = begin(&mut conn) {
-                        if !db.revive(&mut conn) {
-                            return Err(StorageError::from_diesel(e).into());
-                        }
-                        begin(&mut conn).map_err(StorageError::from_diesel)?;
-                    }
-                    let result = f(&mut conn);
-                    finish(&mut conn, result)
+                    db.transaction(&mut conn, f)
                 })
                 .await
             }
@@ -285,35 +279,60 @@ impl Db {
         E: From<StorageError>,
     {
         let mut conn = self.conn()?;
-        write_transaction(&mut conn, f)
+        self.transaction(&mut conn, f)
+    }
+
+    /// Runs `f` in a write transaction. BEGIN is the first statement: a connection the server
+    /// dropped fails there, before `f` has run, and the transaction starts on a new one.
+    fn transaction<T, E, F>(&self, conn: &mut AnyConnection, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+        E: From<StorageError>,
+    {
+        match begin(conn) {
+            Ok(()) => {}
+            Err(_) if self.revive(conn) => begin(conn).map_err(StorageError::from_diesel)?,
+            Err(e) => return Err(StorageError::from_diesel(e).into()),
+        }
+        let result = f(conn);
+        finish(conn, result)
     }
 
     /// PostgreSQL: analyzes the tables that have grown by a quarter (and 200 rows) since their
     /// planner statistics were taken; returns their names. The planner chooses indexes by
     /// those statistics: a fresh database would otherwise be planned as empty until autovacuum
     /// comes by, and an org read through the wrong index gets slower with every user added.
+    /// One replica at a time does it (the others find the lock taken and skip the round).
     pub async fn analyze_grown(&self) -> StorageResult<Vec<String>> {
         #[derive(diesel::QueryableByName)]
         struct Grown {
             #[diesel(sql_type = diesel::sql_types::Text)]
             name: String,
         }
+        #[derive(diesel::QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
         if self.dialect != Dialect::Postgres {
             return Ok(vec![]);
         }
-        let db = self.clone();
-        run_blocking(move || {
-            let mut conn = db.conn()?;
+        self.write(|c| {
+            let lock = format!("SELECT pg_try_advisory_xact_lock({ANALYZE_LOCK}) AS locked");
+            let locked = diesel::sql_query(lock).get_result::<Locked>(c);
+            if !locked.map_err(StorageError::from_diesel)?.locked {
+                return Ok(vec![]);
+            }
             let grown = diesel::sql_query(
                 "SELECT CAST(quote_ident(s.relname) AS TEXT) AS name FROM pg_stat_user_tables s \
                  JOIN pg_class c ON c.oid = s.relid \
                  WHERE s.schemaname = current_schema() \
                  AND s.n_live_tup >= 200 + 1.25 * GREATEST(c.reltuples, 0)",
             )
-            .load::<Grown>(&mut *conn)
+            .load::<Grown>(c)
             .map_err(StorageError::from_diesel)?;
             for t in &grown {
-                conn.batch_execute(&format!("ANALYZE {}", t.name))
+                c.batch_execute(&format!("ANALYZE {}", t.name))
                     .map_err(StorageError::from_diesel)?;
             }
             Ok(grown.into_iter().map(|t| t.name).collect())
@@ -370,23 +389,13 @@ where
     }
 }
 
-enum TxError<E> {
-    App(E),
-    Db(diesel::result::Error),
-}
-
-impl<E> From<diesel::result::Error> for TxError<E> {
-    fn from(e: diesel::result::Error) -> Self {
-        TxError::Db(e)
-    }
-}
-
-type Transactions = <AnyConnection as Connection>::TransactionManager;
-
-/// Opens a PostgreSQL transaction (see [`Db::write`]).
+/// Opens a write transaction: on SQLite `BEGIN IMMEDIATE`, which takes the write lock up
+/// front so that a read-then-write can never fail with SQLITE_BUSY half-way.
 fn begin(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
-    use diesel::connection::TransactionManager;
-    Transactions::begin_transaction(conn)
+    conn.batch_execute(match conn {
+        AnyConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+        AnyConnection::Postgresql(_) => "BEGIN",
+    })
 }
 
 /// Commits the transaction [`begin`] opened when `result` is Ok, rolls it back otherwise.
@@ -394,54 +403,16 @@ fn finish<T, E>(conn: &mut AnyConnection, result: Result<T, E>) -> Result<T, E>
 where
     E: From<StorageError>,
 {
-    use diesel::connection::TransactionManager;
     match result {
-        Ok(v) => match Transactions::commit_transaction(conn) {
+        Ok(v) => match conn.batch_execute("COMMIT") {
             Ok(()) => Ok(v),
             Err(e) => {
-                let _ = Transactions::rollback_transaction(conn);
+                let _ = conn.batch_execute("ROLLBACK");
                 Err(StorageError::from_diesel(e).into())
             }
         },
         Err(e) => {
-            let _ = Transactions::rollback_transaction(conn);
-            Err(e)
-        }
-    }
-}
-
-fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
-    E: From<StorageError>,
-{
-    let run = |c: &mut AnyConnection| f(c).map_err(TxError::App);
-    // The closure needs the enum, so SQLite takes a raw BEGIN IMMEDIATE rather than
-    // `SqliteConnection::immediate_transaction`.
-    let result = match conn {
-        AnyConnection::Sqlite(_) => immediate(conn, run),
-        AnyConnection::Postgresql(_) => conn.transaction(run),
-    };
-    result.map_err(|e| match e {
-        TxError::App(e) => e,
-        TxError::Db(e) => StorageError::from_diesel(e).into(),
-    })
-}
-
-/// `BEGIN IMMEDIATE` … `COMMIT` on SQLite: a write transaction that takes the write lock up
-/// front, so a read-then-write can never fail with SQLITE_BUSY half-way.
-fn immediate<T, E>(
-    conn: &mut AnyConnection,
-    f: impl FnOnce(&mut AnyConnection) -> Result<T, TxError<E>>,
-) -> Result<T, TxError<E>> {
-    diesel::sql_query("BEGIN IMMEDIATE").execute(conn)?;
-    match f(conn) {
-        Ok(v) => {
-            diesel::sql_query("COMMIT").execute(conn)?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = diesel::sql_query("ROLLBACK").execute(conn);
+            let _ = conn.batch_execute("ROLLBACK");
             Err(e)
         }
     }
