@@ -52,7 +52,7 @@ fn run(
     url: &str,
     n: usize,
     clients: usize,
-    op: fn(&mut PgConnection, usize),
+    op: impl Fn(&mut PgConnection, usize) + Sync,
 ) -> Report {
     let clients = clients.max(1);
     let mut conns: Vec<PgConnection> = (0..clients).map(|_| connect(url)).collect();
@@ -63,6 +63,7 @@ fn run(
     let db_before = db_cpu_seconds();
     let start = Instant::now();
     let (latencies, open): (Vec<Duration>, Vec<PgConnection>) = std::thread::scope(|s| {
+        let op = &op;
         let handles: Vec<_> = conns
             .into_iter()
             .enumerate()
@@ -122,9 +123,7 @@ pub fn insert(url: &str, n: usize, clients: usize) -> Report {
 
 /// Primary-key SELECT of a random row of the first `rows`.
 pub fn select(url: &str, n: usize, clients: usize, rows: usize) -> Report {
-    ROWS.store(rows, std::sync::atomic::Ordering::Relaxed);
     run("reference: primary-key SELECT", url, n, clients, |c, i| {
-        let rows = ROWS.load(std::sync::atomic::Ordering::Relaxed);
         let id = pseudo_random(i, rows) as i64 + 1;
         t::roster_bench_reference
             .find(id)
@@ -132,5 +131,3 @@ pub fn select(url: &str, n: usize, clients: usize, rows: usize) -> Report {
             .expect("reference select");
     })
 }
-
-static ROWS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
