@@ -266,6 +266,22 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// The one row a SQL query returns on the app's database, outside the server.
+    pub fn query_row<T>(&self, sql: &str) -> T
+    where
+        T: diesel::QueryableByName<<roster::storage::AnyConnection as Connection>::Backend>
+            + Send
+            + 'static,
+    {
+        self.db()
+            .run_sync(|c| {
+                diesel::sql_query(sql)
+                    .get_result::<T>(c)
+                    .map_err(|e| StorageError::Unsupported(e.to_string()))
+            })
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }

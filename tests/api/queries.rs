@@ -338,7 +338,6 @@ async fn sc1_search_endpoints() {
 /// (`analyze_interval_seconds`); once it has, reads and writes by id read no org index.
 #[tokio::test]
 async fn a_growing_fresh_org_is_analyzed_and_reads_and_writes_by_id_then_read_no_org_index() {
-    use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Reads {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -350,18 +349,12 @@ async fn a_growing_fresh_org_is_analyzed_and_reads_and_writes_by_id_then_read_no
     }
     let app = TestApp::spawn_with(|s| s.analyze_interval_seconds = 1).await;
     let reads = || -> Reads {
-        app.db()
-            .run_sync(|c| {
-                diesel::sql_query(
-                    "SELECT CAST(COALESCE(SUM(idx_tup_read) FILTER (WHERE indexrelname LIKE '%org%'), 0) AS BIGINT) AS org, \
-                     CAST(COALESCE(SUM(idx_scan) FILTER (WHERE indexrelname = 'users_id_key'), 0) AS BIGINT) AS by_id, \
-                     (SELECT reltuples >= 200 FROM pg_class WHERE relname = 'users') AS analyzed \
-                     FROM pg_stat_user_indexes WHERE relname IN ('users', 'user_profiles')",
-                )
-                .get_result::<Reads>(c)
-                .map_err(|e| roster::storage::StorageError::Unsupported(e.to_string()))
-            })
-            .unwrap()
+        app.query_row(
+            "SELECT CAST(COALESCE(SUM(idx_tup_read) FILTER (WHERE indexrelname LIKE '%org%'), 0) AS BIGINT) AS org, \
+             CAST(COALESCE(SUM(idx_scan) FILTER (WHERE indexrelname = 'users_id_key'), 0) AS BIGINT) AS by_id, \
+             (SELECT reltuples >= 200 FROM pg_class WHERE relname = 'users') AS analyzed \
+             FROM pg_stat_user_indexes WHERE relname IN ('users', 'user_profiles')",
+        )
     };
     // While the tables are nearly empty, every pooled connection runs the statements of a GET
     // and a PATCH more than the five times after which PostgreSQL may keep a generic plan.

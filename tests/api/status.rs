@@ -46,23 +46,16 @@ impl TestApp {
     }
 
     fn events_settled(&self) -> bool {
-        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Settled {
             #[diesel(sql_type = diesel::sql_types::Bool)]
             settled: bool,
         }
-        self.db()
-            .run_sync(|c| {
-                diesel::sql_query(
-                    "SELECT COALESCE(pg_snapshot_xmin(pg_current_snapshot()) > MAX(xid), TRUE) \
-                     AS settled FROM user_events",
-                )
-                .get_result::<Settled>(c)
-                .map_err(|e| roster::storage::StorageError::Unsupported(e.to_string()))
-            })
-            .unwrap()
-            .settled
+        self.query_row::<Settled>(
+            "SELECT COALESCE(pg_snapshot_xmin(pg_current_snapshot()) > MAX(xid), TRUE) \
+             AS settled FROM user_events",
+        )
+        .settled
     }
 
     async fn events_now(&self, admin: &str) -> Vec<(String, String)> {
