@@ -7,9 +7,11 @@ use std::time::Duration;
 use actix_web::dev::Server;
 
 use crate::config::Settings;
+use crate::connectors::microsoft::MicrosoftConfig;
 use crate::mail::dns::TxtResolver;
 use crate::mail::Mailer;
 use crate::oauth::{KeyRing, OAuthPolicy, OAuthService};
+use crate::office365::{Office365Service, Terms};
 use crate::org::{OrgService, SessionPolicy};
 use crate::provisioning::tenancy::{self, Bootstrap};
 use crate::provisioning::ScimService;
@@ -156,10 +158,59 @@ fn oauth_service_sealed_by(
     ))
 }
 
+/// Signing in with Microsoft, when `microsoft_client_id` and `microsoft_client_secret` are set.
+/// A secret sealed with Roster's key (`roster seal`) is opened here.
+fn microsoft_config(
+    settings: &Settings,
+    secrets: &SecretBox,
+) -> anyhow::Result<Option<MicrosoftConfig>> {
+    let (Some(id), Some(secret)) = (
+        &settings.microsoft_client_id,
+        &settings.microsoft_client_secret,
+    ) else {
+        return Ok(None);
+    };
+    let client_secret = if secret.0.starts_with(crate::security::SEALED_PREFIX) {
+        String::from_utf8(secrets.open(&secret.0)?)
+            .map_err(|_| anyhow::anyhow!("microsoft_client_secret: the sealed value is not text"))?
+    } else {
+        secret.0.clone()
+    };
+    Ok(Some(MicrosoftConfig {
+        authority: settings.microsoft_authority_url.clone(),
+        graph: settings.microsoft_graph_url.clone(),
+        client_id: id.clone(),
+        client_secret,
+        redirect_uri: format!("{}/auth/microsoft/callback", settings.public_base()),
+        max_retry_wait: Duration::from_secs(20),
+    }))
+}
+
+fn office365_service(
+    settings: &Settings,
+    db: &Db,
+    secrets: SecretBox,
+    org: OrgService,
+) -> anyhow::Result<Office365Service> {
+    let config = microsoft_config(settings, &secrets)?;
+    let terms = Terms {
+        url: settings.terms_url.clone(),
+        version: settings.terms_version.clone(),
+    };
+    Ok(Office365Service::new(
+        db.clone(),
+        secrets,
+        org,
+        config,
+        terms,
+    )?)
+}
+
 /// Deletes provisioning log entries older than the retention, now and every hour. Every replica
 /// runs it; the deletes are idempotent.
 /// Also empties the mails of one-time passwords older than `otp_hours` (their passwords no
-/// longer work), in the same hourly pass.
+/// longer work), and drops Microsoft sign-ins abandoned before they finished, in the same hourly
+/// pass.
 fn spawn_log_retention(db: Db, days: u64, otp_hours: u64) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
@@ -178,6 +229,13 @@ fn spawn_log_retention(db: Db, days: u64, otp_hours: u64) {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "provisioning log retention"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "provisioning log retention failed"),
+            }
+            let at = crate::scim::resource::format_datetime(chrono::Utc::now());
+            if let Err(e) = db
+                .write(move |c| crate::storage::microsoft::prune_sign_ins(c, &at))
+                .await
+            {
+                tracing::warn!(error = %e, "dropping abandoned Microsoft sign-ins failed");
             }
             let expired = crate::scim::resource::format_datetime(
                 chrono::Utc::now() - chrono::Duration::hours(otp_hours as i64),
@@ -237,6 +295,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let db = open_db(&settings)?;
     let secrets = secret_box(&settings)?;
     let mailer = mailer(&settings, &db, secrets.clone())?;
+    let secrets_for_office365 = secrets.clone();
     let oauth = oauth_service_sealed_by(&settings, &db, secrets, mailer.clone())?;
     // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
     let bootstrap = match db.run_sync(tenancy::bootstrap_if_empty) {
@@ -267,6 +326,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         mailer.clone(),
         scim_limits(&settings),
     );
+    let office365 = office365_service(&settings, &db, secrets_for_office365, org.clone())?;
     mailer.spawn_sender();
     spawn_log_retention(
         db.clone(),
@@ -275,7 +335,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     );
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
-    let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth);
+    let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth, office365);
     let server = crate::http::serve(listener, state, tls)?;
     Ok(Running {
         server,

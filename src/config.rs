@@ -89,6 +89,19 @@ pub struct Settings {
     /// How long a one-time password Roster generates for a provisioned user works, in hours;
     /// its mail is emptied then.
     pub one_time_password_hours: u64,
+    /// The application (client) id of Roster's multi-tenant app registration in Entra; with
+    /// `microsoft_client_secret`, turns on signing in with Microsoft.
+    pub microsoft_client_id: Option<String>,
+    /// That app's client secret, in clear or sealed with Roster's secret key (`roster seal`).
+    pub microsoft_client_secret: Option<SecretString>,
+    /// The Microsoft identity platform authority (another for sovereign clouds).
+    pub microsoft_authority_url: String,
+    /// Microsoft Graph.
+    pub microsoft_graph_url: String,
+    /// Where the terms of service a person accepts to create or join an org are published.
+    pub terms_url: Option<String>,
+    /// The version of those terms; acceptances are recorded with it.
+    pub terms_version: String,
 }
 
 impl Default for Settings {
@@ -133,6 +146,12 @@ impl Default for Settings {
             one_time_password_hours: 72,
             tls_cert_file: None,
             tls_key_file: None,
+            microsoft_client_id: None,
+            microsoft_client_secret: None,
+            microsoft_authority_url: "https://login.microsoftonline.com".into(),
+            microsoft_graph_url: "https://graph.microsoft.com".into(),
+            terms_url: None,
+            terms_version: "1".into(),
         }
     }
 }
@@ -211,9 +230,14 @@ impl Settings {
         if !["text", "json"].contains(&self.log_format.as_str()) {
             return bad("log_format must be text or json".into());
         }
+        let authority = Some(self.microsoft_authority_url.clone());
+        let graph = Some(self.microsoft_graph_url.clone());
         for (name, url) in [
             ("public_url", &self.public_url),
             ("oauth_issuer", &self.oauth_issuer),
+            ("microsoft_authority_url", &authority),
+            ("microsoft_graph_url", &graph),
+            ("terms_url", &self.terms_url),
         ] {
             if let Some(url) = url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -264,6 +288,12 @@ impl Settings {
         }
         if !(1..=3650).contains(&self.provisioning_log_days) {
             return bad("provisioning_log_days must be between 1 and 3650".into());
+        }
+        if self.microsoft_client_id.is_some() != self.microsoft_client_secret.is_some() {
+            return bad("microsoft_client_id and microsoft_client_secret go together".into());
+        }
+        if self.terms_version.trim().is_empty() || self.terms_version.len() > 64 {
+            return bad("terms_version must have 1 to 64 characters".into());
         }
         if self.analyze_interval_seconds > 86_400 {
             return bad("analyze_interval_seconds must be at most 86400".into());
@@ -345,6 +375,9 @@ impl Settings {
     pub fn redacted(&self) -> Settings {
         let mut s = self.clone();
         s.database_url = redact_url(&s.database_url);
+        if s.microsoft_client_secret.is_some() {
+            s.microsoft_client_secret = Some(SecretString("***".into()));
+        }
         if s.secret_key.is_some() {
             s.secret_key = Some(SecretString("***".into()));
         }

@@ -3,10 +3,12 @@
 
 pub mod app;
 pub mod config;
+pub mod connectors;
 pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;
+pub mod office365;
 pub mod org;
 pub mod provisioning;
 pub mod scim;

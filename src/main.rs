@@ -59,6 +59,9 @@ enum Command {
     Migrate,
     /// Validate the configuration and print it (secrets masked).
     CheckConfig,
+    /// Seal a secret read from stdin with Roster's secret key, for a setting that accepts a
+    /// sealed value (`microsoft_client_secret`); prints the sealed form.
+    Seal,
     /// Organizations.
     Org {
         #[command(subcommand)]
@@ -233,6 +236,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             roster::app::load_registry(&settings)?;
             print(json, &settings.redacted(), || {
                 format!("configuration ok\n{}", pretty(&settings.redacted()))
+            })
+        }
+        Command::Seal => {
+            let mut secret = String::new();
+            std::io::stdin().read_line(&mut secret)?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            if secret.is_empty() {
+                anyhow::bail!("nothing to seal: write the secret to stdin");
+            }
+            let sealed = roster::app::secret_box(&settings)?.seal(secret.as_bytes())?;
+            print(json, &serde_json::json!({"sealed": sealed}), || {
+                sealed.clone()
             })
         }
         Command::Org { command } => {

@@ -6,10 +6,12 @@ mod bulk;
 mod discovery;
 pub mod error;
 mod metrics;
+mod microsoft;
 mod oauth;
 mod ops;
 mod page;
 mod scim;
+mod session;
 mod sign_in;
 mod token_cache;
 
@@ -24,6 +26,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, Trac
 
 use crate::config::Settings;
 use crate::oauth::OAuthService;
+use crate::office365::Office365Service;
 use crate::org::OrgService;
 use crate::provisioning::ScimService;
 use crate::scim::schema::ResourceKind;
@@ -36,6 +39,7 @@ pub struct AppState {
     pub scim: ScimService,
     pub org: OrgService,
     pub oauth: OAuthService,
+    pub office365: Office365Service,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
@@ -52,6 +56,7 @@ impl AppState {
         scim: ScimService,
         org: OrgService,
         oauth: OAuthService,
+        office365: Office365Service,
     ) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
@@ -67,6 +72,7 @@ impl AppState {
             scim,
             org,
             oauth,
+            office365,
             metrics: metrics::Metrics::default(),
             limiter,
             token_cache,
@@ -151,6 +157,31 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/sign-in/password",
             web::post().to(sign_in::change_password),
         )
+        .route("/auth/microsoft/start", web::get().to(microsoft::start))
+        .route(
+            "/auth/microsoft/callback",
+            web::get().to(microsoft::callback),
+        )
+        .route(
+            "/auth/microsoft/install",
+            web::post().to(microsoft::install),
+        )
+        .route(
+            "/auth/microsoft/associate",
+            web::post().to(microsoft::associate),
+        )
+        .route("/auth/microsoft/consent", web::get().to(microsoft::consent))
+        .route("/account", web::get().to(microsoft::account))
+        .route(
+            "/account/microsoft/enable",
+            web::post().to(|s, r, f| microsoft::switch(s, r, f, true)),
+        )
+        .route(
+            "/account/microsoft/disable",
+            web::post().to(|s, r, f| microsoft::switch(s, r, f, false)),
+        )
+        .route("/account/api-token", web::post().to(microsoft::api_token))
+        .route("/sign-out", web::post().to(microsoft::sign_out))
         .configure(admin::routes)
         .configure(oauth::routes)
         .service(

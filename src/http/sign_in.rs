@@ -37,15 +37,25 @@ fn alert(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn sign_in_page(status: StatusCode, email: &str, error: Option<&str>) -> HttpResponse {
+fn sign_in_page(
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    microsoft: bool,
+) -> HttpResponse {
     let body = format!(
         "<p>Sign in to Roster with your email address and password.</p>{error}\
          <form method=\"post\" action=\"/sign-in\">\
          <label>Email<input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required></label>\
          <label>Password<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">Sign in</button></form>",
+         <button type=\"submit\">Sign in</button></form>{microsoft}",
         error = alert(error),
         email = escape(email),
+        microsoft = if microsoft {
+            "<p>Or <a href=\"/auth/microsoft/start\">sign in with Microsoft</a>.</p>"
+        } else {
+            ""
+        },
     );
     html(status, "Sign in", &body, None)
 }
@@ -66,13 +76,16 @@ fn new_password_page(status: StatusCode, email: &str, error: Option<&str>) -> Ht
     html(status, "Choose your password", &body, None)
 }
 
-fn refused(email: &str, error: OrgError) -> HttpResponse {
+fn refused(email: &str, error: OrgError, microsoft: bool) -> HttpResponse {
     match error {
-        OrgError::Forbidden(reason) => sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason)),
+        OrgError::Forbidden(reason) => {
+            sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason), microsoft)
+        }
         OrgError::BadCredentials => sign_in_page(
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email address or the password is wrong."),
+            microsoft,
         ),
         other => {
             tracing::warn!(error = %other, "sign-in page");
@@ -80,31 +93,34 @@ fn refused(email: &str, error: OrgError) -> HttpResponse {
                 StatusCode::SERVICE_UNAVAILABLE,
                 email,
                 Some("Roster cannot check your password right now; try again in a moment."),
+                microsoft,
             )
         }
     }
 }
 
-fn too_many(email: &str) -> HttpResponse {
+fn too_many(email: &str, microsoft: bool) -> HttpResponse {
     sign_in_page(
         StatusCode::TOO_MANY_REQUESTS,
         email,
         Some("Too many attempts for this address; wait a minute and try again."),
+        microsoft,
     )
 }
 
-pub async fn show(q: web::Query<SignInQuery>) -> HttpResponse {
-    sign_in_page(StatusCode::OK, q.email.as_deref().unwrap_or_default(), None)
+pub async fn show(state: web::Data<AppState>, q: web::Query<SignInQuery>) -> HttpResponse {
+    let email = q.email.as_deref().unwrap_or_default();
+    sign_in_page(StatusCode::OK, email, None, state.office365.configured())
 }
 
 pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> HttpResponse {
     let SignInForm { email, password } = form.into_inner();
     if !state.sign_in_allowed(&email) {
-        return too_many(&email);
+        return too_many(&email, state.office365.configured());
     }
     let (actor, account) = match state.org.check_credentials(&email, &password, None).await {
         Ok(found) => found,
-        Err(e) => return refused(&email, e),
+        Err(e) => return refused(&email, e, state.office365.configured()),
     };
     if account.must_change_password {
         return new_password_page(StatusCode::OK, &account.email, None);
@@ -124,7 +140,7 @@ pub async fn change_password(
 ) -> HttpResponse {
     let f = form.into_inner();
     if !state.sign_in_allowed(&f.email) {
-        return too_many(&f.email);
+        return too_many(&f.email, state.office365.configured());
     }
     if f.new_password != f.confirm_password {
         return new_password_page(
@@ -146,7 +162,7 @@ pub async fn change_password(
                 Some("The one-time password is wrong."),
             )
         }
-        Err(e) => return refused(&f.email, e),
+        Err(e) => return refused(&f.email, e, state.office365.configured()),
     };
     match state
         .org
@@ -166,6 +182,6 @@ pub async fn change_password(
         Err(OrgError::Invalid(reason)) => {
             new_password_page(StatusCode::BAD_REQUEST, &f.email, Some(&reason))
         }
-        Err(e) => refused(&f.email, e),
+        Err(e) => refused(&f.email, e, state.office365.configured()),
     }
 }

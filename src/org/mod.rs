@@ -190,6 +190,17 @@ fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
         .collect()
 }
 
+/// The effective permissions of an account, read from its profile.
+pub fn permissions_of(
+    c: &mut AnyConnection,
+    account: &AccountRow,
+) -> Result<Vec<String>, StorageError> {
+    let granted = store::find_profile(c, &account.org_id, &account.profile_id)?
+        .map(|p| p.permissions)
+        .unwrap_or_default();
+    Ok(effective_permissions(&account.role, &granted))
+}
+
 /// Whether an account may act: one linked to a directory user only while that user is active.
 fn directory_user_active(
     c: &mut AnyConnection,
@@ -384,6 +395,18 @@ impl OrgService {
         Ok((actor, account))
     }
 
+    /// Whether an account may sign in now: enabled, and its directory user (if any) active.
+    pub async fn account_may_act(&self, account: &AccountRow) -> OrgResult<bool> {
+        if account.disabled {
+            return Ok(false);
+        }
+        let account = account.clone();
+        Ok(self
+            .db
+            .read(move |c| directory_user_active(c, &account))
+            .await?)
+    }
+
     /// Checks an email and password and opens a session lasting `expires_in` (capped by the
     /// policy) or the default.
     pub async fn sign_in(
@@ -394,6 +417,21 @@ impl OrgService {
         expires_in: Option<Duration>,
     ) -> OrgResult<IssuedSession> {
         let (_, account) = self.check_credentials(email, password, None).await?;
+        self.open_session(account, label, expires_in, json!({"label": label}), None)
+            .await
+    }
+
+    /// Opens a session for an account whose person proved who they are (a password, or a
+    /// verified Microsoft sign-in, which `detail` names), lasting `expires_in` (capped by the
+    /// policy) or the default; the sign-in is in the audit log.
+    pub async fn open_session(
+        &self,
+        account: AccountRow,
+        label: &str,
+        expires_in: Option<Duration>,
+        detail: Value,
+        request_id: Option<String>,
+    ) -> OrgResult<IssuedSession> {
         let lifetime = expires_in
             .unwrap_or(self.sessions.default)
             .min(self.sessions.longest);
@@ -410,7 +448,7 @@ impl OrgService {
             expires: expires.clone(),
             revoked: None,
         };
-        let entry = sign_in_entry(&account, "account.sign_in", json!({"label": label}), None);
+        let entry = sign_in_entry(&account, "account.sign_in", detail, request_id);
         self.db
             .write(move |c| {
                 store::insert_session(c, &row)?;
@@ -423,6 +461,19 @@ impl OrgService {
             expires,
             account: AccountView::from(account),
         })
+    }
+
+    /// A new admin API token for the signed-in actor's own account (from a browser session).
+    pub async fn issue_token_for(&self, actor: &Actor, label: &str) -> OrgResult<IssuedSession> {
+        let id = actor.account_id.clone();
+        let account = self
+            .db
+            .read(move |c| store::find_account_by_id(c, &id))
+            .await?
+            .ok_or(OrgError::NotFound)?;
+        let detail = json!({"label": label, "from_session": actor.session_id});
+        self.open_session(account, label, None, detail, actor.request_id.clone())
+            .await
     }
 
     /// The actor behind a presented admin token, if it is a live session of an enabled account.

@@ -3,7 +3,7 @@
 
 mod secret_box;
 
-pub use secret_box::{SecretBox, SecretError};
+pub use secret_box::{SecretBox, SecretError, VERSION as SEALED_PREFIX};
 
 use std::sync::OnceLock;
 
@@ -98,6 +98,12 @@ pub fn generate_password() -> String {
     let mut bytes = [0u8; 15];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The anti-CSRF token of a form shown to the holder of a cookie secret: derived from the
+/// secret, so a page on another site, which cannot read the cookie, cannot forge it.
+pub fn csrf_token(cookie_secret: &str) -> String {
+    hash_token(&format!("csrf:{cookie_secret}"))[..32].to_owned()
 }
 
 #[cfg(test)]

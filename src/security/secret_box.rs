@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 /// Version tag of the sealed format: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
-const VERSION: &str = "v1:";
+pub const VERSION: &str = "v1:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

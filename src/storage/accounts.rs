@@ -226,6 +226,15 @@ pub fn find_account_by_email(
         .map_err(db)
 }
 
+pub fn find_account_by_id(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<AccountRow>> {
+    accounts::table
+        .find(id)
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
 pub fn find_account(
     conn: &mut AnyConnection,
     org_id: &str,

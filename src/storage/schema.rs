@@ -142,9 +142,59 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    microsoft_identities (tenant_id, object_id) {
+        tenant_id -> Text,
+        object_id -> Text,
+        account_id -> Text,
+        email -> Nullable<Text>,
+        name -> Nullable<Text>,
+        tenant_admin -> Bool,
+        linked -> Text,
+        last_sign_in -> Text,
+    }
+}
+
+diesel::table! {
+    microsoft_sign_ins (id) {
+        id -> Text,
+        state_hash -> Nullable<Text>,
+        purpose -> Text,
+        context -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        identity -> Nullable<Text>,
+        created -> Text,
+        expires -> Text,
+    }
+}
+
+diesel::table! {
+    org_microsoft (org_id) {
+        org_id -> Text,
+        tenant_id -> Text,
+        enabled -> Bool,
+        enabled_by -> Nullable<Text>,
+        enabled_at -> Text,
+        disabled_at -> Nullable<Text>,
+        consent -> Text,
+        consent_at -> Nullable<Text>,
+        consent_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    terms_acceptances (account_id, version) {
+        account_id -> Text,
+        version -> Text,
+        accepted -> Text,
+    }
+}
+
 diesel::joinable!(directory_connections -> orgs (org_id));
 diesel::joinable!(accounts -> profiles (profile_id));
 diesel::joinable!(account_sessions -> accounts (account_id));
+diesel::joinable!(microsoft_identities -> accounts (account_id));
 diesel::joinable!(scim_tokens -> directory_connections (connection_id));
 diesel::joinable!(oauth_grants -> directory_connections (connection_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
@@ -165,7 +215,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     provisioning_log,
     org_domains,
-    mail_outbox
+    mail_outbox,
+    microsoft_identities,
+    microsoft_sign_ins,
+    org_microsoft,
+    terms_acceptances
 );
 
 diesel::table! {

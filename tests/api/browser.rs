@@ -219,3 +219,77 @@ async fn az4_a_person_signs_in_and_chooses_a_password_in_a_browser() {
         assert_eq!(r.body["account"]["must_change_password"], false);
     }
 }
+
+#[tokio::test]
+async fn o365_1_an_admin_installs_roster_with_microsoft_in_a_browser() {
+    use crate::fake_microsoft::{FakeMicrosoft, Person};
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let fake = FakeMicrosoft::start().await;
+        let f = fake.clone();
+        let app = TestApp::spawn_with(move |s| f.configure(s)).await;
+        fake.sign_in_as(
+            &Person::new("72f988bf-86f1-41af-91ab-2d7cd011db47", "megan@contoso.com")
+                .global_admin(),
+        );
+        let c = &browser.client;
+        c.goto(&format!("{}/sign-in", app.root)).await.unwrap();
+        c.find(Locator::LinkText("sign in with Microsoft"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if browser.heading().await == "Welcome to Roster" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(browser.heading().await, "Welcome to Roster");
+        browser
+            .screenshot(&format!("microsoft-install-{label}"))
+            .await;
+
+        browser.fill("org_name", "Contoso").await;
+        c.find(Locator::Css("input[name=accept_terms]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.submit().await;
+        assert_eq!(browser.heading().await, "Your account");
+        let text = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("megan@contoso.com") && text.contains("enabled"),
+            "{text}"
+        );
+        browser
+            .screenshot(&format!("microsoft-account-{label}"))
+            .await;
+
+        c.find(Locator::LinkText("Grant admin consent in Microsoft 365"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if browser.heading().await == "Admin consent granted" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(browser.heading().await, "Admin consent granted");
+        browser.close().await;
+    }
+}

@@ -282,6 +282,27 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// How many rows `from` (a table with an optional WHERE clause) holds.
+    pub fn count(&self, from: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        self.query_row::<Count>(&format!("SELECT COUNT(*) AS n FROM {from}"))
+            .n
+    }
+
+    /// The one text value (`AS value`) a query returns.
+    pub fn text(&self, sql: &str) -> String {
+        #[derive(diesel::QueryableByName)]
+        struct Text {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            value: String,
+        }
+        self.query_row::<Text>(sql).value
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres")
     }

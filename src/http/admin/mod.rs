@@ -3,6 +3,7 @@
 //! Errors are RFC 9457 problem documents.
 
 mod handlers;
+mod microsoft;
 mod openapi;
 
 use std::future::Future;
@@ -246,6 +247,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/domains/{id}/verify", web::post().to(verify_domain))
             .route("/domains/{id}", web::delete().to(delete_domain))
             .route("/outbox", web::get().to(outbox))
+            .route("/microsoft", web::get().to(microsoft::get_microsoft))
+            .route("/microsoft", web::put().to(microsoft::put_microsoft))
+            .route("/microsoft", web::delete().to(microsoft::delete_microsoft))
             .route("/audit-log", web::get().to(audit_log))
             .route("/provisioning-log", web::get().to(provisioning_log))
             .default_service(web::to(|req: HttpRequest| async move {

@@ -151,6 +151,8 @@ impl Modify for AdminBearer {
         handlers::audit_log, handlers::provisioning_log,
         handlers::list_domains, handlers::add_domain, handlers::verify_domain,
         handlers::delete_domain, handlers::outbox,
+        super::microsoft::get_microsoft, super::microsoft::put_microsoft,
+        super::microsoft::delete_microsoft,
     )
 )]
 pub struct AdminApi;

@@ -1,0 +1,5 @@
+//! Clients of the providers Roster talks to over HTTP. A connector speaks one provider's
+//! documented protocol and knows nothing of Roster's database: callers hand it what it needs and
+//! take back typed answers.
+
+pub mod microsoft;

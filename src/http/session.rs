@@ -1,0 +1,65 @@
+//! Browser sessions: the cookie that carries a session token to Roster's pages, the cookie
+//! that binds a Microsoft sign-in to the browser that began it, and the anti-CSRF token every
+//! form of those pages carries.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::HttpRequest;
+
+use super::AppState;
+use crate::org::Actor;
+use crate::security::{constant_time_eq, csrf_token};
+
+/// The session of a signed-in browser (an admin session token).
+pub const SESSION_COOKIE: &str = "roster_session";
+/// The Microsoft sign-in (or admin consent) this browser began.
+pub const FLOW_COOKIE: &str = "roster_flow";
+
+/// A cookie no script can read, sent on same-site requests and top-level navigations (the
+/// return from Microsoft is one), and only over HTTPS when Roster is served over HTTPS.
+pub fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age_seconds: i64,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path(path)
+        .http_only(true)
+        .secure(state.settings.public_base().starts_with("https://"))
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(max_age_seconds))
+        .finish()
+}
+
+/// A cookie that tells the browser to forget `name`.
+pub fn removal(state: &AppState, name: &'static str, path: &'static str) -> Cookie<'static> {
+    let mut c = cookie(state, name, String::new(), path, 0);
+    c.make_removal();
+    c
+}
+
+pub fn value(req: &HttpRequest, name: &str) -> Option<String> {
+    req.cookie(name)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The signed-in account of this browser, with the cookie secret its forms' CSRF token comes
+/// from.
+pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Option<(Actor, String)> {
+    let secret = value(req, SESSION_COOKIE)?;
+    match state.org.authenticate(&secret, None).await {
+        Ok(Some(actor)) => Some((actor, secret)),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check a browser session");
+            None
+        }
+    }
+}
+
+/// Whether a form's CSRF token is the one derived from this browser's cookie secret.
+pub fn csrf_ok(secret: &str, presented: &str) -> bool {
+    constant_time_eq(&csrf_token(secret), presented)
+}

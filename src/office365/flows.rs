@@ -1,0 +1,582 @@
+//! The browser flows of signing in with Microsoft: begin, the callback, then installing (a new
+//! org and owner, after the terms) or associating an existing account; and the admin consent
+//! round trip. A flow is a row bound to the browser that began it and used once.
+
+use serde_json::{json, Value};
+
+use super::{Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
+use crate::connectors::microsoft::{AuthorizeRequest, SignedIn};
+use crate::org::{insert_account, permissions_of, Actor, IssuedSession, NewAccount};
+use crate::provisioning::now;
+use crate::provisioning::tenancy::create_org;
+use crate::scim::resource::format_datetime;
+use crate::security::{generate_prefixed_token, hash_token};
+use crate::storage::accounts::{self as accounts_store, AccountRow, NewAuditRow};
+use crate::storage::microsoft::{self as store, IdentityRow, IntegrationRow, SignInRow};
+use crate::storage::tenants;
+use crate::storage::AnyConnection;
+
+/// Prefix of the cookie that binds a sign-in to its browser.
+const FLOW_PREFIX: &str = "roster_flow_";
+
+/// A sign-in as begun: the cookie to set and where to send the browser.
+pub struct Started {
+    pub cookie: String,
+    pub redirect: String,
+}
+
+/// Where a verified callback leads.
+pub enum CallbackOutcome {
+    /// A linked identity (or one just linked by its verified email): a session is open.
+    SignedIn { session: IssuedSession, org: String },
+    /// No account yet: the person accepts the terms to create an org and its owner.
+    Install {
+        identity: crate::connectors::microsoft::VerifiedIdentity,
+        tenant_admin: bool,
+        suggested_org: String,
+    },
+    /// An account with the identity's email exists but the tenant has not verified that
+    /// email's domain: its password proves the person holds it.
+    ProveAccount { email: String },
+    /// The tenant is linked to an org already: the person needs an invitation (or a join
+    /// request); they may associate an existing account of that org.
+    TenantHasOrg { org: String },
+}
+
+/// The return from an admin consent.
+pub struct ConsentOutcome {
+    pub granted: bool,
+    pub tenant: Option<String>,
+    pub error: Option<String>,
+}
+
+fn expires_at() -> String {
+    format_datetime(
+        chrono::Utc::now() + chrono::Duration::from_std(SIGN_IN_LIFETIME).unwrap_or_default(),
+    )
+}
+
+fn email_domain(email: &str) -> Option<&str> {
+    email
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .filter(|d| !d.is_empty())
+}
+
+/// An audit entry of something an account did to itself through Microsoft sign-in.
+fn self_entry(account: &AccountRow, action: &str, detail: Value) -> NewAuditRow {
+    NewAuditRow {
+        org_id: account.org_id.clone(),
+        at: now(),
+        actor_id: Some(account.id.clone()),
+        actor: account.email.clone(),
+        action: action.to_owned(),
+        target_type: "account".into(),
+        target_id: Some(account.id.clone()),
+        detail: detail.to_string(),
+        request_id: None,
+    }
+}
+
+fn identity_row(p: &Pending, account_id: &str) -> IdentityRow {
+    let at = now();
+    IdentityRow {
+        tenant_id: p.identity.tenant_id.clone(),
+        object_id: p.identity.object_id.clone(),
+        account_id: account_id.to_owned(),
+        email: p.identity.email.clone(),
+        name: p.identity.name.clone(),
+        tenant_admin: p.tenant_admin,
+        linked: at.clone(),
+        last_sign_in: at,
+    }
+}
+
+/// Links `p` to `account` and, when the person is an admin of the tenant and the account may
+/// manage its org, enables the org's integration with the tenant (the install of O365-1/3).
+fn link(
+    conn: &mut AnyConnection,
+    p: &Pending,
+    account: &AccountRow,
+    manages: bool,
+) -> Office365Result<bool> {
+    store::insert_identity(conn, &identity_row(p, &account.id)).map_err(|e| match e {
+        crate::storage::StorageError::Unique(_) => Office365Error::Conflict(
+            "this Microsoft account or this Roster account is linked already".into(),
+        ),
+        other => other.into(),
+    })?;
+    let detail = json!({"tenant_id": p.identity.tenant_id, "object_id": p.identity.object_id});
+    accounts_store::insert_audit(
+        conn,
+        &self_entry(account, "account.microsoft_linked", detail),
+    )?;
+    let tenant = &p.identity.tenant_id;
+    let free = match store::integration_of_tenant(conn, tenant)? {
+        None => true,
+        Some(i) => i.org_id == account.org_id && !i.enabled,
+    };
+    let ours = store::integration_of_org(conn, &account.org_id)?;
+    let enable = p.tenant_admin && manages && free && !ours.is_some_and(|i| i.enabled);
+    if enable {
+        store::enable_integration(
+            conn,
+            &IntegrationRow {
+                org_id: account.org_id.clone(),
+                tenant_id: tenant.clone(),
+                enabled: true,
+                enabled_by: Some(account.id.clone()),
+                enabled_at: now(),
+                disabled_at: None,
+                consent: "none".into(),
+                consent_at: None,
+                consent_error: None,
+            },
+        )?;
+        accounts_store::insert_audit(
+            conn,
+            &self_entry(account, "microsoft.enabled", json!({"tenant_id": tenant})),
+        )?;
+    }
+    Ok(enable)
+}
+
+impl Office365Service {
+    /// Begins a browser's sign-in with Microsoft for `purpose` (sign_in or install).
+    pub async fn begin(
+        &self,
+        purpose: &str,
+        login_hint: Option<String>,
+    ) -> Office365Result<Started> {
+        let ms = self.microsoft()?;
+        let start = ms.platform.start(&AuthorizeRequest { login_hint }).await?;
+        let cookie = generate_prefixed_token(FLOW_PREFIX);
+        let row = SignInRow {
+            id: cookie.hash,
+            state_hash: Some(hash_token(&start.state)),
+            purpose: purpose.to_owned(),
+            context: "{}".into(),
+            nonce: start.nonce,
+            pkce_verifier: self
+                .secrets
+                .seal(start.pkce_verifier.as_bytes())
+                .map_err(|e| Office365Error::Invalid(e.to_string()))?,
+            identity: None,
+            created: now(),
+            expires: expires_at(),
+        };
+        self.db
+            .write(move |c| store::insert_sign_in(c, &row))
+            .await?;
+        Ok(Started {
+            cookie: cookie.secret,
+            redirect: start.url,
+        })
+    }
+
+    /// The callback of a sign-in: checks that this browser began it with this `state`, redeems
+    /// the code, verifies the ID token, and says where the person goes next.
+    pub async fn callback(
+        &self,
+        cookie: &str,
+        state: &str,
+        code: &str,
+    ) -> Office365Result<CallbackOutcome> {
+        let ms = self.microsoft()?.clone();
+        let flow = self.take(cookie, state).await?;
+        if flow.purpose == "consent" {
+            return Err(Office365Error::Expired);
+        }
+        let verifier = self
+            .secrets
+            .open(&flow.pkce_verifier)
+            .ok()
+            .and_then(|v| String::from_utf8(v).ok())
+            .ok_or(Office365Error::Expired)?;
+        let SignedIn {
+            identity,
+            access_token,
+        } = ms.platform.finish(code, &verifier, &flow.nonce).await?;
+        if identity.is_personal_account() {
+            self.forget(&flow.id).await;
+            return Err(Office365Error::PersonalAccount);
+        }
+        let tenant_admin = match &identity.roles {
+            Some(wids) => wids
+                .iter()
+                .any(|w| crate::connectors::microsoft::ADMIN_ROLE_TEMPLATES.contains(&w.as_str())),
+            None => ms
+                .graph
+                .my_directory_roles(&access_token)
+                .await?
+                .includes_admin(),
+        };
+        let pending = Pending {
+            identity,
+            tenant_admin,
+        };
+        self.route(flow, pending).await
+    }
+
+    /// Takes this browser's sign-in named by `state`, once.
+    async fn take(&self, cookie: &str, state: &str) -> Office365Result<SignInRow> {
+        let (id, state_hash, at) = (hash_token(cookie), hash_token(state), now());
+        self.db
+            .write(move |c| store::take_by_state(c, &id, &state_hash, &at))
+            .await?
+            .ok_or(Office365Error::Expired)
+    }
+
+    /// Microsoft answered with an error instead of a code or a consent: the flow `state` names
+    /// is used up; a consent flow records the refusal (and says so), a sign-in is dropped.
+    pub async fn callback_error(
+        &self,
+        cookie: &str,
+        state: &str,
+        error: String,
+    ) -> Option<ConsentOutcome> {
+        let flow = self.take(cookie, state).await.ok()?;
+        if flow.purpose == "consent" {
+            return self
+                .finish_consent(flow, false, None, Some(error))
+                .await
+                .ok();
+        }
+        self.forget(&flow.id).await;
+        None
+    }
+
+    async fn forget(&self, id: &str) {
+        let id = id.to_owned();
+        if let Err(e) = self.db.write(move |c| store::delete_sign_in(c, &id)).await {
+            tracing::warn!(error = %e, "could not drop a finished Microsoft sign-in");
+        }
+    }
+
+    /// Signs a linked identity in, links one whose email the tenant verified to the account
+    /// with that email, or keeps the identity on the flow for the page that follows.
+    async fn route(&self, flow: SignInRow, p: Pending) -> Office365Result<CallbackOutcome> {
+        let tenant_admin = p.tenant_admin;
+        let (flow_id, pending) = (flow.id.clone(), p.clone());
+        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
+        enum Next {
+            Linked(AccountRow),
+            Wait(Option<AccountRow>, Option<String>),
+        }
+        let next = self
+            .db
+            .write(move |c| {
+                let id = &pending.identity;
+                if let Some(found) = store::find_identity(c, &id.tenant_id, &id.object_id)? {
+                    let mut touched = identity_row(&pending, &found.account_id);
+                    touched.linked = found.linked;
+                    store::touch_identity(c, &touched)?;
+                    store::delete_sign_in(c, &flow_id)?;
+                    let account = accounts_store::find_account_by_id(c, &found.account_id)?;
+                    return Ok::<_, Office365Error>(Next::Linked(
+                        account.ok_or(Office365Error::Expired)?,
+                    ));
+                }
+                let by_email = match &id.email {
+                    Some(email) => {
+                        accounts_store::find_account_by_email(c, &email.trim().to_lowercase())?
+                    }
+                    None => None,
+                };
+                let tenant_org = match store::integration_of_tenant(c, &id.tenant_id)? {
+                    Some(i) if i.enabled => tenants::find_org(c, &i.org_id)?.map(|o| o.name),
+                    _ => None,
+                };
+                // The tenant's verified domain makes the email proof enough to link (`xms_edov`);
+                // otherwise email is only a hint ("nOAuth").
+                if let Some(account) = by_email.clone().filter(|_| id.email_domain_verified) {
+                    if store::identity_of_account(c, &account.id)?.is_none() {
+                        let manages = self_manages(c, &account)?;
+                        link(c, &pending, &account, manages)?;
+                        store::delete_sign_in(c, &flow_id)?;
+                        return Ok(Next::Linked(account));
+                    }
+                }
+                store::set_sign_in_identity(c, &flow_id, &json)?;
+                Ok(Next::Wait(by_email, tenant_org))
+            })
+            .await?;
+        match next {
+            Next::Linked(account) => self.signed_in(account, "microsoft").await,
+            Next::Wait(Some(account), _) => Ok(CallbackOutcome::ProveAccount {
+                email: account.email,
+            }),
+            Next::Wait(None, Some(org)) => Ok(CallbackOutcome::TenantHasOrg { org }),
+            Next::Wait(None, None) => {
+                let suggested_org = p
+                    .identity
+                    .email
+                    .as_deref()
+                    .and_then(email_domain)
+                    .unwrap_or("My organization")
+                    .to_owned();
+                Ok(CallbackOutcome::Install {
+                    identity: p.identity,
+                    tenant_admin,
+                    suggested_org,
+                })
+            }
+        }
+    }
+
+    /// Opens a session for an account that just proved who it is, when it may act.
+    async fn signed_in(&self, account: AccountRow, how: &str) -> Office365Result<CallbackOutcome> {
+        let org_id = account.org_id.clone();
+        let usable = self.org.account_may_act(&account).await?;
+        if !usable {
+            return Err(Office365Error::Forbidden(
+                "this account is disabled; an administrator of your organization can enable it"
+                    .into(),
+            ));
+        }
+        let session = self
+            .org
+            .open_session(account, "browser", None, json!({"method": how}), None)
+            .await?;
+        let org = self
+            .db
+            .read(move |c| tenants::find_org(c, &org_id))
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        Ok(CallbackOutcome::SignedIn { session, org })
+    }
+
+    /// The verified identity this browser's sign-in holds, waiting for a page.
+    async fn pending(&self, cookie: &str) -> Office365Result<(String, Pending)> {
+        let (id, at) = (hash_token(cookie), now());
+        let row = self
+            .db
+            .read(move |c| store::find_sign_in(c, &id, &at))
+            .await?
+            .ok_or(Office365Error::Expired)?;
+        let pending = row
+            .identity
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<Pending>(j).ok())
+            .ok_or(Office365Error::Expired)?;
+        Ok((row.id, pending))
+    }
+
+    /// Install (O365-1): the person accepted the terms; a new org named `org_name` and its
+    /// owner account (the identity's email) are created, linked to the identity, and, for a
+    /// tenant admin, the org's integration with the tenant is enabled. One transaction.
+    pub async fn install(
+        &self,
+        cookie: &str,
+        org_name: &str,
+        accepted_terms: bool,
+    ) -> Office365Result<CallbackOutcome> {
+        if !accepted_terms {
+            return Err(Office365Error::Invalid(
+                "accept the terms of service to continue".into(),
+            ));
+        }
+        let name = org_name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Office365Error::Invalid(
+                "the organization needs a name of 1 to 200 characters".into(),
+            ));
+        }
+        let (flow_id, p) = self.pending(cookie).await?;
+        let email = p
+            .identity
+            .email
+            .clone()
+            .ok_or_else(|| Office365Error::Invalid("Microsoft sent no email address for your account; an organization cannot be created with it".into()))?;
+        let version = self.terms.version.clone();
+        let account = self
+            .db
+            .write(move |c| {
+                if !store::delete_sign_in(c, &flow_id)? {
+                    return Err(Office365Error::Expired);
+                }
+                if tenants::find_org(c, &name)?.is_some() {
+                    return Err(Office365Error::Conflict(format!(
+                        "an organization named '{name}' exists; choose another name"
+                    )));
+                }
+                let org = create_org(c, &name)?;
+                let new = NewAccount {
+                    email: email.clone(),
+                    password: String::new(),
+                    display_name: p.identity.name.clone(),
+                    role: Some("owner".into()),
+                    profile_id: None,
+                    must_change_password: Some(false),
+                    user_id: None,
+                };
+                // No password: the owner signs in with Microsoft until they set one.
+                let account = insert_account(c, &org.id, &new, String::new())?;
+                accounts_store::insert_audit(
+                    c,
+                    &self_entry(
+                        &account,
+                        "org.installed",
+                        json!({"org": org.name, "via": "microsoft"}),
+                    ),
+                )?;
+                store::accept_terms(c, &account.id, &version, &now())?;
+                link(c, &p, &account, true)?;
+                Ok(account)
+            })
+            .await?;
+        self.signed_in(account, "microsoft").await
+    }
+
+    /// Associate my account (O365-2): the person proves an existing account with its password,
+    /// and the identity is linked to it.
+    pub async fn associate(
+        &self,
+        cookie: &str,
+        email: &str,
+        password: &str,
+    ) -> Office365Result<CallbackOutcome> {
+        let (flow_id, p) = self.pending(cookie).await?;
+        let (actor, account) = self.org.check_credentials(email, password, None).await?;
+        let version = self.terms.version.clone();
+        let manages = actor.allows("org.manage");
+        let linked = account.clone();
+        self.db
+            .write(move |c| {
+                if !store::delete_sign_in(c, &flow_id)? {
+                    return Err(Office365Error::Expired);
+                }
+                if let Some(org) = tenant_org_of_other(c, &p.identity.tenant_id, &linked.org_id)? {
+                    return Err(Office365Error::Forbidden(format!(
+                        "your Microsoft 365 organization uses Roster as '{org}'; an account of another organization cannot be associated with it"
+                    )));
+                }
+                store::accept_terms(c, &linked.id, &version, &now())?;
+                link(c, &p, &linked, manages)
+            })
+            .await?;
+        self.signed_in(account, "microsoft+password").await
+    }
+
+    /// Sends an org admin to Microsoft's admin consent for the org's tenant.
+    pub async fn consent_start(&self, actor: &Actor) -> Office365Result<Started> {
+        actor.require("org.manage")?;
+        let ms = self.microsoft()?;
+        let org = actor.org_id.clone();
+        let integration = self
+            .db
+            .read(move |c| store::integration_of_org(c, &org))
+            .await?
+            .filter(|i| i.enabled)
+            .ok_or_else(|| {
+                Office365Error::Invalid("enable Microsoft 365 for this organization first".into())
+            })?;
+        let cookie = generate_prefixed_token(FLOW_PREFIX);
+        let state = generate_prefixed_token("");
+        let redirect = ms
+            .platform
+            .admin_consent_url(&integration.tenant_id, &state.secret)?;
+        let row = SignInRow {
+            id: cookie.hash,
+            state_hash: Some(state.hash),
+            purpose: "consent".into(),
+            context: json!({"org_id": actor.org_id, "account_id": actor.account_id, "tenant_id": integration.tenant_id})
+                .to_string(),
+            nonce: String::new(),
+            pkce_verifier: String::new(),
+            identity: None,
+            created: now(),
+            expires: expires_at(),
+        };
+        self.db
+            .write(move |c| store::insert_sign_in(c, &row))
+            .await?;
+        Ok(Started {
+            cookie: cookie.secret,
+            redirect,
+        })
+    }
+
+    /// The return from the admin consent: `admin_consent=True` with the tenant, or an error.
+    pub async fn consent_callback(
+        &self,
+        cookie: &str,
+        state: &str,
+        granted: bool,
+        tenant: Option<&str>,
+        error: Option<String>,
+    ) -> Office365Result<ConsentOutcome> {
+        let flow = self.take(cookie, state).await?;
+        if flow.purpose != "consent" {
+            return Err(Office365Error::Expired);
+        }
+        self.finish_consent(flow, granted, tenant, error).await
+    }
+
+    async fn finish_consent(
+        &self,
+        flow: SignInRow,
+        granted: bool,
+        tenant: Option<&str>,
+        error: Option<String>,
+    ) -> Office365Result<ConsentOutcome> {
+        let ctx: Value = serde_json::from_str(&flow.context).unwrap_or_default();
+        let field = |k: &str| {
+            ctx.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (org_id, account_id, expected) =
+            (field("org_id"), field("account_id"), field("tenant_id"));
+        let wrong_tenant = granted && tenant.is_some_and(|t| t != expected);
+        let error = match (granted, wrong_tenant, error) {
+            (true, false, _) => None,
+            (true, true, _) => Some("consent was granted for another tenant".to_owned()),
+            (false, _, e) => Some(e.unwrap_or_else(|| "consent was not granted".into())),
+        };
+        let ok = error.is_none();
+        let (err, flow_id) = (error.clone(), flow.id.clone());
+        self.db
+            .write(move |c| {
+                store::delete_sign_in(c, &flow_id)?;
+                store::record_consent(c, &org_id, &expected, ok, err.as_deref(), &now())?;
+                if let Some(account) = accounts_store::find_account(c, &org_id, &account_id)? {
+                    let detail = json!({"tenant_id": expected, "granted": ok, "error": err});
+                    accounts_store::insert_audit(
+                        c,
+                        &self_entry(&account, "microsoft.admin_consent", detail),
+                    )?;
+                }
+                Ok::<_, Office365Error>(())
+            })
+            .await?;
+        Ok(ConsentOutcome {
+            granted: ok,
+            tenant: tenant.map(str::to_owned),
+            error,
+        })
+    }
+}
+
+/// Whether an account's own profile lets it manage its org.
+fn self_manages(c: &mut AnyConnection, account: &AccountRow) -> Office365Result<bool> {
+    Ok(permissions_of(c, account)?
+        .iter()
+        .any(|p| p == "org.manage"))
+}
+
+/// The name of the org another than `org_id` that the tenant is linked to, if any.
+fn tenant_org_of_other(
+    c: &mut AnyConnection,
+    tenant: &str,
+    org_id: &str,
+) -> Office365Result<Option<String>> {
+    match store::integration_of_tenant(c, tenant)? {
+        Some(i) if i.enabled && i.org_id != org_id => {
+            Ok(tenants::find_org(c, &i.org_id)?.map(|o| o.name))
+        }
+        _ => Ok(None),
+    }
+}

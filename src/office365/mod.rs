@@ -1,0 +1,134 @@
+//! Microsoft 365 on-boarding (O365-1 to O365-3): signing in with Microsoft, installing Roster
+//! for a tenant (a new org and its owner), linking a Microsoft identity to an existing account,
+//! and the org's integration with its tenant, enabled only by a tenant admin, with the admin
+//! consent to the app's application permissions.
+
+mod flows;
+mod integration;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::connectors::microsoft::{
+    Graph, IdentityPlatform, MicrosoftConfig, MicrosoftError, VerifiedIdentity,
+};
+use crate::org::{OrgError, OrgService};
+use crate::security::SecretBox;
+use crate::storage::{Db, StorageError};
+
+pub use flows::{CallbackOutcome, ConsentOutcome, Started};
+pub use integration::IntegrationStatus;
+
+/// How long a browser has between beginning a sign-in and finishing the page after it.
+const SIGN_IN_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// What refused or failed a Microsoft 365 step; each becomes one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum Office365Error {
+    #[error("signing in with Microsoft is not set up on this server (microsoft_client_id and microsoft_client_secret)")]
+    NotConfigured,
+    #[error("this sign-in has expired or was already used; start again")]
+    Expired,
+    #[error("Microsoft did not sign you in: {0}")]
+    Denied(String),
+    #[error(transparent)]
+    Microsoft(#[from] MicrosoftError),
+    #[error("Roster needs a work or school account of a Microsoft 365 organization; personal Microsoft accounts cannot be used here")]
+    PersonalAccount,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Org(#[from] OrgError),
+}
+
+impl From<StorageError> for Office365Error {
+    fn from(e: StorageError) -> Self {
+        Office365Error::Org(e.into())
+    }
+}
+
+pub type Office365Result<T> = Result<T, Office365Error>;
+
+/// The terms a person accepts to create or join an org.
+#[derive(Debug, Clone)]
+pub struct Terms {
+    pub url: Option<String>,
+    pub version: String,
+}
+
+/// A verified identity waiting for its person to finish a page (terms, or associate).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    identity: VerifiedIdentity,
+    tenant_admin: bool,
+}
+
+/// Microsoft 365 on-boarding for one deployment.
+#[derive(Clone)]
+pub struct Office365Service {
+    db: Db,
+    secrets: SecretBox,
+    org: OrgService,
+    microsoft: Option<Microsoft>,
+    terms: Terms,
+}
+
+#[derive(Clone)]
+struct Microsoft {
+    platform: Arc<IdentityPlatform>,
+    graph: Arc<Graph>,
+}
+
+impl Office365Service {
+    /// `config` is None when sign-in with Microsoft is not set up.
+    pub fn new(
+        db: Db,
+        secrets: SecretBox,
+        org: OrgService,
+        config: Option<MicrosoftConfig>,
+        terms: Terms,
+    ) -> Result<Self, MicrosoftError> {
+        let microsoft = match config {
+            Some(config) => {
+                let http = crate::connectors::microsoft::http_client()?;
+                Some(Microsoft {
+                    platform: Arc::new(IdentityPlatform::new(config.clone(), http.clone())),
+                    graph: Arc::new(Graph::new(config, http)),
+                })
+            }
+            None => None,
+        };
+        Ok(Office365Service {
+            db,
+            secrets,
+            org,
+            microsoft,
+            terms,
+        })
+    }
+
+    fn microsoft(&self) -> Office365Result<&Microsoft> {
+        self.microsoft.as_ref().ok_or(Office365Error::NotConfigured)
+    }
+
+    pub fn configured(&self) -> bool {
+        self.microsoft.is_some()
+    }
+
+    pub fn terms(&self) -> &Terms {
+        &self.terms
+    }
+
+    /// The redirect URI to register in Entra, when sign-in is set up.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.microsoft
+            .as_ref()
+            .map(|m| m.platform.config().redirect_uri.as_str())
+    }
+}
