@@ -11,7 +11,7 @@ use crate::connectors::microsoft::MicrosoftConfig;
 use crate::mail::dns::TxtResolver;
 use crate::mail::Mailer;
 use crate::oauth::{KeyRing, OAuthPolicy, OAuthService};
-use crate::office365::{Office365Service, Terms};
+use crate::office365::{Office365Service, Office365Settings, Terms};
 use crate::org::{OrgService, SessionPolicy};
 use crate::provisioning::tenancy::{self, Bootstrap};
 use crate::provisioning::ScimService;
@@ -191,18 +191,23 @@ fn office365_service(
     db: &Db,
     secrets: SecretBox,
     org: OrgService,
+    mailer: Mailer,
 ) -> anyhow::Result<Office365Service> {
-    let config = microsoft_config(settings, &secrets)?;
-    let terms = Terms {
-        url: settings.terms_url.clone(),
-        version: settings.terms_version.clone(),
+    let office = Office365Settings {
+        microsoft: microsoft_config(settings, &secrets)?,
+        terms: Terms {
+            url: settings.terms_url.clone(),
+            version: settings.terms_version.clone(),
+        },
+        public_base: settings.public_base(),
+        invitation_days: settings.invitation_days,
     };
     Ok(Office365Service::new(
         db.clone(),
         secrets,
         org,
-        config,
-        terms,
+        mailer,
+        office,
     )?)
 }
 
@@ -326,7 +331,13 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         mailer.clone(),
         scim_limits(&settings),
     );
-    let office365 = office365_service(&settings, &db, secrets_for_office365, org.clone())?;
+    let office365 = office365_service(
+        &settings,
+        &db,
+        secrets_for_office365,
+        org.clone(),
+        mailer.clone(),
+    )?;
     mailer.spawn_sender();
     spawn_log_retention(
         db.clone(),

@@ -102,6 +102,8 @@ pub struct Settings {
     pub terms_url: Option<String>,
     /// The version of those terms; acceptances are recorded with it.
     pub terms_version: String,
+    /// How long an invitation link works, in days.
+    pub invitation_days: u64,
 }
 
 impl Default for Settings {
@@ -152,6 +154,7 @@ impl Default for Settings {
             microsoft_graph_url: "https://graph.microsoft.com".into(),
             terms_url: None,
             terms_version: "1".into(),
+            invitation_days: 7,
         }
     }
 }
@@ -291,6 +294,9 @@ impl Settings {
         }
         if self.microsoft_client_id.is_some() != self.microsoft_client_secret.is_some() {
             return bad("microsoft_client_id and microsoft_client_secret go together".into());
+        }
+        if !(1..=90).contains(&self.invitation_days) {
+            return bad("invitation_days must be between 1 and 90".into());
         }
         if self.terms_version.trim().is_empty() || self.terms_version.len() > 64 {
             return bad("terms_version must have 1 to 64 characters".into());

@@ -53,6 +53,12 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+#[derive(Deserialize)]
+pub struct TermsForm {
+    csrf: String,
+    accept_terms: Option<String>,
+}
+
 fn alert(message: &str) -> String {
     format!("<p class=\"error\" role=\"alert\">{}</p>", escape(message))
 }
@@ -62,7 +68,7 @@ fn start_again() -> &'static str {
 }
 
 /// The page for a refused or failed step, with the status that says which.
-fn refused(e: Office365Error) -> HttpResponse {
+pub(super) fn refused(e: Office365Error) -> HttpResponse {
     let status = match &e {
         Office365Error::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         Office365Error::Expired | Office365Error::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -72,6 +78,7 @@ fn refused(e: Office365Error) -> HttpResponse {
         Office365Error::Microsoft(_) => StatusCode::BAD_GATEWAY,
         Office365Error::PersonalAccount | Office365Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Office365Error::Conflict(_) => StatusCode::CONFLICT,
+        Office365Error::Gone(_) => StatusCode::GONE,
         Office365Error::Org(OrgError::BadCredentials) => StatusCode::UNAUTHORIZED,
         Office365Error::Org(OrgError::Forbidden(_)) => StatusCode::FORBIDDEN,
         Office365Error::Org(OrgError::Conflict(_)) => StatusCode::CONFLICT,
@@ -92,10 +99,18 @@ fn refused(e: Office365Error) -> HttpResponse {
         tracing::warn!(error = %e, "Microsoft sign-in step failed");
     }
     let body = format!("{}{}", alert(&message), start_again());
-    html(status, "Sign in with Microsoft", &body, None)
+    let title = match status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::GONE => "This link no longer works",
+        StatusCode::UNAUTHORIZED => "Sign-in refused",
+        StatusCode::CONFLICT => "Already done",
+        s if s.is_server_error() => "Try again later",
+        _ => "Start again",
+    };
+    html(status, title, &body, None)
 }
 
-fn redirect_with_flow(state: &AppState, started: Started) -> HttpResponse {
+pub(super) fn redirect_with_flow(state: &AppState, started: Started) -> HttpResponse {
     HttpResponse::Found()
         .insert_header((header::LOCATION, started.redirect))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -123,7 +138,7 @@ pub async fn start(state: web::Data<AppState>, q: web::Query<StartQuery>) -> Htt
 }
 
 /// Sets the session cookie of a signed-in browser and sends it to its account page.
-fn signed_in(state: &AppState, session: IssuedSession) -> HttpResponse {
+pub(super) fn signed_in(state: &AppState, session: IssuedSession) -> HttpResponse {
     let seconds = chrono::DateTime::parse_from_rfc3339(&session.expires)
         .map(|e| (e.timestamp() - chrono::Utc::now().timestamp()).max(60))
         .unwrap_or(3600);
@@ -153,7 +168,7 @@ fn associate_form(csrf: &str, email: &str) -> String {
     )
 }
 
-fn terms_sentence(state: &AppState) -> String {
+pub(super) fn terms_sentence(state: &AppState) -> String {
     let terms = state.office365.terms();
     match &terms.url {
         Some(url) => format!(
@@ -233,12 +248,33 @@ fn outcome_page(state: &AppState, flow_secret: &str, outcome: CallbackOutcome) -
             );
             html(StatusCode::OK, "Associate your account", &body, None)
         }
+        CallbackOutcome::JoinInvitation { org, email } => {
+            let body = format!(
+                "<p>Signed in with Microsoft as <strong>{e}</strong>. You are invited to join <strong>{o}</strong>.</p>\
+                 <form method=\"post\" action=\"/auth/microsoft/join\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <label><input type=\"checkbox\" name=\"accept_terms\" value=\"yes\" required> I accept {terms}</label>\
+                 <button type=\"submit\">Join {o}</button></form>\
+                 <h2>Already have an account in {o} with another email?</h2>\
+                 <p>Sign in to it once: you join with it, and your Microsoft account is associated with it.</p>{form}",
+                e = escape(&email),
+                o = escape(&org),
+                csrf = escape(&csrf),
+                terms = terms_sentence(state),
+                form = associate_form(&csrf, ""),
+            );
+            html(StatusCode::OK, "Join your organization", &body, None)
+        }
         CallbackOutcome::TenantHasOrg { org } => {
             let body = format!(
                 "<p>Your Microsoft 365 organization already uses Roster as <strong>{o}</strong>, and you have no account \
-                 in it yet. Ask one of its administrators for an invitation.</p>\
+                 in it yet. Ask its administrators to add you: they get a mail and approve your request.</p>\
+                 <form method=\"post\" action=\"/auth/microsoft/join-request\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <button type=\"submit\">Request to join</button></form>\
                  <h2>Already have an account there with another email?</h2>{form}",
                 o = escape(&org),
+                csrf = escape(&csrf),
                 form = associate_form(&csrf, ""),
             );
             html(StatusCode::OK, "Your organization uses Roster", &body, None)
@@ -411,6 +447,61 @@ pub async fn associate(
         .await
     {
         Ok(outcome) => outcome_page(&state, &secret, outcome),
+        Err(e) => refused(e),
+    }
+}
+
+/// POST /auth/microsoft/join: accept the terms and join the org of the invitation.
+pub async fn join(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<TermsForm>,
+) -> HttpResponse {
+    let secret = match flow_secret(&req, &form.csrf) {
+        Ok(s) => s,
+        Err(problem) => return problem.page(),
+    };
+    match state
+        .office365
+        .join_invitation(&secret, form.accept_terms.is_some())
+        .await
+    {
+        Ok(outcome) => outcome_page(&state, &secret, outcome),
+        Err(e) => refused(e),
+    }
+}
+
+/// POST /auth/microsoft/join-request: ask the admins of the tenant's org to add this person.
+pub async fn join_request(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let secret = match flow_secret(&req, &form.csrf) {
+        Ok(s) => s,
+        Err(problem) => return problem.page(),
+    };
+    match state.office365.request_to_join(&secret).await {
+        Ok(r) => {
+            let text = if r.already {
+                format!(
+                    "You asked to join {} already; its administrators have your request.",
+                    r.org
+                )
+            } else {
+                format!("Your request to join {} is sent to its administrators. You get a mail when they decide.", r.org)
+            };
+            let mut page = html(
+                StatusCode::OK,
+                "Request sent",
+                &format!("<p role=\"status\">{}</p>", escape(&text)),
+                None,
+            );
+            if let Err(e) = page.add_cookie(&session::removal(&state, FLOW_COOKIE, FLOW_PATH)) {
+                tracing::warn!(error = %e, "could not clear the sign-in cookie");
+            }
+            page
+        }
         Err(e) => refused(e),
     }
 }

@@ -5,6 +5,7 @@ mod auth;
 mod bulk;
 mod discovery;
 pub mod error;
+mod invitations;
 mod metrics;
 mod microsoft;
 mod oauth;
@@ -171,6 +172,30 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(microsoft::associate),
         )
         .route("/auth/microsoft/consent", web::get().to(microsoft::consent))
+        .route("/auth/microsoft/join", web::post().to(microsoft::join))
+        .route(
+            "/auth/microsoft/join-request",
+            web::post().to(microsoft::join_request),
+        )
+        .route("/invitations/{secret}", web::get().to(invitations::show))
+        .route("/invitations/{secret}", web::post().to(invitations::accept))
+        .route(
+            "/invitations/{secret}/associate",
+            web::post().to(invitations::associate),
+        )
+        .route(
+            "/invitations/{secret}/microsoft",
+            web::get().to(invitations::microsoft),
+        )
+        .route("/join-requests/{id}", web::get().to(invitations::review))
+        .route(
+            "/join-requests/{id}/approve",
+            web::post().to(|s, r, p, f| invitations::decide(s, r, p, f, true)),
+        )
+        .route(
+            "/join-requests/{id}/reject",
+            web::post().to(|s, r, p, f| invitations::decide(s, r, p, f, false)),
+        )
         .route("/account", web::get().to(microsoft::account))
         .route(
             "/account/microsoft/enable",

@@ -42,7 +42,7 @@ pub fn html(
              <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Roster</title>\
              <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f}}\
              label{{display:block;margin:.8rem 0}}input[type=email],input[type=password],input[type=text]{{width:100%;padding:.5rem;box-sizing:border-box}}\
-             button{{padding:.5rem 1.2rem;margin-right:.5rem}}.error{{color:#b00020}}dt{{font-weight:600}}</style>\
+             button{{padding:.5rem 1.2rem;margin:.25rem .5rem .25rem 0}}.error{{color:#b00020}}dt{{font-weight:600}}</style>\
              </head><body><h1>{title}</h1>{body}</body></html>",
             title = escape(title)
         ))

@@ -32,6 +32,14 @@ pub fn cookie(
         .finish()
 }
 
+/// The cookie of a browser session, lasting as long as the session.
+pub fn session_cookie(state: &AppState, session: &crate::org::IssuedSession) -> Cookie<'static> {
+    let seconds = chrono::DateTime::parse_from_rfc3339(&session.expires)
+        .map(|e| (e.timestamp() - chrono::Utc::now().timestamp()).max(60))
+        .unwrap_or(3600);
+    cookie(state, SESSION_COOKIE, session.token.clone(), "/", seconds)
+}
+
 /// A cookie that tells the browser to forget `name`.
 pub fn removal(state: &AppState, name: &'static str, path: &'static str) -> Cookie<'static> {
     let mut c = cookie(state, name, String::new(), path, 0);

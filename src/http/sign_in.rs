@@ -15,12 +15,31 @@ use crate::provisioning::onboarding::sign_in_path;
 #[derive(Debug, Default, Deserialize)]
 pub struct SignInQuery {
     email: Option<String>,
+    /// A page of Roster to go on to once signed in (a mail's link).
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct SignInForm {
     email: String,
     password: String,
+    next: Option<String>,
+}
+
+/// What every sign-in page shows besides its form: the Microsoft link, and where to go next.
+pub struct Ctx {
+    microsoft: bool,
+    next: Option<String>,
+}
+
+impl Ctx {
+    fn new(state: &AppState, next: Option<String>) -> Ctx {
+        Ctx {
+            microsoft: state.office365.configured(),
+            // Only a path on this server: never an open redirect.
+            next: next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -37,21 +56,21 @@ fn alert(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn sign_in_page(
-    status: StatusCode,
-    email: &str,
-    error: Option<&str>,
-    microsoft: bool,
-) -> HttpResponse {
+fn sign_in_page(status: StatusCode, email: &str, error: Option<&str>, ctx: &Ctx) -> HttpResponse {
     let body = format!(
         "<p>Sign in to Roster with your email address and password.</p>{error}\
          <form method=\"post\" action=\"/sign-in\">\
          <label>Email<input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required></label>\
          <label>Password<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
-         <button type=\"submit\">Sign in</button></form>{microsoft}",
+         {next}<button type=\"submit\">Sign in</button></form>{microsoft}",
         error = alert(error),
         email = escape(email),
-        microsoft = if microsoft {
+        next = ctx
+            .next
+            .as_deref()
+            .map(|n| format!("<input type=\"hidden\" name=\"next\" value=\"{}\">", escape(n)))
+            .unwrap_or_default(),
+        microsoft = if ctx.microsoft {
             "<p>Or <a href=\"/auth/microsoft/start\">sign in with Microsoft</a>.</p>"
         } else {
             ""
@@ -76,16 +95,16 @@ fn new_password_page(status: StatusCode, email: &str, error: Option<&str>) -> Ht
     html(status, "Choose your password", &body, None)
 }
 
-fn refused(email: &str, error: OrgError, microsoft: bool) -> HttpResponse {
+fn refused(email: &str, error: OrgError, ctx: &Ctx) -> HttpResponse {
     match error {
         OrgError::Forbidden(reason) => {
-            sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason), microsoft)
+            sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason), ctx)
         }
         OrgError::BadCredentials => sign_in_page(
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email address or the password is wrong."),
-            microsoft,
+            ctx,
         ),
         other => {
             tracing::warn!(error = %other, "sign-in page");
@@ -93,45 +112,78 @@ fn refused(email: &str, error: OrgError, microsoft: bool) -> HttpResponse {
                 StatusCode::SERVICE_UNAVAILABLE,
                 email,
                 Some("Roster cannot check your password right now; try again in a moment."),
-                microsoft,
+                ctx,
             )
         }
     }
 }
 
-fn too_many(email: &str, microsoft: bool) -> HttpResponse {
+fn too_many(email: &str, ctx: &Ctx) -> HttpResponse {
     sign_in_page(
         StatusCode::TOO_MANY_REQUESTS,
         email,
         Some("Too many attempts for this address; wait a minute and try again."),
-        microsoft,
+        ctx,
     )
 }
 
 pub async fn show(state: web::Data<AppState>, q: web::Query<SignInQuery>) -> HttpResponse {
     let email = q.email.as_deref().unwrap_or_default();
-    sign_in_page(StatusCode::OK, email, None, state.office365.configured())
+    let ctx = Ctx::new(&state, q.next.clone());
+    sign_in_page(StatusCode::OK, email, None, &ctx)
 }
 
 pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> HttpResponse {
-    let SignInForm { email, password } = form.into_inner();
+    let SignInForm {
+        email,
+        password,
+        next,
+    } = form.into_inner();
+    let ctx = Ctx::new(&state, next);
     if !state.sign_in_allowed(&email) {
-        return too_many(&email, state.office365.configured());
+        return too_many(&email, &ctx);
     }
     let (actor, account) = match state.org.check_credentials(&email, &password, None).await {
         Ok(found) => found,
-        Err(e) => return refused(&email, e, state.office365.configured()),
+        Err(e) => return refused(&email, e, &ctx),
     };
     if account.must_change_password {
         return new_password_page(StatusCode::OK, &account.email, None);
     }
+    let session = match state
+        .org
+        .open_session(
+            account,
+            "browser",
+            None,
+            serde_json::json!({"method": "password"}),
+            None,
+        )
+        .await
+    {
+        Ok(session) => session,
+        Err(e) => return refused(&email, e, &ctx),
+    };
+    let cookie = super::session::session_cookie(&state, &session);
+    if let Some(next) = &ctx.next {
+        return HttpResponse::SeeOther()
+            .insert_header((actix_web::http::header::LOCATION, next.as_str()))
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .cookie(cookie)
+            .finish();
+    }
     let body = format!(
         "<p>You are signed in as {email}. Your password works.</p>\
+         <p><a href=\"/account\">Go to your account</a></p>\
          <p>Administrators manage Roster through its admin API: <code>POST /admin/v1/sessions</code> \
          with this email address and password gives a session token.</p>",
         email = escape(&actor.email),
     );
-    html(StatusCode::OK, "Signed in", &body, None)
+    let mut page = html(StatusCode::OK, "Signed in", &body, None);
+    if let Err(e) = page.add_cookie(&cookie) {
+        tracing::warn!(error = %e, "could not set the session cookie");
+    }
+    page
 }
 
 pub async fn change_password(
@@ -140,7 +192,7 @@ pub async fn change_password(
 ) -> HttpResponse {
     let f = form.into_inner();
     if !state.sign_in_allowed(&f.email) {
-        return too_many(&f.email, state.office365.configured());
+        return too_many(&f.email, &Ctx::new(&state, None));
     }
     if f.new_password != f.confirm_password {
         return new_password_page(
@@ -162,7 +214,7 @@ pub async fn change_password(
                 Some("The one-time password is wrong."),
             )
         }
-        Err(e) => return refused(&f.email, e, state.office365.configured()),
+        Err(e) => return refused(&f.email, e, &Ctx::new(&state, None)),
     };
     match state
         .org
@@ -182,6 +234,6 @@ pub async fn change_password(
         Err(OrgError::Invalid(reason)) => {
             new_password_page(StatusCode::BAD_REQUEST, &f.email, Some(&reason))
         }
-        Err(e) => refused(&f.email, e, state.office365.configured()),
+        Err(e) => refused(&f.email, e, &Ctx::new(&state, None)),
     }
 }

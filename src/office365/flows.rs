@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::invitations::{join_org, use_invitation};
 use super::{Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
 use crate::connectors::microsoft::{AuthorizeRequest, SignedIn};
 use crate::org::{insert_account, permissions_of, Actor, IssuedSession, NewAccount};
@@ -12,6 +13,7 @@ use crate::provisioning::tenancy::create_org;
 use crate::scim::resource::format_datetime;
 use crate::security::{generate_prefixed_token, hash_token};
 use crate::storage::accounts::{self as accounts_store, AccountRow, NewAuditRow};
+use crate::storage::invitations as invitation_store;
 use crate::storage::microsoft::{self as store, IdentityRow, IntegrationRow, SignInRow};
 use crate::storage::tenants;
 use crate::storage::AnyConnection;
@@ -29,6 +31,8 @@ pub struct Started {
 pub enum CallbackOutcome {
     /// A linked identity (or one just linked by its verified email): a session is open.
     SignedIn { session: IssuedSession, org: String },
+    /// An invitation for this identity's address: the person accepts the terms to join.
+    JoinInvitation { org: String, email: String },
     /// No account yet: the person accepts the terms to create an org and its owner.
     Install {
         identity: crate::connectors::microsoft::VerifiedIdentity,
@@ -92,6 +96,28 @@ fn identity_row(p: &Pending, account_id: &str) -> IdentityRow {
     }
 }
 
+/// Links the identity (tenant, object) of an approved join request to its new account.
+pub(super) fn link_identity(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    object_id: &str,
+    account: &AccountRow,
+    name: Option<String>,
+) -> Office365Result<()> {
+    let p = Pending {
+        identity: crate::connectors::microsoft::VerifiedIdentity {
+            tenant_id: tenant_id.to_owned(),
+            object_id: object_id.to_owned(),
+            email: Some(account.email.clone()),
+            email_domain_verified: false,
+            name,
+            roles: None,
+        },
+        tenant_admin: false,
+    };
+    link(conn, &p, account, false).map(|_| ())
+}
+
 /// Links `p` to `account` and, when the person is an admin of the tenant and the account may
 /// manage its org, enables the org's integration with the tenant (the install of O365-1/3).
 fn link(
@@ -148,6 +174,23 @@ impl Office365Service {
         purpose: &str,
         login_hint: Option<String>,
     ) -> Office365Result<Started> {
+        self.begin_with(purpose, json!({}), login_hint).await
+    }
+
+    /// Begins a sign-in that accepts the invitation whose link holds `secret`.
+    pub async fn begin_for_invitation(&self, secret: &str) -> Office365Result<Started> {
+        let inv = self.open_invitation(secret).await?.row;
+        let context = json!({"invitation_id": inv.id, "org_id": inv.org_id});
+        self.begin_with("invitation", context, Some(inv.email))
+            .await
+    }
+
+    async fn begin_with(
+        &self,
+        purpose: &str,
+        context: Value,
+        login_hint: Option<String>,
+    ) -> Office365Result<Started> {
         let ms = self.microsoft()?;
         let start = ms.platform.start(&AuthorizeRequest { login_hint }).await?;
         let cookie = generate_prefixed_token(FLOW_PREFIX);
@@ -155,7 +198,7 @@ impl Office365Service {
             id: cookie.hash,
             state_hash: Some(hash_token(&start.state)),
             purpose: purpose.to_owned(),
-            context: "{}".into(),
+            context: context.to_string(),
             nonce: start.nonce,
             pkce_verifier: self
                 .secrets
@@ -256,6 +299,9 @@ impl Office365Service {
     /// Signs a linked identity in, links one whose email the tenant verified to the account
     /// with that email, or keeps the identity on the flow for the page that follows.
     async fn route(&self, flow: SignInRow, p: Pending) -> Office365Result<CallbackOutcome> {
+        if let Some(invitation) = invitation_of(&flow) {
+            return self.route_invitation(flow, p, invitation).await;
+        }
         let tenant_admin = p.tenant_admin;
         let (flow_id, pending) = (flow.id.clone(), p.clone());
         let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
@@ -324,6 +370,101 @@ impl Office365Service {
         }
     }
 
+    /// A sign-in that accepts an invitation: a linked identity accepts it with its account (of
+    /// that org only); an unlinked one must carry the invited address, then joins on the next page.
+    async fn route_invitation(
+        &self,
+        flow: SignInRow,
+        p: Pending,
+        (org_id, invitation_id): (String, String),
+    ) -> Office365Result<CallbackOutcome> {
+        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
+        let flow_id = flow.id.clone();
+        let pending = p.clone();
+        let linked = self
+            .db
+            .write(move |c| {
+                let inv = invitation_store::find_invitation(c, &org_id, &invitation_id)?
+                    .filter(|i| i.status(&now()) == "pending")
+                    .ok_or_else(|| Office365Error::Gone("this invitation was already used, revoked or has expired".into()))?;
+                let id = &pending.identity;
+                if let Some(found) = store::find_identity(c, &id.tenant_id, &id.object_id)? {
+                    let account = accounts_store::find_account_by_id(c, &found.account_id)?
+                        .ok_or(Office365Error::Expired)?;
+                    use_invitation(c, &inv, &account)?;
+                    store::delete_sign_in(c, &flow_id)?;
+                    return Ok::<_, Office365Error>(Some(account));
+                }
+                let matches = id
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.trim().to_lowercase() == inv.email_norm);
+                if !matches {
+                    return Err(Office365Error::Forbidden(format!(
+                        "you signed in with Microsoft as {}, but this invitation is for {}; sign in with that account, or associate an existing account instead",
+                        id.email.as_deref().unwrap_or("an account without an email"),
+                        inv.email
+                    )));
+                }
+                store::set_sign_in_identity(c, &flow_id, &json)?;
+                Ok(None)
+            })
+            .await?;
+        match linked {
+            Some(account) => self.signed_in(account, "microsoft+invitation").await,
+            None => {
+                let org = self.org_name(&flow_org(&flow)).await?;
+                Ok(CallbackOutcome::JoinInvitation {
+                    org,
+                    email: p.identity.email.unwrap_or_default(),
+                })
+            }
+        }
+    }
+
+    /// Joins the org of the invitation this browser's sign-in carries: the member account
+    /// (the invited address), linked to the identity, the terms, the invitation used.
+    pub async fn join_invitation(
+        &self,
+        cookie: &str,
+        accepted_terms: bool,
+    ) -> Office365Result<CallbackOutcome> {
+        if !accepted_terms {
+            return Err(Office365Error::Invalid(
+                "accept the terms of service to continue".into(),
+            ));
+        }
+        let (flow, p) = self.pending(cookie).await?;
+        let (org_id, invitation_id) = invitation_of(&flow).ok_or(Office365Error::Expired)?;
+        let version = self.terms.version.clone();
+        let flow_id = flow.id;
+        let account = self
+            .db
+            .write(move |c| {
+                if !store::delete_sign_in(c, &flow_id)? {
+                    return Err(Office365Error::Expired);
+                }
+                let inv = invitation_store::find_invitation(c, &org_id, &invitation_id)?
+                    .ok_or(Office365Error::Expired)?;
+                let name = inv.display_name.clone().or(p.identity.name.clone());
+                let account = join_org(
+                    c,
+                    &org_id,
+                    &inv.email,
+                    name,
+                    &inv.role,
+                    inv.profile_id.clone(),
+                    String::new(),
+                    &version,
+                )?;
+                use_invitation(c, &inv, &account)?;
+                link(c, &p, &account, false)?;
+                Ok(account)
+            })
+            .await?;
+        self.signed_in(account, "microsoft+invitation").await
+    }
+
     /// Opens a session for an account that just proved who it is, when it may act.
     async fn signed_in(&self, account: AccountRow, how: &str) -> Office365Result<CallbackOutcome> {
         let org_id = account.org_id.clone();
@@ -348,7 +489,7 @@ impl Office365Service {
     }
 
     /// The verified identity this browser's sign-in holds, waiting for a page.
-    async fn pending(&self, cookie: &str) -> Office365Result<(String, Pending)> {
+    pub(super) async fn pending(&self, cookie: &str) -> Office365Result<(SignInRow, Pending)> {
         let (id, at) = (hash_token(cookie), now());
         let row = self
             .db
@@ -360,7 +501,7 @@ impl Office365Service {
             .as_deref()
             .and_then(|j| serde_json::from_str::<Pending>(j).ok())
             .ok_or(Office365Error::Expired)?;
-        Ok((row.id, pending))
+        Ok((row, pending))
     }
 
     /// Install (O365-1): the person accepted the terms; a new org named `org_name` and its
@@ -383,7 +524,8 @@ impl Office365Service {
                 "the organization needs a name of 1 to 200 characters".into(),
             ));
         }
-        let (flow_id, p) = self.pending(cookie).await?;
+        let (flow, p) = self.pending(cookie).await?;
+        let flow_id = flow.id;
         let email = p
             .identity
             .email
@@ -437,7 +579,8 @@ impl Office365Service {
         email: &str,
         password: &str,
     ) -> Office365Result<CallbackOutcome> {
-        let (flow_id, p) = self.pending(cookie).await?;
+        let (flow, p) = self.pending(cookie).await?;
+        let (flow_id, invitation) = (flow.id.clone(), invitation_of(&flow));
         let (actor, account) = self.org.check_credentials(email, password, None).await?;
         let version = self.terms.version.clone();
         let manages = actor.allows("org.manage");
@@ -453,6 +596,10 @@ impl Office365Service {
                     )));
                 }
                 store::accept_terms(c, &linked.id, &version, &now())?;
+                if let Some((org, id)) = &invitation {
+                    let inv = invitation_store::find_invitation(c, org, id)?.ok_or(Office365Error::Expired)?;
+                    use_invitation(c, &inv, &linked)?;
+                }
                 link(c, &p, &linked, manages)
             })
             .await?;
@@ -558,6 +705,17 @@ impl Office365Service {
             error,
         })
     }
+}
+
+/// The (org, invitation) a sign-in accepts, when it was begun from an invitation link.
+fn invitation_of(flow: &SignInRow) -> Option<(String, String)> {
+    let ctx: Value = serde_json::from_str(&flow.context).ok()?;
+    let field = |k: &str| ctx.get(k).and_then(Value::as_str).map(str::to_owned);
+    Some((field("org_id")?, field("invitation_id")?))
+}
+
+fn flow_org(flow: &SignInRow) -> String {
+    invitation_of(flow).map(|(org, _)| org).unwrap_or_default()
 }
 
 /// Whether an account's own profile lets it manage its org.

@@ -5,6 +5,8 @@
 
 mod flows;
 mod integration;
+mod invitations;
+mod requests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +16,20 @@ use serde::{Deserialize, Serialize};
 use crate::connectors::microsoft::{
     Graph, IdentityPlatform, MicrosoftConfig, MicrosoftError, VerifiedIdentity,
 };
+use crate::mail::Mailer;
 use crate::org::{OrgError, OrgService};
 use crate::security::SecretBox;
 use crate::storage::{Db, StorageError};
 
 pub use flows::{CallbackOutcome, ConsentOutcome, Started};
 pub use integration::IntegrationStatus;
+pub use invitations::{
+    InvitationPage, InvitationResult, InvitationView, Invitee, NewInvitations, OpenInvitation,
+    TenantUserPageView, TenantUserView, INVITATION_MAIL,
+};
+pub use requests::{
+    JoinRequestPage, JoinRequestView, Requested, JOIN_DECISION_MAIL, JOIN_REQUEST_MAIL,
+};
 
 /// How long a browser has between beginning a sign-in and finishing the page after it.
 const SIGN_IN_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -41,6 +51,9 @@ pub enum Office365Error {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// A link that worked once and no longer does (used, revoked, expired).
+    #[error("{0}")]
+    Gone(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -77,6 +90,20 @@ pub struct Office365Service {
     org: OrgService,
     microsoft: Option<Microsoft>,
     terms: Terms,
+    mailer: Mailer,
+    /// Roster's public URL, the base of the links in its mails.
+    public_base: String,
+    /// How long an invitation link works.
+    invitation_days: u64,
+}
+
+/// What the service needs besides its collaborators.
+#[derive(Debug, Clone)]
+pub struct Office365Settings {
+    pub microsoft: Option<MicrosoftConfig>,
+    pub terms: Terms,
+    pub public_base: String,
+    pub invitation_days: u64,
 }
 
 #[derive(Clone)]
@@ -91,10 +118,10 @@ impl Office365Service {
         db: Db,
         secrets: SecretBox,
         org: OrgService,
-        config: Option<MicrosoftConfig>,
-        terms: Terms,
+        mailer: Mailer,
+        settings: Office365Settings,
     ) -> Result<Self, MicrosoftError> {
-        let microsoft = match config {
+        let microsoft = match settings.microsoft {
             Some(config) => {
                 let http = crate::connectors::microsoft::http_client()?;
                 Some(Microsoft {
@@ -109,7 +136,10 @@ impl Office365Service {
             secrets,
             org,
             microsoft,
-            terms,
+            terms: settings.terms,
+            mailer,
+            public_base: settings.public_base,
+            invitation_days: settings.invitation_days,
         })
     }
 

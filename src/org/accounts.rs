@@ -99,10 +99,15 @@ fn check_role(role: &str) -> OrgResult<()> {
     }
 }
 
-fn check_email(email: &str) -> OrgResult<()> {
+/// Whether `email` has the shape of a mail address (local part, @, a dotted domain).
+pub fn looks_like_email(email: &str) -> bool {
     let ok = matches!(email.split_once('@'), Some((local, domain))
         if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !email.contains(char::is_whitespace));
-    if ok && email.len() <= 254 {
+    ok && email.len() <= 254
+}
+
+fn check_email(email: &str) -> OrgResult<()> {
+    if looks_like_email(email) {
         Ok(())
     } else {
         Err(OrgError::Invalid(format!(
@@ -162,7 +167,7 @@ pub fn insert_account(
 }
 
 /// Hashes a password off the async workers.
-async fn hashed(password: String) -> OrgResult<String> {
+pub async fn hashed(password: String) -> OrgResult<String> {
     check_password(&password)?;
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await

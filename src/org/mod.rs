@@ -33,7 +33,8 @@ pub use crate::storage::profiles::UserEventRow;
 pub use crate::storage::provlog::{LogQuery, LogRow};
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
-    insert_account, AccountUpdate, AccountView, NewAccount, ProfileInput, ProfileView,
+    hashed, insert_account, looks_like_email, AccountUpdate, AccountView, NewAccount, ProfileInput,
+    ProfileView,
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};

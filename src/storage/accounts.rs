@@ -226,6 +226,39 @@ pub fn find_account_by_email(
         .map_err(db)
 }
 
+/// Of `emails` (lower-cased), those of accounts of `org_id`.
+pub fn emails_in_org(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    emails: &[String],
+) -> StorageResult<Vec<String>> {
+    accounts::table
+        .filter(accounts::org_id.eq(org_id))
+        .filter(accounts::email_norm.eq_any(emails))
+        .select(accounts::email_norm)
+        .load(conn)
+        .map_err(db)
+}
+
+/// The accounts of an org holding `users.manage` (owners, and profiles granting it or `*`).
+pub fn user_managers(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Vec<AccountRow>> {
+    let rows: Vec<(AccountRow, String)> = accounts::table
+        .inner_join(profiles::table)
+        .filter(accounts::org_id.eq(org_id))
+        .filter(accounts::disabled.eq(false))
+        .select((AccountRow::as_select(), profiles::permissions))
+        .load(conn)
+        .map_err(db)?;
+    Ok(rows
+        .into_iter()
+        .filter(|(a, perms)| {
+            let granted: Vec<String> = serde_json::from_str(perms).unwrap_or_default();
+            a.role == "owner" || granted.iter().any(|g| g == "*" || g == "users.manage")
+        })
+        .map(|(a, _)| a)
+        .collect())
+}
+
 pub fn find_account_by_id(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<AccountRow>> {
     accounts::table
         .find(id)

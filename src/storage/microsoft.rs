@@ -82,6 +82,24 @@ pub fn identity_of_account(
         .map_err(db)
 }
 
+/// Of the object ids of `tenant_id`, those linked to an account of `org_id`.
+pub fn linked_objects(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    object_ids: &[String],
+    org_id: &str,
+) -> StorageResult<Vec<String>> {
+    use super::schema::accounts;
+    microsoft_identities::table
+        .inner_join(accounts::table)
+        .filter(microsoft_identities::tenant_id.eq(tenant_id))
+        .filter(microsoft_identities::object_id.eq_any(object_ids))
+        .filter(accounts::org_id.eq(org_id))
+        .select(microsoft_identities::object_id)
+        .load(conn)
+        .map_err(db)
+}
+
 /// Links an identity to an account; a unique violation means either is linked already.
 pub fn insert_identity(conn: &mut AnyConnection, row: &IdentityRow) -> StorageResult<()> {
     diesel::insert_into(microsoft_identities::table)

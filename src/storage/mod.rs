@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod dialect;
 mod filter_sql;
+pub mod invitations;
 pub mod mail;
 pub mod microsoft;
 pub mod migrate;

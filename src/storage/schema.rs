@@ -191,6 +191,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        email_norm -> Text,
+        kind -> Text,
+        display_name -> Nullable<Text>,
+        role -> Text,
+        profile_id -> Nullable<Text>,
+        token_hash -> Text,
+        invited_by -> Nullable<Text>,
+        created -> Text,
+        expires -> Text,
+        last_sent -> Text,
+        accepted -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        revoked -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    join_requests (id) {
+        id -> Text,
+        org_id -> Text,
+        tenant_id -> Text,
+        object_id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        created -> Text,
+        status -> Text,
+        decided -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(directory_connections -> orgs (org_id));
 diesel::joinable!(accounts -> profiles (profile_id));
 diesel::joinable!(account_sessions -> accounts (account_id));
@@ -219,7 +256,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     microsoft_identities,
     microsoft_sign_ins,
     org_microsoft,
-    terms_acceptances
+    terms_acceptances,
+    invitations,
+    join_requests
 );
 
 diesel::table! {

@@ -293,3 +293,115 @@ async fn o365_1_an_admin_installs_roster_with_microsoft_in_a_browser() {
         browser.close().await;
     }
 }
+
+/// Waits until the page's heading is `title`.
+async fn wait_for_heading(browser: &Browser, title: &str) {
+    for _ in 0..200 {
+        if browser.heading().await == title {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(browser.heading().await, title);
+}
+
+#[tokio::test]
+async fn o365_5_7_an_invitation_is_accepted_and_a_join_request_approved_in_a_browser() {
+    use crate::fake_microsoft::{FakeMicrosoft, Person};
+    use crate::microsoft::{api_token, install, sign_in};
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let fake = FakeMicrosoft::start().await;
+        let f = fake.clone();
+        let app = TestApp::spawn_with(move |s| f.configure(s)).await;
+        let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
+        let (admin, _) = install(&app, &fake, &megan, "Contoso").await;
+        let token = api_token(&app, &admin).await;
+        let r = app
+            .admin(
+                Method::POST,
+                "/invitations",
+                Some(json!({"invitees": [{"email": "nora@example.org"}]})),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let mails = app.outbox(&token).await;
+        let body = mails[0]["body"].as_str().unwrap();
+        let link = body[body.find("http").unwrap()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+
+        let c = &browser.client;
+        c.goto(&link).await.unwrap();
+        assert_eq!(browser.heading().await, "Join Contoso");
+        browser.screenshot(&format!("invitation-{label}")).await;
+        browser.fill("password", "nora's own passphrase").await;
+        browser
+            .fill("confirm_password", "nora's own passphrase")
+            .await;
+        c.find(Locator::Css("input[name=accept_terms]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.submit().await;
+        wait_for_heading(&browser, "Your account").await;
+        let text = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("nora@example.org"), "{text}");
+
+        // Joe asks to join; Megan approves in the browser.
+        let joe = Person::new(TENANT, "joe@contoso.com");
+        let (joe_browser, page) = sign_in(&app, &fake, &joe).await;
+        joe_browser
+            .post(
+                &format!("{}/auth/microsoft/join-request", app.root),
+                &[("csrf", &page.csrf())],
+            )
+            .await;
+        let mails = app.outbox(&token).await;
+        let mail = mails.iter().find(|m| m["kind"] == "join_request").unwrap();
+        let body = mail["body"].as_str().unwrap();
+        let review = body[body.find("http").unwrap()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        c.goto(&review).await.unwrap();
+        assert_eq!(browser.heading().await, "Not allowed");
+        assert!(
+            browser.alert().await.contains("users.manage"),
+            "Nora may not approve"
+        );
+        fake.sign_in_as(&megan);
+        c.goto(&format!("{}/auth/microsoft/start", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Your account").await;
+        c.goto(&review).await.unwrap();
+        assert_eq!(browser.heading().await, "Join request");
+        browser.screenshot(&format!("join-request-{label}")).await;
+        browser.submit().await;
+        let text = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("joe@contoso.com is now a member"), "{text}");
+        browser.close().await;
+    }
+}

@@ -91,6 +91,12 @@ struct State {
     last_login_hint: Option<String>,
     /// Token requests seen.
     token_calls: u32,
+    /// Users of each tenant `/users` lists: how many.
+    tenant_users: HashMap<String, usize>,
+    /// Tenants that granted admin consent (app-only tokens are refused for the others).
+    consented: Vec<String>,
+    /// Graph `/users` requests seen.
+    users_calls: u32,
 }
 
 struct Keys {
@@ -148,6 +154,8 @@ impl FakeMicrosoft {
                 .route("/common/discovery/v2.0/keys", web::get().to(jwks))
                 .route("/common/oauth2/v2.0/authorize", web::get().to(authorize))
                 .route("/common/oauth2/v2.0/token", web::post().to(token))
+                .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
+                .route("/graph/v1.0/users", web::get().to(users))
                 .route("/{tenant}/v2.0/adminconsent", web::get().to(admin_consent))
                 .route(
                     "/graph/v1.0/me/memberOf/microsoft.graph.directoryRole",
@@ -185,6 +193,17 @@ impl FakeMicrosoft {
 
     pub fn member_of_calls(&self) -> u32 {
         self.state.lock().unwrap().member_of_calls
+    }
+
+    /// Gives `tenant` `n` users (`user0@…` on), and its admin consent.
+    pub fn tenant_with_users(&self, tenant: &str, n: usize) {
+        let mut st = self.state.lock().unwrap();
+        st.tenant_users.insert(tenant.to_owned(), n);
+        st.consented.push(tenant.to_owned());
+    }
+
+    pub fn users_calls(&self) -> u32 {
+        self.state.lock().unwrap().users_calls
     }
 
     pub fn token_calls(&self) -> u32 {
@@ -319,6 +338,7 @@ async fn authorize(
 
 async fn token(
     fake: web::Data<FakeMicrosoft>,
+    req: HttpRequest,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
@@ -330,6 +350,30 @@ async fn token(
             "invalid_client",
             "AADSTS7000215: Invalid client secret provided.",
         );
+    }
+    if get("grant_type") == "client_credentials" {
+        let tenant = req
+            .match_info()
+            .get("tenant")
+            .unwrap_or("common")
+            .to_owned();
+        if tenant == "common" || !get("scope").ends_with("/.default") {
+            return error(
+                400,
+                "invalid_request",
+                "AADSTS90009: client credentials need a tenant and a .default scope",
+            );
+        }
+        if !st.consented.contains(&tenant) {
+            return error(
+                400,
+                "invalid_grant",
+                "AADSTS65001: The user or administrator has not consented to use the application.",
+            );
+        }
+        let access = format!("app-{tenant}-{}", uuid::Uuid::new_v4());
+        return HttpResponse::Ok()
+            .json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": access}));
     }
     if get("grant_type") != "authorization_code" {
         return error(
@@ -400,6 +444,68 @@ async fn admin_consent(req: HttpRequest, q: web::Query<HashMap<String, String>>)
     HttpResponse::Found()
         .insert_header(("Location", url.to_string()))
         .finish()
+}
+
+/// `/users` of the tenant an app-only token is for: `$top` a page (at most 999), `$skiptoken`
+/// in the next link, 429 with `Retry-After` while the test asks for throttling.
+async fn users(
+    fake: web::Data<FakeMicrosoft>,
+    req: HttpRequest,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let mut st = fake.state.lock().unwrap();
+    st.users_calls += 1;
+    if st.throttle > 0 {
+        st.throttle -= 1;
+        return HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "1"))
+            .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}}));
+    }
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer app-"))
+        .unwrap_or_default();
+    let Some((tenant, n)) = st
+        .tenant_users
+        .iter()
+        .find(|(t, _)| token.starts_with(&format!("{t}-")))
+        .map(|(t, n)| (t.clone(), *n))
+    else {
+        return HttpResponse::Forbidden()
+            .json(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}));
+    };
+    let top: usize = q
+        .get("$top")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(100)
+        .min(999);
+    let skip: usize = q
+        .get("$skiptoken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let value: Vec<Value> = (skip..n.min(skip + top))
+        .map(|i| {
+            json!({
+                "id": format!("00000000-0000-4000-8000-{i:012}"),
+                "displayName": format!("User {i}"),
+                "mail": if i % 10 == 9 { Value::Null } else { json!(format!("user{i}@contoso.com")) },
+                "userPrincipalName": format!("user{i}@contoso.com"),
+                "userType": if i % 50 == 49 { "Guest" } else { "Member" },
+                "accountEnabled": i % 25 != 24,
+            })
+        })
+        .collect();
+    let mut body = json!({"@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#users({tenant})"), "value": value});
+    if skip + top < n {
+        body["@odata.nextLink"] = json!(format!(
+            "{}/graph/v1.0/users?$top={top}&$select=id,displayName,mail,userPrincipalName,userType,accountEnabled&$skiptoken={}",
+            fake.base,
+            skip + top
+        ));
+    }
+    HttpResponse::Ok().json(body)
 }
 
 /// `/me/memberOf/microsoft.graph.directoryRole`: one role per page, so paging is exercised.

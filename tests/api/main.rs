@@ -11,6 +11,7 @@ mod fake_microsoft;
 mod groups;
 mod helpers;
 mod input;
+mod invitations;
 mod mapping;
 mod microsoft;
 mod oauth;

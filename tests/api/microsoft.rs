@@ -9,7 +9,7 @@ use crate::admin::PASSWORD;
 use crate::fake_microsoft::{FakeMicrosoft, Person, Tamper, GLOBAL_ADMIN, PERSONAL_TENANT};
 use crate::helpers::TestApp;
 
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
 /// A browser: keeps cookies, follows redirects one by one so each hop can be seen.
 pub struct Browser {
@@ -79,7 +79,7 @@ impl Browser {
     }
 }
 
-async fn spawn() -> (TestApp, FakeMicrosoft) {
+pub async fn spawn() -> (TestApp, FakeMicrosoft) {
     let fake = FakeMicrosoft::start().await;
     let f = fake.clone();
     let app = TestApp::spawn_with(move |s| f.configure(s)).await;
@@ -87,7 +87,7 @@ async fn spawn() -> (TestApp, FakeMicrosoft) {
 }
 
 /// Signs `person` in with Microsoft in a new browser; the page it ends on.
-async fn sign_in(app: &TestApp, fake: &FakeMicrosoft, person: &Person) -> (Browser, Page) {
+pub async fn sign_in(app: &TestApp, fake: &FakeMicrosoft, person: &Person) -> (Browser, Page) {
     fake.sign_in_as(person);
     let browser = Browser::new();
     let page = browser
@@ -97,7 +97,7 @@ async fn sign_in(app: &TestApp, fake: &FakeMicrosoft, person: &Person) -> (Brows
 }
 
 /// Installs Roster as `person` (a new org named `org`); the browser is signed in after.
-async fn install(
+pub async fn install(
     app: &TestApp,
     fake: &FakeMicrosoft,
     person: &Person,
@@ -117,7 +117,7 @@ async fn install(
 }
 
 /// An admin API token made from a signed-in browser's account page.
-async fn api_token(app: &TestApp, browser: &Browser) -> String {
+pub async fn api_token(app: &TestApp, browser: &Browser) -> String {
     let account = browser.get(&format!("{}/account", app.root)).await;
     let page = browser
         .post(

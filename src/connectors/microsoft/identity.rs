@@ -65,7 +65,12 @@ struct Cache {
     discovery: Option<(Discovery, Instant)>,
     keys: HashMap<String, DecodingKey>,
     keys_fetched: Option<Instant>,
+    /// App-only Graph tokens by tenant, with when to stop using them.
+    app_tokens: HashMap<String, (String, Instant)>,
 }
+
+/// An app-only token is renewed this long before Microsoft says it expires.
+const APP_TOKEN_MARGIN: Duration = Duration::from_secs(300);
 
 /// The token endpoint's answer: the standard fields and the ID token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,6 +367,46 @@ impl IdentityPlatform {
             name: claims.name,
             roles: claims.wids,
         })
+    }
+
+    /// An app-only Graph token for `tenant` (client credentials, scope `{graph}/.default`),
+    /// reused until shortly before it expires. Needs the tenant's admin consent.
+    pub async fn app_token(&self, tenant: &str) -> MicrosoftResult<String> {
+        if let Some((token, until)) = self.cache.lock().await.app_tokens.get(tenant) {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let token_url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            trimmed(&self.config.authority),
+            url::form_urlencoded::byte_serialize(tenant.as_bytes()).collect::<String>()
+        );
+        let client = OidcClient::<EndpointNotSet, EndpointNotSet>::new(ClientId::new(
+            self.config.client_id.clone(),
+        ))
+        .set_client_secret(ClientSecret::new(self.config.client_secret.clone()))
+        .set_auth_type(AuthType::RequestBody)
+        .set_token_uri(TokenUrl::new(token_url).map_err(unreachable)?);
+        let answer = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(format!(
+                "{}/.default",
+                graph_resource(&self.config.graph)
+            )))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        let lifetime = answer
+            .expires_in()
+            .unwrap_or(Duration::from_secs(3600))
+            .saturating_sub(APP_TOKEN_MARGIN);
+        let token = answer.access_token().secret().clone();
+        self.cache.lock().await.app_tokens.insert(
+            tenant.to_owned(),
+            (token.clone(), Instant::now() + lifetime),
+        );
+        Ok(token)
     }
 
     /// Where an admin grants the app's application permissions for their tenant

@@ -250,6 +250,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/microsoft", web::get().to(microsoft::get_microsoft))
             .route("/microsoft", web::put().to(microsoft::put_microsoft))
             .route("/microsoft", web::delete().to(microsoft::delete_microsoft))
+            .route("/microsoft/users", web::get().to(microsoft::tenant_users))
+            .route("/invitations", web::get().to(microsoft::list_invitations))
+            .route(
+                "/invitations",
+                web::post().to(microsoft::create_invitations),
+            )
+            .route(
+                "/invitations/{id}/resend",
+                web::post().to(microsoft::resend_invitation),
+            )
+            .route(
+                "/invitations/{id}",
+                web::delete().to(microsoft::revoke_invitation),
+            )
+            .route(
+                "/join-requests",
+                web::get().to(microsoft::list_join_requests),
+            )
+            .route(
+                "/join-requests/{id}/approve",
+                web::post().to(microsoft::approve_join_request),
+            )
+            .route(
+                "/join-requests/{id}/reject",
+                web::post().to(microsoft::reject_join_request),
+            )
             .route("/audit-log", web::get().to(audit_log))
             .route("/provisioning-log", web::get().to(provisioning_log))
             .default_service(web::to(|req: HttpRequest| async move {

@@ -152,7 +152,11 @@ impl Modify for AdminBearer {
         handlers::list_domains, handlers::add_domain, handlers::verify_domain,
         handlers::delete_domain, handlers::outbox,
         super::microsoft::get_microsoft, super::microsoft::put_microsoft,
-        super::microsoft::delete_microsoft,
+        super::microsoft::delete_microsoft, super::microsoft::tenant_users,
+        super::microsoft::create_invitations, super::microsoft::list_invitations,
+        super::microsoft::resend_invitation, super::microsoft::revoke_invitation,
+        super::microsoft::list_join_requests, super::microsoft::approve_join_request,
+        super::microsoft::reject_join_request,
     )
 )]
 pub struct AdminApi;
