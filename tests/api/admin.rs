@@ -32,6 +32,48 @@ impl TestApp {
             .unwrap();
     }
 
+    /// An account (password [`PASSWORD`]) in org `org_id`, or in a new org when None.
+    pub fn seed_account_in(&self, org_id: Option<&str>, email: &str, role: &str) {
+        let hash = roster::security::hash_password(PASSWORD).unwrap();
+        let (org, email, role) = (org_id.map(str::to_owned), email.to_owned(), role.to_owned());
+        self.db()
+            .run_sync(move |c| {
+                let org = match org {
+                    Some(org) => org,
+                    None => {
+                        roster::provisioning::tenancy::create_org(c, &format!("org of {email}"))?.id
+                    }
+                };
+                let new = NewAccount {
+                    email,
+                    password: String::new(),
+                    display_name: None,
+                    role: Some(role),
+                    profile_id: None,
+                    must_change_password: Some(false),
+                    user_id: None,
+                };
+                insert_account(c, &org, &new, hash).map_err(|e| anyhow::anyhow!(e))
+            })
+            .unwrap();
+    }
+
+    /// Asserts that the org's audit log (newest first, one page) holds each of `actions`.
+    pub async fn assert_audited(&self, token: &str, actions: &[&str]) {
+        let audit = self
+            .admin(Method::GET, "/audit-log", None, Some(token))
+            .await;
+        let seen: Vec<&str> = audit.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap())
+            .collect();
+        for action in actions {
+            assert!(seen.contains(action), "{action} in {seen:?}");
+        }
+    }
+
     /// Signs in and returns the admin token.
     pub async fn sign_in(&self, email: &str) -> String {
         let r = self

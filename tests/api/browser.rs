@@ -242,13 +242,7 @@ async fn o365_1_an_admin_installs_roster_with_microsoft_in_a_browser() {
             .click()
             .await
             .unwrap();
-        for _ in 0..200 {
-            if browser.heading().await == "Welcome to Roster" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        assert_eq!(browser.heading().await, "Welcome to Roster");
+        wait_for_heading(&browser, "Welcome to Roster").await;
         browser
             .screenshot(&format!("microsoft-install-{label}"))
             .await;
@@ -283,13 +277,7 @@ async fn o365_1_an_admin_installs_roster_with_microsoft_in_a_browser() {
             .click()
             .await
             .unwrap();
-        for _ in 0..200 {
-            if browser.heading().await == "Admin consent granted" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        assert_eq!(browser.heading().await, "Admin consent granted");
+        wait_for_heading(&browser, "Admin consent granted").await;
         browser.close().await;
     }
 }

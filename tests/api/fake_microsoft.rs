@@ -34,6 +34,8 @@ pub enum Tamper {
     Expired,
     /// HS256 with the client secret as key (the "alg confusion" forgery).
     Hs256,
+    /// Signed with a `kid` the JWK Set never holds.
+    UnknownKid,
 }
 
 /// A person the fake signs in.
@@ -91,6 +93,10 @@ struct State {
     last_login_hint: Option<String>,
     /// Token requests seen.
     token_calls: u32,
+    /// The key set holds the second key and tokens are signed with it.
+    rotated: bool,
+    /// JWK Set requests seen.
+    jwks_calls: u32,
     /// Users of each tenant `/users` lists: how many.
     tenant_users: HashMap<String, usize>,
     /// Tenants that granted admin consent (app-only tokens are refused for the others).
@@ -103,7 +109,10 @@ struct Keys {
     encoding: EncodingKey,
     n: String,
     e: String,
+    /// The second key: a forger's under `k1`, the rolled-over key under `k2`.
     other: EncodingKey,
+    other_n: String,
+    other_e: String,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -125,6 +134,8 @@ fn keys() -> &'static Keys {
             n: b64(&key.n().to_bytes_be()),
             e: b64(&key.e().to_bytes_be()),
             other: der(&other),
+            other_n: b64(&other.n().to_bytes_be()),
+            other_e: b64(&other.e().to_bytes_be()),
         }
     })
 }
@@ -202,6 +213,15 @@ impl FakeMicrosoft {
         st.consented.push(tenant.to_owned());
     }
 
+    /// Rolls the signing key over: the JWK Set publishes a second key, which signs from now on.
+    pub fn rotate_key(&self) {
+        self.state.lock().unwrap().rotated = true;
+    }
+
+    pub fn jwks_calls(&self) -> u32 {
+        self.state.lock().unwrap().jwks_calls
+    }
+
     pub fn users_calls(&self) -> u32 {
         self.state.lock().unwrap().users_calls
     }
@@ -214,7 +234,7 @@ impl FakeMicrosoft {
         self.state.lock().unwrap().last_login_hint.clone()
     }
 
-    fn id_token(&self, g: &Grant, tamper: Tamper) -> String {
+    fn id_token(&self, g: &Grant, tamper: Tamper, rotated: bool) -> String {
         let p = &g.person;
         let now = chrono::Utc::now().timestamp();
         let iss_tenant = if tamper == Tamper::Issuer {
@@ -256,12 +276,13 @@ impl FakeMicrosoft {
             .unwrap();
         }
         let mut h = Header::new(Algorithm::RS256);
-        h.kid = Some("k1".into());
-        let key = if tamper == Tamper::Signature {
-            &keys().other
-        } else {
-            &keys().encoding
+        let (kid, key) = match (tamper, rotated) {
+            (Tamper::Signature, _) => ("k1", &keys().other),
+            (Tamper::UnknownKid, _) => ("k9", &keys().encoding),
+            (_, true) => ("k2", &keys().other),
+            (_, false) => ("k1", &keys().encoding),
         };
+        h.kid = Some(kid.into());
         jsonwebtoken::encode(&h, &claims, key).unwrap()
     }
 }
@@ -280,11 +301,15 @@ async fn discovery(fake: web::Data<FakeMicrosoft>) -> HttpResponse {
     }))
 }
 
-async fn jwks() -> HttpResponse {
+async fn jwks(fake: web::Data<FakeMicrosoft>) -> HttpResponse {
     let k = keys();
-    HttpResponse::Ok().json(json!({"keys": [
-        {"kty": "RSA", "use": "sig", "kid": "k1", "n": k.n, "e": k.e},
-    ]}))
+    let mut st = fake.state.lock().unwrap();
+    st.jwks_calls += 1;
+    let mut set = vec![json!({"kty": "RSA", "use": "sig", "kid": "k1", "n": k.n, "e": k.e})];
+    if st.rotated {
+        set.push(json!({"kty": "RSA", "use": "sig", "kid": "k2", "n": k.other_n, "e": k.other_e}));
+    }
+    HttpResponse::Ok().json(json!({ "keys": set }))
 }
 
 fn error(status: u16, code: &str, description: &str) -> HttpResponse {
@@ -401,6 +426,7 @@ async fn token(
         return error(400, "invalid_grant", "AADSTS50148: redirect_uri mismatch.");
     }
     let tamper = st.tamper.take().unwrap_or(Tamper::None);
+    let rotated = st.rotated;
     let access = format!("at-{}", uuid::Uuid::new_v4());
     st.tokens.insert(access.clone(), grant.person.clone());
     drop(st);
@@ -410,7 +436,7 @@ async fn token(
         "expires_in": 3599,
         "access_token": access,
         "refresh_token": format!("rt-{}", uuid::Uuid::new_v4()),
-        "id_token": fake.id_token(&grant, tamper),
+        "id_token": fake.id_token(&grant, tamper, rotated),
     }))
 }
 
@@ -446,6 +472,27 @@ async fn admin_consent(req: HttpRequest, q: web::Query<HashMap<String, String>>)
         .finish()
 }
 
+/// A 429 with `Retry-After` while the test asks for throttling.
+fn throttled(st: &mut State) -> Option<HttpResponse> {
+    if st.throttle == 0 {
+        return None;
+    }
+    st.throttle -= 1;
+    Some(
+        HttpResponse::TooManyRequests()
+            .insert_header(("Retry-After", "1"))
+            .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}})),
+    )
+}
+
+fn bearer(req: &HttpRequest) -> &str {
+    req.headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+}
+
 /// `/users` of the tenant an app-only token is for: `$top` a page (at most 999), `$skiptoken`
 /// in the next link, 429 with `Retry-After` while the test asks for throttling.
 async fn users(
@@ -455,18 +502,10 @@ async fn users(
 ) -> HttpResponse {
     let mut st = fake.state.lock().unwrap();
     st.users_calls += 1;
-    if st.throttle > 0 {
-        st.throttle -= 1;
-        return HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", "1"))
-            .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}}));
+    if let Some(busy) = throttled(&mut st) {
+        return busy;
     }
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer app-"))
-        .unwrap_or_default();
+    let token = bearer(&req).strip_prefix("app-").unwrap_or_default();
     let Some((tenant, n)) = st
         .tenant_users
         .iter()
@@ -516,18 +555,10 @@ async fn member_of(
 ) -> HttpResponse {
     let mut st = fake.state.lock().unwrap();
     st.member_of_calls += 1;
-    if st.throttle > 0 {
-        st.throttle -= 1;
-        return HttpResponse::TooManyRequests()
-            .insert_header(("Retry-After", "1"))
-            .json(json!({"error": {"code": "TooManyRequests", "message": "Too many requests"}}));
+    if let Some(busy) = throttled(&mut st) {
+        return busy;
     }
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let token = bearer(&req);
     let Some(person) = st.tokens.get(token).cloned() else {
         return HttpResponse::Unauthorized()
             .json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}));

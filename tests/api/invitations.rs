@@ -62,21 +62,7 @@ async fn o365_4_the_tenant_users_are_listed_a_graph_page_at_a_time_and_marked() 
     assert_eq!(invited[0]["outcome"], "invited");
     let org =
         app.text("SELECT org_id AS value FROM accounts WHERE email_norm = 'megan@contoso.com'");
-    app.db()
-        .run_sync(move |c| {
-            let new = roster::org::NewAccount {
-                email: "user3@contoso.com".into(),
-                password: String::new(),
-                display_name: None,
-                role: Some("member".into()),
-                profile_id: None,
-                must_change_password: Some(false),
-                user_id: None,
-            };
-            roster::org::insert_account(c, &org, &new, String::new())
-                .map_err(|e| anyhow::anyhow!(e))
-        })
-        .unwrap();
+    app.seed_account_in(Some(&org), "user3@contoso.com", "member");
 
     fake.throttle_graph(1);
     let mut cursor: Option<String> = None;
@@ -327,23 +313,16 @@ async fn o365_5_an_invitation_link_works_once_and_not_after_revocation_or_expiry
             r.body
         );
     }
-    let audit = app
-        .admin(Method::GET, "/audit-log", None, Some(&owner))
-        .await;
-    let actions: Vec<&str> = audit.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for a in [
-        "invitation.created",
-        "invitation.accepted",
-        "invitation.revoked",
-        "invitation.resent",
-    ] {
-        assert!(actions.contains(&a), "{a} in {actions:?}");
-    }
+    app.assert_audited(
+        &owner,
+        &[
+            "invitation.created",
+            "invitation.accepted",
+            "invitation.revoked",
+            "invitation.resent",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -429,26 +408,7 @@ async fn o365_5_associate_my_account_accepts_with_an_account_of_the_org_only() {
     let link = link_in_mail(&app, &owner, "invitation", "new.address@example.com").await;
 
     // An account of another org is refused.
-    let org2 = app
-        .db()
-        .run_sync(|c| roster::provisioning::tenancy::create_org(c, "Elsewhere"))
-        .unwrap()
-        .id;
-    let hash = roster::security::hash_password(PASSWORD).unwrap();
-    app.db()
-        .run_sync(move |c| {
-            let new = roster::org::NewAccount {
-                email: "stranger@example.com".into(),
-                password: String::new(),
-                display_name: None,
-                role: Some("owner".into()),
-                profile_id: None,
-                must_change_password: Some(false),
-                user_id: None,
-            };
-            roster::org::insert_account(c, &org2, &new, hash).map_err(|e| anyhow::anyhow!(e))
-        })
-        .unwrap();
+    app.seed_account_in(None, "stranger@example.com", "owner");
     let browser = Browser::new();
     let page = browser.get(&link).await;
     let associate = format!("{link}/associate");

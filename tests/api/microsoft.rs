@@ -173,23 +173,16 @@ async fn o365_1_install_creates_an_org_and_its_owner_and_a_second_sign_in_lands_
     assert_eq!(status.body["enabled"], true);
     assert_eq!(status.body["tenant_id"], TENANT);
     assert_eq!(status.body["my_tenant_admin"], true);
-    let audit = app
-        .admin(Method::GET, "/audit-log", None, Some(&token))
-        .await;
-    let actions: Vec<&str> = audit.body["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for action in [
-        "org.installed",
-        "account.microsoft_linked",
-        "microsoft.enabled",
-        "account.sign_in",
-    ] {
-        assert!(actions.contains(&action), "{action} in {actions:?}");
-    }
+    app.assert_audited(
+        &token,
+        &[
+            "org.installed",
+            "account.microsoft_linked",
+            "microsoft.enabled",
+            "account.sign_in",
+        ],
+    )
+    .await;
 
     // Signing in again from another browser: the same account, no second org. The session
     // cookie is out of scripts' reach and not sent on cross-site subrequests.
@@ -553,26 +546,7 @@ async fn o365_2_associate_my_account_links_the_identity_to_an_existing_account()
     );
 
     // A colleague of that tenant with an account of another org cannot associate it.
-    let org2 = app
-        .db()
-        .run_sync(|c| roster::provisioning::tenancy::create_org(c, "Elsewhere"))
-        .unwrap()
-        .id;
-    let hash = roster::security::hash_password(PASSWORD).unwrap();
-    app.db()
-        .run_sync(move |c| {
-            let new = roster::org::NewAccount {
-                email: "elsewhere@example.com".into(),
-                password: String::new(),
-                display_name: None,
-                role: Some("owner".into()),
-                profile_id: None,
-                must_change_password: Some(false),
-                user_id: None,
-            };
-            roster::org::insert_account(c, &org2, &new, hash).map_err(|e| anyhow::anyhow!(e))
-        })
-        .unwrap();
+    app.seed_account_in(None, "elsewhere@example.com", "owner");
     let colleague = Person::new(TENANT, "sam@contoso.com");
     let (browser, page) = sign_in(&app, &fake, &colleague).await;
     assert!(page.body.contains("already uses Roster"), "{}", page.body);
@@ -718,4 +692,31 @@ async fn a_client_secret_sealed_with_the_server_key_is_opened_at_start() {
         page.body
     );
     assert!(page.body.contains("Welcome to Roster"));
+}
+
+#[tokio::test]
+async fn a_rolled_over_signing_key_is_fetched_and_unknown_keys_do_not_hammer_the_authority() {
+    let (app, fake) = spawn().await;
+    let person = Person::new(TENANT, "rhea@contoso.com");
+    let (_, page) = sign_in(&app, &fake, &person).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(fake.jwks_calls(), 1);
+    let (_, page) = sign_in(&app, &fake, &person).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(fake.jwks_calls(), 1, "the key set is cached");
+
+    // Microsoft rolls its key over: the new kid is fetched once, then cached.
+    fake.rotate_key();
+    let (_, page) = sign_in(&app, &fake, &person).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(fake.jwks_calls(), 2);
+
+    // A kid Microsoft never published: one refetch, then refused without asking again.
+    for _ in 0..3 {
+        fake.tamper_next(Tamper::UnknownKid);
+        let (_, page) = sign_in(&app, &fake, &person).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(page.body.contains("does not publish"), "{}", page.body);
+    }
+    assert_eq!(fake.jwks_calls(), 3);
 }

@@ -30,8 +30,8 @@ const SIGN_IN_TENANT: &str = "common";
 const SCOPES: [&str; 5] = ["openid", "profile", "email", "offline_access", "User.Read"];
 /// Clock skew allowed on `exp` and `nbf`.
 const LEEWAY_SECONDS: u64 = 120;
-/// An unknown `kid` refetches the key set at most this often (keys roll over, forged tokens
-/// must not make Roster hammer the authority).
+/// After a refetch that did not find a token's `kid`, unknown kids are refused without a
+/// refetch for this long.
 const KEY_REFRESH_FLOOR: Duration = Duration::from_secs(300);
 /// How long the discovery document and key set are trusted without a refetch.
 const DOCUMENT_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -65,6 +65,8 @@ struct Cache {
     discovery: Option<(Discovery, Instant)>,
     keys: HashMap<String, DecodingKey>,
     keys_fetched: Option<Instant>,
+    /// When a refetch last failed to find the `kid` a token named.
+    missed: Option<Instant>,
     /// App-only Graph tokens by tenant, with when to stop using them.
     app_tokens: HashMap<String, (String, Instant)>,
 }
@@ -204,9 +206,12 @@ impl IdentityPlatform {
         Ok(d)
     }
 
-    /// The key that signed a token with `kid`: from the cached key set, else from a fresh one
-    /// (at most once per [`KEY_REFRESH_FLOOR`], unless the cache is older than a day).
+    /// The key that signed a token with `kid`: from the cached key set, else from a fresh one.
+    /// An unknown `kid` refetches the set (keys roll over), but a `kid` the fresh set did not
+    /// hold either stops refetching for [`KEY_REFRESH_FLOOR`], so forged tokens cannot make
+    /// Roster hammer the authority.
     async fn key(&self, kid: &str, jwks_uri: &str) -> MicrosoftResult<DecodingKey> {
+        let unknown = || rejected("the token is signed with a key Microsoft does not publish");
         let mut cache = self.cache.lock().await;
         let fresh = cache
             .keys_fetched
@@ -214,14 +219,12 @@ impl IdentityPlatform {
         if let (true, Some(key)) = (fresh, cache.keys.get(kid)) {
             return Ok(key.clone());
         }
-        if cache
-            .keys_fetched
-            .is_some_and(|at| at.elapsed() < KEY_REFRESH_FLOOR)
-            && fresh
+        if fresh
+            && cache
+                .missed
+                .is_some_and(|at| at.elapsed() < KEY_REFRESH_FLOOR)
         {
-            return Err(rejected(
-                "the token is signed with a key Microsoft does not publish",
-            ));
+            return Err(unknown());
         }
         let set: JwkSet = self.get_json(jwks_uri).await?;
         cache.keys = set
@@ -234,11 +237,13 @@ impl IdentityPlatform {
             })
             .collect();
         cache.keys_fetched = Some(Instant::now());
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| rejected("the token is signed with a key Microsoft does not publish"))
+        match cache.keys.get(kid).cloned() {
+            Some(key) => Ok(key),
+            None => {
+                cache.missed = Some(Instant::now());
+                Err(unknown())
+            }
+        }
     }
 
     fn client(&self, d: &Discovery) -> MicrosoftResult<OidcClient<EndpointSet, EndpointSet>> {
