@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 
 use crate::config::Settings;
 use crate::connectors::microsoft::MicrosoftConfig;
+use crate::jobs::{Queue, QueueSettings};
 use crate::mail::dns::TxtResolver;
 use crate::mail::Mailer;
 use crate::oauth::{KeyRing, OAuthPolicy, OAuthService};
@@ -124,16 +125,19 @@ pub fn oauth_policy(settings: &Settings) -> OAuthPolicy {
 /// The OAuth authorization server: its policy and signing keys (made on first use).
 pub fn oauth_service(settings: &Settings, db: &Db) -> anyhow::Result<OAuthService> {
     let secrets = secret_box(settings)?;
-    let mailer = mailer(settings, db, secrets.clone())?;
+    // Mail this service writes is sent by a server's job workers.
+    let jobs = Queue::new(db.clone(), QueueSettings::default());
+    let mailer = mailer(settings, db, secrets.clone(), jobs)?;
     oauth_service_sealed_by(settings, db, secrets, mailer)
 }
 
-fn mailer(settings: &Settings, db: &Db, secrets: SecretBox) -> anyhow::Result<Mailer> {
+fn mailer(settings: &Settings, db: &Db, secrets: SecretBox, jobs: Queue) -> anyhow::Result<Mailer> {
     Ok(Mailer::new(
         db.clone(),
         secrets,
         settings.smtp_url.as_ref().map(|u| u.0.as_str()),
         &settings.mail_from,
+        jobs,
     )?)
 }
 
@@ -211,52 +215,53 @@ fn office365_service(
     )?)
 }
 
-/// Deletes provisioning log entries older than the retention, now and every hour. Every replica
-/// runs it; the deletes are idempotent.
-/// Also empties the mails of one-time passwords older than `otp_hours` (their passwords no
-/// longer work), and drops Microsoft sign-ins abandoned before they finished, in the same hourly
-/// pass.
-fn spawn_log_retention(db: Db, days: u64, otp_hours: u64) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every.tick().await;
-            let before = crate::scim::resource::format_datetime(
-                chrono::Utc::now() - chrono::Duration::days(days as i64),
+/// The hourly housekeeping job (and once at start): deletes provisioning log entries older than
+/// the retention, empties the mails of one-time passwords older than `otp_hours` (their
+/// passwords no longer work), drops Microsoft sign-ins abandoned before they finished, and
+/// finished jobs older than a week. Every step is idempotent.
+fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
+    queue.register(HOUSEKEEPING, move |_ctx| {
+        let db = db.clone();
+        async move {
+            let ago = |d: chrono::Duration| {
+                crate::scim::resource::format_datetime(chrono::Utc::now() - d)
+            };
+            let (logs, otp, now, jobs) = (
+                ago(chrono::Duration::days(days as i64)),
+                ago(chrono::Duration::hours(otp_hours as i64)),
+                ago(chrono::Duration::zero()),
+                ago(chrono::Duration::days(7)),
             );
-            match db
-                .write(move |c| crate::storage::provlog::prune(c, &before))
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "provisioning log retention"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "provisioning log retention failed"),
+            let counts = db
+                .write(move |c| {
+                    Ok::<_, StorageError>((
+                        crate::storage::provlog::prune(c, &logs)?,
+                        crate::storage::mail::expire_mail(
+                            c,
+                            &crate::mail::PASSWORD_MAIL_KINDS,
+                            &otp,
+                        )?,
+                        crate::storage::microsoft::prune_sign_ins(c, &now)?,
+                        crate::storage::jobs::prune(c, &jobs)?,
+                    ))
+                })
+                .await?;
+            if counts != (0, 0, 0, 0) {
+                tracing::info!(
+                    provisioning_log = counts.0,
+                    password_mails = counts.1,
+                    sign_ins = counts.2,
+                    jobs = counts.3,
+                    "housekeeping"
+                );
             }
-            let at = crate::scim::resource::format_datetime(chrono::Utc::now());
-            if let Err(e) = db
-                .write(move |c| crate::storage::microsoft::prune_sign_ins(c, &at))
-                .await
-            {
-                tracing::warn!(error = %e, "dropping abandoned Microsoft sign-ins failed");
-            }
-            let expired = crate::scim::resource::format_datetime(
-                chrono::Utc::now() - chrono::Duration::hours(otp_hours as i64),
-            );
-            let kinds = crate::mail::PASSWORD_MAIL_KINDS;
-            match db
-                .write(move |c| crate::storage::mail::expire_mail(c, &kinds, &expired))
-                .await
-            {
-                Ok(n) if n > 0 => tracing::info!(emptied = n, "expired one-time password mails"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "emptying one-time password mails failed"),
-            }
+            Ok(())
         }
     });
 }
+
+/// The kind of the hourly housekeeping job.
+pub const HOUSEKEEPING: &str = "housekeeping";
 
 /// Keeps PostgreSQL's planner statistics up with a growing database (see
 /// [`Db::analyze_grown`]), every `seconds`.
@@ -299,7 +304,8 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     }
     let db = open_db(&settings)?;
     let secrets = secret_box(&settings)?;
-    let mailer = mailer(&settings, &db, secrets.clone())?;
+    let queue = Queue::new(db.clone(), QueueSettings::default());
+    let mailer = mailer(&settings, &db, secrets.clone(), queue.clone())?;
     let secrets_for_office365 = secrets.clone();
     let oauth = oauth_service_sealed_by(&settings, &db, secrets, mailer.clone())?;
     // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
@@ -338,12 +344,35 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         org.clone(),
         mailer.clone(),
     )?;
-    mailer.spawn_sender();
-    spawn_log_retention(
+    mailer.register_sender();
+    register_housekeeping(
+        &queue,
         db.clone(),
         settings.provisioning_log_days,
         settings.one_time_password_hours,
     );
+    queue.spawn();
+    let (periodic, sender) = (queue.clone(), mailer.clone());
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(e) = sender.queue_pending().await {
+                tracing::warn!(error = %e, "could not queue pending mail");
+            }
+            let hourly = Duration::from_secs(3600);
+            if let Err(e) = periodic
+                .periodic(
+                    HOUSEKEEPING,
+                    HOUSEKEEPING,
+                    hourly,
+                    serde_json::json!({}),
+                    true,
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not schedule housekeeping");
+            }
+        });
+    }
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
     let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth, office365);

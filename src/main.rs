@@ -87,6 +87,27 @@ enum Command {
         #[command(subcommand)]
         command: SigningKeyCommand,
     },
+    /// The job queue.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobCommand {
+    /// List jobs, most recently changed first: the server's own (housekeeping), or an org's
+    /// (mail, sync runs) with --org.
+    List {
+        /// queued, running, done, dead or cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Org id or name.
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        count: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -403,6 +424,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account { command } => {
             account(&roster::app::open_existing_db(&settings)?, json, command)
+        }
+        Command::Job {
+            command: JobCommand::List { state, org, count },
+        } => {
+            let db = roster::app::open_existing_db(&settings)?;
+            let org_id = match org {
+                Some(org) => Some(
+                    db.run_sync(|c| tenants::find_org(c, &org))?
+                        .ok_or_else(|| anyhow::anyhow!("no org '{org}'"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let jobs = runtime.block_on(roster::jobs::list(&db, org_id, state, None, count))?;
+            print(json, &jobs, || {
+                jobs.iter()
+                    .map(|j| {
+                        format!(
+                            "{}  {:<9} {:<14} attempts {}/{}  run at {}{}",
+                            j.id,
+                            j.state,
+                            j.kind,
+                            j.attempts,
+                            j.max_attempts,
+                            j.run_at,
+                            j.last_error
+                                .as_deref()
+                                .map(|e| format!("  ({e})"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
         Command::SigningKey { command } => {
             let db = roster::app::open_existing_db(&settings)?;

@@ -4,12 +4,12 @@
 
 pub mod dns;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::jobs::{Enqueue, JobContext, JobError, Queue};
 use crate::scim::resource::format_datetime;
 use crate::security::{SecretBox, SecretError};
 use crate::storage::mail::{self as store, MailRow};
@@ -17,13 +17,16 @@ use crate::storage::{AnyConnection, Db, StorageResult};
 
 /// Attempts before a mail is given up.
 const MAX_ATTEMPTS: i32 = 8;
-/// How long a sender holds a claimed mail before another may try it.
-const CLAIM: chrono::Duration = chrono::Duration::minutes(5);
-/// How often the sender looks for due mail.
-const POLL: Duration = Duration::from_secs(2);
 
 fn now() -> String {
     format_datetime(chrono::Utc::now())
+}
+
+fn send_job(mail_id: &str, org_id: &str) -> Enqueue {
+    Enqueue::new(SEND_JOB, serde_json::json!({ "mail_id": mail_id }))
+        .key(mail_id)
+        .org(org_id)
+        .max_attempts(i64::from(MAX_ATTEMPTS))
 }
 
 /// A mail body sealed with the server's secret key, ready to queue.
@@ -69,8 +72,12 @@ pub struct Mailer {
     secrets: SecretBox,
     smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
-    wake: Arc<tokio::sync::Notify>,
+    /// Each mail to send is a job of kind [`SEND_JOB`], queued with it.
+    jobs: Queue,
 }
+
+/// The job that sends one mail (payload `{"mail_id": …}`, keyed by the mail's id).
+pub const SEND_JOB: &str = "mail.send";
 
 impl Mailer {
     pub fn new(
@@ -78,6 +85,7 @@ impl Mailer {
         secrets: SecretBox,
         smtp_url: Option<&str>,
         from: &str,
+        jobs: Queue,
     ) -> Result<Self, MailError> {
         let smtp = smtp_url
             .map(|url| {
@@ -95,7 +103,7 @@ impl Mailer {
             secrets,
             smtp,
             from,
-            wake: Arc::new(tokio::sync::Notify::new()),
+            jobs,
         })
     }
 
@@ -120,10 +128,11 @@ impl Mailer {
         body: &SealedBody,
     ) -> StorageResult<()> {
         let at = now();
+        let id = uuid::Uuid::now_v7().to_string();
         store::insert_mail(
             conn,
             &MailRow {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: id.clone(),
                 org_id: org_id.to_owned(),
                 kind: kind.to_owned(),
                 recipient: recipient.to_owned(),
@@ -136,12 +145,16 @@ impl Mailer {
                 last_error: None,
                 sent_at: None,
             },
-        )
+        )?;
+        if self.smtp.is_some() {
+            Queue::enqueue_in(conn, self.db.dialect(), &send_job(&id, org_id))?;
+        }
+        Ok(())
     }
 
-    /// Wakes the sender (new mail was committed).
+    /// Wakes the job workers (new mail was committed).
     pub fn nudge(&self) {
-        self.wake.notify_one();
+        self.jobs.nudge();
     }
 
     /// Unsent mail of every org by status: how many, and the creation time of the oldest.
@@ -184,74 +197,89 @@ impl Mailer {
             .collect())
     }
 
-    /// Delivers due mail until stopped: every replica runs one sender; a claim keeps two from
-    /// sending the same mail.
-    pub fn spawn_sender(&self) {
+    /// Makes this process's job workers send mail ([`SEND_JOB`] jobs), when SMTP is set.
+    pub fn register_sender(&self) {
         if self.smtp.is_none() {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let this = self.clone();
-        runtime.spawn(async move {
-            loop {
-                if let Err(e) = this.deliver_due().await {
-                    tracing::warn!(error = %e, "mail delivery pass failed");
-                }
-                let _ = tokio::time::timeout(POLL, this.wake.notified()).await;
-            }
+        self.jobs.register(SEND_JOB, move |ctx| {
+            let this = this.clone();
+            async move { this.send(ctx).await }
         });
     }
 
-    /// One delivery pass over the due mail.
-    pub async fn deliver_due(&self) -> StorageResult<usize> {
-        let Some(smtp) = &self.smtp else {
-            return Ok(0);
+    /// Queues a send job for every pending mail that has none (mail written while no SMTP
+    /// server was set, or by a version of Roster without the job queue).
+    pub async fn queue_pending(&self) -> StorageResult<()> {
+        if self.smtp.is_none() {
+            return Ok(());
+        }
+        let d = self.db.dialect();
+        let queued = self
+            .db
+            .write(move |c| {
+                let mut n = 0;
+                for (id, org) in store::pending_mail(c)? {
+                    n += usize::from(Queue::enqueue_in(c, d, &send_job(&id, &org))?);
+                }
+                Ok::<_, crate::storage::StorageError>(n)
+            })
+            .await?;
+        if queued > 0 {
+            tracing::info!(mails = queued, "queued pending mail for sending");
+        }
+        self.nudge();
+        Ok(())
+    }
+
+    /// Sends one mail (a [`SEND_JOB`] job). A failed attempt is recorded on the mail and
+    /// retried by the queue's backoff; the last one marks the mail failed.
+    async fn send(&self, ctx: JobContext) -> Result<(), JobError> {
+        let smtp = self
+            .smtp
+            .as_ref()
+            .ok_or_else(|| JobError::Fatal("no SMTP server is configured".into()))?;
+        let id = ctx.payload["mail_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let key = id.clone();
+        let Some(mail) = self.db.read(move |c| store::find_mail(c, &key)).await? else {
+            return Ok(());
         };
-        let at = now();
-        let due = self.db.read(move |c| store::due_mail(c, &at, 50)).await?;
-        let mut sent = 0;
-        for mail in due {
-            let until = format_datetime(chrono::Utc::now() + CLAIM);
-            let (id, seen) = (mail.id.clone(), mail.next_attempt.clone());
-            let claimed = self
-                .db
-                .write(move |c| store::claim_mail(c, &id, &seen, &until))
-                .await?;
-            if !claimed {
-                continue;
+        if mail.status != "pending" {
+            return Ok(());
+        }
+        let result = match self.message(&mail) {
+            Ok(m) => smtp.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        let attempts = ctx.attempt.min(i64::from(i32::MAX)) as i32;
+        match result {
+            Ok(()) => {
+                self.db
+                    .write(move |c| store::mark_sent(c, &id, &now()))
+                    .await?;
+                Ok(())
             }
-            let result = match self.message(&mail) {
-                Ok(m) => smtp.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            let (id, attempts) = (mail.id.clone(), mail.attempts + 1);
-            match result {
-                Ok(()) => {
-                    sent += 1;
-                    self.db
-                        .write(move |c| store::mark_sent(c, &id, &now()))
-                        .await?;
-                }
-                Err(error) => {
-                    tracing::warn!(mail_id = %mail.id, attempts, %error, "mail not delivered");
-                    // Back off 30 s, 1 min, 2 min... up to MAX_ATTEMPTS.
-                    let retry = (attempts < MAX_ATTEMPTS).then(|| {
-                        format_datetime(
-                            chrono::Utc::now()
-                                + chrono::Duration::seconds(30 * (1i64 << (attempts - 1).min(10))),
-                        )
-                    });
-                    self.db
-                        .write(move |c| {
-                            store::mark_attempt_failed(c, &id, attempts, &error, retry.as_deref())
-                        })
-                        .await?;
-                }
+            Err(error) => {
+                tracing::warn!(mail_id = %mail.id, attempts, %error, "mail not delivered");
+                let last = attempts >= MAX_ATTEMPTS;
+                let retry = (!last).then(now);
+                let why = error.clone();
+                self.db
+                    .write(move |c| {
+                        store::mark_attempt_failed(c, &id, attempts, &why, retry.as_deref())
+                    })
+                    .await?;
+                Err(if last {
+                    JobError::Fatal(error)
+                } else {
+                    JobError::retry(error)
+                })
             }
         }
-        Ok(sent)
     }
 
     fn message(&self, mail: &MailRow) -> Result<Message, String> {

@@ -188,4 +188,24 @@ impl OrgService {
             .list(&actor.org_id, status, count.clamp(1, 500))
             .await?)
     }
+
+    /// The org's jobs (mail to send, and later sync runs) in `state`, most recently changed
+    /// first: dead ones say why they were given up.
+    pub async fn jobs(
+        &self,
+        actor: &Actor,
+        state: Option<String>,
+        kind: Option<String>,
+        count: i64,
+    ) -> OrgResult<Vec<crate::jobs::JobView>> {
+        actor.require("org.manage")?;
+        if let Some(s) = &state {
+            if !["queued", "running", "done", "dead", "cancelled"].contains(&s.as_str()) {
+                return Err(OrgError::Invalid(
+                    "state is queued, running, done, dead or cancelled".into(),
+                ));
+            }
+        }
+        Ok(crate::jobs::list(&self.db, Some(actor.org_id.clone()), state, kind, count).await?)
+    }
 }

@@ -76,6 +76,15 @@ impl Dialect {
         }
     }
 
+    /// Row lock that skips rows another transaction holds (a queue's claim): concurrent
+    /// claimers take disjoint rows on PostgreSQL; SQLite's single writer serialises them.
+    pub fn for_update_skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// A bind placeholder for the JSON `search` column.
     pub fn json_bind_open(self) -> &'static str {
         match self {

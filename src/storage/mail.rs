@@ -126,38 +126,22 @@ pub fn list_mail(
         .map_err(db)
 }
 
-/// Mail due for a delivery attempt: pending, or claimed by a sender that went away.
-pub fn due_mail(conn: &mut AnyConnection, now: &str, limit: i64) -> StorageResult<Vec<MailRow>> {
+/// The id and org of every mail waiting to be sent.
+pub fn pending_mail(conn: &mut AnyConnection) -> StorageResult<Vec<(String, String)>> {
     mail_outbox::table
-        .filter(mail_outbox::status.eq_any(["pending", "sending"]))
-        .filter(mail_outbox::next_attempt.le(now))
-        .order(mail_outbox::next_attempt.asc())
-        .limit(limit)
-        .select(MailRow::as_select())
+        .filter(mail_outbox::status.eq("pending"))
+        .select((mail_outbox::id, mail_outbox::org_id))
         .load(conn)
         .map_err(db)
 }
 
-/// Claims a due mail for one sender until `until`; false when another took it.
-pub fn claim_mail(
-    conn: &mut AnyConnection,
-    id: &str,
-    seen_next_attempt: &str,
-    until: &str,
-) -> StorageResult<bool> {
-    let n = diesel::update(
-        mail_outbox::table
-            .filter(mail_outbox::id.eq(id))
-            .filter(mail_outbox::status.eq_any(["pending", "sending"]))
-            .filter(mail_outbox::next_attempt.eq(seen_next_attempt)),
-    )
-    .set((
-        mail_outbox::status.eq("sending"),
-        mail_outbox::next_attempt.eq(until),
-    ))
-    .execute(conn)
-    .map_err(db)?;
-    Ok(n == 1)
+pub fn find_mail(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<MailRow>> {
+    mail_outbox::table
+        .find(id)
+        .select(MailRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db)
 }
 
 pub fn mark_sent(conn: &mut AnyConnection, id: &str, now: &str) -> StorageResult<()> {

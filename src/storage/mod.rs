@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod dialect;
 mod filter_sql;
 pub mod invitations;
+pub mod jobs;
 pub mod mail;
 pub mod microsoft;
 pub mod migrate;

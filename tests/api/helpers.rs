@@ -362,14 +362,50 @@ impl TestApp {
     }
 }
 
+fn drop_database(pg_admin: &Option<(String, String)>) {
+    if let Some((admin, name)) = pg_admin {
+        if let Ok(mut c) = diesel::PgConnection::establish(admin) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut c);
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some((admin, name)) = &self.pg_admin {
-            if let Ok(mut c) = diesel::PgConnection::establish(admin) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c);
-            }
+        drop_database(&self.pg_admin);
+    }
+}
+
+/// A fresh, migrated database without a server (for the parts of Roster tested on their own).
+pub struct TestDb {
+    pub db: roster::storage::Db,
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        let (url, dir, pg_admin) = fresh_database();
+        let db = roster::app::open_db(&test_settings(&url)).expect("open database");
+        TestDb {
+            db,
+            url,
+            _dir: dir,
+            pg_admin,
         }
+    }
+
+    /// Another pool (and, on SQLite, another writer) on the same database: a second replica.
+    pub fn replica(&self) -> roster::storage::Db {
+        roster::app::open_db(&test_settings(&self.url)).expect("open database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        drop_database(&self.pg_admin);
     }
 }
 

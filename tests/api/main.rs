@@ -12,6 +12,7 @@ mod groups;
 mod helpers;
 mod input;
 mod invitations;
+mod jobs;
 mod mapping;
 mod microsoft;
 mod oauth;

@@ -829,3 +829,31 @@ pub async fn outbox(
         .outbox(&who.0, p.status, p.count.unwrap_or(100))
         .await?)
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct JobParams {
+    /// queued, running, done, dead or cancelled.
+    pub state: Option<String>,
+    /// e.g. mail.send.
+    pub kind: Option<String>,
+    /// At most this many, 1 to 1000 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/jobs", tag = "domains", params(JobParams),
+    responses((status = 200, body = [crate::jobs::JobView],
+        description = "the org's jobs, most recently changed first; dead ones keep their last error")),
+    security(("admin" = [])))]
+pub async fn jobs(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    params: web::Query<JobParams>,
+) -> Answer {
+    let p = params.into_inner();
+    ok(&state
+        .org
+        .jobs(&who.0, p.state, p.kind, p.count.unwrap_or(100))
+        .await?)
+}

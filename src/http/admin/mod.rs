@@ -247,6 +247,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/domains/{id}/verify", web::post().to(verify_domain))
             .route("/domains/{id}", web::delete().to(delete_domain))
             .route("/outbox", web::get().to(outbox))
+            .route("/jobs", web::get().to(jobs))
             .route("/microsoft", web::get().to(microsoft::get_microsoft))
             .route("/microsoft", web::put().to(microsoft::put_microsoft))
             .route("/microsoft", web::delete().to(microsoft::delete_microsoft))

@@ -150,7 +150,7 @@ impl Modify for AdminBearer {
         handlers::user_events,
         handlers::audit_log, handlers::provisioning_log,
         handlers::list_domains, handlers::add_domain, handlers::verify_domain,
-        handlers::delete_domain, handlers::outbox,
+        handlers::delete_domain, handlers::outbox, handlers::jobs,
         super::microsoft::get_microsoft, super::microsoft::put_microsoft,
         super::microsoft::delete_microsoft, super::microsoft::tenant_users,
         super::microsoft::create_invitations, super::microsoft::list_invitations,
