@@ -217,8 +217,9 @@ fn office365_service(
 
 /// The hourly housekeeping job (and once at start): deletes provisioning log entries older than
 /// the retention, empties the mails of one-time passwords older than `otp_hours` (their
-/// passwords no longer work), drops Microsoft sign-ins abandoned before they finished, and
-/// finished jobs older than a week. Every step is idempotent.
+/// passwords no longer work), drops Microsoft sign-ins abandoned before they finished, finished
+/// jobs older than a week, and record tombstones older than [`TOMBSTONE_DAYS`]. Every step is
+/// idempotent.
 fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
     queue.register(HOUSEKEEPING, move |_ctx| {
         let db = db.clone();
@@ -232,6 +233,7 @@ fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
                 ago(chrono::Duration::zero()),
                 ago(chrono::Duration::days(7)),
             );
+            let tombstones = ago(chrono::Duration::days(TOMBSTONE_DAYS));
             let counts = db
                 .write(move |c| {
                     Ok::<_, StorageError>((
@@ -243,15 +245,17 @@ fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
                         )?,
                         crate::storage::microsoft::prune_sign_ins(c, &now)?,
                         crate::storage::jobs::prune(c, &jobs)?,
+                        crate::storage::crm::prune_tombstones(c, &tombstones)?,
                     ))
                 })
                 .await?;
-            if counts != (0, 0, 0, 0) {
+            if counts != (0, 0, 0, 0, 0) {
                 tracing::info!(
                     provisioning_log = counts.0,
                     password_mails = counts.1,
                     sign_ins = counts.2,
                     jobs = counts.3,
+                    tombstones = counts.4,
                     "housekeeping"
                 );
             }
@@ -259,6 +263,10 @@ fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
         }
     });
 }
+
+/// How long a deleted contact, event or task keeps its tombstone: far longer than any sync
+/// interval, so every sync sees the deletion.
+pub const TOMBSTONE_DAYS: i64 = 90;
 
 /// The kind of the hourly housekeeping job.
 pub const HOUSEKEEPING: &str = "housekeeping";
@@ -375,7 +383,9 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     }
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
-    let state = crate::http::AppState::new(settings.clone(), limits, scim, org, oauth, office365);
+    let crm = crate::crm::CrmService::new(db.clone());
+    let state =
+        crate::http::AppState::new(settings.clone(), limits, scim, org, oauth, office365, crm);
     let server = crate::http::serve(listener, state, tls)?;
     Ok(Running {
         server,

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod connectors;
+pub mod crm;
 pub mod http;
 pub mod jobs;
 pub mod mail;

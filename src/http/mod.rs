@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod bulk;
+mod crm;
 mod discovery;
 pub mod error;
 mod invitations;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub org: OrgService,
     pub oauth: OAuthService,
     pub office365: Office365Service,
+    pub crm: crate::crm::CrmService,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
@@ -58,6 +60,7 @@ impl AppState {
         org: OrgService,
         oauth: OAuthService,
         office365: Office365Service,
+        crm: crate::crm::CrmService,
     ) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
@@ -73,6 +76,7 @@ impl AppState {
             scim,
             org,
             oauth,
+            crm,
             office365,
             metrics: metrics::Metrics::default(),
             limiter,
@@ -208,6 +212,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/api-token", web::post().to(microsoft::api_token))
         .route("/sign-out", web::post().to(microsoft::sign_out))
         .configure(admin::routes)
+        .configure(crm::routes)
         .configure(oauth::routes)
         .service(
             web::scope("/scim/v2/{connection}")

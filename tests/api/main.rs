@@ -19,6 +19,7 @@ mod oauth;
 mod onboarding;
 mod provlog;
 mod queries;
+mod records;
 mod status;
 mod tenancy;
 mod upgrade;

@@ -4,7 +4,7 @@
 
 mod handlers;
 mod microsoft;
-mod openapi;
+pub(super) mod openapi;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -129,7 +129,8 @@ impl Modify for AdminBearer {
 #[openapi(
     info(title = "Roster admin API", description = "Everything an org admin configures."),
     modifiers(&AdminBearer, &Completeness),
-    components(schemas(ProblemDocument, crate::provisioning::profiles::ConnectionUsers)),
+    components(schemas(ProblemDocument, crate::provisioning::profiles::ConnectionUsers,
+        crate::crm::fields::Contact, crate::crm::fields::Event, crate::crm::fields::Task)),
     paths(
         handlers::sign_in, handlers::sign_out, handlers::me, handlers::change_password,
         handlers::permissions,
@@ -157,6 +158,9 @@ impl Modify for AdminBearer {
         super::microsoft::resend_invitation, super::microsoft::revoke_invitation,
         super::microsoft::list_join_requests, super::microsoft::approve_join_request,
         super::microsoft::reject_join_request,
+        crate::http::crm::list, crate::http::crm::create, crate::http::crm::get,
+        crate::http::crm::replace, crate::http::crm::delete, crate::http::crm::import,
+        crate::http::crm::mass_update,
     )
 )]
 pub struct AdminApi;

@@ -1,0 +1,257 @@
+//! The user API (`/api/v1`): an account's own contacts, events and tasks, authenticated by the
+//! session tokens `POST /admin/v1/sessions` gives any account. Errors are RFC 9457 problems.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::admin::{AdminPrincipal, Problem};
+use super::AppState;
+use crate::crm::{CrmError, Kind, RecordPage, RecordView};
+
+type Answer = Result<HttpResponse, Problem>;
+
+/// Largest request body on the user API (an import of 1,000 records).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+impl From<CrmError> for Problem {
+    fn from(e: CrmError) -> Self {
+        let status = match &e {
+            CrmError::Invalid(_) => StatusCode::BAD_REQUEST,
+            CrmError::NotFound => StatusCode::NOT_FOUND,
+            CrmError::Stale(_) => StatusCode::PRECONDITION_FAILED,
+            CrmError::Storage(inner) => {
+                tracing::error!(error = %inner, "user API storage error");
+                return Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; retry later",
+                );
+            }
+        };
+        Problem::new(status, e.to_string())
+    }
+}
+
+fn kind(collection: &str) -> Result<Kind, Problem> {
+    Kind::from_collection(collection).ok_or_else(|| {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no collection '{collection}': contacts, events or tasks"),
+        )
+    })
+}
+
+/// `If-Match: "<version>"` (or `W/"<version>"`), when sent.
+fn if_match(req: &HttpRequest) -> Result<Option<i64>, Problem> {
+    let Some(v) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    v.to_str()
+        .ok()
+        .map(|s| s.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|s| s.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "If-Match holds a record version, e.g. \"3\"",
+            )
+        })
+}
+
+fn with_etag(status: StatusCode, record: &RecordView) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, format!("\"{}\"", record.version)))
+        .json(record)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only records changed after this RFC 3339 time.
+    pub updated_since: Option<String>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Also list deleted records (tombstones).
+    pub include_deleted: Option<bool>,
+    /// 1 to 1000 (default 100).
+    pub count: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/{collection}", tag = "records", params(ListParams),
+    responses((status = 200, body = RecordPage, description = "the caller's records in change order")),
+    security(("admin" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<String>,
+    q: web::Query<ListParams>,
+) -> Answer {
+    let q = q.into_inner();
+    let page = state
+        .crm
+        .list(
+            &who.0,
+            kind(&path)?,
+            q.updated_since,
+            q.cursor,
+            q.include_deleted.unwrap_or(false),
+            q.count.unwrap_or(100),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[utoipa::path(post, path = "/api/v1/{collection}", tag = "records",
+    request_body(content = Object, description = "the fields of a Contact, Event or Task"),
+    responses((status = 201, body = RecordView)), security(("admin" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> Answer {
+    let record = state
+        .crm
+        .create(&who.0, kind(&path)?, body.into_inner())
+        .await?;
+    Ok(with_etag(StatusCode::CREATED, &record))
+}
+
+#[utoipa::path(get, path = "/api/v1/{collection}/{id}", tag = "records",
+    responses((status = 200, body = RecordView), (status = 404)), security(("admin" = [])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (collection, id) = path.into_inner();
+    let record = state.crm.get(&who.0, kind(&collection)?, &id).await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+#[utoipa::path(put, path = "/api/v1/{collection}/{id}", tag = "records",
+    request_body(content = Object, description = "all the record's fields"),
+    responses((status = 200, body = RecordView), (status = 412, description = "If-Match names an older version")),
+    security(("admin" = [])))]
+pub async fn replace(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Answer {
+    let (collection, id) = path.into_inner();
+    let record = state
+        .crm
+        .update(
+            &who.0,
+            kind(&collection)?,
+            &id,
+            body.into_inner(),
+            if_match(&req)?,
+        )
+        .await?;
+    Ok(with_etag(StatusCode::OK, &record))
+}
+
+#[utoipa::path(delete, path = "/api/v1/{collection}/{id}", tag = "records",
+    responses((status = 204, description = "deleted; a tombstone stays for sync")), security(("admin" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<(String, String)>,
+) -> Answer {
+    let (collection, id) = path.into_inner();
+    state.crm.delete(&who.0, kind(&collection)?, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Import {
+    /// 1 to 1000 records' fields; all are stored or none.
+    #[schema(value_type = Vec<Object>)]
+    pub records: Vec<Value>,
+}
+
+#[utoipa::path(post, path = "/api/v1/{collection}/import", tag = "records", request_body = Import,
+    responses((status = 201, body = [RecordView], description = "stored with source import (not synced to calendars)")),
+    security(("admin" = [])))]
+pub async fn import(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<String>,
+    body: web::Json<Import>,
+) -> Answer {
+    let records = state
+        .crm
+        .import(&who.0, kind(&path)?, body.into_inner().records)
+        .await?;
+    Ok(HttpResponse::Created().json(records))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MassUpdate {
+    /// 1 to 1000 record ids.
+    pub ids: Vec<String>,
+    /// Fields to set on each (`null` clears one).
+    #[schema(value_type = Object)]
+    pub set: serde_json::Map<String, Value>,
+}
+
+#[utoipa::path(post, path = "/api/v1/{collection}/mass-update", tag = "records", request_body = MassUpdate,
+    responses((status = 200, body = [RecordView], description = "all updated (source mass_update) or none")),
+    security(("admin" = [])))]
+pub async fn mass_update(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    path: web::Path<String>,
+    body: web::Json<MassUpdate>,
+) -> Answer {
+    let MassUpdate { ids, set } = body.into_inner();
+    let records = state
+        .crm
+        .mass_update(&who.0, kind(&path)?, ids, set)
+        .await?;
+    Ok(HttpResponse::Ok().json(records))
+}
+
+/// Mounts `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(MAX_BODY)
+        .error_handler(|e, _| {
+            use actix_web::error::JsonPayloadError;
+            let status = match e {
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Problem::new(status, e.to_string()).into()
+        });
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| Problem::new(StatusCode::BAD_REQUEST, e.to_string()).into());
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(json)
+            .app_data(query)
+            .route("/{collection}", web::get().to(list))
+            .route("/{collection}", web::post().to(create))
+            .route("/{collection}/import", web::post().to(import))
+            .route("/{collection}/mass-update", web::post().to(mass_update))
+            .route("/{collection}/{id}", web::get().to(get))
+            .route("/{collection}/{id}", web::put().to(replace))
+            .route("/{collection}/{id}", web::delete().to(delete))
+            .default_service(web::to(|req: HttpRequest| async move {
+                Err::<HttpResponse, _>(Problem::new(
+                    StatusCode::NOT_FOUND,
+                    format!("no user API endpoint {} {}", req.method(), req.path()),
+                ))
+            })),
+    );
+}

@@ -1,0 +1,164 @@
+//! Roster's own store of contacts, events and tasks ("the CRM side"): one row per record, owned
+//! by an account, its fields as JSON, a version bumped by every write, the way it was written
+//! (`source`), and a tombstone instead of a delete so every sync sees the deletion.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text};
+
+use super::dialect::{Bind, Sql};
+use super::{AnyConnection, StorageError, StorageResult};
+
+fn db(e: diesel::result::Error) -> StorageError {
+    StorageError::from_diesel(e)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct RecordRow {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub org_id: String,
+    #[diesel(sql_type = Text)]
+    pub owner_id: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub source: String,
+    #[diesel(sql_type = Text)]
+    pub data: String,
+    /// An event's start or a task's due time (ISO-8601), for ordering; None for contacts.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub sort_at: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub version: i64,
+    #[diesel(sql_type = Text)]
+    pub created: String,
+    #[diesel(sql_type = Text)]
+    pub updated: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub deleted: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted";
+
+pub fn insert(conn: &mut AnyConnection, r: &RecordRow) -> StorageResult<()> {
+    let mut q = Sql::new("INSERT INTO crm_records (");
+    q.push(COLUMNS).push(") VALUES (");
+    q.text(&r.id)
+        .push(", ")
+        .text(&r.org_id)
+        .push(", ")
+        .text(&r.owner_id)
+        .push(", ");
+    q.text(&r.kind)
+        .push(", ")
+        .text(&r.source)
+        .push(", ")
+        .text(&r.data)
+        .push(", ");
+    q.bind(Bind::OptText(r.sort_at.clone()))
+        .push(", ")
+        .bind(Bind::Int(r.version))
+        .push(", ");
+    q.text(&r.created).push(", ").text(&r.updated).push(", ");
+    q.bind(Bind::OptText(r.deleted.clone())).push(")");
+    q.cached(true);
+    q.execute(conn).map_err(db)?;
+    Ok(())
+}
+
+/// One record of an owner, deleted or not.
+pub fn find(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    kind: &str,
+    id: &str,
+) -> StorageResult<Option<RecordRow>> {
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM crm_records WHERE id = ")
+        .text(id);
+    q.push(" AND owner_id = ")
+        .text(owner_id)
+        .push(" AND kind = ")
+        .text(kind);
+    q.cached(true);
+    Ok(q.load::<RecordRow>(conn).map_err(db)?.into_iter().next())
+}
+
+/// Writes new fields over a live record at `expected` version; false when the version moved
+/// (a concurrent write) or the record is deleted.
+pub fn update(conn: &mut AnyConnection, r: &RecordRow, expected: i64) -> StorageResult<bool> {
+    let mut q = Sql::new("UPDATE crm_records SET data = ");
+    q.text(&r.data)
+        .push(", source = ")
+        .text(&r.source)
+        .push(", sort_at = ");
+    q.bind(Bind::OptText(r.sort_at.clone()))
+        .push(", version = version + 1, updated = ")
+        .text(&r.updated);
+    q.push(" WHERE id = ")
+        .text(&r.id)
+        .push(" AND version = ")
+        .bind(Bind::Int(expected));
+    q.push(" AND deleted IS NULL");
+    q.cached(true);
+    Ok(q.execute(conn).map_err(db)? == 1)
+}
+
+/// Leaves a tombstone: the fields are dropped, the id, version and deletion time stay.
+pub fn delete(conn: &mut AnyConnection, id: &str, now: &str) -> StorageResult<bool> {
+    let mut q = Sql::new("UPDATE crm_records SET data = '{}', version = version + 1, updated = ");
+    q.text(now).push(", deleted = ").text(now);
+    q.push(" WHERE id = ").text(id).push(" AND deleted IS NULL");
+    q.cached(true);
+    Ok(q.execute(conn).map_err(db)? == 1)
+}
+
+/// A page of an owner's records of one kind, in change order (`updated`, then id), changed
+/// after the cursor (`since`, `after_id`); tombstones only when asked for.
+#[allow(clippy::too_many_arguments)]
+pub fn list(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    kind: &str,
+    since: Option<&str>,
+    after_id: Option<&str>,
+    with_deleted: bool,
+    limit: i64,
+) -> StorageResult<Vec<RecordRow>> {
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM crm_records WHERE owner_id = ")
+        .text(owner_id);
+    q.push(" AND kind = ").text(kind);
+    match (since, after_id) {
+        (Some(since), Some(id)) => {
+            q.push(" AND (updated > ").text(since);
+            q.push(" OR (updated = ")
+                .text(since)
+                .push(" AND id > ")
+                .text(id)
+                .push("))");
+        }
+        (Some(since), None) => {
+            q.push(" AND updated > ").text(since);
+        }
+        _ => {}
+    }
+    if !with_deleted {
+        q.push(" AND deleted IS NULL");
+    }
+    q.push(" ORDER BY updated, id LIMIT ")
+        .bind(Bind::Int(limit));
+    q.cached(true);
+    q.load::<RecordRow>(conn).map_err(db)
+}
+
+/// Drops tombstones older than `before` (every sync has seen them by then).
+pub fn prune_tombstones(conn: &mut AnyConnection, before: &str) -> StorageResult<usize> {
+    let mut q = Sql::new("DELETE FROM crm_records WHERE deleted IS NOT NULL AND deleted < ");
+    q.text(before);
+    q.execute(conn).map_err(db)
+}
