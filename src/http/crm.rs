@@ -220,6 +220,33 @@ pub async fn mass_update(
     Ok(HttpResponse::Ok().json(records))
 }
 
+#[utoipa::path(get, path = "/api/v1/me/mailbox", tag = "mailbox",
+    responses((status = 200, body = crate::office365::MailboxStatus)), security(("admin" = [])))]
+pub async fn mailbox(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    Ok(HttpResponse::Ok().json(state.office365.mailbox_status(&who.0).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/me/mailbox/check", tag = "mailbox",
+    responses((status = 200, body = crate::office365::MailboxCheck,
+        description = "a live token (refreshed when due) reached Graph's /me"),
+        (status = 403, description = "Microsoft refused the connection: connect again")),
+    security(("admin" = [])))]
+pub async fn check_mailbox(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    Ok(HttpResponse::Ok().json(state.office365.check_mailbox(&who.0).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/me/mailbox", tag = "mailbox",
+    responses((status = 204, description = "disconnected: the tokens are deleted")), security(("admin" = [])))]
+pub async fn disconnect_mailbox(state: web::Data<AppState>, who: AdminPrincipal) -> Answer {
+    match state.office365.disconnect_mailbox(&who.0).await? {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no mailbox is connected",
+        )),
+    }
+}
+
 /// Mounts `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let json = web::JsonConfig::default()
@@ -240,6 +267,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .app_data(json)
             .app_data(query)
+            .route("/me/mailbox", web::get().to(mailbox))
+            .route("/me/mailbox", web::delete().to(disconnect_mailbox))
+            .route("/me/mailbox/check", web::post().to(check_mailbox))
             .route("/{collection}", web::get().to(list))
             .route("/{collection}", web::post().to(create))
             .route("/{collection}/import", web::post().to(import))

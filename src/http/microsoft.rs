@@ -218,6 +218,11 @@ fn outcome_page(state: &AppState, flow_secret: &str, outcome: CallbackOutcome) -
     let csrf = csrf_token(flow_secret);
     match outcome {
         CallbackOutcome::SignedIn { session, .. } => signed_in(state, session),
+        CallbackOutcome::MailboxConnected { .. } => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .cookie(session::removal(state, FLOW_COOKIE, FLOW_PATH))
+            .finish(),
         CallbackOutcome::Install {
             identity,
             tenant_admin,
@@ -561,9 +566,23 @@ async fn account_page(
         (true, false, false) => "<p>Only a Global Administrator or Privileged Role Administrator of the Microsoft 365 tenant can enable it: <a href=\"/auth/microsoft/start\">sign in with Microsoft</a> as one.</p>".into(),
         (false, ..) => String::new(),
     };
+    let mailbox = match state.office365.mailbox_status(actor).await {
+        Ok(m) if m.connected => format!(
+            "<p>Your mailbox <strong>{}</strong> is connected ({}).</p>\
+             <form method=\"post\" action=\"/account/microsoft/disconnect\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <button type=\"submit\">Disconnect my mailbox</button></form>",
+            escape(m.email.as_deref().unwrap_or("")),
+            escape(m.status.as_deref().unwrap_or("")),
+        ),
+        Ok(_) if state.office365.configured() => "<p>Connect your own Microsoft 365 mailbox so Roster can keep your calendar and contacts in step.</p>\
+             <p><a href=\"/account/microsoft/connect\">Connect my mailbox</a></p>".into(),
+        Ok(_) => String::new(),
+        Err(e) => return refused(e),
+    };
     let body = format!(
         "{notice}{error}<p>Signed in as <strong>{email}</strong> ({role}).</p>\
          <h2>Microsoft 365</h2>{integration}{controls}\
+         <h2>Your mailbox</h2>{mailbox}\
          <h2>Admin API</h2><p>A token for the admin API (<code>Authorization: Bearer …</code>), shown once:</p>\
          <form method=\"post\" action=\"/account/api-token\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">Create an API token</button></form>\
@@ -640,6 +659,43 @@ pub async fn switch(
                 StatusCode::CONFLICT,
                 None,
                 Some(&e.to_string()),
+            )
+            .await
+        }
+        Err(e) => refused(e),
+    }
+}
+
+/// GET /account/microsoft/connect: authorize Roster for the signed-in user's own mailbox.
+pub async fn connect_mailbox(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let Some((actor, _)) = session::signed_in(&state, &req).await else {
+        return must_sign_in();
+    };
+    match state.office365.connect_mailbox(&actor).await {
+        Ok(started) => redirect_with_flow(&state, started),
+        Err(e) => refused(e),
+    }
+}
+
+/// POST /account/microsoft/disconnect: drop the mailbox connection's tokens.
+pub async fn disconnect_mailbox(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (actor, secret) = match checked(&state, &req, &form.csrf).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    match state.office365.disconnect_mailbox(&actor).await {
+        Ok(_) => {
+            account_page(
+                &state,
+                &actor,
+                &secret,
+                StatusCode::OK,
+                Some("Your mailbox is disconnected."),
+                None,
             )
             .await
         }

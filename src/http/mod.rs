@@ -210,6 +210,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(|s, r, f| microsoft::switch(s, r, f, false)),
         )
         .route("/account/api-token", web::post().to(microsoft::api_token))
+        .route(
+            "/account/microsoft/connect",
+            web::get().to(microsoft::connect_mailbox),
+        )
+        .route(
+            "/account/microsoft/disconnect",
+            web::post().to(microsoft::disconnect_mailbox),
+        )
         .route("/sign-out", web::post().to(microsoft::sign_out))
         .configure(admin::routes)
         .configure(crm::routes)

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::invitations::{join_org, use_invitation};
 use super::{Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
-use crate::connectors::microsoft::{AuthorizeRequest, SignedIn};
+use crate::connectors::microsoft::{AuthorizeRequest, SignedIn, MAILBOX_SCOPES};
 use crate::org::{insert_account, permissions_of, Actor, IssuedSession, NewAccount};
 use crate::provisioning::now;
 use crate::provisioning::tenancy::create_org;
@@ -31,6 +31,8 @@ pub struct Started {
 pub enum CallbackOutcome {
     /// A linked identity (or one just linked by its verified email): a session is open.
     SignedIn { session: IssuedSession, org: String },
+    /// A user authorized Roster for their own mailbox.
+    MailboxConnected { email: String },
     /// An invitation for this identity's address: the person accepts the terms to join.
     JoinInvitation { org: String, email: String },
     /// No account yet: the person accepts the terms to create an org and its owner.
@@ -185,14 +187,24 @@ impl Office365Service {
             .await
     }
 
-    async fn begin_with(
+    pub(super) async fn begin_with(
         &self,
         purpose: &str,
         context: Value,
         login_hint: Option<String>,
     ) -> Office365Result<Started> {
         let ms = self.microsoft()?;
-        let start = ms.platform.start(&AuthorizeRequest { login_hint }).await?;
+        let extra_scopes = match purpose {
+            "mailbox" => MAILBOX_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            _ => Vec::new(),
+        };
+        let start = ms
+            .platform
+            .start(&AuthorizeRequest {
+                login_hint,
+                extra_scopes,
+            })
+            .await?;
         let cookie = generate_prefixed_token(FLOW_PREFIX);
         let row = SignInRow {
             id: cookie.hash,
@@ -236,14 +248,26 @@ impl Office365Service {
             .ok()
             .and_then(|v| String::from_utf8(v).ok())
             .ok_or(Office365Error::Expired)?;
-        let SignedIn {
-            identity,
-            access_token,
-        } = ms.platform.finish(code, &verifier, &flow.nonce).await?;
-        if identity.is_personal_account() {
+        let signed = ms.platform.finish(code, &verifier, &flow.nonce).await?;
+        if signed.identity.is_personal_account() {
             self.forget(&flow.id).await;
             return Err(Office365Error::PersonalAccount);
         }
+        if flow.purpose == "mailbox" {
+            let p = Pending {
+                identity: signed.identity.clone(),
+                tenant_admin: false,
+            };
+            let email = self
+                .finish_mailbox(&flow.id, &flow.context, p, signed)
+                .await?;
+            return Ok(CallbackOutcome::MailboxConnected { email });
+        }
+        let SignedIn {
+            identity,
+            access_token,
+            ..
+        } = signed;
         let tenant_admin = match &identity.roles {
             Some(wids) => wids
                 .iter()

@@ -6,6 +6,7 @@
 mod flows;
 mod integration;
 mod invitations;
+mod mailbox;
 mod requests;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ pub use invitations::{
     InvitationPage, InvitationResult, InvitationView, Invitee, NewInvitations, OpenInvitation,
     TenantUserPageView, TenantUserView, INVITATION_MAIL,
 };
+pub use mailbox::{MailboxCheck, MailboxStatus};
 pub use requests::{
     JoinRequestPage, JoinRequestView, Requested, JOIN_DECISION_MAIL, JOIN_REQUEST_MAIL,
 };

@@ -17,6 +17,7 @@ mod filter_sql;
 pub mod invitations;
 pub mod jobs;
 pub mod mail;
+pub mod mailboxes;
 pub mod microsoft;
 pub mod migrate;
 pub mod oauth;

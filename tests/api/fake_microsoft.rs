@@ -76,6 +76,7 @@ struct Grant {
     nonce: String,
     challenge: String,
     redirect_uri: String,
+    scope: String,
 }
 
 #[derive(Default)]
@@ -97,6 +98,10 @@ struct State {
     rotated: bool,
     /// JWK Set requests seen.
     jwks_calls: u32,
+    /// Live refresh tokens → the person and scope they were issued for (rotated on use).
+    refresh_tokens: HashMap<String, (Person, String)>,
+    /// Refresh grants seen.
+    refresh_calls: u32,
     /// Users of each tenant `/users` lists: how many.
     tenant_users: HashMap<String, usize>,
     /// Tenants that granted admin consent (app-only tokens are refused for the others).
@@ -167,6 +172,7 @@ impl FakeMicrosoft {
                 .route("/common/oauth2/v2.0/token", web::post().to(token))
                 .route("/{tenant}/oauth2/v2.0/token", web::post().to(token))
                 .route("/graph/v1.0/users", web::get().to(users))
+                .route("/graph/v1.0/me", web::get().to(me))
                 .route("/{tenant}/v2.0/adminconsent", web::get().to(admin_consent))
                 .route(
                     "/graph/v1.0/me/memberOf/microsoft.graph.directoryRole",
@@ -220,6 +226,15 @@ impl FakeMicrosoft {
 
     pub fn jwks_calls(&self) -> u32 {
         self.state.lock().unwrap().jwks_calls
+    }
+
+    pub fn refresh_calls(&self) -> u32 {
+        self.state.lock().unwrap().refresh_calls
+    }
+
+    /// Revokes every refresh token (as an admin revoking sessions would).
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.lock().unwrap().refresh_tokens.clear();
     }
 
     pub fn users_calls(&self) -> u32 {
@@ -350,6 +365,7 @@ async fn authorize(
             nonce: get("nonce"),
             challenge: get("code_challenge"),
             redirect_uri: redirect_uri.clone(),
+            scope: get("scope"),
         },
     );
     let mut url = url::Url::parse(&redirect_uri).unwrap();
@@ -400,6 +416,27 @@ async fn token(
         return HttpResponse::Ok()
             .json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": access}));
     }
+    if get("grant_type") == "refresh_token" {
+        st.refresh_calls += 1;
+        let Some((person, scope)) = st.refresh_tokens.remove(&get("refresh_token")) else {
+            return error(
+                400,
+                "invalid_grant",
+                "AADSTS700082: The refresh token has expired due to inactivity.",
+            );
+        };
+        let (access, refresh) = (
+            format!("at-{}", uuid::Uuid::new_v4()),
+            format!("rt-{}", uuid::Uuid::new_v4()),
+        );
+        st.tokens.insert(access.clone(), person.clone());
+        st.refresh_tokens
+            .insert(refresh.clone(), (person, scope.clone()));
+        return HttpResponse::Ok().json(json!({
+            "token_type": "Bearer", "scope": scope, "expires_in": 3599,
+            "access_token": access, "refresh_token": refresh,
+        }));
+    }
     if get("grant_type") != "authorization_code" {
         return error(
             400,
@@ -429,13 +466,16 @@ async fn token(
     let rotated = st.rotated;
     let access = format!("at-{}", uuid::Uuid::new_v4());
     st.tokens.insert(access.clone(), grant.person.clone());
+    let refresh = format!("rt-{}", uuid::Uuid::new_v4());
+    st.refresh_tokens
+        .insert(refresh.clone(), (grant.person.clone(), grant.scope.clone()));
     drop(st);
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
-        "scope": "openid profile email offline_access User.Read",
+        "scope": grant.scope,
         "expires_in": 3599,
         "access_token": access,
-        "refresh_token": format!("rt-{}", uuid::Uuid::new_v4()),
+        "refresh_token": refresh,
         "id_token": fake.id_token(&grant, tamper, rotated),
     }))
 }
@@ -470,6 +510,19 @@ async fn admin_consent(req: HttpRequest, q: web::Query<HashMap<String, String>>)
     HttpResponse::Found()
         .insert_header(("Location", url.to_string()))
         .finish()
+}
+
+/// `/me` of a delegated token.
+async fn me(fake: web::Data<FakeMicrosoft>, req: HttpRequest) -> HttpResponse {
+    let st = fake.state.lock().unwrap();
+    match st.tokens.get(bearer(&req)) {
+        Some(p) => HttpResponse::Ok().json(json!({
+            "id": p.oid, "displayName": p.name, "mail": p.email, "userPrincipalName": p.email,
+        })),
+        None => HttpResponse::Unauthorized().json(
+            json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}),
+        ),
+    }
 }
 
 /// A 429 with `Retry-After` while the test asks for throttling.

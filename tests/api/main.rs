@@ -13,6 +13,7 @@ mod helpers;
 mod input;
 mod invitations;
 mod jobs;
+mod mailbox;
 mod mapping;
 mod microsoft;
 mod oauth;

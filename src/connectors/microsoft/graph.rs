@@ -64,6 +64,16 @@ pub struct TenantUser {
     pub account_enabled: Option<bool>,
 }
 
+/// The signed-in user as Graph's `/me` shows them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub user_principal_name: Option<String>,
+}
+
 /// One page of a tenant's users and the Graph link to the next.
 #[derive(Debug, Clone)]
 pub struct TenantUserPage {
@@ -177,6 +187,15 @@ impl Graph {
         } else {
             DirectoryRoles::Known(ids)
         })
+    }
+
+    /// The user a delegated token belongs to (`GET /me`).
+    pub async fn me(&self, token: &str) -> MicrosoftResult<Me> {
+        self.get(
+            &self.url("/me?$select=id,displayName,mail,userPrincipalName"),
+            token,
+        )
+        .await
     }
 
     /// One page of a tenant's users (`GET /users`, `$top=999`, `$select`), from the start or

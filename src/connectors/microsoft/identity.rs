@@ -100,7 +100,12 @@ type OidcClient<HasAuth, HasToken> = oauth2::Client<
 pub struct AuthorizeRequest {
     /// Prefills the account picker (an invitation's address).
     pub login_hint: Option<String>,
+    /// Delegated scopes beyond sign-in's (a mailbox connection's `Calendars.ReadWrite`...).
+    pub extra_scopes: Vec<String>,
 }
+
+/// Scopes a user grants Roster for their own mailbox (calendar and contacts sync).
+pub const MAILBOX_SCOPES: [&str; 2] = ["Calendars.ReadWrite", "Contacts.ReadWrite"];
 
 /// A sign-in as begun: the URL to send the browser to and what the callback must match.
 pub struct SignInStart {
@@ -145,10 +150,23 @@ struct Claims {
     xms_edov: Option<serde_json::Value>,
 }
 
-/// A finished sign-in: who it is and the delegated Graph token (`User.Read`) it came with.
+/// A finished sign-in: who it is and the delegated Graph tokens it came with.
 pub struct SignedIn {
     pub identity: VerifiedIdentity,
     pub access_token: String,
+    /// Present with `offline_access`.
+    pub refresh_token: Option<String>,
+    /// Seconds the access token lives.
+    pub expires_in: Option<u64>,
+    /// The scopes Microsoft granted (it may grant fewer than asked).
+    pub scopes: Vec<String>,
+}
+
+/// Tokens from a refresh: Microsoft rotates the refresh token, so the new one replaces the old.
+pub struct Refreshed {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<u64>,
 }
 
 /// The Microsoft identity platform as one multi-tenant app registration sees it.
@@ -268,6 +286,7 @@ impl IdentityPlatform {
         let mut auth = client
             .authorize_url(CsrfToken::new_random)
             .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+            .add_scopes(request.extra_scopes.iter().cloned().map(Scope::new))
             .add_extra_param("nonce", nonce.clone())
             .add_extra_param("response_mode", "query")
             .set_pkce_challenge(challenge);
@@ -307,6 +326,30 @@ impl IdentityPlatform {
         Ok(SignedIn {
             identity,
             access_token: answer.access_token().secret().clone(),
+            refresh_token: answer.refresh_token().map(|r| r.secret().clone()),
+            expires_in: answer.expires_in().map(|d| d.as_secs()),
+            scopes: answer
+                .scopes()
+                .map(|s| s.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Redeems a refresh token (refresh token grant at the discovery's token endpoint). A
+    /// refused one (`invalid_grant`: revoked, expired after inactivity) is
+    /// [`MicrosoftError::Refused`], which callers treat as "sign in again".
+    pub async fn refresh(&self, refresh_token: &str) -> MicrosoftResult<Refreshed> {
+        let d = self.discovery().await?;
+        let answer = self
+            .client(&d)?
+            .exchange_refresh_token(&oauth2::RefreshToken::new(refresh_token.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(token_error)?;
+        Ok(Refreshed {
+            access_token: answer.access_token().secret().clone(),
+            refresh_token: answer.refresh_token().map(|r| r.secret().clone()),
+            expires_in: answer.expires_in().map(|d| d.as_secs()),
         })
     }
 

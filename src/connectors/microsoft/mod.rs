@@ -8,8 +8,8 @@ use std::time::Duration;
 
 pub use graph::{DirectoryRoles, Graph, TenantUser, TenantUserPage};
 pub use identity::{
-    AuthorizeRequest, IdentityPlatform, SignInStart, SignedIn, VerifiedIdentity,
-    PERSONAL_ACCOUNTS_TENANT,
+    AuthorizeRequest, IdentityPlatform, Refreshed, SignInStart, SignedIn, VerifiedIdentity,
+    MAILBOX_SCOPES, PERSONAL_ACCOUNTS_TENANT,
 };
 
 /// Role template ids of the directory roles that may enable Roster for a tenant: Global

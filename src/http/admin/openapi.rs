@@ -160,7 +160,8 @@ impl Modify for AdminBearer {
         super::microsoft::reject_join_request,
         crate::http::crm::list, crate::http::crm::create, crate::http::crm::get,
         crate::http::crm::replace, crate::http::crm::delete, crate::http::crm::import,
-        crate::http::crm::mass_update,
+        crate::http::crm::mass_update, crate::http::crm::mailbox,
+        crate::http::crm::check_mailbox, crate::http::crm::disconnect_mailbox,
     )
 )]
 pub struct AdminApi;

@@ -1,0 +1,128 @@
+//! A user's Microsoft 365 mailbox connection (issue 12, part 3): authorized with the mailbox
+//! scopes, tokens sealed at rest, refreshed before expiry with rotation, refused refresh tokens
+//! marking the connection for reconnection, and disconnection dropping the tokens.
+
+use reqwest::{Method, StatusCode};
+
+use crate::fake_microsoft::Person;
+use crate::microsoft::{api_token, install, spawn, Browser, TENANT};
+
+async fn api(
+    app: &crate::helpers::TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+) -> (StatusCode, serde_json::Value) {
+    let r = app
+        .client
+        .request(method, format!("{}/api/v1{path}", app.root))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn sy10_a_user_connects_their_mailbox_and_its_tokens_are_sealed_refreshed_and_dropped() {
+    let (app, fake) = spawn().await;
+    let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
+    let (browser, _): (Browser, _) = install(&app, &fake, &megan, "Contoso").await;
+    let token = api_token(&app, &browser).await;
+    assert_eq!(
+        api(&app, Method::GET, "/me/mailbox", &token).await.1["connected"],
+        false
+    );
+
+    fake.sign_in_as(&megan);
+    let start = browser
+        .get_once(&format!("{}/account/microsoft/connect", app.root))
+        .await;
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    for scope in [
+        "offline_access",
+        "Calendars.ReadWrite",
+        "Contacts.ReadWrite",
+    ] {
+        assert!(authorize.contains(scope), "{scope} in {authorize}");
+    }
+    assert!(
+        authorize.contains("login_hint=megan%40contoso.com"),
+        "{authorize}"
+    );
+    let page = browser.get(&authorize).await;
+    assert!(page.url.ends_with("/account"), "{}", page.url);
+    assert!(
+        page.body
+            .contains("Your mailbox <strong>megan@contoso.com</strong> is connected"),
+        "{}",
+        page.body
+    );
+
+    let (status, body) = api(&app, Method::GET, "/me/mailbox", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["connected"].as_bool(), body["status"].as_str()),
+        (Some(true), Some("active"))
+    );
+    assert!(
+        body["scopes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s == "Calendars.ReadWrite"),
+        "{body}"
+    );
+    // At rest the tokens are sealed, never the ones Microsoft issued.
+    let stored =
+        app.text("SELECT refresh_token || ' ' || access_token AS value FROM mailbox_connections");
+    assert!(
+        stored.starts_with("v1:") && !stored.contains("rt-") && !stored.contains("at-"),
+        "{stored}"
+    );
+
+    // A token with time left is used as it is; one about to expire is refreshed (rotated) once.
+    let (status, check) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
+    assert_eq!(
+        (status, check["email"].as_str()),
+        (StatusCode::OK, Some("megan@contoso.com")),
+        "{check}"
+    );
+    assert_eq!(fake.refresh_calls(), 0);
+    app.exec_sql("UPDATE mailbox_connections SET access_expires = '2020-01-01T00:00:00.000Z'");
+    let (status, check) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
+    assert_eq!(status, StatusCode::OK, "{check}");
+    assert_eq!(fake.refresh_calls(), 1);
+    assert!(check["access_expires"].as_str().unwrap() > "2026");
+    assert_eq!(
+        app.count("mailbox_connections WHERE token_version = 2"),
+        1,
+        "the rotated refresh token is stored"
+    );
+    let (status, _) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
+    assert_eq!((status, fake.refresh_calls()), (StatusCode::OK, 1));
+
+    // Microsoft refuses the refresh token: the connection asks to be made again.
+    fake.revoke_refresh_tokens();
+    app.exec_sql("UPDATE mailbox_connections SET access_expires = '2020-01-01T00:00:00.000Z'");
+    let (status, body) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("AADSTS700082"),
+        "{body}"
+    );
+    let (_, body) = api(&app, Method::GET, "/me/mailbox", &token).await;
+    assert_eq!(body["status"], "reauth_required");
+
+    // Disconnecting drops the tokens.
+    let (status, _) = api(&app, Method::DELETE, "/me/mailbox", &token).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.count("mailbox_connections"), 0);
+    assert_eq!(
+        api(&app, Method::DELETE, "/me/mailbox", &token).await.0,
+        StatusCode::NOT_FOUND
+    );
+    app.assert_audited(&token, &["mailbox.connected", "mailbox.disconnected"])
+        .await;
+}
