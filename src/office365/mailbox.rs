@@ -27,7 +27,8 @@ pub struct MailboxStatus {
     pub email: Option<String>,
     pub tenant_id: Option<String>,
     pub scopes: Vec<String>,
-    /// active, or reauth_required (connect again) once Microsoft refused the refresh token.
+    /// active; reauth_required once Microsoft refused the refresh token; suspended when the
+    /// directory deactivated or deleted the user. Both last until the user connects again.
     pub status: Option<String>,
     pub status_reason: Option<String>,
     pub access_expires: Option<String>,
@@ -178,7 +179,8 @@ impl Office365Service {
             .ok_or_else(|| Office365Error::Invalid("no mailbox is connected".into()))?;
         if row.status != "active" {
             return Err(Office365Error::Forbidden(format!(
-                "the mailbox connection needs you to connect again: {}",
+                "the mailbox connection is {} and needs you to connect again: {}",
+                row.status,
                 row.status_reason
                     .as_deref()
                     .unwrap_or("Microsoft refused it")

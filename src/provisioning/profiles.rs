@@ -278,7 +278,7 @@ impl ProfileMapper {
             connection_id: Some(connection_id),
             at: &at,
         };
-        store::insert_event(conn, &event)?;
+        record_event(conn, &event)?;
         Ok(Some(rules))
     }
 
@@ -489,7 +489,23 @@ fn end_user(
         connection_id: Some(connection_id),
         at: &at,
     };
-    store::insert_event(conn, &event)
+    record_event(conn, &event)
+}
+
+/// Writes a user event and what follows from it in the same transaction: a user the directory
+/// deactivated or deleted stops syncing at once (SY-9), their accounts' mailbox tokens erased
+/// and the connections suspended; reactivation leaves them suspended until the user connects
+/// again.
+fn record_event(conn: &mut AnyConnection, event: &UserEvent) -> StorageResult<()> {
+    store::insert_event(conn, event)?;
+    if matches!(event.kind, "user.deactivated" | "user.deleted") {
+        let reason = format!(
+            "the directory {} this user",
+            event.kind.trim_start_matches("user.")
+        );
+        crate::storage::mailboxes::suspend_for_user(conn, event.user_id, &reason, event.at)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -153,6 +153,28 @@ pub fn needs_reauth(
     Ok(())
 }
 
+/// Suspends the mailbox connections of the accounts that are directory user `user_id`: the
+/// tokens are erased at once and the connection stays suspended until its user connects again.
+pub fn suspend_for_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    reason: &str,
+    now: &str,
+) -> StorageResult<usize> {
+    let mut q = Sql::new("UPDATE mailbox_connections SET status = 'suspended', status_reason = ");
+    q.text(reason)
+        .push(", refresh_token = '', access_token = '', access_expires = ")
+        .text(now);
+    q.push(", token_version = token_version + 1, updated = ")
+        .text(now);
+    q.push(
+        " WHERE status <> 'suspended' AND account_id IN (SELECT id FROM accounts WHERE user_id = ",
+    );
+    q.text(user_id).push(")");
+    q.cached(true);
+    q.execute(conn).map_err(db)
+}
+
 pub fn delete(conn: &mut AnyConnection, account_id: &str) -> StorageResult<bool> {
     let mut q = Sql::new("DELETE FROM mailbox_connections WHERE account_id = ");
     q.text(account_id);

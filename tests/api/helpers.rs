@@ -311,6 +311,35 @@ impl TestApp {
         roster::app::open_db(&test_settings(&self.database_url)).expect("open database")
     }
 
+    /// A user API (`/api/v1`) request with a JSON body.
+    pub async fn api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> Resp {
+        self.raw_api(method, path, body, token, None).await
+    }
+
+    /// A user API request, with `If-Match` when given.
+    pub async fn raw_api(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+        if_match: Option<&str>,
+    ) -> Resp {
+        let url = format!("{}/api/v1{path}", self.root);
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(v) = if_match {
+            headers.push(("If-Match", v));
+        }
+        self.raw(method, &url, body.map(|b| b.to_string()), &headers, token)
+            .await
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.request(Method::GET, path, None, &[]).await
     }

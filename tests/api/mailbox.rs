@@ -13,15 +13,8 @@ async fn api(
     path: &str,
     token: &str,
 ) -> (StatusCode, serde_json::Value) {
-    let r = app
-        .client
-        .request(method, format!("{}/api/v1{path}", app.root))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or_default())
+    let r = app.api(method, path, None, Some(token)).await;
+    (r.status, r.body)
 }
 
 #[tokio::test]
@@ -125,4 +118,77 @@ async fn sy10_a_user_connects_their_mailbox_and_its_tokens_are_sealed_refreshed_
     );
     app.assert_audited(&token, &["mailbox.connected", "mailbox.disconnected"])
         .await;
+}
+
+#[tokio::test]
+async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_connecting_again() {
+    let (app, fake) = spawn().await;
+    // The bootstrap org's owner is the directory user ada@example.com.
+    app.owner().await;
+    let user = app.create_user("ada@example.com").await;
+    app.exec_sql(&format!(
+        "UPDATE accounts SET user_id = '{user}' WHERE email_norm = 'owner@example.com'"
+    ));
+    let browser = Browser::new();
+    let form = [
+        ("email", "owner@example.com"),
+        ("password", crate::admin::PASSWORD),
+    ];
+    browser.post(&format!("{}/sign-in", app.root), &form).await;
+    fake.sign_in_as(&Person::new(TENANT, "ada@contoso.com"));
+    let page = browser
+        .get(&format!("{}/account/microsoft/connect", app.root))
+        .await;
+    assert!(page.body.contains("is connected"), "{}", page.body);
+    assert_eq!(app.count("mailbox_connections WHERE status = 'active'"), 1);
+
+    let off = app
+        .patch(
+            &format!("/Users/{user}"),
+            crate::helpers::patch_ops(
+                serde_json::json!([{"op": "replace", "path": "active", "value": false}]),
+            ),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
+    assert_eq!(
+        app.count("mailbox_connections WHERE status = 'suspended' AND refresh_token = '' AND access_token = ''"),
+        1,
+        "suspended in the same transaction, tokens erased"
+    );
+    assert_eq!(
+        app.text("SELECT status_reason AS value FROM mailbox_connections"),
+        "the directory deactivated this user"
+    );
+
+    let on = app
+        .patch(
+            &format!("/Users/{user}"),
+            crate::helpers::patch_ops(
+                serde_json::json!([{"op": "replace", "path": "active", "value": true}]),
+            ),
+        )
+        .await;
+    assert_eq!(on.status, StatusCode::OK);
+    assert_eq!(
+        app.count("mailbox_connections WHERE status = 'suspended'"),
+        1,
+        "reactivation leaves it suspended"
+    );
+    let token = app.sign_in("owner@example.com").await;
+    let (status, body) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("suspended"),
+        "{body}"
+    );
+    // Connecting again is the user's choice, and works.
+    fake.sign_in_as(&Person::new(TENANT, "ada@contoso.com"));
+    browser
+        .get(&format!("{}/account/microsoft/connect", app.root))
+        .await;
+    assert_eq!(
+        api(&app, Method::POST, "/me/mailbox/check", &token).await.0,
+        StatusCode::OK
+    );
 }

@@ -5,49 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{Resp, TestApp};
-
-impl TestApp {
-    async fn api(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> Resp {
-        self.raw_api(method, path, body, token, None).await
-    }
-
-    async fn raw_api(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-        if_match: Option<&str>,
-    ) -> Resp {
-        let mut req = self
-            .client
-            .request(method, format!("{}/api/v1{path}", self.root));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(v) = if_match {
-            req = req.header("If-Match", v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let (status, headers) = (r.status(), r.headers().clone());
-        let text = r.text().await.unwrap();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        }
-    }
-}
+use crate::helpers::TestApp;
 
 fn event(subject: &str, start: &str) -> Value {
     json!({
