@@ -5,13 +5,13 @@
 
 pub mod fields;
 
-use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::org::Actor;
 use crate::scim::resource::format_datetime;
 use crate::storage::crm::{self as store, RecordRow};
+use crate::storage::cursor;
 use crate::storage::{Db, StorageError};
 use fields::{Contact, Event, Invalid, Task};
 
@@ -141,15 +141,12 @@ fn now() -> String {
 }
 
 fn cursor_of(r: &RecordRow) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", r.updated, r.id))
+    cursor::encode(&[&r.updated, &r.id])
 }
 
 fn parse_cursor(c: &str) -> CrmResult<(String, String)> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(c)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once('|').map(|(a, b)| (a.to_owned(), b.to_owned())))
+    cursor::decode(c, 2)
+        .map(|mut p| (std::mem::take(&mut p[0]), std::mem::take(&mut p[1])))
         .ok_or_else(|| CrmError::Invalid("the cursor is not one Roster gave".into()))
 }
 

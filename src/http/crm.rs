@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::admin::{AdminPrincipal, Problem};
+use super::admin::{json_config, query_config, AdminPrincipal, Problem};
 use super::AppState;
 use crate::crm::{CrmError, Kind, RecordPage, RecordView};
 
@@ -249,20 +249,7 @@ pub async fn disconnect_mailbox(state: web::Data<AppState>, who: AdminPrincipal)
 
 /// Mounts `/api/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let json = web::JsonConfig::default()
-        .limit(MAX_BODY)
-        .error_handler(|e, _| {
-            use actix_web::error::JsonPayloadError;
-            let status = match e {
-                JsonPayloadError::Overflow { .. }
-                | JsonPayloadError::OverflowKnownLength { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-                JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                _ => StatusCode::BAD_REQUEST,
-            };
-            Problem::new(status, e.to_string()).into()
-        });
-    let query = web::QueryConfig::default()
-        .error_handler(|e, _| Problem::new(StatusCode::BAD_REQUEST, e.to_string()).into());
+    let (json, query) = (json_config(MAX_BODY), query_config());
     cfg.service(
         web::scope("/api/v1")
             .app_data(json)

@@ -67,9 +67,9 @@ fn start_again() -> &'static str {
     "<p><a href=\"/auth/microsoft/start\">Sign in with Microsoft again</a> · <a href=\"/sign-in\">Sign in with a password</a></p>"
 }
 
-/// The page for a refused or failed step, with the status that says which.
-pub(super) fn refused(e: Office365Error) -> HttpResponse {
-    let status = match &e {
+/// The status that answers a Microsoft 365 step's failure, on pages and on the APIs alike.
+pub(super) fn office365_status(e: &Office365Error) -> StatusCode {
+    match e {
         Office365Error::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         Office365Error::Expired | Office365Error::Invalid(_) => StatusCode::BAD_REQUEST,
         Office365Error::Denied(_) => StatusCode::FORBIDDEN,
@@ -85,7 +85,12 @@ pub(super) fn refused(e: Office365Error) -> HttpResponse {
         Office365Error::Org(OrgError::Invalid(_)) => StatusCode::BAD_REQUEST,
         Office365Error::Org(OrgError::NotFound) => StatusCode::NOT_FOUND,
         Office365Error::Org(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
+    }
+}
+
+/// The page for a refused or failed step, with the status that says which.
+pub(super) fn refused(e: Office365Error) -> HttpResponse {
+    let status = office365_status(&e);
     let message = match &e {
         Office365Error::Org(OrgError::BadCredentials) => {
             "The email address or the password is wrong.".to_owned()

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use super::invitations::{join_org, use_invitation};
 use super::{Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
 use crate::connectors::microsoft::{AuthorizeRequest, SignedIn, MAILBOX_SCOPES};
-use crate::org::{insert_account, permissions_of, Actor, IssuedSession, NewAccount};
+use crate::org::{
+    insert_account, own_audit_entry, permissions_of, Actor, IssuedSession, NewAccount,
+};
 use crate::provisioning::now;
 use crate::provisioning::tenancy::create_org;
 use crate::scim::resource::format_datetime;
@@ -71,17 +73,7 @@ fn email_domain(email: &str) -> Option<&str> {
 
 /// An audit entry of something an account did to itself through Microsoft sign-in.
 fn self_entry(account: &AccountRow, action: &str, detail: Value) -> NewAuditRow {
-    NewAuditRow {
-        org_id: account.org_id.clone(),
-        at: now(),
-        actor_id: Some(account.id.clone()),
-        actor: account.email.clone(),
-        action: action.to_owned(),
-        target_type: "account".into(),
-        target_id: Some(account.id.clone()),
-        detail: detail.to_string(),
-        request_id: None,
-    }
+    own_audit_entry(account, action, ("account", Some(&account.id)), detail)
 }
 
 fn identity_row(p: &Pending, account_id: &str) -> IdentityRow {

@@ -3,7 +3,6 @@
 //! link by mail; opening it leads to the terms and to joining the org, by Microsoft sign-in, a
 //! new password, or an existing account of the org.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -15,7 +14,7 @@ use crate::scim::resource::{fold_case, format_datetime};
 use crate::security::{generate_prefixed_token, hash_token};
 use crate::storage::accounts::{self as accounts_store, AccountRow};
 use crate::storage::invitations::{self as store, InvitationRow};
-use crate::storage::{microsoft as ms_store, tenants, AnyConnection};
+use crate::storage::{cursor, microsoft as ms_store, tenants, AnyConnection};
 
 /// Prefix of invitation link secrets.
 const INVITATION_PREFIX: &str = "roster_invite_";
@@ -128,15 +127,12 @@ pub struct OpenInvitation {
 }
 
 pub(super) fn cursor_of(created: &str, id: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created}|{id}"))
+    cursor::encode(&[created, id])
 }
 
-pub(super) fn parse_cursor(cursor: &str) -> Office365Result<(String, String)> {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once('|').map(|(a, b)| (a.to_owned(), b.to_owned())))
+pub(super) fn parse_cursor(c: &str) -> Office365Result<(String, String)> {
+    cursor::decode(c, 2)
+        .map(|mut p| (std::mem::take(&mut p[0]), std::mem::take(&mut p[1])))
         .ok_or_else(|| Office365Error::Invalid("the cursor is not one Roster gave".into()))
 }
 
@@ -477,10 +473,8 @@ impl Office365Service {
             })?;
         let next_link = cursor
             .map(|c| {
-                base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .decode(c)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
+                cursor::decode(c, 1)
+                    .and_then(|mut p| p.pop())
                     .ok_or_else(|| {
                         Office365Error::Invalid("the cursor is not one Roster gave".into())
                     })
@@ -530,9 +524,7 @@ impl Office365Service {
             .collect();
         Ok(TenantUserPageView {
             users,
-            next_cursor: page
-                .next_link
-                .map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l)),
+            next_cursor: page.next_link.map(|l| cursor::encode(&[&l])),
         })
     }
 
@@ -654,19 +646,11 @@ pub(super) fn use_invitation(
             "this invitation was already used, revoked or has expired".into(),
         ));
     }
+    let detail = json!({"email": inv.email, "account": account.email});
+    let target = ("invitation", Some(inv.id.as_str()));
     accounts_store::insert_audit(
         c,
-        &crate::storage::accounts::NewAuditRow {
-            org_id: account.org_id.clone(),
-            at: now(),
-            actor_id: Some(account.id.clone()),
-            actor: account.email.clone(),
-            action: "invitation.accepted".into(),
-            target_type: "invitation".into(),
-            target_id: Some(inv.id.clone()),
-            detail: json!({"email": inv.email, "account": account.email}).to_string(),
-            request_id: None,
-        },
+        &crate::org::own_audit_entry(account, "invitation.accepted", target, detail),
     )?;
     Ok(())
 }

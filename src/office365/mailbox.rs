@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Office365Error, Office365Result, Office365Service, Pending, Started};
 use crate::connectors::microsoft::{MicrosoftError, SignedIn};
-use crate::org::{audit, Actor};
+use crate::org::{audit, own_audit_entry, Actor};
 use crate::provisioning::now;
 use crate::scim::resource::format_datetime;
 use crate::storage::mailboxes::{self as store, MailboxRow};
@@ -124,14 +124,10 @@ impl Office365Service {
                 let account = crate::storage::accounts::find_account(c, &org_id, &account_id)?
                     .ok_or(Office365Error::Expired)?;
                 store::upsert(c, &row)?;
-                let actor = actor_of(&account);
-                audit(
-                    c,
-                    &actor,
-                    "mailbox.connected",
-                    ("account", Some(&account.id)),
-                    json!({"email": email, "scopes": row.scopes}),
-                )?;
+                let detail = json!({"email": email, "scopes": row.scopes});
+                let target = ("account", Some(account.id.as_str()));
+                let entry = own_audit_entry(&account, "mailbox.connected", target, detail);
+                crate::storage::accounts::insert_audit(c, &entry)?;
                 Ok::<_, Office365Error>(())
             })
             .await?;
@@ -261,19 +257,5 @@ impl Office365Service {
                 Ok::<_, Office365Error>(gone)
             })
             .await
-    }
-}
-
-/// The account itself as the actor of its own audit entries.
-fn actor_of(account: &crate::storage::accounts::AccountRow) -> Actor {
-    Actor {
-        account_id: account.id.clone(),
-        email: account.email.clone(),
-        org_id: account.org_id.clone(),
-        role: account.role.clone(),
-        session_id: String::new(),
-        permissions: vec![],
-        must_change_password: false,
-        request_id: None,
     }
 }

@@ -270,16 +270,29 @@ fn sign_in_entry(
     detail: Value,
     request_id: Option<String>,
 ) -> NewAuditRow {
+    let mut entry = own_audit_entry(account, action, ("account", Some(&account.id)), detail);
+    entry.request_id = request_id;
+    entry
+}
+
+/// An audit entry of something an account did for itself without an admin session (signing
+/// in, linking its Microsoft identity, accepting an invitation, connecting its mailbox).
+pub fn own_audit_entry(
+    account: &AccountRow,
+    action: &str,
+    target: (&str, Option<&str>),
+    detail: Value,
+) -> NewAuditRow {
     NewAuditRow {
         org_id: account.org_id.clone(),
         at: now(),
         actor_id: Some(account.id.clone()),
         actor: account.email.clone(),
         action: action.to_owned(),
-        target_type: "account".into(),
-        target_id: Some(account.id.clone()),
+        target_type: target.0.to_owned(),
+        target_id: target.1.map(str::to_owned),
         detail: detail.to_string(),
-        request_id,
+        request_id: None,
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod crm;
+pub mod cursor;
 pub mod dialect;
 mod filter_sql;
 pub mod invitations;

@@ -1,12 +1,10 @@
 //! `/admin/v1/microsoft`: the org's Microsoft 365 integration (O365-3) — its status, and the
 //! switch only an admin of the Microsoft 365 tenant may turn on.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::{AdminPrincipal, Problem};
-use crate::connectors::microsoft::MicrosoftError;
 use crate::http::AppState;
 use crate::office365::{
     IntegrationStatus, InvitationPage, InvitationResult, InvitationView, JoinRequestPage,
@@ -17,23 +15,13 @@ type Answer = Result<HttpResponse, Problem>;
 
 impl From<Office365Error> for Problem {
     fn from(e: Office365Error) -> Self {
-        let e = match e {
-            Office365Error::Org(inner) => return inner.into(),
-            other => other,
-        };
-        let status = match &e {
-            Office365Error::Org(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Office365Error::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
-            Office365Error::Expired | Office365Error::Invalid(_) => StatusCode::BAD_REQUEST,
-            Office365Error::Denied(_)
-            | Office365Error::PersonalAccount
-            | Office365Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Office365Error::Conflict(_) => StatusCode::CONFLICT,
-            Office365Error::Gone(_) => StatusCode::GONE,
-            Office365Error::Microsoft(MicrosoftError::Rejected(_)) => StatusCode::UNAUTHORIZED,
-            Office365Error::Microsoft(_) => StatusCode::BAD_GATEWAY,
-        };
-        Problem::new(status, e.to_string())
+        match e {
+            Office365Error::Org(inner) => inner.into(),
+            other => Problem::new(
+                crate::http::microsoft::office365_status(&other),
+                other.to_string(),
+            ),
+        }
     }
 }
 

@@ -149,11 +149,11 @@ impl FromRequest for AdminPrincipal {
     }
 }
 
-/// Mounts `/admin/v1`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    use handlers::*;
-    let json = web::JsonConfig::default()
-        .limit(MAX_BODY)
+/// JSON bodies up to `limit` bytes; a body too large, of another type or malformed is a problem
+/// document with 413, 415 or 400.
+pub(super) fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
         .error_handler(|e, _| {
             use actix_web::error::JsonPayloadError;
             let status = match e {
@@ -163,9 +163,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 _ => StatusCode::BAD_REQUEST,
             };
             Problem::new(status, e.to_string()).into()
-        });
-    let query = web::QueryConfig::default()
-        .error_handler(|e, _| Problem::new(StatusCode::BAD_REQUEST, e.to_string()).into());
+        })
+}
+
+/// A query string that does not parse is a 400 problem document.
+pub(super) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| Problem::new(StatusCode::BAD_REQUEST, e.to_string()).into())
+}
+
+/// Mounts `/admin/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use handlers::*;
+    let (json, query) = (json_config(MAX_BODY), query_config());
     let path = web::PathConfig::default()
         .error_handler(|e, _| Problem::new(StatusCode::NOT_FOUND, e.to_string()).into());
     cfg.service(
