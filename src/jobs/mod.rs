@@ -258,10 +258,6 @@ impl Queue {
         }
     }
 
-    pub fn owner(&self) -> &str {
-        &self.owner
-    }
-
     fn lease_until(&self) -> String {
         at(self.settings.lease)
     }
@@ -455,28 +451,26 @@ impl Queue {
 
     async fn settle(&self, job: JobRow, result: Result<(), JobError>) {
         let (id, token, at) = (job.id.clone(), job.lease_token, now());
-        let every = serde_json::from_str::<Value>(&job.payload)
-            .ok()
-            .and_then(|p| p.get(EVERY).and_then(Value::as_u64))
-            .map(Duration::from_secs);
         let d = self.db.dialect();
         let written = match result {
             Ok(()) => {
-                let next = every.map(|every| {
-                    Enqueue::new(
-                        &job.kind,
-                        serde_json::from_str(&job.payload).unwrap_or(Value::Null),
-                    )
-                    .delay(every)
-                    .max_attempts(job.max_attempts)
-                });
-                let (key, org) = (job.key.clone(), job.org_id.clone());
+                // A periodic job queues its next run in the transaction that completes it.
+                let payload = serde_json::from_str::<Value>(&job.payload).unwrap_or(Value::Null);
+                let next = payload
+                    .get(EVERY)
+                    .and_then(Value::as_u64)
+                    .map(|every| Enqueue {
+                        kind: job.kind.clone(),
+                        key: job.key.clone(),
+                        org_id: job.org_id.clone(),
+                        delay: Duration::from_secs(every),
+                        max_attempts: job.max_attempts,
+                        payload: payload.clone(),
+                    });
                 self.db
                     .write(move |c| {
                         let done = store::complete(c, &id, token, &at)?;
-                        if let (true, Some(mut next)) = (done, next) {
-                            next.key = key;
-                            next.org_id = org;
+                        if let (true, Some(next)) = (done, next) {
                             Queue::enqueue_in(c, d, &next)?;
                         }
                         Ok::<_, StorageError>(done)
@@ -505,12 +499,6 @@ impl Queue {
             }
             Err(e) => tracing::warn!(job = %job.id, error = %e, "recording a job's outcome failed"),
         }
-    }
-
-    /// Gives back this process's leases (clean shutdown).
-    pub async fn release(&self) -> Result<usize, StorageError> {
-        let (owner, at) = (self.owner.clone(), now());
-        self.db.write(move |c| store::release(c, &owner, &at)).await
     }
 }
 

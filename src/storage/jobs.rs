@@ -224,22 +224,6 @@ pub fn make_due(conn: &mut AnyConnection, kind: &str, key: &str, now: &str) -> S
     Ok(q.execute(conn).map_err(db)? == 1)
 }
 
-/// Gives back the leases `owner` holds (a clean shutdown): the jobs are due again at once.
-pub fn release(conn: &mut AnyConnection, owner: &str, now: &str) -> StorageResult<usize> {
-    let mut q = Sql::new("UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_expires = NULL, attempts = attempts - 1, updated = ");
-    q.text(now)
-        .push(" WHERE lease_owner = ")
-        .text(owner)
-        .push(" AND state = 'running'");
-    q.execute(conn).map_err(db)
-}
-
-pub fn find(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<JobRow>> {
-    let mut q = Sql::new("SELECT ");
-    q.push(COLUMNS).push(" FROM jobs WHERE id = ").text(id);
-    Ok(q.load::<JobRow>(conn).map_err(db)?.into_iter().next())
-}
-
 /// Jobs in `state` (any when None), of one org or of the server itself (`org_id` None: jobs
 /// of no org), most recently changed first.
 pub fn list(

@@ -317,17 +317,3 @@ pub fn accept_terms(
     }
     Ok(())
 }
-
-/// When an account accepted a version of the terms, if it did.
-pub fn terms_accepted(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    version: &str,
-) -> StorageResult<Option<String>> {
-    terms_acceptances::table
-        .find((account_id, version))
-        .select(terms_acceptances::accepted)
-        .first(conn)
-        .optional()
-        .map_err(db)
-}
