@@ -246,16 +246,18 @@ fn register_housekeeping(queue: &Queue, db: Db, days: u64, otp_hours: u64) {
                         crate::storage::microsoft::prune_sign_ins(c, &now)?,
                         crate::storage::jobs::prune(c, &jobs)?,
                         crate::storage::crm::prune_tombstones(c, &tombstones)?,
+                        crate::storage::sync::prune_runs(c, &logs)?,
                     ))
                 })
                 .await?;
-            if counts != (0, 0, 0, 0, 0) {
+            if counts != (0, 0, 0, 0, 0, 0) {
                 tracing::info!(
                     provisioning_log = counts.0,
                     password_mails = counts.1,
                     sign_ins = counts.2,
                     jobs = counts.3,
                     tombstones = counts.4,
+                    sync_runs = counts.5,
                     "housekeeping"
                 );
             }
@@ -352,6 +354,18 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         org.clone(),
         mailer.clone(),
     )?;
+    let sync = crate::sync::SyncService::new(
+        db.clone(),
+        office365.clone(),
+        queue.clone(),
+        crate::sync::SyncSettings {
+            interval: Duration::from_secs(settings.sync_interval_minutes * 60),
+            calendar_name: settings.sync_calendar_name.clone(),
+            contacts_folder: settings.sync_contacts_folder.clone(),
+            window: Default::default(),
+        },
+    );
+    sync.register();
     mailer.register_sender();
     register_housekeeping(
         &queue,
@@ -384,8 +398,16 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
     let crm = crate::crm::CrmService::new(db.clone());
-    let state =
-        crate::http::AppState::new(settings.clone(), limits, scim, org, oauth, office365, crm);
+    let state = crate::http::AppState::new(
+        settings.clone(),
+        limits,
+        scim,
+        org,
+        oauth,
+        office365,
+        crm,
+        sync,
+    );
     let server = crate::http::serve(listener, state, tls)?;
     Ok(Running {
         server,

@@ -104,6 +104,12 @@ pub struct Settings {
     pub terms_version: String,
     /// How long an invitation link works, in days.
     pub invitation_days: u64,
+    /// How often each enabled calendar or contacts sync runs, in minutes.
+    pub sync_interval_minutes: u64,
+    /// The name of the calendar Roster creates in each synced mailbox.
+    pub sync_calendar_name: String,
+    /// The name of the contact folder Roster creates in each synced mailbox.
+    pub sync_contacts_folder: String,
 }
 
 impl Default for Settings {
@@ -155,6 +161,9 @@ impl Default for Settings {
             terms_url: None,
             terms_version: "1".into(),
             invitation_days: 7,
+            sync_interval_minutes: 15,
+            sync_calendar_name: "Roster".into(),
+            sync_contacts_folder: "Roster Contacts".into(),
         }
     }
 }
@@ -294,6 +303,17 @@ impl Settings {
         }
         if self.microsoft_client_id.is_some() != self.microsoft_client_secret.is_some() {
             return bad("microsoft_client_id and microsoft_client_secret go together".into());
+        }
+        if !(1..=1440).contains(&self.sync_interval_minutes) {
+            return bad("sync_interval_minutes must be between 1 and 1440".into());
+        }
+        for (name, v) in [
+            ("sync_calendar_name", &self.sync_calendar_name),
+            ("sync_contacts_folder", &self.sync_contacts_folder),
+        ] {
+            if v.trim().is_empty() || v.len() > 255 {
+                return bad(format!("{name} must have 1 to 255 characters"));
+            }
         }
         if !(1..=90).contains(&self.invitation_days) {
             return bad("invitation_days must be between 1 and 90".into());

@@ -16,3 +16,4 @@ pub mod provisioning;
 pub mod scim;
 pub mod security;
 pub mod storage;
+pub mod sync;

@@ -3,3 +3,5 @@
 //! take back typed answers.
 
 pub mod microsoft;
+
+pub mod collection;

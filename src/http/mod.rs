@@ -15,6 +15,7 @@ mod page;
 mod scim;
 mod session;
 mod sign_in;
+mod sync;
 mod token_cache;
 
 use std::net::TcpListener;
@@ -43,6 +44,7 @@ pub struct AppState {
     pub oauth: OAuthService,
     pub office365: Office365Service,
     pub crm: crate::crm::CrmService,
+    pub sync: crate::sync::SyncService,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
@@ -53,6 +55,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: Settings,
         scim_limits: crate::scim::rules::Limits,
@@ -61,6 +64,7 @@ impl AppState {
         oauth: OAuthService,
         office365: Office365Service,
         crm: crate::crm::CrmService,
+        sync: crate::sync::SyncService,
     ) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
@@ -77,6 +81,7 @@ impl AppState {
             org,
             oauth,
             crm,
+            sync,
             office365,
             metrics: metrics::Metrics::default(),
             limiter,

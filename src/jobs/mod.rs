@@ -31,6 +31,10 @@ pub enum JobError {
     /// Will fail the same way every time: the job is dead at once.
     #[error("{0}")]
     Fatal(String),
+    /// The job is finished for good: recorded as done with this reason, and a periodic job is
+    /// not queued again.
+    #[error("{0}")]
+    Stop(String),
 }
 
 impl JobError {
@@ -48,6 +52,28 @@ impl From<StorageError> for JobError {
     }
 }
 
+/// A claimed job's lease, for fencing a handler's own writes.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    pub job_id: String,
+    pub token: i64,
+    lease: Duration,
+}
+
+impl Lease {
+    /// Extends the lease inside the caller's transaction, or fails it when the lease was lost
+    /// (the job was cancelled or another worker took it over): nothing the transaction wrote
+    /// is kept.
+    pub fn fence(&self, conn: &mut crate::storage::AnyConnection) -> Result<(), StorageError> {
+        let (until, at) = (self::at(self.lease), now());
+        if store::heartbeat(conn, &self.job_id, self.token, &until, &at)? {
+            Ok(())
+        } else {
+            Err(StorageError::LeaseLost)
+        }
+    }
+}
+
 /// A claimed job as its handler sees it.
 #[derive(Clone)]
 pub struct JobContext {
@@ -62,6 +88,14 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    pub fn lease(&self) -> Lease {
+        Lease {
+            job_id: self.id.clone(),
+            token: self.token,
+            lease: self.queue.settings.lease,
+        }
+    }
+
     /// Extends the lease; false when it was lost (the job was cancelled or taken over): the
     /// handler should stop at once, writing nothing more.
     pub async fn heartbeat(&self) -> bool {
@@ -472,6 +506,18 @@ impl Queue {
                         let done = store::complete(c, &id, token, &at)?;
                         if let (true, Some(next)) = (done, next) {
                             Queue::enqueue_in(c, d, &next)?;
+                        }
+                        Ok::<_, StorageError>(done)
+                    })
+                    .await
+            }
+            Err(JobError::Stop(reason)) => {
+                tracing::info!(job = %job.id, kind = %job.kind, %reason, "job stopped for good");
+                self.db
+                    .write(move |c| {
+                        let done = store::complete(c, &id, token, &at)?;
+                        if done {
+                            store::note(c, &id, &reason)?;
                         }
                         Ok::<_, StorageError>(done)
                     })

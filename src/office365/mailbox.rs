@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Office365Error, Office365Result, Office365Service, Pending, Started};
+use crate::connectors::microsoft::outlook::Outlook;
 use crate::connectors::microsoft::{MicrosoftError, SignedIn};
 use crate::org::{audit, own_audit_entry, Actor};
 use crate::provisioning::now;
@@ -226,6 +227,13 @@ impl Office365Service {
         Ok((refreshed.access_token, expires))
     }
 
+    /// Graph on the account's own mailbox, with a live token.
+    pub async fn mailbox_api(&self, account_id: &str) -> Office365Result<Outlook> {
+        let (token, _) = self.mailbox_token(account_id).await?;
+        let ms = self.microsoft()?;
+        Ok(Outlook::new(&ms.config, ms.http.clone(), token))
+    }
+
     /// Checks the connection end to end: a live token (refreshed if due) and Graph's `/me`.
     pub async fn check_mailbox(&self, actor: &Actor) -> Office365Result<MailboxCheck> {
         let (token, access_expires) = self.mailbox_token(&actor.account_id).await?;
@@ -246,6 +254,12 @@ impl Office365Service {
             .write(move |c| {
                 let gone = store::delete(c, &a.account_id)?;
                 if gone {
+                    crate::storage::sync::suspend_for_account(
+                        c,
+                        &a.account_id,
+                        "the mailbox was disconnected",
+                        &now(),
+                    )?;
                     audit(
                         c,
                         &a,

@@ -112,6 +112,8 @@ pub struct Office365Settings {
 struct Microsoft {
     platform: Arc<IdentityPlatform>,
     graph: Arc<Graph>,
+    config: MicrosoftConfig,
+    http: reqwest::Client,
 }
 
 impl Office365Service {
@@ -128,7 +130,9 @@ impl Office365Service {
                 let http = crate::connectors::microsoft::http_client()?;
                 Some(Microsoft {
                     platform: Arc::new(IdentityPlatform::new(config.clone(), http.clone())),
-                    graph: Arc::new(Graph::new(config, http)),
+                    graph: Arc::new(Graph::new(config.clone(), http.clone())),
+                    config,
+                    http,
                 })
             }
             None => None,

@@ -493,8 +493,8 @@ fn end_user(
 }
 
 /// Writes a user event and what follows from it in the same transaction: a user the directory
-/// deactivated or deleted stops syncing at once (SY-9), their accounts' mailbox tokens erased
-/// and the connections suspended; reactivation leaves them suspended until the user connects
+/// deactivated or deleted stops syncing at once (SY-9), their accounts' mailbox tokens erased,
+/// their sync jobs cancelled and the connections suspended; reactivation leaves them suspended until the user connects
 /// again.
 fn record_event(conn: &mut AnyConnection, event: &UserEvent) -> StorageResult<()> {
     store::insert_event(conn, event)?;
@@ -504,6 +504,7 @@ fn record_event(conn: &mut AnyConnection, event: &UserEvent) -> StorageResult<()
             event.kind.trim_start_matches("user.")
         );
         crate::storage::mailboxes::suspend_for_user(conn, event.user_id, &reason, event.at)?;
+        crate::storage::sync::suspend_for_user(conn, event.user_id, &reason, event.at)?;
     }
     Ok(())
 }

@@ -162,3 +162,46 @@ pub fn prune_tombstones(conn: &mut AnyConnection, before: &str) -> StorageResult
     q.text(before);
     q.execute(conn).map_err(db)
 }
+
+/// What a first sync sends, at most `limit` records: never imported ones, never deleted ones.
+/// Records with a time (events, tasks) come upcoming first, soonest first, then the most recent
+/// past ones; contacts come most recently changed first.
+pub fn first_sync_selection(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    kind: &str,
+    now_local: &str,
+    limit: i64,
+) -> StorageResult<Vec<RecordRow>> {
+    let base = |q: &mut Sql| {
+        q.push("SELECT ");
+        q.push(COLUMNS)
+            .push(" FROM crm_records WHERE owner_id = ")
+            .text(owner_id);
+        q.push(" AND kind = ").text(kind);
+        q.push(" AND deleted IS NULL AND source <> 'import'");
+    };
+    let mut upcoming = Sql::default();
+    base(&mut upcoming);
+    upcoming
+        .push(" AND sort_at IS NOT NULL AND sort_at >= ")
+        .text(now_local);
+    upcoming
+        .push(" ORDER BY sort_at, id LIMIT ")
+        .bind(Bind::Int(limit));
+    upcoming.cached(true);
+    let mut rows = upcoming.load::<RecordRow>(conn).map_err(db)?;
+    let rest = limit - rows.len() as i64;
+    if rest > 0 {
+        let mut past = Sql::default();
+        base(&mut past);
+        past.push(" AND (sort_at IS NULL OR sort_at < ")
+            .text(now_local)
+            .push(")");
+        past.push(" ORDER BY sort_at DESC, updated DESC, id LIMIT ")
+            .bind(Bind::Int(rest));
+        past.cached(true);
+        rows.extend(past.load::<RecordRow>(conn).map_err(db)?);
+    }
+    Ok(rows)
+}

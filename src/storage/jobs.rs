@@ -156,6 +156,15 @@ pub fn complete(conn: &mut AnyConnection, id: &str, token: i64, now: &str) -> St
     Ok(q.execute(conn).map_err(db)? == 1)
 }
 
+/// Keeps a note on a finished job (why it stopped for good).
+pub fn note(conn: &mut AnyConnection, id: &str, note: &str) -> StorageResult<()> {
+    let mut q = Sql::new("UPDATE jobs SET last_error = ");
+    q.text(note).push(" WHERE id = ").text(id);
+    q.cached(true);
+    q.execute(conn).map_err(db)?;
+    Ok(())
+}
+
 /// Queues a failed job again at `run_at`, keeping why it failed.
 pub fn retry(
     conn: &mut AnyConnection,

@@ -26,6 +26,7 @@ pub mod profiles;
 pub mod provlog;
 pub mod resources;
 pub mod schema;
+pub mod sync;
 pub mod tenants;
 mod writer;
 
@@ -71,6 +72,9 @@ pub enum StorageError {
     /// A filter or sort the storage cannot evaluate.
     #[error("{0}")]
     Unsupported(String),
+    /// A job's fenced write found its lease gone (cancelled, or taken over by another worker).
+    #[error("the job's lease was lost (cancelled or taken over)")]
+    LeaseLost,
 }
 
 impl StorageError {

@@ -149,6 +149,8 @@ fn keys() -> &'static Keys {
 pub struct FakeMicrosoft {
     pub base: String,
     state: Arc<Mutex<State>>,
+    /// The mailbox Graph serves to every signed-in person.
+    pub graph: crate::fake_graph::Shared,
 }
 
 impl FakeMicrosoft {
@@ -158,11 +160,22 @@ impl FakeMicrosoft {
         let fake = FakeMicrosoft {
             base: base.clone(),
             state: Arc::default(),
+            graph: Arc::default(),
         };
         let shared = fake.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(shared.clone()))
+                .app_data(web::Data::new(shared.graph.clone()))
+                .route("/graph/v1.0/$batch", web::post().to(graph_batch))
+                .route(
+                    "/graph/v1.0/me/calendars{tail:.*}",
+                    web::route().to(graph_mailbox),
+                )
+                .route(
+                    "/graph/v1.0/me/contactFolders{tail:.*}",
+                    web::route().to(graph_mailbox),
+                )
                 .route(
                     "/common/v2.0/.well-known/openid-configuration",
                     web::get().to(discovery),
@@ -510,6 +523,36 @@ async fn admin_consent(req: HttpRequest, q: web::Query<HashMap<String, String>>)
     HttpResponse::Found()
         .insert_header(("Location", url.to_string()))
         .finish()
+}
+
+fn unauthorized() -> HttpResponse {
+    HttpResponse::Unauthorized().json(
+        json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired or is not yet valid."}}),
+    )
+}
+
+async fn graph_mailbox(
+    fake: web::Data<FakeMicrosoft>,
+    graph: web::Data<crate::fake_graph::Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
+        return unauthorized();
+    }
+    crate::fake_graph::mailbox(graph, req, body, format!("{}/graph", fake.base)).await
+}
+
+async fn graph_batch(
+    fake: web::Data<FakeMicrosoft>,
+    graph: web::Data<crate::fake_graph::Shared>,
+    req: HttpRequest,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    if !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
+        return unauthorized();
+    }
+    crate::fake_graph::batch(graph, body, format!("{}/graph", fake.base)).await
 }
 
 /// `/me` of a delegated token.

@@ -1,8 +1,12 @@
 //! Microsoft identity platform (v2.0) and Microsoft Graph: signing people in with OpenID
 //! Connect, app-only tokens for a tenant, and the Graph reads Roster needs.
 
+pub mod calendar;
+pub mod contacts;
 mod graph;
 mod identity;
+pub mod outlook;
+mod recurrence;
 
 use std::time::Duration;
 

@@ -258,6 +258,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/domains/{id}", web::delete().to(delete_domain))
             .route("/outbox", web::get().to(outbox))
             .route("/jobs", web::get().to(jobs))
+            .route("/sync", web::get().to(crate::http::sync::org_sync))
+            .route(
+                "/sync/{account_id}/{module}",
+                web::delete().to(crate::http::sync::admin_disable),
+            )
             .route("/microsoft", web::get().to(microsoft::get_microsoft))
             .route("/microsoft", web::put().to(microsoft::put_microsoft))
             .route("/microsoft", web::delete().to(microsoft::delete_microsoft))

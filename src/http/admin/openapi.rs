@@ -162,6 +162,11 @@ impl Modify for AdminBearer {
         crate::http::crm::replace, crate::http::crm::delete, crate::http::crm::import,
         crate::http::crm::mass_update, crate::http::crm::mailbox,
         crate::http::crm::check_mailbox, crate::http::crm::disconnect_mailbox,
+        crate::http::sync::my_sync, crate::http::sync::my_module,
+        crate::http::sync::switch_module, crate::http::sync::sync_now,
+        crate::http::sync::my_runs, crate::http::sync::mapping_choices,
+        crate::http::sync::put_mapping, crate::http::sync::org_sync,
+        crate::http::sync::admin_disable,
     )
 )]
 pub struct AdminApi;

@@ -1,0 +1,3 @@
+DROP TABLE sync_runs;
+DROP TABLE sync_links;
+DROP TABLE sync_connections;

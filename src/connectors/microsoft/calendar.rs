@@ -1,0 +1,438 @@
+//! A dedicated Microsoft 365 calendar as a sync collection. Changes come from
+//! `calendarView/delta` over a window frozen into the round's links ("event: delta"); events are
+//! created with `transactionId` set to Roster's key (Graph drops a repeated create) and the key
+//! stamped in an extended property, found again with a `$filter` on it after a crash. Attendees
+//! are never written, so a synced event never mails anyone.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::outlook::{change_key, stamped_filter, stamped_key, Outlook, Request};
+use super::recurrence;
+use crate::connectors::collection::{
+    Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+};
+
+/// The extended property that carries Roster's key on an event or contact.
+pub const KEY_PROPERTY: &str = "String {6d1c6e2a-4f0b-4c0e-9b3a-526f73746572} Name RosterKey";
+/// Events a page of the delta holds at most (`odata.maxpagesize`).
+const PAGE: u32 = 200;
+
+/// The window a calendar round covers, around the time the round starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub past: Duration,
+    pub future: Duration,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            past: Duration::from_secs(180 * 86_400),
+            future: Duration::from_secs(730 * 86_400),
+        }
+    }
+}
+
+pub struct Calendar {
+    api: Outlook,
+    name: String,
+    window: Window,
+}
+
+impl Calendar {
+    pub fn new(api: Outlook, name: &str, window: Window) -> Self {
+        Calendar {
+            api,
+            name: name.to_owned(),
+            window,
+        }
+    }
+
+    fn events(container: &str) -> String {
+        format!("/me/calendars/{}/events", enc(container))
+    }
+}
+
+pub(super) fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// `2026-12-01T09:00:00.0000000` → `2026-12-01T09:00:00`.
+fn local_time(v: &Value) -> String {
+    let s = v.as_str().unwrap_or_default();
+    s.split('.').next().unwrap_or(s).to_owned()
+}
+
+fn graph_time(date_time: &str, all_day: bool) -> String {
+    if date_time.len() == 10 {
+        format!("{date_time}T00:00:00")
+    } else if all_day {
+        format!("{}T00:00:00", &date_time[..10.min(date_time.len())])
+    } else if date_time.len() == 16 {
+        format!("{date_time}:00")
+    } else {
+        date_time.to_owned()
+    }
+}
+
+/// Graph's event body for Roster's event fields.
+pub fn to_graph(fields: &Value) -> Result<Value, String> {
+    let all_day = fields["all_day"].as_bool().unwrap_or(false);
+    let time = |k: &str| {
+        json!({
+            "dateTime": graph_time(fields[k]["date_time"].as_str().unwrap_or_default(), all_day),
+            "timeZone": fields[k]["time_zone"].as_str().unwrap_or("UTC"),
+        })
+    };
+    if fields["exceptions"]
+        .as_array()
+        .is_some_and(|e| !e.is_empty())
+    {
+        return Err(
+            "Roster does not yet send removed occurrences of a series to Microsoft 365".into(),
+        );
+    }
+    let recurrence = match fields["recurrence"].as_str() {
+        Some(rule) => {
+            let start = fields["start"]["date_time"].as_str().unwrap_or_default();
+            recurrence::to_graph(
+                rule,
+                start.get(..10).unwrap_or_default(),
+                fields["start"]["time_zone"].as_str().unwrap_or("UTC"),
+            )?
+        }
+        None => Value::Null,
+    };
+    let reminder = fields["reminder_minutes"].as_u64();
+    Ok(json!({
+        "subject": fields["subject"],
+        "body": {"contentType": "text", "content": fields["body"].as_str().unwrap_or_default()},
+        "start": time("start"),
+        "end": time("end"),
+        "isAllDay": all_day,
+        "location": {"displayName": fields["location"].as_str().unwrap_or_default()},
+        "isReminderOn": reminder.is_some(),
+        "reminderMinutesBeforeStart": reminder.unwrap_or(0),
+        "recurrence": recurrence,
+    }))
+}
+
+/// Roster's event fields for a Graph event.
+pub fn from_graph(e: &Value) -> Value {
+    let all_day = e["isAllDay"].as_bool().unwrap_or(false);
+    let time = |k: &str| {
+        let t = local_time(&e[k]["dateTime"]);
+        json!({
+            "date_time": if all_day { t.get(..10).unwrap_or(&t).to_owned() } else { t },
+            "time_zone": e[k]["timeZone"].as_str().unwrap_or("UTC"),
+        })
+    };
+    let subject = e["subject"].as_str().map(str::trim).unwrap_or_default();
+    let mut f = json!({
+        "subject": if subject.is_empty() { "(no subject)" } else { subject },
+        "start": time("start"),
+        "end": time("end"),
+        "all_day": all_day,
+    });
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(b) = text(&e["body"]["content"]) {
+        f["body"] = json!(b);
+    }
+    if let Some(l) = text(&e["location"]["displayName"]) {
+        f["location"] = json!(l);
+    }
+    if e["isReminderOn"].as_bool() == Some(true) {
+        f["reminder_minutes"] = e["reminderMinutesBeforeStart"].clone();
+    }
+    if let Some(rule) = e
+        .get("recurrence")
+        .filter(|r| !r.is_null())
+        .and_then(recurrence::from_graph)
+    {
+        f["recurrence"] = json!(rule);
+    }
+    f
+}
+
+/// Fields a calendar sync owns on Roster's side.
+const MAPPED: [&str; 9] = [
+    "subject",
+    "body",
+    "start",
+    "end",
+    "all_day",
+    "location",
+    "reminder_minutes",
+    "recurrence",
+    "exceptions",
+];
+
+fn item(e: &Value) -> RemoteItem {
+    RemoteItem {
+        id: e["id"].as_str().unwrap_or_default().to_owned(),
+        change_key: change_key(e),
+        fields: from_graph(e),
+        op_key: stamped_key(e, KEY_PROPERTY)
+            .or_else(|| e["transactionId"].as_str().map(str::to_owned)),
+    }
+}
+
+/// The changes of one delta page: removals, series masters and single events; occurrences and
+/// exceptions of a series are skipped (their series master carries the rule).
+pub fn page_changes(page: &Value) -> RemoteResult<ChangePage> {
+    let mut changes = Vec::new();
+    for e in page["value"].as_array().into_iter().flatten() {
+        let id = e["id"].as_str().unwrap_or_default().to_owned();
+        if e.get("@removed").is_some() {
+            changes.push(Change::Removed { id });
+            continue;
+        }
+        match e["type"].as_str().unwrap_or("singleInstance") {
+            "singleInstance" | "seriesMaster" => changes.push(Change::Upsert(item(e))),
+            other => changes.push(Change::Skipped {
+                id,
+                why: format!("an {other} of a recurring series"),
+            }),
+        }
+    }
+    let next = match (
+        page["@odata.nextLink"].as_str(),
+        page["@odata.deltaLink"].as_str(),
+    ) {
+        (Some(n), _) => Next::Page(n.to_owned()),
+        (None, Some(d)) => Next::Done(d.to_owned()),
+        (None, None) => {
+            return Err(RemoteError::Transient(
+                "a delta page came with neither a next link nor a delta link".into(),
+            ))
+        }
+    };
+    Ok(ChangePage { changes, next })
+}
+
+fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn written(v: RemoteResult<Value>) -> RemoteResult<Applied> {
+    v.map(|e| Applied::Written(item(&e)))
+}
+
+impl Collection for Calendar {
+    fn kind(&self) -> &'static str {
+        "event"
+    }
+
+    fn mapped_fields(&self) -> Vec<String> {
+        MAPPED.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn round_lifetime(&self) -> Option<Duration> {
+        Some(Duration::from_secs(7 * 86_400))
+    }
+
+    async fn create_container(&self) -> RemoteResult<String> {
+        let cal = self
+            .api
+            .call(
+                "POST",
+                "/me/calendars",
+                Some(&json!({"name": self.name})),
+                None,
+            )
+            .await?;
+        cal["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| RemoteError::Transient("Graph created a calendar without an id".into()))
+    }
+
+    async fn container_exists(&self, id: &str) -> RemoteResult<bool> {
+        match self
+            .api
+            .call("GET", &format!("/me/calendars/{}", enc(id)), None, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(RemoteError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_container(&self, id: &str) -> RemoteResult<()> {
+        match self
+            .api
+            .call("DELETE", &format!("/me/calendars/{}", enc(id)), None, None)
+            .await
+        {
+            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
+        let url = match cursor {
+            Some(link) => link.to_owned(),
+            None => {
+                let now = chrono::Utc::now();
+                let span = |d: Duration| chrono::Duration::from_std(d).unwrap_or_default();
+                format!(
+                    "/me/calendars/{}/calendarView/delta?startDateTime={}&endDateTime={}",
+                    enc(container),
+                    iso(now - span(self.window.past)),
+                    iso(now + span(self.window.future))
+                )
+            }
+        };
+        page_changes(&self.api.call("GET", &url, None, Some(PAGE)).await?)
+    }
+
+    async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
+        let path = format!("{}/{}", Self::events(container), enc(id));
+        match self.api.call("GET", &path, None, None).await {
+            Ok(e) => Ok(Some(item(&e))),
+            Err(RemoteError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
+        let path = format!(
+            "{}?{}",
+            Self::events(container),
+            stamped_filter(KEY_PROPERTY, op_key)
+        );
+        let page = self.api.call("GET", &path, None, None).await?;
+        Ok(page["value"].as_array().and_then(|v| v.first()).map(item))
+    }
+
+    async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
+        let mut requests = Vec::with_capacity(ops.len());
+        let mut refused: Vec<Option<RemoteError>> = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let (request, error) = match op {
+                RemoteOp::Create { op_key, fields } => match to_graph(fields) {
+                    Ok(mut body) => {
+                        body["transactionId"] = json!(op_key);
+                        body["singleValueExtendedProperties"] =
+                            json!([{"id": KEY_PROPERTY, "value": op_key}]);
+                        (
+                            Some(Request {
+                                method: "POST",
+                                path: Self::events(container),
+                                body: Some(body),
+                                if_match: None,
+                            }),
+                            None,
+                        )
+                    }
+                    Err(e) => (None, Some(RemoteError::Invalid(e))),
+                },
+                RemoteOp::Update {
+                    id,
+                    change_key,
+                    fields,
+                } => match to_graph(fields) {
+                    Ok(body) => (
+                        Some(Request {
+                            method: "PATCH",
+                            path: format!("{}/{}", Self::events(container), enc(id)),
+                            body: Some(body),
+                            if_match: change_key.clone(),
+                        }),
+                        None,
+                    ),
+                    Err(e) => (None, Some(RemoteError::Invalid(e))),
+                },
+                RemoteOp::Delete { id } => (
+                    Some(Request {
+                        method: "DELETE",
+                        path: format!("{}/{}", Self::events(container), enc(id)),
+                        body: None,
+                        if_match: None,
+                    }),
+                    None,
+                ),
+            };
+            requests.extend(request);
+            refused.push(error);
+        }
+        let mut answers = self.api.batch(requests).await.into_iter();
+        ops.iter()
+            .zip(refused)
+            .map(|(op, error)| match error {
+                Some(e) => Err(e),
+                None => {
+                    let answer = answers
+                        .next()
+                        .unwrap_or_else(|| Err(RemoteError::Transient("no answer".into())));
+                    match op {
+                        RemoteOp::Delete { .. } => match answer {
+                            Ok(_) | Err(RemoteError::NotFound) => Ok(Applied::Deleted),
+                            Err(e) => Err(e),
+                        },
+                        _ => written(answer),
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_goes_to_graph_and_comes_back_the_same() {
+        let fields = json!({
+            "subject": "Review", "body": "Agenda", "location": "Room 4",
+            "start": {"date_time": "2026-12-01T09:00:00", "time_zone": "Europe/Paris"},
+            "end": {"date_time": "2026-12-01T10:00:00", "time_zone": "Europe/Paris"},
+            "all_day": false, "reminder_minutes": 15,
+            "recurrence": "FREQ=WEEKLY;BYDAY=TU;COUNT=4",
+        });
+        let mut g = to_graph(&fields).unwrap();
+        g["start"]["dateTime"] = json!("2026-12-01T09:00:00.0000000");
+        assert_eq!(from_graph(&g), fields);
+        let all_day = json!({
+            "subject": "Off", "all_day": true,
+            "start": {"date_time": "2026-12-24", "time_zone": "UTC"},
+            "end": {"date_time": "2026-12-25", "time_zone": "UTC"},
+        });
+        let g = to_graph(&all_day).unwrap();
+        assert_eq!(g["start"]["dateTime"], "2026-12-24T00:00:00");
+        assert_eq!(from_graph(&g), all_day);
+        assert!(to_graph(&json!({"subject": "x", "recurrence": "FREQ=HOURLY", "start": {"date_time": "2026-12-01T09:00"}})).is_err());
+    }
+
+    #[test]
+    fn a_delta_page_sorts_removals_masters_and_occurrences() {
+        let page = json!({
+            "value": [
+                {"id": "a", "type": "singleInstance", "subject": "x", "changeKey": "1"},
+                {"id": "b", "@removed": {"reason": "deleted"}},
+                {"id": "c", "type": "occurrence", "seriesMasterId": "m"},
+            ],
+            "@odata.deltaLink": "https://graph/delta?$deltatoken=t",
+        });
+        let p = page_changes(&page).unwrap();
+        assert!(
+            matches!(&p.changes[0], Change::Upsert(i) if i.id == "a" && i.change_key.as_deref() == Some("1"))
+        );
+        assert_eq!(p.changes[1], Change::Removed { id: "b".into() });
+        assert!(matches!(&p.changes[2], Change::Skipped { .. }));
+        assert_eq!(
+            p.next,
+            Next::Done("https://graph/delta?$deltatoken=t".into())
+        );
+        assert!(page_changes(&json!({"value": []})).is_err());
+    }
+}

@@ -1,0 +1,480 @@
+//! A dedicated Microsoft 365 contact folder as a sync collection, through a field mapping each
+//! user can edit. The mapping only offers properties of Graph's `contact` resource that fit the
+//! Roster field (text to text, emails to `emailAddresses`, phones to a phone property, an
+//! address to a `physicalAddress`). Changes come from `contactFolders/{id}/contacts/delta`; each
+//! contact carries Roster's key in an extended property.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::calendar::{enc, KEY_PROPERTY};
+use super::outlook::{change_key, stamped_filter, stamped_key, Outlook, Request};
+use crate::connectors::collection::{
+    Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+};
+
+const PAGE: u32 = 200;
+
+/// Graph `contact` properties that hold one string.
+const TEXT_PROPERTIES: [&str; 18] = [
+    "givenName",
+    "surname",
+    "middleName",
+    "nickName",
+    "displayName",
+    "title",
+    "initials",
+    "generation",
+    "companyName",
+    "department",
+    "jobTitle",
+    "officeLocation",
+    "profession",
+    "assistantName",
+    "manager",
+    "spouseName",
+    "personalNotes",
+    "yomiCompanyName",
+];
+
+/// The Roster contact fields and the Graph properties each may map to.
+pub fn catalogue() -> Vec<(&'static str, Vec<&'static str>)> {
+    let text = || TEXT_PROPERTIES.to_vec();
+    vec![
+        ("given_name", text()),
+        ("family_name", text()),
+        ("display_name", text()),
+        ("company", text()),
+        ("job_title", text()),
+        ("notes", text()),
+        ("emails", vec!["emailAddresses"]),
+        (
+            "phones",
+            vec!["businessPhones", "homePhones", "mobilePhone"],
+        ),
+        (
+            "addresses",
+            vec!["businessAddress", "homeAddress", "otherAddress"],
+        ),
+        ("birthday", vec!["birthday"]),
+    ]
+}
+
+/// Which Graph property each Roster contact field goes to; a field left out is not synced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContactMapping(pub BTreeMap<String, String>);
+
+impl Default for ContactMapping {
+    fn default() -> Self {
+        ContactMapping(
+            [
+                ("given_name", "givenName"),
+                ("family_name", "surname"),
+                ("display_name", "displayName"),
+                ("company", "companyName"),
+                ("job_title", "jobTitle"),
+                ("notes", "personalNotes"),
+                ("emails", "emailAddresses"),
+                ("phones", "businessPhones"),
+                ("addresses", "businessAddress"),
+                ("birthday", "birthday"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect(),
+        )
+    }
+}
+
+impl ContactMapping {
+    /// Checks a mapping: known Roster fields, Graph properties the catalogue offers for each,
+    /// no property twice, at least one field.
+    pub fn checked(map: BTreeMap<String, String>) -> Result<ContactMapping, String> {
+        let cat = catalogue();
+        let mut used = std::collections::HashSet::new();
+        for (field, property) in &map {
+            let Some((_, allowed)) = cat.iter().find(|(f, _)| f == field) else {
+                return Err(format!("'{field}' is not a Roster contact field"));
+            };
+            if !allowed.contains(&property.as_str()) {
+                return Err(format!(
+                    "'{field}' cannot map to Graph's '{property}'; it can map to {}",
+                    allowed.join(", ")
+                ));
+            }
+            if !used.insert(property.clone()) {
+                return Err(format!("Graph's '{property}' is mapped twice"));
+            }
+        }
+        if map.is_empty() {
+            return Err("the mapping names no field".into());
+        }
+        Ok(ContactMapping(map))
+    }
+
+    /// Graph's contact body for Roster's contact fields (a mapped field absent is cleared).
+    pub fn to_graph(&self, f: &Value) -> Value {
+        let mut out = Map::new();
+        for (field, prop) in &self.0 {
+            let v = &f[field.as_str()];
+            let value = match field.as_str() {
+                "emails" => json!(v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(3)
+                    .map(|e| json!({"address": e["address"], "name": e["address"]}))
+                    .collect::<Vec<_>>()),
+                "phones" => {
+                    let numbers: Vec<&Value> = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|p| &p["number"])
+                        .collect();
+                    if prop == "mobilePhone" {
+                        numbers.first().map_or(Value::Null, |n| (*n).clone())
+                    } else {
+                        json!(numbers)
+                    }
+                }
+                "addresses" => match v.as_array().and_then(|a| a.first()) {
+                    Some(a) => json!({
+                        "street": a["street"], "city": a["city"], "state": a["region"],
+                        "postalCode": a["postal_code"], "countryOrRegion": a["country"],
+                    }),
+                    None => json!({}),
+                },
+                "birthday" => v
+                    .as_str()
+                    .map_or(Value::Null, |d| json!(format!("{d}T00:00:00Z"))),
+                _ => v.clone(),
+            };
+            out.insert(prop.clone(), value);
+        }
+        Value::Object(out)
+    }
+
+    /// Roster's contact fields for a Graph contact (mapped fields only).
+    pub fn from_graph(&self, c: &Value) -> Value {
+        let mut out = Map::new();
+        let text = |v: &Value| {
+            v.as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+        };
+        for (field, prop) in &self.0 {
+            let v = &c[prop.as_str()];
+            let value = match field.as_str() {
+                "emails" => {
+                    let list: Vec<Value> = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|e| text(&e["address"]))
+                        .map(|a| json!({"address": a}))
+                        .collect();
+                    (!list.is_empty()).then(|| json!(list))
+                }
+                "phones" => {
+                    let kind = match prop.as_str() {
+                        "homePhones" => "home",
+                        "mobilePhone" => "mobile",
+                        _ => "work",
+                    };
+                    let list: Vec<Value> = match v {
+                        Value::Array(a) => a.iter().filter_map(text).collect(),
+                        other => text(other).into_iter().collect(),
+                    };
+                    let list: Vec<Value> = list
+                        .into_iter()
+                        .map(|n| json!({"number": n, "kind": kind}))
+                        .collect();
+                    (!list.is_empty()).then(|| json!(list))
+                }
+                "addresses" => {
+                    let kind = match prop.as_str() {
+                        "homeAddress" => "home",
+                        "otherAddress" => "other",
+                        _ => "work",
+                    };
+                    let mut a = Map::new();
+                    for (from, to) in [
+                        ("street", "street"),
+                        ("city", "city"),
+                        ("state", "region"),
+                        ("postalCode", "postal_code"),
+                        ("countryOrRegion", "country"),
+                    ] {
+                        if let Some(s) = text(&v[from]) {
+                            a.insert(to.into(), s);
+                        }
+                    }
+                    (!a.is_empty()).then(|| {
+                        a.insert("kind".into(), json!(kind));
+                        json!([a])
+                    })
+                }
+                "birthday" => v.as_str().and_then(|d| d.get(..10)).map(|d| json!(d)),
+                _ => text(v),
+            };
+            if let Some(value) = value {
+                out.insert(field.clone(), value);
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+pub struct ContactFolder {
+    api: Outlook,
+    name: String,
+    mapping: ContactMapping,
+}
+
+impl ContactFolder {
+    pub fn new(api: Outlook, name: &str, mapping: ContactMapping) -> Self {
+        ContactFolder {
+            api,
+            name: name.to_owned(),
+            mapping,
+        }
+    }
+
+    fn contacts(container: &str) -> String {
+        format!("/me/contactFolders/{}/contacts", enc(container))
+    }
+
+    fn item(&self, c: &Value) -> RemoteItem {
+        RemoteItem {
+            id: c["id"].as_str().unwrap_or_default().to_owned(),
+            change_key: change_key(c),
+            fields: self.mapping.from_graph(c),
+            op_key: stamped_key(c, KEY_PROPERTY),
+        }
+    }
+}
+
+impl Collection for ContactFolder {
+    fn kind(&self) -> &'static str {
+        "contact"
+    }
+
+    fn mapped_fields(&self) -> Vec<String> {
+        self.mapping.0.keys().cloned().collect()
+    }
+
+    fn round_lifetime(&self) -> Option<Duration> {
+        None
+    }
+
+    async fn create_container(&self) -> RemoteResult<String> {
+        let folder = self
+            .api
+            .call(
+                "POST",
+                "/me/contactFolders",
+                Some(&json!({"displayName": self.name})),
+                None,
+            )
+            .await?;
+        folder["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| RemoteError::Transient("Graph created a folder without an id".into()))
+    }
+
+    async fn container_exists(&self, id: &str) -> RemoteResult<bool> {
+        match self
+            .api
+            .call(
+                "GET",
+                &format!("/me/contactFolders/{}", enc(id)),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(RemoteError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_container(&self, id: &str) -> RemoteResult<()> {
+        match self
+            .api
+            .call(
+                "DELETE",
+                &format!("/me/contactFolders/{}", enc(id)),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
+        let url = match cursor {
+            Some(link) => link.to_owned(),
+            None => format!("{}/delta", Self::contacts(container)),
+        };
+        let page = self.api.call("GET", &url, None, Some(PAGE)).await?;
+        let changes = page["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| match c.get("@removed") {
+                Some(_) => Change::Removed {
+                    id: c["id"].as_str().unwrap_or_default().to_owned(),
+                },
+                None => Change::Upsert(self.item(c)),
+            })
+            .collect();
+        let next = match (
+            page["@odata.nextLink"].as_str(),
+            page["@odata.deltaLink"].as_str(),
+        ) {
+            (Some(n), _) => Next::Page(n.to_owned()),
+            (None, Some(d)) => Next::Done(d.to_owned()),
+            (None, None) => {
+                return Err(RemoteError::Transient(
+                    "a delta page came with neither a next link nor a delta link".into(),
+                ))
+            }
+        };
+        Ok(ChangePage { changes, next })
+    }
+
+    async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
+        let path = format!("{}/{}", Self::contacts(container), enc(id));
+        match self.api.call("GET", &path, None, None).await {
+            Ok(c) => Ok(Some(self.item(&c))),
+            Err(RemoteError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
+        let path = format!(
+            "{}?{}",
+            Self::contacts(container),
+            stamped_filter(KEY_PROPERTY, op_key)
+        );
+        let page = self.api.call("GET", &path, None, None).await?;
+        Ok(page["value"]
+            .as_array()
+            .and_then(|v| v.first())
+            .map(|c| self.item(c)))
+    }
+
+    async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
+        let requests = ops
+            .iter()
+            .map(|op| match op {
+                RemoteOp::Create { op_key, fields } => {
+                    let mut body = self.mapping.to_graph(fields);
+                    body["singleValueExtendedProperties"] =
+                        json!([{"id": KEY_PROPERTY, "value": op_key}]);
+                    Request {
+                        method: "POST",
+                        path: Self::contacts(container),
+                        body: Some(body),
+                        if_match: None,
+                    }
+                }
+                RemoteOp::Update {
+                    id,
+                    change_key,
+                    fields,
+                } => Request {
+                    method: "PATCH",
+                    path: format!("{}/{}", Self::contacts(container), enc(id)),
+                    body: Some(self.mapping.to_graph(fields)),
+                    if_match: change_key.clone(),
+                },
+                RemoteOp::Delete { id } => Request {
+                    method: "DELETE",
+                    path: format!("{}/{}", Self::contacts(container), enc(id)),
+                    body: None,
+                    if_match: None,
+                },
+            })
+            .collect();
+        self.api
+            .batch(requests)
+            .await
+            .into_iter()
+            .zip(&ops)
+            .map(|(answer, op)| match (op, answer) {
+                (RemoteOp::Delete { .. }, Ok(_) | Err(RemoteError::NotFound)) => {
+                    Ok(Applied::Deleted)
+                }
+                (_, Ok(c)) => Ok(Applied::Written(self.item(&c))),
+                (_, Err(e)) => Err(e),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_mapping_carries_a_contact_both_ways() {
+        let m = ContactMapping::default();
+        let c = json!({
+            "given_name": "Ada", "family_name": "Lovelace", "company": "Analytical",
+            "emails": [{"address": "ada@example.com"}],
+            "phones": [{"number": "+44 20 1234", "kind": "work"}],
+            "addresses": [{"kind": "work", "city": "London", "country": "UK"}],
+            "birthday": "1815-12-10", "notes": "n",
+        });
+        let g = m.to_graph(&c);
+        assert_eq!(g["surname"], "Lovelace");
+        assert_eq!(g["birthday"], "1815-12-10T00:00:00Z");
+        assert_eq!(g["businessAddress"]["countryOrRegion"], "UK");
+        assert_eq!(m.from_graph(&g), c);
+    }
+
+    #[test]
+    fn a_mapping_offers_only_graph_properties_that_fit() {
+        let ok = |pairs: &[(&str, &str)]| {
+            ContactMapping::checked(
+                pairs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+            )
+        };
+        assert!(ok(&[("company", "department"), ("phones", "mobilePhone")]).is_ok());
+        assert!(ok(&[("emails", "businessPhones")])
+            .unwrap_err()
+            .contains("cannot map"));
+        assert!(ok(&[("shoe_size", "givenName")])
+            .unwrap_err()
+            .contains("not a Roster"));
+        assert!(
+            ok(&[("given_name", "givenName"), ("display_name", "givenName")])
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(ok(&[("given_name", "fax")]).is_err());
+        assert!(ok(&[]).is_err());
+        let m = ContactMapping::checked([("phones".to_string(), "mobilePhone".to_string())].into())
+            .unwrap();
+        let g = m.to_graph(&json!({"phones": [{"number": "1"}, {"number": "2"}]}));
+        assert_eq!(g["mobilePhone"], "1");
+        assert_eq!(
+            m.from_graph(&g),
+            json!({"phones": [{"number": "1", "kind": "mobile"}]})
+        );
+    }
+}

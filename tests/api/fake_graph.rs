@@ -1,0 +1,479 @@
+//! A stateful fake of the Microsoft Graph mailbox endpoints sync uses: calendars and their
+//! events, contact folders and their contacts, `calendarView/delta` and `contacts/delta` with
+//! `@odata.nextLink` paging (`Prefer: odata.maxpagesize`), `@odata.deltaLink`, `@removed`,
+//! `$batch` (at most 20, each sub-request answered on its own), `transactionId` dedupe, extended
+//! properties with `$filter`, `If-Match` → 412, and injectable faults: 429 with `Retry-After`
+//! (whole requests or batch items), `410 Gone` on a delta token, an item repeated across pages,
+//! an empty first page with a next link, and a dropped connection after a write was applied.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+struct Item {
+    container: String,
+    body: Value,
+    seq: u64,
+    deleted: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Container {
+    kind: &'static str,
+    name: String,
+    deleted: bool,
+}
+
+/// Faults to inject.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// Whole requests answered 429 (`Retry-After: 1`).
+    pub throttle: u32,
+    /// Batch sub-requests answered 429 (`Retry-After: 1`).
+    pub throttle_items: u32,
+    /// Delta tokens answered `410 Gone` (the next this many).
+    pub gone: u32,
+    /// Pages repeat the previous page's last item.
+    pub repeat: bool,
+    /// A full round starts with an empty page that has a next link.
+    pub empty_first_page: bool,
+    /// Batches whose writes are applied and whose connection is then dropped.
+    pub drop_after_write: u32,
+}
+
+#[derive(Default)]
+pub struct GraphState {
+    containers: HashMap<String, Container>,
+    /// item id → item (ids are unique across the mailbox)
+    items: BTreeMap<String, Item>,
+    seq: u64,
+    pub faults: Faults,
+    /// Requests seen (batch counted once).
+    pub requests: u32,
+    pub batches: u32,
+    /// Largest number of sub-requests in one batch.
+    pub largest_batch: usize,
+}
+
+pub type Shared = Arc<Mutex<GraphState>>;
+
+fn err(status: u16, code: &str) -> (u16, Value) {
+    (
+        status,
+        json!({"error": {"code": code, "message": format!("{code} (fake Graph)")}}),
+    )
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl GraphState {
+    fn bump(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn stamp(&mut self, id: &str) {
+        let seq = self.bump();
+        if let Some(item) = self.items.get_mut(id) {
+            item.seq = seq;
+            let key = format!("ck{seq}");
+            item.body["changeKey"] = json!(key);
+            item.body["@odata.etag"] = json!(format!("W/\"{key}\""));
+        }
+    }
+
+    fn create_container(&mut self, kind: &'static str, name: &str) -> (u16, Value) {
+        let id = format!("{kind}-folder-{}", uuid::Uuid::new_v4().simple());
+        self.containers.insert(
+            id.clone(),
+            Container {
+                kind,
+                name: name.to_owned(),
+                deleted: false,
+            },
+        );
+        (201, json!({"id": id, "name": name, "displayName": name}))
+    }
+
+    fn live_container(&self, id: &str, kind: &str) -> bool {
+        self.containers
+            .get(id)
+            .is_some_and(|c| !c.deleted && c.kind == kind)
+    }
+
+    fn create_item(&mut self, container: &str, kind: &str, mut body: Value) -> (u16, Value) {
+        if kind == "event" {
+            if let Some(tx) = body["transactionId"].as_str() {
+                if let Some(existing) = self
+                    .items
+                    .values()
+                    .find(|i| !i.deleted && i.body["transactionId"] == tx)
+                {
+                    return (201, existing.body.clone());
+                }
+            }
+            let series = body.get("recurrence").is_some_and(|r| !r.is_null());
+            body["type"] = json!(if series {
+                "seriesMaster"
+            } else {
+                "singleInstance"
+            });
+        }
+        let id = format!("AAMk{}", uuid::Uuid::new_v4().simple());
+        body["id"] = json!(id);
+        self.items.insert(
+            id.clone(),
+            Item {
+                container: container.to_owned(),
+                body,
+                seq: 0,
+                deleted: false,
+            },
+        );
+        self.stamp(&id);
+        (201, self.items[&id].body.clone())
+    }
+
+    /// Dispatches one request on `/me/...` (path without `/v1.0`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: Option<Value>,
+        if_match: Option<&str>,
+        page_size: usize,
+        base: &str,
+    ) -> (u16, Value) {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (kind, items_word) = match parts.get(1) {
+            Some(&"calendars") => ("event", "events"),
+            Some(&"contactFolders") => ("contact", "contacts"),
+            _ => return err(404, "ResourceNotFound"),
+        };
+        match (method, &parts[..]) {
+            ("POST", ["me", _]) => {
+                let b = body.unwrap_or_default();
+                let name = b["name"]
+                    .as_str()
+                    .or(b["displayName"].as_str())
+                    .unwrap_or("");
+                self.create_container(kind, name)
+            }
+            ("GET", ["me", _, id]) if self.live_container(id, kind) => {
+                (200, json!({"id": id, "name": self.containers[*id].name}))
+            }
+            ("DELETE", ["me", _, id]) if self.live_container(id, kind) => {
+                self.containers.get_mut(*id).unwrap().deleted = true;
+                let ids: Vec<String> = self
+                    .items
+                    .iter()
+                    .filter(|(_, i)| i.container == *id)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for i in ids {
+                    self.items.get_mut(&i).unwrap().deleted = true;
+                }
+                (204, Value::Null)
+            }
+            (_, ["me", _, id, ..]) if !self.live_container(id, kind) => {
+                err(404, "ErrorItemNotFound")
+            }
+            ("GET", ["me", _, id, "calendarView" | "contacts", "delta"]) => {
+                self.delta(id, query, page_size, base, path)
+            }
+            ("GET", ["me", _, id, w]) if *w == items_word => {
+                let filter = query_param(query, "$filter").unwrap_or_default();
+                let key = filter
+                    .split("ep/value eq '")
+                    .nth(1)
+                    .and_then(|s| s.split('\'').next())
+                    .unwrap_or("");
+                let found: Vec<Value> = self
+                    .items
+                    .values()
+                    .filter(|i| i.container == *id && !i.deleted)
+                    .filter(|i| {
+                        i.body["singleValueExtendedProperties"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|p| p["value"] == key)
+                    })
+                    .map(|i| i.body.clone())
+                    .collect();
+                (200, json!({"value": found}))
+            }
+            ("POST", ["me", _, id, w]) if *w == items_word => {
+                self.create_item(id, kind, body.unwrap_or_default())
+            }
+            (m, ["me", _, id, w, item]) if *w == items_word => {
+                let live = self
+                    .items
+                    .get(*item)
+                    .is_some_and(|i| !i.deleted && i.container == *id);
+                if !live {
+                    return err(404, "ErrorItemNotFound");
+                }
+                if let Some(tag) = if_match {
+                    if self.items[*item].body["@odata.etag"] != tag {
+                        return err(412, "ErrorIrresolvableConflict");
+                    }
+                }
+                match m {
+                    "GET" => (200, self.items[*item].body.clone()),
+                    "PATCH" => {
+                        let entry = self.items.get_mut(*item).unwrap();
+                        if let (Value::Object(target), Some(Value::Object(patch))) =
+                            (&mut entry.body, body)
+                        {
+                            for (k, v) in patch {
+                                target.insert(k, v);
+                            }
+                        }
+                        self.stamp(item);
+                        (200, self.items[*item].body.clone())
+                    }
+                    "DELETE" => {
+                        self.items.get_mut(*item).unwrap().deleted = true;
+                        self.stamp(item);
+                        (204, Value::Null)
+                    }
+                    _ => err(405, "MethodNotAllowed"),
+                }
+            }
+            _ => err(400, "BadRequest"),
+        }
+    }
+
+    /// A delta page. Tokens: `$skiptoken=since:upto:offset` within a round, `$deltatoken=upto`.
+    fn delta(
+        &mut self,
+        container: &str,
+        query: &str,
+        page_size: usize,
+        base: &str,
+        path: &str,
+    ) -> (u16, Value) {
+        let (since, upto, offset, fresh) = if let Some(t) = query_param(query, "$deltatoken") {
+            if self.faults.gone > 0 {
+                self.faults.gone -= 1;
+                return err(410, "syncStateNotFound");
+            }
+            let since: u64 = t.parse().unwrap_or(0);
+            (since, self.seq, 0usize, false)
+        } else if let Some(t) = query_param(query, "$skiptoken") {
+            let p: Vec<u64> = t.split(':').filter_map(|x| x.parse().ok()).collect();
+            if p.len() != 3 {
+                return err(400, "syncStateNotFound");
+            }
+            (p[0], p[1], p[2] as usize, false)
+        } else {
+            (0, self.seq, 0usize, true)
+        };
+        let link = |token: &str, v: String| format!("{base}/v1.0{path}?{token}={v}");
+        if fresh && self.faults.empty_first_page {
+            self.faults.empty_first_page = false;
+            return (
+                200,
+                json!({"value": [], "@odata.nextLink": link("$skiptoken", format!("{since}:{upto}:0"))}),
+            );
+        }
+        let mut changed: Vec<&Item> = self
+            .items
+            .values()
+            .filter(|i| i.container == container && i.seq > since && i.seq <= upto)
+            .filter(|i| !(since == 0 && i.deleted))
+            .collect();
+        changed.sort_by_key(|i| i.seq);
+        let start = if self.faults.repeat && offset > 0 {
+            offset - 1
+        } else {
+            offset
+        };
+        let page: Vec<Value> = changed
+            .iter()
+            .skip(start)
+            .take(page_size + (offset - start))
+            .map(|i| {
+                if i.deleted {
+                    json!({"id": i.body["id"], "@removed": {"reason": "deleted"}})
+                } else {
+                    let mut b = i.body.clone();
+                    if let Value::Object(m) = &mut b {
+                        m.remove("singleValueExtendedProperties");
+                    }
+                    b
+                }
+            })
+            .collect();
+        let end = offset + page_size;
+        let mut out = json!({"value": page});
+        if end < changed.len() {
+            out["@odata.nextLink"] = json!(link("$skiptoken", format!("{since}:{upto}:{end}")));
+        } else {
+            out["@odata.deltaLink"] = json!(link("$deltatoken", upto.to_string()));
+        }
+        (200, out)
+    }
+
+    /// Live items of the live containers of a kind, with their container's name.
+    pub fn live(&self, kind: &str) -> Vec<(String, Value)> {
+        self.items
+            .values()
+            .filter(|i| !i.deleted)
+            .filter_map(|i| {
+                let c = self.containers.get(&i.container)?;
+                (c.kind == kind && !c.deleted).then(|| (c.name.clone(), i.body.clone()))
+            })
+            .collect()
+    }
+
+    /// Live containers of a kind: (id, name).
+    pub fn containers(&self, kind: &str) -> Vec<(String, String)> {
+        self.containers
+            .iter()
+            .filter(|(_, c)| c.kind == kind && !c.deleted)
+            .map(|(id, c)| (id.clone(), c.name.clone()))
+            .collect()
+    }
+
+    /// Creates an item as a person would in Outlook.
+    pub fn user_creates(&mut self, container: &str, kind: &str, body: Value) -> Value {
+        self.create_item(container, kind, body).1
+    }
+
+    pub fn user_updates(&mut self, id: &str, patch: Value) {
+        let entry = self.items.get_mut(id).unwrap();
+        if let (Value::Object(t), Value::Object(p)) = (&mut entry.body, patch) {
+            for (k, v) in p {
+                t.insert(k, v);
+            }
+        }
+        self.stamp(id);
+    }
+
+    pub fn user_deletes(&mut self, id: &str) {
+        self.items.get_mut(id).unwrap().deleted = true;
+        self.stamp(id);
+    }
+
+    pub fn user_deletes_container(&mut self, id: &str) {
+        self.containers.get_mut(id).unwrap().deleted = true;
+    }
+}
+
+fn page_size(req: &HttpRequest) -> usize {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("odata.maxpagesize="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+}
+
+fn throttled() -> HttpResponse {
+    HttpResponse::TooManyRequests()
+        .insert_header(("Retry-After", "1"))
+        .json(json!({"error": {"code": "ApplicationThrottled", "message": "Too many requests"}}))
+}
+
+fn answer(status: u16, body: Value) -> HttpResponse {
+    let code = actix_web::http::StatusCode::from_u16(status).unwrap();
+    if body.is_null() {
+        HttpResponse::build(code).finish()
+    } else {
+        HttpResponse::build(code).json(body)
+    }
+}
+
+/// `/graph/v1.0/me/{calendars|contactFolders}/...`
+pub async fn mailbox(
+    graph: web::Data<Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+    base: String,
+) -> HttpResponse {
+    let mut st = graph.lock().unwrap();
+    st.requests += 1;
+    if st.faults.throttle > 0 {
+        st.faults.throttle -= 1;
+        return throttled();
+    }
+    let path = req.path().trim_start_matches("/graph/v1.0").to_owned();
+    let body: Option<Value> = serde_json::from_slice(&body).ok();
+    let if_match = req
+        .headers()
+        .get("if-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (status, out) = st.dispatch(
+        req.method().as_str(),
+        &path,
+        req.query_string(),
+        body,
+        if_match.as_deref(),
+        page_size(&req),
+        &base,
+    );
+    answer(status, out)
+}
+
+/// `POST /graph/v1.0/$batch`
+pub async fn batch(graph: web::Data<Shared>, body: web::Json<Value>, base: String) -> HttpResponse {
+    let mut st = graph.lock().unwrap();
+    st.requests += 1;
+    if st.faults.throttle > 0 {
+        st.faults.throttle -= 1;
+        return throttled();
+    }
+    let requests = body["requests"].as_array().cloned().unwrap_or_default();
+    if requests.len() > 20 {
+        return answer(400, err(400, "MaximumRequestsExceeded").1);
+    }
+    st.batches += 1;
+    st.largest_batch = st.largest_batch.max(requests.len());
+    let mut responses = Vec::new();
+    for r in requests {
+        let id = r["id"].clone();
+        if st.faults.throttle_items > 0 {
+            st.faults.throttle_items -= 1;
+            responses.push(json!({"id": id, "status": 429, "headers": {"Retry-After": "1"},
+                "body": {"error": {"code": "ApplicationThrottled", "message": "Too many requests"}}}));
+            continue;
+        }
+        let url = r["url"].as_str().unwrap_or_default();
+        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        let (status, out) = st.dispatch(
+            r["method"].as_str().unwrap_or("GET"),
+            path,
+            query,
+            r.get("body").cloned(),
+            r["headers"]["If-Match"].as_str(),
+            10,
+            &base,
+        );
+        responses.push(json!({"id": id, "status": status, "headers": {}, "body": out}));
+    }
+    if st.faults.drop_after_write > 0 {
+        st.faults.drop_after_write -= 1;
+        // The writes are applied; the answer never arrives whole.
+        let broken = futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(web::Bytes::from_static(b"{\"responses\": [")),
+            Err(std::io::Error::other("connection dropped")),
+        ]);
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .streaming(broken);
+    }
+    HttpResponse::Ok().json(json!({"responses": responses}))
+}
