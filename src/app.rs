@@ -314,7 +314,13 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     }
     let db = open_db(&settings)?;
     let secrets = secret_box(&settings)?;
-    let queue = Queue::new(db.clone(), QueueSettings::default());
+    let queue = Queue::new(
+        db.clone(),
+        QueueSettings {
+            concurrency: settings.job_workers,
+            ..QueueSettings::default()
+        },
+    );
     let mailer = mailer(&settings, &db, secrets.clone(), queue.clone())?;
     let secrets_for_office365 = secrets.clone();
     let oauth = oauth_service_sealed_by(&settings, &db, secrets, mailer.clone())?;

@@ -104,6 +104,8 @@ pub struct Settings {
     pub terms_version: String,
     /// How long an invitation link works, in days.
     pub invitation_days: u64,
+    /// Background jobs (mail, sync runs, housekeeping) this server runs at once.
+    pub job_workers: usize,
     /// How often each enabled calendar or contacts sync runs, in minutes.
     pub sync_interval_minutes: u64,
     /// The name of the calendar Roster creates in each synced mailbox.
@@ -161,6 +163,7 @@ impl Default for Settings {
             terms_url: None,
             terms_version: "1".into(),
             invitation_days: 7,
+            job_workers: 8,
             sync_interval_minutes: 15,
             sync_calendar_name: "Roster".into(),
             sync_contacts_folder: "Roster Contacts".into(),
@@ -303,6 +306,9 @@ impl Settings {
         }
         if self.microsoft_client_id.is_some() != self.microsoft_client_secret.is_some() {
             return bad("microsoft_client_id and microsoft_client_secret go together".into());
+        }
+        if !(1..=256).contains(&self.job_workers) {
+            return bad("job_workers must be between 1 and 256".into());
         }
         if !(1..=1440).contains(&self.sync_interval_minutes) {
             return bad("sync_interval_minutes must be between 1 and 1440".into());

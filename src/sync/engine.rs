@@ -366,9 +366,13 @@ impl<'a, C: Collection> Run<'a, C> {
                     self.commit(|_| Ok(())).await?;
                 }
                 crate::connectors::collection::Next::Done(delta) => {
+                    let moved = self.conn.pending_cursor.is_some()
+                        || self.conn.remote_cursor.as_deref() != Some(delta.as_str());
                     self.conn.pending_cursor = None;
                     self.conn.remote_cursor = Some(delta);
-                    self.commit(|_| Ok(())).await?;
+                    if moved {
+                        self.commit(|_| Ok(())).await?;
+                    }
                     return Ok(());
                 }
             }
@@ -382,6 +386,9 @@ impl<'a, C: Collection> Run<'a, C> {
         container: &str,
         changes: Vec<Change>,
     ) -> Result<(), EngineError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         // The same item may come several times in a page: the last one counts.
         let mut last: Vec<Change> = Vec::new();
         let mut at: HashMap<String, usize> = HashMap::new();

@@ -49,6 +49,8 @@ pub struct GraphState {
     containers: HashMap<String, Container>,
     /// item id → item (ids are unique across the mailbox)
     items: BTreeMap<String, Item>,
+    /// transactionId → event id
+    transactions: HashMap<String, String>,
     seq: u64,
     pub faults: Faults,
     /// Requests seen (batch counted once).
@@ -112,9 +114,10 @@ impl GraphState {
         if kind == "event" {
             if let Some(tx) = body["transactionId"].as_str() {
                 if let Some(existing) = self
-                    .items
-                    .values()
-                    .find(|i| !i.deleted && i.body["transactionId"] == tx)
+                    .transactions
+                    .get(tx)
+                    .and_then(|id| self.items.get(id))
+                    .filter(|i| !i.deleted)
                 {
                     return (201, existing.body.clone());
                 }
@@ -128,6 +131,9 @@ impl GraphState {
         }
         let id = format!("AAMk{}", uuid::Uuid::new_v4().simple());
         body["id"] = json!(id);
+        if let Some(tx) = body["transactionId"].as_str() {
+            self.transactions.insert(tx.to_owned(), id.clone());
+        }
         self.items.insert(
             id.clone(),
             Item {

@@ -167,8 +167,14 @@ impl TestApp {
 
     /// A second server on the same database (another replica).
     pub async fn replica(&self) -> TestApp {
-        let running =
-            roster::app::start(test_settings(&self.database_url)).expect("replica starts");
+        self.replica_with(|_| {}).await
+    }
+
+    /// A second server on the same database, with its settings tweaked as the first's were.
+    pub async fn replica_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings(&self.database_url);
+        tweak(&mut settings);
+        let running = roster::app::start(settings).expect("replica starts");
         let root = format!("http://{}", running.addr);
         let base = format!("{root}/scim/v2/{}", self.connection_id);
         tokio::spawn(running.server);

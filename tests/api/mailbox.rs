@@ -141,6 +141,22 @@ async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_con
         .await;
     assert!(page.body.contains("is connected"), "{}", page.body);
     assert_eq!(app.count("mailbox_connections WHERE status = 'active'"), 1);
+    let token = app.sign_in("owner@example.com").await;
+    let event = serde_json::json!({"subject": "Standup",
+        "start": {"date_time": "2030-01-10T09:00", "time_zone": "UTC"},
+        "end": {"date_time": "2030-01-10T09:15", "time_zone": "UTC"}});
+    api_with(&app, Method::POST, "/events", event, &token).await;
+    let sync_on = serde_json::json!({"enabled": true});
+    let (status, _) = api_with(
+        &app,
+        Method::PUT,
+        "/me/sync/calendar",
+        sync_on.clone(),
+        &token,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(|| fake.graph.lock().unwrap().live("event").len() == 1).await;
 
     let off = app
         .patch(
@@ -160,6 +176,16 @@ async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_con
         app.text("SELECT status_reason AS value FROM mailbox_connections"),
         "the directory deactivated this user"
     );
+    assert_eq!(
+        app.count("sync_connections WHERE state = 'suspended'"),
+        1,
+        "its sync is suspended in the same transaction"
+    );
+    assert_eq!(
+        app.count("jobs WHERE kind = 'sync.run' AND state IN ('queued', 'running')"),
+        0,
+        "and its jobs cancelled"
+    );
 
     let on = app
         .patch(
@@ -175,7 +201,15 @@ async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_con
         1,
         "reactivation leaves it suspended"
     );
-    let token = app.sign_in("owner@example.com").await;
+    let (_, sync) = api(&app, Method::GET, "/me/sync/calendar", &token).await;
+    assert_eq!(
+        (sync["state"].as_str(), sync["reason"].as_str()),
+        (
+            Some("suspended"),
+            Some("the directory deactivated this user")
+        ),
+        "{sync}"
+    );
     let (status, body) = api(&app, Method::POST, "/me/mailbox/check", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
@@ -191,4 +225,32 @@ async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_con
         api(&app, Method::POST, "/me/mailbox/check", &token).await.0,
         StatusCode::OK
     );
+    // So is turning the sync on again: it picks up where it stopped, sending nothing twice.
+    let (status, body) = api_with(&app, Method::PUT, "/me/sync/calendar", sync_on, &token).await;
+    assert_eq!(
+        (status, body["enabled"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{body}"
+    );
+    wait_for(|| app.count("sync_runs WHERE status = 'succeeded'") == 2).await;
+    assert_eq!(fake.graph.lock().unwrap().live("event").len(), 1);
+}
+
+async fn api_with(
+    app: &crate::helpers::TestApp,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+    token: &str,
+) -> (StatusCode, serde_json::Value) {
+    let r = app.api(method, path, Some(body), Some(token)).await;
+    (r.status, r.body)
+}
+
+async fn wait_for(done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

@@ -698,3 +698,213 @@ async fn sy1_admins_see_every_users_sync_and_can_turn_it_off() {
     let (_, status) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
     assert_eq!(status["enabled"], false, "{status}");
 }
+
+#[tokio::test]
+async fn sy1_a_record_changed_on_both_sides_takes_rosters_version() {
+    let (app, fake, token) = connected().await;
+    let (_, ev) = api(
+        &app,
+        Method::POST,
+        "/events",
+        Some(event("Plan", "2030-05-01T09:00")),
+        &token,
+    )
+    .await;
+    api(
+        &app,
+        Method::PUT,
+        "/me/sync/calendar",
+        Some(json!({"enabled": true})),
+        &token,
+    )
+    .await;
+    runs_done(&app, &token, "calendar", 1).await;
+    let remote_id = remote(&fake, "event")[0]["id"].as_str().unwrap().to_owned();
+
+    let mut f = ev["fields"].clone();
+    f["subject"] = json!("Plan (Roster)");
+    api(
+        &app,
+        Method::PUT,
+        &format!("/events/{}", ev["id"].as_str().unwrap()),
+        Some(f),
+        &token,
+    )
+    .await;
+    fake.graph.lock().unwrap().user_updates(
+        &remote_id,
+        json!({"subject": "Plan (Outlook)", "location": {"displayName": "Room 9"}}),
+    );
+    let run = sync_now(&app, &token, "calendar", 1).await;
+    assert_eq!(
+        (
+            run["pushed_updated"].as_i64(),
+            run["pulled_updated"].as_i64()
+        ),
+        (Some(1), Some(0)),
+        "{run}"
+    );
+    let outlook = &remote(&fake, "event")[0];
+    assert_eq!(
+        (
+            outlook["subject"].as_str(),
+            outlook["location"]["displayName"].as_str()
+        ),
+        (Some("Plan (Roster)"), Some(""))
+    );
+    let (_, mine) = api(
+        &app,
+        Method::GET,
+        &format!("/events/{}", ev["id"].as_str().unwrap()),
+        None,
+        &token,
+    )
+    .await;
+    assert_eq!(mine["fields"]["subject"], "Plan (Roster)");
+    // Settled: the next run changes nothing on either side.
+    let run = sync_now(&app, &token, "calendar", 2).await;
+    assert_eq!(
+        (
+            run["pushed_updated"].as_i64(),
+            run["pulled_updated"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{run}"
+    );
+}
+
+#[tokio::test]
+async fn sy1_two_servers_never_run_one_users_sync_at_once_and_take_over_a_dead_workers_run() {
+    let (app, fake, token) = connected().await;
+    let f = fake.clone();
+    let other = app.replica_with(move |s| f.configure(s)).await;
+    for i in 0..10 {
+        api(
+            &app,
+            Method::POST,
+            "/events",
+            Some(event(&format!("e{i}"), "2030-06-01T09:00")),
+            &token,
+        )
+        .await;
+    }
+    api(
+        &other,
+        Method::PUT,
+        "/me/sync/calendar",
+        Some(json!({"enabled": true})),
+        &token,
+    )
+    .await;
+    runs_done(&app, &token, "calendar", 1).await;
+    for i in 0..10 {
+        let server = if i % 2 == 0 { &app } else { &other };
+        api(
+            server,
+            Method::POST,
+            "/events",
+            Some(event(&format!("n{i}"), "2030-06-02T09:00")),
+            &token,
+        )
+        .await;
+        let (s, _) = api(server, Method::POST, "/me/sync/calendar/run", None, &token).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Settled: nothing running and the next run is the scheduled one, minutes away.
+    let settled = || {
+        let soon = (chrono::Utc::now() + chrono::Duration::minutes(1))
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string();
+        app.count(&format!("jobs WHERE kind = 'sync.run' AND (state = 'running' OR (state = 'queued' AND run_at < '{soon}'))")) == 0
+    };
+    while !settled() || subjects(&fake).len() < 20 {
+        assert!(Instant::now() < deadline, "runs settle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, runs) = api(
+        &app,
+        Method::GET,
+        "/me/sync/calendar/runs?count=200",
+        None,
+        &token,
+    )
+    .await;
+    let mut spans: Vec<(String, String)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "running")
+        .map(|r| {
+            (
+                r["started"].as_str().unwrap().to_owned(),
+                r["finished"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    spans.sort();
+    assert!(spans.len() >= 2, "{runs}");
+    for w in spans.windows(2) {
+        assert!(w[0].1 <= w[1].0, "two runs overlapped: {w:?}");
+    }
+    assert_eq!(subjects(&fake).len(), 20, "nothing sent twice");
+
+    // A worker died holding the run: once its lease expires, another takes it over.
+    let before = app.count("sync_runs");
+    app.exec_sql("UPDATE jobs SET state = 'running', lease_owner = 'dead-worker', lease_expires = '2000-01-01T00:00:00.000Z' WHERE kind = 'sync.run' AND state = 'queued'");
+    let token_before = app.count("jobs WHERE kind = 'sync.run' AND lease_owner = 'dead-worker'");
+    assert_eq!(token_before, 1);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.count("sync_runs") == before {
+        assert!(
+            Instant::now() < deadline,
+            "the dead worker's run is taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.count("jobs WHERE kind = 'sync.run' AND lease_owner = 'dead-worker'"),
+        0
+    );
+    drop(other);
+}
+
+#[tokio::test]
+async fn sy3_the_first_contacts_run_sends_at_most_10000() {
+    let (app, fake, token) = connected().await;
+    let owner = app.text("SELECT account_id AS value FROM mailbox_connections");
+    let org = app.text("SELECT org_id AS value FROM mailbox_connections");
+    for batch in 0..11 {
+        let values: Vec<String> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                let data = json!({"given_name": format!("c{n:05}")});
+                format!("('{}', '{org}', '{owner}', 'contact', 'single', '{data}', NULL, 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:{:02}:{:02}.000Z', NULL)", uuid::Uuid::new_v4(), n / 1000, n % 60)
+            })
+            .collect();
+        app.exec_sql(&format!("INSERT INTO crm_records (id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted) VALUES {}", values.join(", ")));
+    }
+    api(
+        &app,
+        Method::PUT,
+        "/me/sync/contacts",
+        Some(json!({"enabled": true})),
+        &token,
+    )
+    .await;
+    let run = runs_done(&app, &token, "contacts", 1).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(10_000)),
+        "{run}"
+    );
+    let sent = remote(&fake, "contact");
+    assert_eq!(sent.len(), 10_000);
+    assert!(
+        !sent
+            .iter()
+            .any(|c| c["givenName"].as_str().unwrap() < "c01000"),
+        "the most recently changed go first"
+    );
+}

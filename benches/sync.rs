@@ -1,0 +1,353 @@
+//! Sync throughput and cost against the fake Microsoft Graph of the tests, run in a child
+//! process so Roster's CPU is measured alone:
+//!
+//! 1. the first calendar run of one user with 5,000 events, and the first contacts run with
+//!    10,000 contacts: items per second and Roster's CPU per item;
+//! 2. 10,000 users with the calendar sync on: their first runs, then one scheduler cycle in
+//!    which every run finds nothing to do: wall time, Roster's CPU per user, and its memory.
+//!
+//! ```sh
+//! cargo bench --bench sync                          # SQLite, in a temporary directory
+//! cargo bench --bench sync -- --users 2000 --workers 16
+//! cargo bench --bench sync -- --database-url postgres://postgres@127.0.0.1:5432/bench_sync
+//! ```
+//!
+//! The PostgreSQL database must exist and be empty (Roster migrates it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/api/fake_graph.rs"]
+#[allow(dead_code)]
+mod fake_graph;
+
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpRequest, HttpServer};
+use diesel::RunQueryDsl;
+use roster::config::{SecretString, Settings};
+use roster::jobs::{Enqueue, Queue};
+use roster::storage::{Db, StorageError};
+use serde_json::{json, Value};
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const DAY: u64 = 86_400;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// The child: the fake Graph alone, printing its port.
+fn fake_graph_server() {
+    let rt = actix_web::rt::System::new();
+    rt.block_on(async {
+        let graph: fake_graph::Shared = Default::default();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/graph", listener.local_addr().unwrap());
+        println!("{}", listener.local_addr().unwrap().port());
+        let b = base.clone();
+        HttpServer::new(move || {
+            let (b1, b2) = (b.clone(), b.clone());
+            App::new()
+                .app_data(web::Data::new(graph.clone()))
+                .app_data(web::JsonConfig::default().limit(64 << 20))
+                .route(
+                    "/graph/v1.0/$batch",
+                    web::post().to(
+                        move |g: web::Data<fake_graph::Shared>, body: web::Json<Value>| {
+                            fake_graph::batch(g, body, b1.clone())
+                        },
+                    ),
+                )
+                .default_service(web::to(
+                    move |g: web::Data<fake_graph::Shared>, req: HttpRequest, body: web::Bytes| {
+                        fake_graph::mailbox(g, req, body, b2.clone())
+                    },
+                ))
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    });
+}
+
+/// Roster's own CPU time so far (user + system).
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// (VmRSS, VmHWM) in MB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+fn sql(db: &Db, q: String) {
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .execute(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap();
+}
+
+fn count(db: &Db, from: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let q = format!("SELECT COUNT(*) AS n FROM {from}");
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .load::<N>(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap()[0]
+        .n
+}
+
+fn text(db: &Db, q: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let q = q.to_owned();
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .load::<T>(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap()
+    .remove(0)
+    .v
+}
+
+const T0: &str = "2026-01-01T00:00:00.000Z";
+
+/// Accounts `from..to` of the org, each with a connected mailbox; their ids.
+fn seed_users(db: &Db, org: &str, profile: &str, from: usize, to: usize) -> Vec<String> {
+    let secrets = roster::security::SecretBox::from_base64(KEY).unwrap();
+    let sealed = secrets.seal(b"bench-access-token").unwrap();
+    let ids: Vec<String> = (from..to)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    for chunk in ids.chunks(500).enumerate() {
+        let (n, chunk) = chunk;
+        let accounts: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let email = format!("user{}@bench.example", from + n * 500 + i);
+                format!("('{id}', '{org}', '{email}', '{email}', 'x', 'member', '{profile}', false, false, '{T0}', '{T0}')")
+            })
+            .collect();
+        sql(db, format!("INSERT INTO accounts (id, org_id, email, email_norm, password_hash, role, profile_id, disabled, must_change_password, created, updated) VALUES {}", accounts.join(", ")));
+        let mailboxes: Vec<String> = chunk
+            .iter()
+            .map(|id| format!("('{id}', '{org}', 'microsoft', 'tenant', '{id}', NULL, 'Calendars.ReadWrite Contacts.ReadWrite', '{sealed}', '{sealed}', '2099-01-01T00:00:00.000Z', 'active', NULL, 1, '{T0}', '{T0}')"))
+            .collect();
+        sql(db, format!("INSERT INTO mailbox_connections (account_id, org_id, provider, tenant_id, object_id, email, scopes, refresh_token, access_token, access_expires, status, status_reason, token_version, created, updated) VALUES {}", mailboxes.join(", ")));
+    }
+    ids
+}
+
+/// Turns `module` on for these accounts, their first runs due now; the connection ids.
+fn enable(db: &Db, org: &str, accounts: &[String], module: &str) -> Vec<String> {
+    let conns: Vec<String> = accounts
+        .iter()
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    for (chunk, accs) in conns.chunks(500).zip(accounts.chunks(500)) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .zip(accs)
+            .map(|(id, acc)| format!("('{id}', '{org}', '{acc}', 'microsoft', '{module}', 'active', NULL, NULL, 1, NULL, 'roster_wins', NULL, NULL, 0, NULL, false, NULL, NULL, NULL, NULL, '{T0}', '{T0}')"))
+            .collect();
+        sql(db, format!("INSERT INTO sync_connections (id, org_id, account_id, provider, module, state, state_reason, container_id, generation, mapping, conflict, remote_cursor, pending_cursor, round_id, round_started, initial_done, initial_cutoff, watermark, last_run, last_success, created, updated) VALUES {}", rows.join(", ")));
+    }
+    let d = db.dialect();
+    let ids = conns.clone();
+    db.run_sync(move |c| {
+        for id in &ids {
+            let job = Enqueue::new(
+                "sync.run",
+                json!({"connection_id": id, "every_seconds": DAY}),
+            )
+            .key(id);
+            Queue::enqueue_in(c, d, &job)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .unwrap();
+    conns
+}
+
+fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
+    for start in (0..n).step_by(1000) {
+        let rows: Vec<String> = (start..(start + 1000).min(n))
+            .map(|i| {
+                let (data, sort) = if kind == "event" {
+                    let at = format!("2031-{:02}-{:02}T{:02}:00", 1 + i % 12, 1 + i % 28, i % 24);
+                    (json!({"subject": format!("event {i}"), "start": {"date_time": at, "time_zone": "UTC"}, "end": {"date_time": at, "time_zone": "UTC"}, "all_day": false}), format!("'{at}'"))
+                } else {
+                    (json!({"given_name": format!("Given{i}"), "family_name": "Bench", "emails": [{"address": format!("c{i}@example.com")}], "company": "Bench Ltd"}), "NULL".to_owned())
+                };
+                format!("('{}', '{org}', '{owner}', '{kind}', 'single', '{data}', {sort}, 1, '{T0}', '{T0}', NULL)", uuid::Uuid::new_v4())
+            })
+            .collect();
+        sql(db, format!("INSERT INTO crm_records (id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted) VALUES {}", rows.join(", ")));
+    }
+}
+
+/// Waits until `n` runs have finished; the time it took.
+async fn runs_finished(db: &Db, n: i64, started: Instant) -> Duration {
+    loop {
+        let done = count(db, "sync_runs WHERE finished IS NOT NULL");
+        if done >= n {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{done} of {n} runs finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--fake-graph") {
+        fake_graph_server();
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+async fn bench() {
+    let users: usize = arg("--users").map(|n| n.parse().unwrap()).unwrap_or(10_000);
+    let workers: usize = arg("--workers").map(|n| n.parse().unwrap()).unwrap_or(8);
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--fake-graph")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut port)
+        .unwrap();
+    let graph = format!("http://127.0.0.1:{}/graph", port.trim());
+
+    let dir = tempfile::tempdir().unwrap();
+    let url =
+        arg("--database-url").unwrap_or_else(|| dir.path().join("sync.db").display().to_string());
+    let settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: url.clone(),
+        pool_size: 16,
+        secret_key: Some(SecretString(KEY.into())),
+        microsoft_client_id: Some("bench-client".into()),
+        microsoft_client_secret: Some(SecretString("bench-secret".into())),
+        microsoft_authority_url: "http://127.0.0.1:9".into(),
+        microsoft_graph_url: graph,
+        job_workers: workers,
+        sync_interval_minutes: 1440,
+        ..Settings::default()
+    };
+    let running = roster::app::start(settings.clone()).unwrap();
+    tokio::spawn(running.server);
+    let db = roster::app::open_db(&settings).unwrap();
+    let org = text(&db, "SELECT id AS v FROM orgs LIMIT 1");
+    let profile = text(
+        &db,
+        &format!("SELECT id AS v FROM profiles WHERE org_id = '{org}' LIMIT 1"),
+    );
+    println!(
+        "database: {}",
+        if url.starts_with("postgres") {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+
+    // 1. First runs of one user: 5,000 events, then 10,000 contacts.
+    let owner = seed_users(&db, &org, &profile, 0, 1).remove(0);
+    seed_records(&db, &org, &owner, "event", 5_000);
+    seed_records(&db, &org, &owner, "contact", 10_000);
+    for (module, items, before) in [("calendar", 5_000.0, 0), ("contacts", 10_000.0, 1)] {
+        let (c0, t) = (cpu(), Instant::now());
+        enable(&db, &org, std::slice::from_ref(&owner), module);
+        let took = runs_finished(&db, before + 1, t).await;
+        let used = cpu() - c0;
+        let pushed = count(&db, &format!("sync_runs WHERE pushed_created = {items}"));
+        println!(
+            "first {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that sent all: {pushed})",
+            took.as_secs_f64(),
+            items / took.as_secs_f64(),
+            used.as_micros() as f64 / items
+        );
+    }
+
+    // 2. Many users with the calendar sync on.
+    let t = Instant::now();
+    let accounts = seed_users(&db, &org, &profile, 1, users + 1);
+    println!(
+        "seeded {users} users with a mailbox in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let (c0, t) = (cpu(), Instant::now());
+    enable(&db, &org, &accounts, "calendar");
+    let took = runs_finished(&db, 2 + users as i64, t).await;
+    println!(
+        "{users} first calendar runs (each creates its calendar): {:.1} s, Roster CPU {:.2} ms per user",
+        took.as_secs_f64(),
+        (cpu() - c0).as_secs_f64() * 1000.0 / users as f64
+    );
+
+    let now = roster::scim::resource::format_datetime(chrono::Utc::now());
+    let (c0, t) = (cpu(), Instant::now());
+    sql(
+        &db,
+        format!("UPDATE jobs SET run_at = '{now}' WHERE kind = 'sync.run' AND state = 'queued'"),
+    );
+    let took = runs_finished(&db, 2 + 2 * users as i64 + 2, t).await;
+    let (rss, peak) = memory();
+    let failed = count(&db, "sync_runs WHERE status <> 'succeeded'");
+    println!(
+        "one scheduler cycle, {} connections of {} users, nothing to do: {:.1} s wall, Roster CPU {:.2} ms per run, RSS {rss:.0} MB (peak {peak:.0} MB), runs not succeeded: {failed}",
+        users + 2,
+        users + 1,
+        took.as_secs_f64(),
+        (cpu() - c0).as_secs_f64() * 1000.0 / (users + 2) as f64
+    );
+    child.kill().ok();
+    child.wait().ok();
+}
