@@ -531,7 +531,7 @@ pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     account_page(&state, &actor, &secret, StatusCode::OK, None, None).await
 }
 
-async fn account_page(
+pub(super) async fn account_page(
     state: &AppState,
     actor: &crate::org::Actor,
     secret: &str,
@@ -571,7 +571,9 @@ async fn account_page(
         (true, false, false) => "<p>Only a Global Administrator or Privileged Role Administrator of the Microsoft 365 tenant can enable it: <a href=\"/auth/microsoft/start\">sign in with Microsoft</a> as one.</p>".into(),
         (false, ..) => String::new(),
     };
-    let mailbox = match state.office365.mailbox_status(actor).await {
+    let mailbox_status = state.office365.mailbox_status(actor).await;
+    let connected = matches!(&mailbox_status, Ok(m) if m.connected);
+    let mailbox = match mailbox_status {
         Ok(m) if m.connected => format!(
             "<p>Your mailbox <strong>{}</strong> is connected ({}).</p>\
              <form method=\"post\" action=\"/account/microsoft/disconnect\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
@@ -584,10 +586,15 @@ async fn account_page(
         Ok(_) => String::new(),
         Err(e) => return refused(e),
     };
+    let sync = if connected {
+        super::account_sync::section(state, actor, &csrf).await
+    } else {
+        String::new()
+    };
     let body = format!(
         "{notice}{error}<p>Signed in as <strong>{email}</strong> ({role}).</p>\
          <h2>Microsoft 365</h2>{integration}{controls}\
-         <h2>Your mailbox</h2>{mailbox}\
+         <h2>Your mailbox</h2>{mailbox}{sync}\
          <h2>Admin API</h2><p>A token for the admin API (<code>Authorization: Bearer …</code>), shown once:</p>\
          <form method=\"post\" action=\"/account/api-token\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">Create an API token</button></form>\
@@ -602,7 +609,7 @@ async fn account_page(
 }
 
 /// The signed-in browser's actor, when the form's CSRF token matches its session.
-async fn checked(
+pub(super) async fn checked(
     state: &AppState,
     req: &HttpRequest,
     csrf: &str,
@@ -705,6 +712,22 @@ pub async fn disconnect_mailbox(
             .await
         }
         Err(e) => refused(e),
+    }
+}
+
+/// A sync failure that is not the user's to fix.
+pub(super) fn refused_sync(e: crate::sync::SyncError) -> HttpResponse {
+    match e {
+        crate::sync::SyncError::Office365(inner) => refused(inner),
+        other => {
+            tracing::error!(error = %other, "sync failed on the account page");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Your account",
+                &alert("Roster could not reach its database; try again in a moment."),
+                None,
+            )
+        }
     }
 }
 

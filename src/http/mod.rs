@@ -1,5 +1,6 @@
 //! HTTP: routing, extractors, middleware. The only module that speaks actix-web.
 
+mod account_sync;
 mod admin;
 mod auth;
 mod bulk;
@@ -223,6 +224,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/account/microsoft/disconnect",
             web::post().to(microsoft::disconnect_mailbox),
         )
+        .route("/account/sync/{module}", web::post().to(account_sync::act))
         .route("/sign-out", web::post().to(microsoft::sign_out))
         .configure(admin::routes)
         .configure(crm::routes)

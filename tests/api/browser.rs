@@ -393,3 +393,98 @@ async fn o365_5_7_an_invitation_is_accepted_and_a_join_request_approved_in_a_bro
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
+    use crate::fake_microsoft::{FakeMicrosoft, Person};
+    for (label, width, height) in [("desktop", 1280, 1100), ("phone", 390, 1400)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let fake = FakeMicrosoft::start().await;
+        let f = fake.clone();
+        let app = TestApp::spawn_with(move |s| f.configure(s)).await;
+        let megan =
+            Person::new("72f988bf-86f1-41af-91ab-2d7cd011db47", "megan@contoso.com").global_admin();
+        fake.sign_in_as(&megan);
+        let c = &browser.client;
+        c.goto(&format!("{}/auth/microsoft/start", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Welcome to Roster").await;
+        browser.fill("org_name", "Contoso").await;
+        c.find(Locator::Css("input[name=accept_terms]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.submit().await;
+        fake.sign_in_as(&megan);
+        c.goto(&format!("{}/account/microsoft/connect", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Your account").await;
+
+        let click = |text: &'static str| async move {
+            let old = c.find(Locator::Css("h1")).await.unwrap();
+            c.find(Locator::XPath(&format!(
+                "//button[normalize-space()='{text}']"
+            )))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+            for _ in 0..200 {
+                if old.text().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("no new page after {text}");
+        };
+        click("Turn calendar sync on").await;
+        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
+        assert_eq!(status.text().await.unwrap(), "Calendar sync is on.");
+        // The first run creates the Roster calendar in the mailbox.
+        for _ in 0..200 {
+            if !fake.graph.lock().unwrap().containers("event").is_empty()
+                && app.count("sync_runs WHERE finished IS NOT NULL") > 0
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        click("Sync calendar now").await;
+        for _ in 0..200 {
+            if app.count("sync_runs WHERE finished IS NOT NULL") > 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        c.goto(&format!("{}/account", app.root)).await.unwrap();
+        let text = c
+            .find(Locator::Css("#sync-calendar"))
+            .await
+            .unwrap()
+            .find(Locator::XPath(".."))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("on, up to date") && text.contains("succeeded"),
+            "{text}"
+        );
+        browser.screenshot(&format!("sync-account-{label}")).await;
+        click("Turn calendar sync off").await;
+        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
+        assert_eq!(
+            status.text().await.unwrap(),
+            "Calendar sync is off; Roster keeps your records."
+        );
+        browser.close().await;
+    }
+}

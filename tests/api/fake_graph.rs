@@ -312,6 +312,11 @@ impl GraphState {
             .map(|i| {
                 if i.deleted {
                     json!({"id": i.body["id"], "@removed": {"reason": "deleted"}})
+                } else if i.body["type"] == "seriesMaster" {
+                    // A calendar view lists a series as its occurrences, sparsely.
+                    json!({"id": format!("{}-occurrence-1", i.body["id"].as_str().unwrap_or("")),
+                        "type": "occurrence", "seriesMasterId": i.body["id"],
+                        "start": i.body["start"], "end": i.body["end"]})
                 } else {
                     let mut b = i.body.clone();
                     if let Value::Object(m) = &mut b {

@@ -178,8 +178,38 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
         "subject": "From Outlook", "isAllDay": false, "body": {"contentType": "text", "content": "hi"},
         "start": {"dateTime": "2030-02-01T10:00:00.0000000", "timeZone": "UTC"},
         "end": {"dateTime": "2030-02-01T11:00:00.0000000", "timeZone": "UTC"}}));
+    // A weekly series made in Outlook: the calendar view shows its occurrences; the series
+    // itself comes to Roster with its rule.
+    fake.graph.lock().unwrap().user_creates(
+        &calendars[0].0,
+        "event",
+        json!({
+        "subject": "Weekly 1:1", "isAllDay": false,
+        "start": {"dateTime": "2030-02-04T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2030-02-04T10:30:00.0000000", "timeZone": "UTC"},
+        "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+            "range": {"type": "numbered", "startDate": "2030-02-04", "numberOfOccurrences": 10}}}),
+    );
     let run = sync_now(&app, &token, "calendar", 1).await;
-    assert_eq!(run["pulled_created"], 1, "{run}");
+    assert_eq!(run["pulled_created"], 2, "{run}");
+    let series = local(&app, &token, "events")
+        .await
+        .into_iter()
+        .find(|r| r["fields"]["subject"] == "Weekly 1:1")
+        .unwrap();
+    assert_eq!(
+        series["fields"]["recurrence"],
+        "FREQ=WEEKLY;BYDAY=MO;COUNT=10"
+    );
+    let (s, _) = api(
+        &app,
+        Method::DELETE,
+        &format!("/events/{}", series["id"].as_str().unwrap()),
+        None,
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
     let pulled = local(&app, &token, "events")
         .await
         .into_iter()

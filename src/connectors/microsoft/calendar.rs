@@ -184,10 +184,12 @@ fn item(e: &Value) -> RemoteItem {
     }
 }
 
-/// The changes of one delta page: removals, series masters and single events; occurrences and
-/// exceptions of a series are skipped (their series master carries the rule).
-pub fn page_changes(page: &Value) -> RemoteResult<ChangePage> {
+/// The changes of one delta page: removals, series masters and single events. A calendar view
+/// lists a series as its occurrences, with sparse properties: they are left out, and the ids of
+/// their series masters returned, to be read whole ("event: delta", recurring events).
+pub fn page_changes(page: &Value) -> RemoteResult<(ChangePage, Vec<String>)> {
     let mut changes = Vec::new();
+    let mut masters: Vec<String> = Vec::new();
     for e in page["value"].as_array().into_iter().flatten() {
         let id = e["id"].as_str().unwrap_or_default().to_owned();
         if e.get("@removed").is_some() {
@@ -196,10 +198,17 @@ pub fn page_changes(page: &Value) -> RemoteResult<ChangePage> {
         }
         match e["type"].as_str().unwrap_or("singleInstance") {
             "singleInstance" | "seriesMaster" => changes.push(Change::Upsert(item(e))),
-            other => changes.push(Change::Skipped {
-                id,
-                why: format!("an {other} of a recurring series"),
-            }),
+            other => match e["seriesMasterId"].as_str() {
+                Some(master) => {
+                    if !masters.iter().any(|m| m == master) {
+                        masters.push(master.to_owned());
+                    }
+                }
+                None => changes.push(Change::Skipped {
+                    id,
+                    why: format!("an {other} without its series"),
+                }),
+            },
         }
     }
     let next = match (
@@ -214,7 +223,7 @@ pub fn page_changes(page: &Value) -> RemoteResult<ChangePage> {
             ))
         }
     };
-    Ok(ChangePage { changes, next })
+    Ok((ChangePage { changes, next }, masters))
 }
 
 fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -291,7 +300,20 @@ impl Collection for Calendar {
                 )
             }
         };
-        page_changes(&self.api.call("GET", &url, None, Some(PAGE)).await?)
+        let (mut page, masters) =
+            page_changes(&self.api.call("GET", &url, None, Some(PAGE)).await?)?;
+        for master in masters {
+            let known = page
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::Upsert(i) if i.id == master));
+            if !known {
+                if let Some(series) = self.get(container, &master).await? {
+                    page.changes.push(Change::Upsert(series));
+                }
+            }
+        }
+        Ok(page)
     }
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
@@ -423,12 +445,13 @@ mod tests {
             ],
             "@odata.deltaLink": "https://graph/delta?$deltatoken=t",
         });
-        let p = page_changes(&page).unwrap();
+        let (p, masters) = page_changes(&page).unwrap();
         assert!(
             matches!(&p.changes[0], Change::Upsert(i) if i.id == "a" && i.change_key.as_deref() == Some("1"))
         );
         assert_eq!(p.changes[1], Change::Removed { id: "b".into() });
-        assert!(matches!(&p.changes[2], Change::Skipped { .. }));
+        assert_eq!(p.changes.len(), 2);
+        assert_eq!(masters, ["m"]);
         assert_eq!(
             p.next,
             Next::Done("https://graph/delta?$deltatoken=t".into())
