@@ -150,7 +150,7 @@ pub async fn mapping_choices(_who: AdminPrincipal) -> Answer {
         (status = 400, description = "a field or property the mapping cannot use"),
         (status = 409, description = "the contacts sync was never turned on")),
     security(("admin" = [])))]
-pub async fn put_mapping(
+pub async fn put_contact_mapping(
     state: web::Data<AppState>,
     who: AdminPrincipal,
     body: web::Json<MappingBody>,
@@ -212,7 +212,10 @@ pub fn user_routes(scope: actix_web::Scope) -> actix_web::Scope {
     scope
         .route("/me/sync", web::get().to(my_sync))
         .route("/me/sync/contacts/mapping", web::get().to(mapping_choices))
-        .route("/me/sync/contacts/mapping", web::put().to(put_mapping))
+        .route(
+            "/me/sync/contacts/mapping",
+            web::put().to(put_contact_mapping),
+        )
         .route("/me/sync/{module}", web::get().to(my_module))
         .route("/me/sync/{module}", web::put().to(switch_module))
         .route("/me/sync/{module}/run", web::post().to(sync_now))

@@ -106,9 +106,20 @@ impl Browser {
 
     /// Submits the form and waits for the next page (the old one's elements go stale).
     async fn submit(&self) {
+        self.click_then_wait(Locator::Css("button[type=\"submit\"]"))
+            .await;
+    }
+
+    /// Presses the button labelled `text` and waits for the next page.
+    async fn press(&self, text: &str) {
+        let xpath = format!("//button[normalize-space()='{text}']");
+        self.click_then_wait(Locator::XPath(&xpath)).await;
+    }
+
+    async fn click_then_wait(&self, target: Locator<'_>) {
         let old = self.client.find(Locator::Css("h1")).await.unwrap();
         self.client
-            .find(Locator::Css("button[type=\"submit\"]"))
+            .find(target)
             .await
             .unwrap()
             .click()
@@ -426,25 +437,7 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
             .unwrap();
         wait_for_heading(&browser, "Your account").await;
 
-        let click = |text: &'static str| async move {
-            let old = c.find(Locator::Css("h1")).await.unwrap();
-            c.find(Locator::XPath(&format!(
-                "//button[normalize-space()='{text}']"
-            )))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-            for _ in 0..200 {
-                if old.text().await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            panic!("no new page after {text}");
-        };
-        click("Turn calendar sync on").await;
+        browser.press("Turn calendar sync on").await;
         let status = c.find(Locator::Css("[role=status]")).await.unwrap();
         assert_eq!(status.text().await.unwrap(), "Calendar sync is on.");
         // The first run creates the Roster calendar in the mailbox.
@@ -456,7 +449,7 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        click("Sync calendar now").await;
+        browser.press("Sync calendar now").await;
         for _ in 0..200 {
             if app.count("sync_runs WHERE finished IS NOT NULL") > 1 {
                 break;
@@ -479,7 +472,7 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
             "{text}"
         );
         browser.screenshot(&format!("sync-account-{label}")).await;
-        click("Turn calendar sync off").await;
+        browser.press("Turn calendar sync off").await;
         let status = c.find(Locator::Css("[role=status]")).await.unwrap();
         assert_eq!(
             status.text().await.unwrap(),

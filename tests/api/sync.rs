@@ -37,6 +37,41 @@ async fn connected() -> (TestApp, FakeMicrosoft, String) {
     (app, fake, token)
 }
 
+/// Creates `n` events one by one, named by `name`.
+async fn create_events(
+    app: &TestApp,
+    token: &str,
+    n: usize,
+    name: impl Fn(usize) -> String,
+    start: &str,
+) {
+    for i in 0..n {
+        let (s, body) = api(
+            app,
+            Method::POST,
+            "/events",
+            Some(event(&name(i), start)),
+            token,
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+}
+
+/// Turns a module on or off.
+async fn turn(app: &TestApp, token: &str, module: &str, on: bool) -> Value {
+    let (s, body) = api(
+        app,
+        Method::PUT,
+        &format!("/me/sync/{module}"),
+        Some(json!({"enabled": on})),
+        token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    body
+}
+
 fn event(subject: &str, start: &str) -> Value {
     json!({"subject": subject,
         "start": {"date_time": start, "time_zone": "UTC"},
@@ -342,14 +377,7 @@ async fn sy2_the_first_run_sends_5000_events_upcoming_first_then_the_most_recent
         .await;
         assert_eq!(s, StatusCode::CREATED);
     }
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "calendar", true).await;
     let run = runs_done(&app, &token, "calendar", 1).await;
     assert_eq!(
         (run["status"].as_str(), run["pushed_created"].as_i64()),
@@ -382,26 +410,10 @@ async fn sy2_the_first_run_sends_5000_events_upcoming_first_then_the_most_recent
 async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_write_lose_and_double_nothing(
 ) {
     let (app, fake, token) = connected().await;
-    for i in 0..25 {
-        api(
-            &app,
-            Method::POST,
-            "/events",
-            Some(event(&format!("e{i:02}"), "2030-03-01T09:00")),
-            &token,
-        )
-        .await;
-    }
+    create_events(&app, &token, 25, |i| format!("e{i:02}"), "2030-03-01T09:00").await;
     // The first batch is applied by Graph but its answer is lost: the run fails in doubt.
     fake.graph.lock().unwrap().faults.drop_after_write = 1;
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "calendar", true).await;
     let failed = runs_done(&app, &token, "calendar", 1).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(
@@ -422,16 +434,7 @@ async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_wri
     // Throttled requests and batch items wait for Retry-After and go through.
     fake.graph.lock().unwrap().faults.throttle = 1;
     fake.graph.lock().unwrap().faults.throttle_items = 3;
-    for i in 0..5 {
-        api(
-            &app,
-            Method::POST,
-            "/events",
-            Some(event(&format!("t{i}"), "2030-03-02T09:00")),
-            &token,
-        )
-        .await;
-    }
+    create_events(&app, &token, 5, |i| format!("t{i}"), "2030-03-02T09:00").await;
     let run = sync_now(&app, &token, "calendar", 2).await;
     assert_eq!(
         (run["status"].as_str(), run["pushed_created"].as_i64()),
@@ -479,24 +482,8 @@ async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_wri
 #[tokio::test]
 async fn sy2_turning_off_removes_the_calendar_keeps_the_events_and_on_again_duplicates_nothing() {
     let (app, fake, token) = connected().await;
-    for i in 0..3 {
-        api(
-            &app,
-            Method::POST,
-            "/events",
-            Some(event(&format!("e{i}"), "2030-03-01T09:00")),
-            &token,
-        )
-        .await;
-    }
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    create_events(&app, &token, 3, |i| format!("e{i}"), "2030-03-01T09:00").await;
+    turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     assert_eq!(subjects(&fake).len(), 3);
 
@@ -526,14 +513,7 @@ async fn sy2_turning_off_removes_the_calendar_keeps_the_events_and_on_again_dupl
     let (_, off) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
     assert_eq!(off["state"], "off", "{off}");
 
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 2).await;
     assert_eq!(subjects(&fake), ["e0", "e1", "e2"], "no duplicates");
     assert_eq!(local(&app, &token, "events").await.len(), 3);
@@ -665,14 +645,7 @@ async fn sy3_contacts_sync_into_their_folder_through_the_users_mapping() {
         .any(|c| c["fields"]["given_name"] == "Grace"));
 
     // Turning it off removes the folder; the contacts stay.
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/contacts",
-        Some(json!({"enabled": false})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "contacts", false).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !fake.graph.lock().unwrap().containers("contact").is_empty() {
         assert!(Instant::now() < deadline, "the folder is removed");
@@ -684,14 +657,7 @@ async fn sy3_contacts_sync_into_their_folder_through_the_users_mapping() {
 #[tokio::test]
 async fn sy1_admins_see_every_users_sync_and_can_turn_it_off() {
     let (app, _fake, token) = connected().await;
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     let page = app
         .raw(
@@ -740,14 +706,7 @@ async fn sy1_a_record_changed_on_both_sides_takes_rosters_version() {
         &token,
     )
     .await;
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     let remote_id = remote(&fake, "event")[0]["id"].as_str().unwrap().to_owned();
 
@@ -808,24 +767,8 @@ async fn sy1_two_servers_never_run_one_users_sync_at_once_and_take_over_a_dead_w
     let (app, fake, token) = connected().await;
     let f = fake.clone();
     let other = app.replica_with(move |s| f.configure(s)).await;
-    for i in 0..10 {
-        api(
-            &app,
-            Method::POST,
-            "/events",
-            Some(event(&format!("e{i}"), "2030-06-01T09:00")),
-            &token,
-        )
-        .await;
-    }
-    api(
-        &other,
-        Method::PUT,
-        "/me/sync/calendar",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    create_events(&app, &token, 10, |i| format!("e{i}"), "2030-06-01T09:00").await;
+    turn(&other, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     for i in 0..10 {
         let server = if i % 2 == 0 { &app } else { &other };
@@ -915,14 +858,7 @@ async fn sy3_the_first_contacts_run_sends_at_most_10000() {
             .collect();
         app.exec_sql(&format!("INSERT INTO crm_records (id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted) VALUES {}", values.join(", ")));
     }
-    api(
-        &app,
-        Method::PUT,
-        "/me/sync/contacts",
-        Some(json!({"enabled": true})),
-        &token,
-    )
-    .await;
+    turn(&app, &token, "contacts", true).await;
     let run = runs_done(&app, &token, "contacts", 1).await;
     assert_eq!(
         (run["status"].as_str(), run["pushed_created"].as_i64()),

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::outlook::{change_key, stamped_filter, stamped_key, Outlook, Request};
+use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, Request};
 use super::recurrence;
 use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+    Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
 };
 
 /// The extended property that carries Roster's key on an event or contact.
@@ -211,18 +211,7 @@ pub fn page_changes(page: &Value) -> RemoteResult<(ChangePage, Vec<String>)> {
             },
         }
     }
-    let next = match (
-        page["@odata.nextLink"].as_str(),
-        page["@odata.deltaLink"].as_str(),
-    ) {
-        (Some(n), _) => Next::Page(n.to_owned()),
-        (None, Some(d)) => Next::Done(d.to_owned()),
-        (None, None) => {
-            return Err(RemoteError::Transient(
-                "a delta page came with neither a next link nor a delta link".into(),
-            ))
-        }
-    };
+    let next = next_of(page)?;
     Ok((ChangePage { changes, next }, masters))
 }
 
@@ -264,26 +253,11 @@ impl Collection for Calendar {
     }
 
     async fn container_exists(&self, id: &str) -> RemoteResult<bool> {
-        match self
-            .api
-            .call("GET", &format!("/me/calendars/{}", enc(id)), None, None)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(RemoteError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.api.exists(&format!("/me/calendars/{}", enc(id))).await
     }
 
     async fn delete_container(&self, id: &str) -> RemoteResult<()> {
-        match self
-            .api
-            .call("DELETE", &format!("/me/calendars/{}", enc(id)), None, None)
-            .await
-        {
-            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.api.delete(&format!("/me/calendars/{}", enc(id))).await
     }
 
     async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
@@ -318,11 +292,7 @@ impl Collection for Calendar {
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
         let path = format!("{}/{}", Self::events(container), enc(id));
-        match self.api.call("GET", &path, None, None).await {
-            Ok(e) => Ok(Some(item(&e))),
-            Err(RemoteError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.api.find(&path).await?.map(|e| item(&e)))
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
@@ -411,6 +381,7 @@ impl Collection for Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::collection::Next;
 
     #[test]
     fn an_event_goes_to_graph_and_comes_back_the_same() {

@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::calendar::{enc, KEY_PROPERTY};
-use super::outlook::{change_key, stamped_filter, stamped_key, Outlook, Request};
+use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, Request};
 use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+    Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
 };
 
 const PAGE: u32 = 200;
@@ -288,36 +288,15 @@ impl Collection for ContactFolder {
     }
 
     async fn container_exists(&self, id: &str) -> RemoteResult<bool> {
-        match self
-            .api
-            .call(
-                "GET",
-                &format!("/me/contactFolders/{}", enc(id)),
-                None,
-                None,
-            )
+        self.api
+            .exists(&format!("/me/contactFolders/{}", enc(id)))
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(RemoteError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     async fn delete_container(&self, id: &str) -> RemoteResult<()> {
-        match self
-            .api
-            .call(
-                "DELETE",
-                &format!("/me/contactFolders/{}", enc(id)),
-                None,
-                None,
-            )
+        self.api
+            .delete(&format!("/me/contactFolders/{}", enc(id)))
             .await
-        {
-            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
@@ -337,28 +316,13 @@ impl Collection for ContactFolder {
                 None => Change::Upsert(self.item(c)),
             })
             .collect();
-        let next = match (
-            page["@odata.nextLink"].as_str(),
-            page["@odata.deltaLink"].as_str(),
-        ) {
-            (Some(n), _) => Next::Page(n.to_owned()),
-            (None, Some(d)) => Next::Done(d.to_owned()),
-            (None, None) => {
-                return Err(RemoteError::Transient(
-                    "a delta page came with neither a next link nor a delta link".into(),
-                ))
-            }
-        };
+        let next = next_of(&page)?;
         Ok(ChangePage { changes, next })
     }
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
         let path = format!("{}/{}", Self::contacts(container), enc(id));
-        match self.api.call("GET", &path, None, None).await {
-            Ok(c) => Ok(Some(self.item(&c))),
-            Err(RemoteError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self.api.find(&path).await?.map(|c| self.item(&c)))
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {

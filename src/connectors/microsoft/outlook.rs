@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::{trimmed, MicrosoftConfig};
-use crate::connectors::collection::{RemoteError, RemoteResult};
+use crate::connectors::collection::{Next, RemoteError, RemoteResult};
 
 /// Graph's limit of requests in one `$batch`.
 pub const BATCH_SIZE: usize = 20;
@@ -146,6 +146,32 @@ impl Outlook {
         }
     }
 
+    /// Whether a resource exists (a 404 is "no").
+    pub async fn exists(&self, path: &str) -> RemoteResult<bool> {
+        match self.call("GET", path, None, None).await {
+            Ok(_) => Ok(true),
+            Err(RemoteError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a resource; one already gone is deleted.
+    pub async fn delete(&self, path: &str) -> RemoteResult<()> {
+        match self.call("DELETE", path, None, None).await {
+            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a resource; None when it does not exist.
+    pub async fn find(&self, path: &str) -> RemoteResult<Option<Value>> {
+        match self.call("GET", path, None, None).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RemoteError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends requests in batches of 20; a sub-request answered 429 or 503 is sent again after
     /// its `Retry-After` while the total wait fits. One outcome per request, in order.
     pub async fn batch(&self, requests: Vec<Request>) -> Vec<RemoteResult<Value>> {
@@ -235,6 +261,21 @@ impl Outlook {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(RemoteError::Transient("not sent".into()))))
             .collect()
+    }
+}
+
+/// Where a delta page says the feed goes on: its `@odata.nextLink`, else its
+/// `@odata.deltaLink` (a page with neither is not Graph's shape).
+pub fn next_of(page: &Value) -> RemoteResult<Next> {
+    match (
+        page["@odata.nextLink"].as_str(),
+        page["@odata.deltaLink"].as_str(),
+    ) {
+        (Some(n), _) => Ok(Next::Page(n.to_owned())),
+        (None, Some(d)) => Ok(Next::Done(d.to_owned())),
+        (None, None) => Err(RemoteError::Transient(
+            "a delta page came with neither a next link nor a delta link".into(),
+        )),
     }
 }
 

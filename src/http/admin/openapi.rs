@@ -165,7 +165,7 @@ impl Modify for AdminBearer {
         crate::http::sync::my_sync, crate::http::sync::my_module,
         crate::http::sync::switch_module, crate::http::sync::sync_now,
         crate::http::sync::my_runs, crate::http::sync::mapping_choices,
-        crate::http::sync::put_mapping, crate::http::sync::org_sync,
+        crate::http::sync::put_contact_mapping, crate::http::sync::org_sync,
         crate::http::sync::admin_disable,
     )
 )]
