@@ -32,6 +32,8 @@ struct Container {
 pub struct Faults {
     /// Whole requests answered 429 (`Retry-After: 1`).
     pub throttle: u32,
+    /// Whole requests answered 503 (`Retry-After: 1`).
+    pub unavailable: u32,
     /// Batch sub-requests answered 429 (`Retry-After: 1`).
     pub throttle_items: u32,
     /// Delta tokens answered `410 Gone` (the next this many).
@@ -285,7 +287,27 @@ impl GraphState {
         } else {
             (0, self.seq, 0usize, true)
         };
-        let link = |token: &str, v: String| format!("{base}/v1.0{path}?{token}={v}");
+        // A calendar view's window is kept in its links, as Graph keeps it in its tokens.
+        let window = match (
+            query_param(query, "startDateTime"),
+            query_param(query, "endDateTime"),
+        ) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => None,
+        };
+        let carried = window
+            .as_ref()
+            .map(|(a, b)| format!("&startDateTime={a}&endDateTime={b}"))
+            .unwrap_or_default();
+        let link = |token: &str, v: String| format!("{base}/v1.0{path}?{token}={v}{carried}");
+        let in_window = |i: &Item| match &window {
+            None => true,
+            Some((a, b)) => {
+                let start = i.body["start"]["dateTime"].as_str().unwrap_or("");
+                let at = start.get(..19).unwrap_or(start);
+                at >= a.get(..19).unwrap_or(a) && at < b.get(..19).unwrap_or(b)
+            }
+        };
         if fresh && self.faults.empty_first_page {
             self.faults.empty_first_page = false;
             return (
@@ -297,7 +319,7 @@ impl GraphState {
             .items
             .values()
             .filter(|i| i.container == container && i.seq > since && i.seq <= upto)
-            .filter(|i| !(since == 0 && i.deleted))
+            .filter(|i| !(since == 0 && (i.deleted || !in_window(i))))
             .collect();
         changed.sort_by_key(|i| i.seq);
         let start = if self.faults.repeat && offset > 0 {
@@ -310,7 +332,8 @@ impl GraphState {
             .skip(start)
             .take(page_size + (offset - start))
             .map(|i| {
-                if i.deleted {
+                // Graph also reports events that changed outside the window as removed.
+                if i.deleted || !in_window(i) {
                     json!({"id": i.body["id"], "@removed": {"reason": "deleted"}})
                 } else if i.body["type"] == "seriesMaster" {
                     // A calendar view lists a series as its occurrences, sparsely.
@@ -392,6 +415,23 @@ fn page_size(req: &HttpRequest) -> usize {
         .unwrap_or(10)
 }
 
+/// A 429 or 503 while the test asks for them.
+fn refused(st: &mut GraphState) -> Option<HttpResponse> {
+    if st.faults.throttle > 0 {
+        st.faults.throttle -= 1;
+        return Some(throttled());
+    }
+    if st.faults.unavailable > 0 {
+        st.faults.unavailable -= 1;
+        return Some(
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "1"))
+                .json(json!({"error": {"code": "serviceNotAvailable", "message": "Service unavailable"}})),
+        );
+    }
+    None
+}
+
 fn throttled() -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header(("Retry-After", "1"))
@@ -416,9 +456,8 @@ pub async fn mailbox(
 ) -> HttpResponse {
     let mut st = graph.lock().unwrap();
     st.requests += 1;
-    if st.faults.throttle > 0 {
-        st.faults.throttle -= 1;
-        return throttled();
+    if let Some(no) = refused(&mut st) {
+        return no;
     }
     let path = req.path().trim_start_matches("/graph/v1.0").to_owned();
     let body: Option<Value> = serde_json::from_slice(&body).ok();
@@ -443,9 +482,8 @@ pub async fn mailbox(
 pub async fn batch(graph: web::Data<Shared>, body: web::Json<Value>, base: String) -> HttpResponse {
     let mut st = graph.lock().unwrap();
     st.requests += 1;
-    if st.faults.throttle > 0 {
-        st.faults.throttle -= 1;
-        return throttled();
+    if let Some(no) = refused(&mut st) {
+        return no;
     }
     let requests = body["requests"].as_array().cloned().unwrap_or_default();
     if requests.len() > 20 {

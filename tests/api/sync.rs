@@ -156,7 +156,7 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
         &app,
         Method::POST,
         "/events",
-        Some(event("Kickoff", "2030-01-10T09:00")),
+        Some(event("Kickoff", "2027-01-10T09:00")),
         &token,
     )
     .await;
@@ -165,7 +165,7 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
         &app,
         Method::POST,
         "/events/import",
-        Some(json!({"records": [event("Imported", "2030-01-11T09:00")]})),
+        Some(json!({"records": [event("Imported", "2027-01-11T09:00")]})),
         &token,
     )
     .await;
@@ -211,8 +211,8 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
     // Created in Outlook, in Roster's calendar: it comes to Roster.
     let outlook = fake.graph.lock().unwrap().user_creates(&calendars[0].0, "event", json!({
         "subject": "From Outlook", "isAllDay": false, "body": {"contentType": "text", "content": "hi"},
-        "start": {"dateTime": "2030-02-01T10:00:00.0000000", "timeZone": "UTC"},
-        "end": {"dateTime": "2030-02-01T11:00:00.0000000", "timeZone": "UTC"}}));
+        "start": {"dateTime": "2027-02-01T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2027-02-01T11:00:00.0000000", "timeZone": "UTC"}}));
     // A weekly series made in Outlook: the calendar view shows its occurrences; the series
     // itself comes to Roster with its rule.
     fake.graph.lock().unwrap().user_creates(
@@ -220,10 +220,10 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
         "event",
         json!({
         "subject": "Weekly 1:1", "isAllDay": false,
-        "start": {"dateTime": "2030-02-04T10:00:00.0000000", "timeZone": "UTC"},
-        "end": {"dateTime": "2030-02-04T10:30:00.0000000", "timeZone": "UTC"},
+        "start": {"dateTime": "2027-02-04T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2027-02-04T10:30:00.0000000", "timeZone": "UTC"},
         "recurrence": {"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
-            "range": {"type": "numbered", "startDate": "2030-02-04", "numberOfOccurrences": 10}}}),
+            "range": {"type": "numbered", "startDate": "2027-02-04", "numberOfOccurrences": 10}}}),
     );
     let run = sync_now(&app, &token, "calendar", 1).await;
     assert_eq!(run["pulled_created"], 2, "{run}");
@@ -256,7 +256,7 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
     );
     assert_eq!(
         pulled["fields"]["start"]["date_time"],
-        "2030-02-01T10:00:00"
+        "2027-02-01T10:00:00"
     );
 
     // Changed in Roster → changed in Outlook; changed in Outlook → changed in Roster.
@@ -290,6 +290,27 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
         ["From Outlook (edited)", "Kickoff (moved)"]
     );
 
+    // Moved out of the calendar view's window in Outlook: Graph reports it removed, but it is
+    // not deleted in Roster.
+    fake.graph.lock().unwrap().user_updates(
+        outlook["id"].as_str().unwrap(),
+        json!({"start": {"dateTime": "2040-01-01T10:00:00", "timeZone": "UTC"},
+               "end": {"dateTime": "2040-01-01T11:00:00", "timeZone": "UTC"}}),
+    );
+    let run = sync_now(&app, &token, "calendar", 3).await;
+    assert_eq!(
+        (
+            run["pulled_deleted"].as_i64(),
+            run["pulled_updated"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{run}"
+    );
+    assert!(local(&app, &token, "events")
+        .await
+        .iter()
+        .any(|r| r["fields"]["subject"] == "From Outlook (edited)"));
+
     // Deleted in Outlook → deleted in Roster; deleted in Roster → deleted in Outlook.
     fake.graph
         .lock()
@@ -304,7 +325,7 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let run = sync_now(&app, &token, "calendar", 3).await;
+    let run = sync_now(&app, &token, "calendar", 4).await;
     assert_eq!(
         (
             run["pulled_deleted"].as_i64(),
@@ -322,7 +343,7 @@ async fn sy2_the_calendar_syncs_both_ways_into_its_own_calendar_and_leaves_impor
     assert_eq!(left, [json!("Imported")]);
 
     // A run with nothing to do does nothing, and the status says when it last synced.
-    let run = sync_now(&app, &token, "calendar", 4).await;
+    let run = sync_now(&app, &token, "calendar", 5).await;
     for k in [
         "pulled_created",
         "pulled_updated",
@@ -410,7 +431,7 @@ async fn sy2_the_first_run_sends_5000_events_upcoming_first_then_the_most_recent
 async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_write_lose_and_double_nothing(
 ) {
     let (app, fake, token) = connected().await;
-    create_events(&app, &token, 25, |i| format!("e{i:02}"), "2030-03-01T09:00").await;
+    create_events(&app, &token, 25, |i| format!("e{i:02}"), "2027-03-01T09:00").await;
     // The first batch is applied by Graph but its answer is lost: the run fails in doubt.
     fake.graph.lock().unwrap().faults.drop_after_write = 1;
     turn(&app, &token, "calendar", true).await;
@@ -433,8 +454,9 @@ async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_wri
 
     // Throttled requests and batch items wait for Retry-After and go through.
     fake.graph.lock().unwrap().faults.throttle = 1;
+    fake.graph.lock().unwrap().faults.unavailable = 1;
     fake.graph.lock().unwrap().faults.throttle_items = 3;
-    create_events(&app, &token, 5, |i| format!("t{i}"), "2030-03-02T09:00").await;
+    create_events(&app, &token, 5, |i| format!("t{i}"), "2027-03-02T09:00").await;
     let run = sync_now(&app, &token, "calendar", 2).await;
     assert_eq!(
         (run["status"].as_str(), run["pushed_created"].as_i64()),
@@ -447,7 +469,7 @@ async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_wri
     let cal = fake.graph.lock().unwrap().containers("event")[0].0.clone();
     for i in 0..30 {
         fake.graph.lock().unwrap().user_creates(&cal, "event", json!({"subject": format!("o{i:02}"),
-            "start": {"dateTime": "2030-04-01T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2030-04-01T11:00:00", "timeZone": "UTC"}}));
+            "start": {"dateTime": "2027-04-01T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2027-04-01T11:00:00", "timeZone": "UTC"}}));
     }
     {
         let mut g = fake.graph.lock().unwrap();
@@ -482,7 +504,7 @@ async fn sy1_faults_throttling_gone_tokens_repeats_empty_pages_and_a_dropped_wri
 #[tokio::test]
 async fn sy2_turning_off_removes_the_calendar_keeps_the_events_and_on_again_duplicates_nothing() {
     let (app, fake, token) = connected().await;
-    create_events(&app, &token, 3, |i| format!("e{i}"), "2030-03-01T09:00").await;
+    create_events(&app, &token, 3, |i| format!("e{i}"), "2027-03-01T09:00").await;
     turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     assert_eq!(subjects(&fake).len(), 3);
@@ -702,7 +724,7 @@ async fn sy1_a_record_changed_on_both_sides_takes_rosters_version() {
         &app,
         Method::POST,
         "/events",
-        Some(event("Plan", "2030-05-01T09:00")),
+        Some(event("Plan", "2027-05-01T09:00")),
         &token,
     )
     .await;
@@ -767,7 +789,7 @@ async fn sy1_two_servers_never_run_one_users_sync_at_once_and_take_over_a_dead_w
     let (app, fake, token) = connected().await;
     let f = fake.clone();
     let other = app.replica_with(move |s| f.configure(s)).await;
-    create_events(&app, &token, 10, |i| format!("e{i}"), "2030-06-01T09:00").await;
+    create_events(&app, &token, 10, |i| format!("e{i}"), "2027-06-01T09:00").await;
     turn(&other, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 1).await;
     for i in 0..10 {
@@ -776,7 +798,7 @@ async fn sy1_two_servers_never_run_one_users_sync_at_once_and_take_over_a_dead_w
             server,
             Method::POST,
             "/events",
-            Some(event(&format!("n{i}"), "2030-06-02T09:00")),
+            Some(event(&format!("n{i}"), "2027-06-02T09:00")),
             &token,
         )
         .await;
