@@ -4,6 +4,7 @@ mod account_sync;
 mod admin;
 mod auth;
 mod bulk;
+mod console;
 mod crm;
 mod discovery;
 pub mod error;
@@ -228,6 +229,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sign-out", web::post().to(microsoft::sign_out))
         .configure(admin::routes)
         .configure(crm::routes)
+        .configure(console::routes)
         .configure(oauth::routes)
         .service(
             web::scope("/scim/v2/{connection}")

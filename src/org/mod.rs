@@ -4,6 +4,7 @@
 
 mod accounts;
 mod connections;
+pub mod dashboard;
 mod domains;
 mod groups;
 mod mapping;

@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod crm;
 pub mod cursor;
+pub mod dashboard;
 pub mod dialect;
 mod filter_sql;
 pub mod invitations;

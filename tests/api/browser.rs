@@ -481,3 +481,80 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 1200)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        app.owner().await;
+        for name in ["ada@example.com", "grace@example.com", "linus@example.com"] {
+            app.create_user(name).await;
+        }
+        let probe = app
+            .post("/Users", serde_json::json!({"userName": "x"}))
+            .await;
+        assert!(
+            probe.status.is_client_error(),
+            "a failure for the log and the chart"
+        );
+        let c = &browser.client;
+        c.goto(&format!("{}/sign-in?next=/console", app.root))
+            .await
+            .unwrap();
+        browser.fill("email", "owner@example.com").await;
+        browser.fill("password", PASSWORD).await;
+        browser.submit().await;
+        wait_for_heading(&browser, "Dashboard").await;
+        browser
+            .screenshot(&format!("console-dashboard-{label}"))
+            .await;
+
+        c.goto(&format!("{}/console/connections", app.root))
+            .await
+            .unwrap();
+        browser.fill("name", "Entra ID").await;
+        browser.press("Create connection").await;
+        wait_for_heading(&browser, "Entra ID").await;
+        browser.fill("label", "entra").await;
+        browser.press("Issue a token").await;
+        let token = c
+            .find(Locator::Id("new-token"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        let tenant_url = c
+            .find(Locator::Id("tenant-url"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        browser
+            .screenshot(&format!("console-connection-{label}"))
+            .await;
+        let test = app
+            .raw(
+                Method::GET,
+                &format!("{tenant_url}/Users?count=1"),
+                None,
+                &[],
+                Some(&token),
+            )
+            .await;
+        assert_eq!(test.status, StatusCode::OK, "the token works for SCIM");
+
+        c.goto(&format!("{}/console/users", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Users").await;
+        browser.screenshot(&format!("console-users-{label}")).await;
+        browser.close().await;
+    }
+}

@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod bulk;
 mod cli;
+mod console;
 mod discovery;
 mod errors;
 mod fake_graph;

@@ -1,0 +1,220 @@
+//! The web console at `/console`: server-rendered pages (maud, escaped by construction) over the
+//! same services as the admin and user APIs, for the signed-in browser session (the cookie of
+//! the sign-in pages), each page gated by the API's permission and every form by a CSRF token
+//! derived from the session. Its stylesheet and script are embedded in the binary.
+
+mod pages;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup, DOCTYPE};
+
+use super::session::{self, csrf_ok};
+use super::AppState;
+use crate::org::{Actor, OrgError};
+use crate::security::csrf_token;
+
+const CSS: &str = include_str!("console.css");
+const JS: &str = include_str!("console.js");
+
+/// The signed-in person a console page is for.
+pub struct Visitor {
+    pub actor: Actor,
+    /// The CSRF token every form of the page carries.
+    pub csrf: String,
+    secret: String,
+}
+
+impl Visitor {
+    /// Whether a submitted form came from this session.
+    fn form_ok(&self, presented: &str) -> bool {
+        csrf_ok(&self.secret, presented)
+    }
+}
+
+/// The visitor, or the answer that sends them to sign in first.
+async fn visitor(state: &AppState, req: &HttpRequest) -> Result<Visitor, HttpResponse> {
+    match session::signed_in(state, req).await {
+        Some((actor, secret)) => Ok(Visitor {
+            csrf: csrf_token(&secret),
+            actor,
+            secret,
+        }),
+        None => {
+            let next = url::form_urlencoded::byte_serialize(
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/console")
+                    .as_bytes(),
+            )
+            .collect::<String>();
+            Err(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/sign-in?next={next}")))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish())
+        }
+    }
+}
+
+/// A console page with the headers every Roster page has, and a policy allowing only the
+/// console's own stylesheet and script.
+fn respond(status: StatusCode, page: Markup) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .body(page.into_string())
+}
+
+/// Navigation entries: path, label, the permission that shows them.
+const NAV: [(&str, &str, Option<&str>); 4] = [
+    ("/console", "Dashboard", None),
+    ("/console/users", "Users", Some("users.manage")),
+    (
+        "/console/connections",
+        "Connections",
+        Some("connections.manage"),
+    ),
+    ("/console/sync", "Sync", Some("users.manage")),
+];
+
+/// The console's frame around a page's content.
+fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Roster console" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    span.brand { "Roster" }
+                    nav aria-label="Console" {
+                        ul {
+                            @for (path, label, permission) in NAV {
+                                @if permission.is_none_or(|p| v.actor.allows(p)) {
+                                    li {
+                                        a href=(path) aria-current=[(path == current).then_some("page")] { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    div.who {
+                        span { (v.actor.email) }
+                        form method="post" action="/sign-out" {
+                            input type="hidden" name="csrf" value=(v.csrf);
+                            button.link type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A page saying why the visitor cannot do what they asked.
+fn refusal(v: &Visitor, status: StatusCode, message: &str) -> HttpResponse {
+    let content = html! { p.error role="alert" { (message) } };
+    respond(status, layout(v, "Not allowed", "", content))
+}
+
+/// Answers a refused service call with its page (403, 404, 409, 400) or, for what the visitor
+/// cannot fix, a 503.
+fn refused(v: &Visitor, e: OrgError) -> HttpResponse {
+    let status = match &e {
+        OrgError::Forbidden(_) => StatusCode::FORBIDDEN,
+        OrgError::NotFound => StatusCode::NOT_FOUND,
+        OrgError::Conflict(_) => StatusCode::CONFLICT,
+        OrgError::Invalid(_) | OrgError::BadCredentials => StatusCode::BAD_REQUEST,
+        OrgError::Unavailable(_) | OrgError::Storage(_) => {
+            tracing::error!(error = %e, "console page failed");
+            return refusal(
+                v,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Roster could not reach its database; try again in a moment.",
+            );
+        }
+    };
+    let message = match &e {
+        OrgError::Forbidden(_) => format!("Your account is not allowed to do this: {e}."),
+        OrgError::NotFound => "There is no such page in your organization.".into(),
+        _ => e.to_string(),
+    };
+    refusal(v, status, &message)
+}
+
+/// A form that did not come from the visitor's session.
+fn forged(v: &Visitor) -> HttpResponse {
+    refusal(
+        v,
+        StatusCode::FORBIDDEN,
+        "This form did not come from your session; reload the page and try again.",
+    )
+}
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+async fn asset(path: web::Path<String>) -> HttpResponse {
+    let (body, kind) = match path.as_str() {
+        "console.css" => (CSS, "text/css; charset=utf-8"),
+        "console.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return HttpResponse::NotFound().finish(),
+    };
+    HttpResponse::Ok()
+        .content_type(kind)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(body)
+}
+
+/// Mounts `/console`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/console", web::get().to(pages::dashboard))
+        .route("/console/assets/{file}", web::get().to(asset))
+        .route("/console/users", web::get().to(pages::users))
+        .route("/console/users/{id}", web::get().to(pages::user))
+        .route("/console/connections", web::get().to(pages::connections))
+        .route(
+            "/console/connections",
+            web::post().to(pages::create_connection),
+        )
+        .route(
+            "/console/connections/{id}",
+            web::get().to(pages::connection),
+        )
+        .route(
+            "/console/connections/{id}/tokens",
+            web::post().to(pages::create_token),
+        )
+        .route(
+            "/console/connections/{id}/tokens/{token}/revoke",
+            web::post().to(pages::revoke_token),
+        )
+        .route("/console/sync", web::get().to(pages::sync))
+        .route(
+            "/console/sync/{account}/{module}/off",
+            web::post().to(pages::sync_off),
+        );
+}

@@ -1,0 +1,549 @@
+//! The console's pages: the dashboard, users, directory connections with their tokens, and every
+//! user's calendar and contacts sync.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{forged, layout, refusal, refused, respond, see_other, visitor, Visitor};
+use crate::http::AppState;
+use crate::org::dashboard::Dashboard;
+use crate::org::{ConnectionView, NewConnection};
+use crate::storage::profiles::UserFilter;
+use crate::sync::{Module, SyncError};
+
+/// Runs a page handler for a signed-in visitor.
+macro_rules! signed_in {
+    ($state:expr, $req:expr) => {
+        match visitor(&$state, &$req).await {
+            Ok(v) => v,
+            Err(to_sign_in) => return to_sign_in,
+        }
+    };
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a `<time>` the script shows in the reader's time zone.
+fn when(t: &str) -> Markup {
+    let shown = match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+        _ => t.to_owned(),
+    };
+    html! { time datetime=(t) { (shown) } }
+}
+
+fn bar_chart(days: &[crate::org::dashboard::DayActivity]) -> Markup {
+    let top = days
+        .iter()
+        .map(|d| d.successes + d.failures)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (w, h, gap) = (24i64, 120i64, 6i64);
+    let width = days.len() as i64 * (w + gap);
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {width} {}", h + 20)) role="img"
+                aria-labelledby="chart-title" preserveAspectRatio="none" {
+                title #chart-title { "SCIM writes per day: successes and failures" }
+                @for (i, d) in days.iter().enumerate() {
+                    @let x = i as i64 * (w + gap);
+                    @let ok_h = d.successes * h / top;
+                    @let bad_h = d.failures * h / top;
+                    rect.ok x=(x) y=(h - ok_h - bad_h) width=(w) height=(ok_h) {
+                        title { (d.day) ": " (d.successes) " succeeded" }
+                    }
+                    rect.bad x=(x) y=(h - bad_h) width=(w) height=(bad_h) {
+                        title { (d.day) ": " (d.failures) " failed" }
+                    }
+                    text x=(x + w / 2) y=(h + 14) text-anchor="middle" { (d.day.get(8..10).unwrap_or("")) }
+                }
+            }
+            figcaption {
+                span.key.ok { "succeeded" } " "
+                span.key.bad { "failed" } " — the last " (days.len()) " days (UTC)"
+            }
+            table.visually-hidden {
+                thead { tr { th scope="col" { "Day" } th scope="col" { "Succeeded" } th scope="col" { "Failed" } } }
+                tbody {
+                    @for d in days { tr { td { (d.day) } td { (d.successes) } td { (d.failures) } } }
+                }
+            }
+        }
+    }
+}
+
+fn dashboard_content(d: &Dashboard) -> Markup {
+    html! {
+        @if d.users_by_status.is_none() && d.provisioning.is_none() && d.mail_waiting.is_none() {
+            p { "Your account has no administration permissions. Your own settings are on "
+                a href="/account" { "your account page" } "." }
+        }
+        div.cards {
+            @if let Some(users) = &d.users_by_status {
+                section.card aria-labelledby="users-h" {
+                    h2 #users-h { "Users" }
+                    @if users.is_empty() {
+                        p { "No users yet. "
+                            a href="/console/connections" { "Connect a directory" }
+                            " and let it provision them." }
+                    } @else {
+                        dl.counts {
+                            @for (status, n) in users {
+                                dt { (status) } dd { a href=(format!("/console/users?status={status}")) { (n) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if let Some(n) = d.mail_waiting {
+                section.card aria-labelledby="mail-h" {
+                    h2 #mail-h { "Mail" }
+                    p { strong { (n) } " waiting to be sent" }
+                }
+            }
+            @if let Some(n) = d.syncs_needing_attention {
+                section.card aria-labelledby="sync-h" {
+                    h2 #sync-h { "Sync" }
+                    p { strong { (n) } " "
+                        a href="/console/sync" { "calendar or contacts syncs" }
+                        " failed or stopped" }
+                }
+            }
+        }
+        @if let Some(days) = &d.provisioning {
+            section aria-labelledby="prov-h" {
+                h2 #prov-h { "Provisioning" }
+                (bar_chart(days))
+            }
+        }
+    }
+}
+
+/// GET /console
+pub async fn dashboard(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let v = signed_in!(state, req);
+    match state.org.dashboard(&v.actor).await {
+        Ok(d) => respond(
+            StatusCode::OK,
+            layout(&v, "Dashboard", "/console", dashboard_content(&d)),
+        ),
+        Err(e) => refused(&v, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UserQuery {
+    search: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// GET /console/users
+pub async fn users(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<UserQuery>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    let q = q.into_inner();
+    let search = q.search.filter(|s| !s.trim().is_empty());
+    let status = q.status.filter(|s| !s.is_empty());
+    let filter = UserFilter {
+        connection_id: None,
+        status: status.clone(),
+        search: search.clone(),
+    };
+    let page = match state
+        .org
+        .list_user_profiles(&v.actor, filter, q.cursor, 50)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return refused(&v, e),
+    };
+    let next = page.next_cursor.as_ref().map(|c| {
+        let mut qs = url::form_urlencoded::Serializer::new(String::new());
+        qs.append_pair("cursor", c);
+        if let Some(s) = &search {
+            qs.append_pair("search", s);
+        }
+        if let Some(s) = &status {
+            qs.append_pair("status", s);
+        }
+        format!("/console/users?{}", qs.finish())
+    });
+    let content = html! {
+        form.filters method="get" action="/console/users" role="search" {
+            label { "Name or email" input type="search" name="search" value=[search.as_deref()]; }
+            label { "Status"
+                select name="status" {
+                    option value="" { "any" }
+                    @for s in ["active", "deactivated", "deleted"] {
+                        option value=(s) selected[status.as_deref() == Some(s)] { (s) }
+                    }
+                }
+            }
+            button type="submit" { "Search" }
+        }
+        @if page.users.is_empty() {
+            p { "No user matches." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th scope="col" { "User name" } th scope="col" { "Name" } th scope="col" { "Email" } th scope="col" { "Status" } th scope="col" { "Updated" } } }
+                    tbody {
+                        @for u in &page.users {
+                            tr {
+                                td { a href=(format!("/console/users/{}", u.id)) { (u.user_name) } }
+                                td { (u.fields.get("display_name").or(u.fields.get("given_name")).map(String::as_str).unwrap_or("")) }
+                                td { (u.fields.get("email").map(String::as_str).unwrap_or("")) }
+                                td { span.status { (u.status) } }
+                                td { (when(&u.updated)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = next { p { a href=(next) rel="next" { "Next page" } } }
+    };
+    respond(
+        StatusCode::OK,
+        layout(&v, "Users", "/console/users", content),
+    )
+}
+
+/// GET /console/users/{id}
+pub async fn user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    let u = match state.org.get_user_profile(&v.actor, &id).await {
+        Ok(u) => u,
+        Err(e) => return refused(&v, e),
+    };
+    let content = html! {
+        dl.facts {
+            dt { "User name" } dd { (u.user_name) }
+            dt { "Status" } dd { (u.status) " since " (when(&u.status_changed)) }
+            dt { "Written by connection" } dd {
+                @match &u.connection_id {
+                    Some(c) => a href=(format!("/console/connections/{c}")) { (c) },
+                    None => "none",
+                }
+            }
+            dt { "Updated" } dd { (when(&u.updated)) }
+        }
+        h2 { "Profile" }
+        @if u.fields.is_empty() { p { "No profile fields." } } @else {
+            dl.facts { @for (k, val) in &u.fields { dt { (k) } dd { (val) } } }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout(&v, &u.user_name, "/console/users", content),
+    )
+}
+
+fn connection_rows(list: &[ConnectionView]) -> Markup {
+    html! {
+        div.scroll {
+            table {
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Kind" } th scope="col" { "State" } th scope="col" { "Created" } } }
+                tbody {
+                    @for c in list {
+                        tr {
+                            td { a href=(format!("/console/connections/{}", c.id)) { (c.name) } }
+                            td { (c.kind) }
+                            td { @if c.disabled { "disabled" } @else { "active" } }
+                            td { (when(&c.created)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// GET /console/connections
+pub async fn connections(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let v = signed_in!(state, req);
+    let list = match state.org.list_connections(&v.actor).await {
+        Ok(l) => l,
+        Err(e) => return refused(&v, e),
+    };
+    let content = html! {
+        @if list.is_empty() {
+            p { "No directory is connected yet. Create a connection, then paste its tenant URL and a secret token into your identity provider." }
+        } @else {
+            (connection_rows(&list))
+        }
+        h2 { "New connection" }
+        form.stack method="post" action="/console/connections" {
+            input type="hidden" name="csrf" value=(v.csrf);
+            label { "Name" input type="text" name="name" required maxlength="100" placeholder="Entra ID"; }
+            label { "Identity provider"
+                select name="kind" {
+                    option value="azure" { "Microsoft Entra ID" }
+                    option value="okta" { "Okta" }
+                    option value="scim" { "Another SCIM client" }
+                }
+            }
+            button type="submit" { "Create connection" }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout(&v, "Connections", "/console/connections", content),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewConnectionForm {
+    csrf: String,
+    name: String,
+    kind: String,
+}
+
+/// POST /console/connections
+pub async fn create_connection(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<NewConnectionForm>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    if !v.form_ok(&form.csrf) {
+        return forged(&v);
+    }
+    let new = NewConnection {
+        name: form.name.clone(),
+        kind: Some(form.kind.clone()),
+    };
+    match state.org.create_connection(&v.actor, new).await {
+        Ok(c) => see_other(&format!("/console/connections/{}", c.id)),
+        Err(e) => refused(&v, e),
+    }
+}
+
+fn copyable(id: &str, label: &str, value: &str) -> Markup {
+    html! {
+        div.copy {
+            label for=(id) { (label) }
+            div.copy-row {
+                input #(id) type="text" readonly value=(value);
+                button type="button" data-copy=(format!("#{id}")) { "Copy" }
+            }
+        }
+    }
+}
+
+async fn connection_page(
+    state: &AppState,
+    v: &Visitor,
+    id: &str,
+    new_token: Option<(String, String)>,
+) -> HttpResponse {
+    let c = match state.org.get_connection(&v.actor, id).await {
+        Ok(c) => c,
+        Err(e) => return refused(v, e),
+    };
+    let tokens = match state.org.list_tokens(&v.actor, id).await {
+        Ok(t) => t,
+        Err(e) => return refused(v, e),
+    };
+    let content = html! {
+        p { (c.kind) " connection, " @if c.disabled { strong { "disabled" } } @else { "active" } "." }
+        h2 { "Paste into your identity provider" }
+        (copyable("tenant-url", "Tenant URL", &c.tenant_url))
+        (copyable("authorization-endpoint", "Authorization endpoint (OAuth)", &c.authorization_endpoint))
+        (copyable("token-endpoint", "Token endpoint (OAuth)", &c.token_endpoint))
+        (copyable("client-id", "Client id (OAuth)", &c.client_id))
+        h2 { "Secret tokens" }
+        @if let Some((label, token)) = &new_token {
+            div.notice role="status" {
+                p { "Token " strong { (label) } " created. Copy it now: it is shown only once." }
+                (copyable("new-token", "Secret token", token))
+            }
+        }
+        @if tokens.is_empty() { p { "No token yet." } } @else {
+            div.scroll {
+                table {
+                    thead { tr { th scope="col" { "Label" } th scope="col" { "Ends in" } th scope="col" { "Created" } th scope="col" { "State" } th { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for t in &tokens {
+                            tr {
+                                td { (t.label) }
+                                td { code { "…" (t.hint) } }
+                                td { (when(&t.created)) }
+                                td { @match &t.revoked { Some(at) => { "revoked " (when(at)) }, None => "active" } }
+                                td {
+                                    @if t.revoked.is_none() {
+                                        form method="post" action=(format!("/console/connections/{}/tokens/{}/revoke", c.id, t.id))
+                                            data-confirm=(format!("Revoke token {}? Identity providers using it stop at once.", t.label)) {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            button.danger type="submit" { "Revoke" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        form.stack method="post" action=(format!("/console/connections/{}/tokens", c.id)) {
+            input type="hidden" name="csrf" value=(v.csrf);
+            label { "Label" input type="text" name="label" maxlength="100" placeholder="entra"; }
+            button type="submit" { "Issue a token" }
+        }
+    };
+    respond(
+        StatusCode::OK,
+        layout(v, &c.name, "/console/connections", content),
+    )
+}
+
+/// GET /console/connections/{id}
+pub async fn connection(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    connection_page(&state, &v, &id, None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    csrf: String,
+    #[serde(default)]
+    label: String,
+}
+
+/// POST /console/connections/{id}/tokens: the new token, shown once on the page it answers.
+pub async fn create_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    form: web::Form<TokenForm>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    if !v.form_ok(&form.csrf) {
+        return forged(&v);
+    }
+    match state.org.create_token(&v.actor, &id, &form.label).await {
+        Ok(t) => connection_page(&state, &v, &id, Some((t.label, t.token))).await,
+        Err(e) => refused(&v, e),
+    }
+}
+
+/// POST /console/connections/{id}/tokens/{token}/revoke
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    if !v.form_ok(&form.csrf) {
+        return forged(&v);
+    }
+    let (id, token) = path.into_inner();
+    match state.org.revoke_token(&v.actor, &id, &token).await {
+        Ok(_) => see_other(&format!("/console/connections/{id}")),
+        Err(e) => refused(&v, e),
+    }
+}
+
+fn sync_refused(v: &Visitor, e: SyncError) -> HttpResponse {
+    match e {
+        SyncError::Forbidden(m) => refusal(
+            v,
+            StatusCode::FORBIDDEN,
+            &format!("Your account is not allowed to do this: {m}."),
+        ),
+        SyncError::NotFound => refusal(
+            v,
+            StatusCode::NOT_FOUND,
+            "There is no such page in your organization.",
+        ),
+        SyncError::Invalid(m) | SyncError::Conflict(m) => refusal(v, StatusCode::BAD_REQUEST, &m),
+        other => {
+            tracing::error!(error = %other, "console sync page failed");
+            refusal(
+                v,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Roster could not reach its database; try again in a moment.",
+            )
+        }
+    }
+}
+
+/// GET /console/sync: every user's calendar and contacts sync.
+pub async fn sync(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let v = signed_in!(state, req);
+    let page = match state.sync.org_status(&v.actor, None, None, 500).await {
+        Ok(p) => p,
+        Err(e) => return sync_refused(&v, e),
+    };
+    let content = html! {
+        @if page.connections.is_empty() {
+            p { "Nobody has turned calendar or contacts sync on yet." }
+        } @else {
+            div.scroll {
+                table {
+                    thead { tr { th scope="col" { "User" } th scope="col" { "Module" } th scope="col" { "State" } th scope="col" { "Last sync" } th { span.visually-hidden { "Actions" } } } }
+                    tbody {
+                        @for s in &page.connections {
+                            tr {
+                                td { (s.email.as_deref().unwrap_or("")) }
+                                td { (s.module) }
+                                td { span.status { (s.state) } @if let Some(r) = &s.reason { br; small { (r) } } }
+                                td { @match &s.last_sync { Some(t) => (when(t)), None => "never" } }
+                                td {
+                                    @if s.enabled {
+                                        form method="post" action=(format!("/console/sync/{}/{}/off", s.account_id.as_deref().unwrap_or(""), s.module))
+                                            data-confirm=(format!("Turn {}'s {} sync off? Roster's calendar or folder is removed from their mailbox.", s.email.as_deref().unwrap_or(""), s.module)) {
+                                            input type="hidden" name="csrf" value=(v.csrf);
+                                            button.danger type="submit" { "Turn off" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond(StatusCode::OK, layout(&v, "Sync", "/console/sync", content))
+}
+
+/// POST /console/sync/{account}/{module}/off
+pub async fn sync_off(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let v = signed_in!(state, req);
+    if !v.form_ok(&form.csrf) {
+        return forged(&v);
+    }
+    let (account, module) = path.into_inner();
+    let Some(module) = Module::parse(&module) else {
+        return refusal(&v, StatusCode::NOT_FOUND, "There is no such sync.");
+    };
+    match state.sync.admin_disable(&v.actor, &account, module).await {
+        Ok(()) => see_other("/console/sync"),
+        Err(e) => sync_refused(&v, e),
+    }
+}

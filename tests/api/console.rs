@@ -1,0 +1,238 @@
+//! The web console (issue 13, first pages): sign-in gate, permissions, CSRF on every form,
+//! headers, escaping, the dashboard's counts, and a connection created and given a token that
+//! an identity provider can use.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::admin::PASSWORD;
+use crate::helpers::TestApp;
+use crate::microsoft::{Browser, Page};
+
+/// A browser signed in with a password as `email`, landing on the console.
+async fn signed_in(app: &TestApp, email: &str) -> (Browser, Page) {
+    let browser = Browser::new();
+    let page = browser
+        .post(
+            &format!("{}/sign-in", app.root),
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("next", "/console"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.url.ends_with("/console"), "{}", page.url);
+    (browser, page)
+}
+
+#[tokio::test]
+async fn the_console_asks_for_a_sign_in_and_sends_back_where_it_was_going() {
+    let app = TestApp::spawn().await;
+    let res = Browser::new()
+        .get_once(&format!("{}/console/connections", app.root))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()["location"],
+        "/sign-in?next=%2Fconsole%2Fconnections"
+    );
+}
+
+#[tokio::test]
+async fn an_owner_creates_a_connection_and_a_token_that_scim_accepts() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let (browser, dashboard) = signed_in(&app, "owner@example.com").await;
+    let csp = dashboard.headers["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(dashboard.headers["cache-control"], "no-store");
+    assert!(
+        dashboard.body.contains("Provisioning"),
+        "{}",
+        dashboard.body
+    );
+
+    let list = browser
+        .get(&format!("{}/console/connections", app.root))
+        .await;
+    let created = browser
+        .post(
+            &format!("{}/console/connections", app.root),
+            &[
+                ("csrf", &list.csrf()),
+                ("name", "Entra ID"),
+                ("kind", "azure"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert!(
+        created.url.contains("/console/connections/"),
+        "{}",
+        created.url
+    );
+    let tenant_url = {
+        let at = created.body.find("id=\"tenant-url\"").unwrap();
+        let rest = &created.body[at..];
+        let v = rest.find("value=\"").unwrap() + 7;
+        rest[v..v + rest[v..].find('"').unwrap()].to_owned()
+    };
+    assert!(tenant_url.contains("/scim/v2/"), "{tenant_url}");
+
+    let issued = browser
+        .post(
+            &format!("{}/tokens", created.url),
+            &[("csrf", &created.csrf()), ("label", "entra")],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::OK);
+    let token = {
+        let at = issued
+            .body
+            .find("id=\"new-token\"")
+            .expect("the token is shown");
+        let rest = &issued.body[at..];
+        let v = rest.find("value=\"").unwrap() + 7;
+        rest[v..v + rest[v..].find('"').unwrap()].to_owned()
+    };
+    assert!(token.starts_with("roster_scim_"), "{token}");
+    // What Entra's "Test Connection" does with the tenant URL and token.
+    let test = app
+        .raw(
+            Method::GET,
+            &format!("{tenant_url}/Users?filter=userName%20eq%20%22probe%22"),
+            None,
+            &[],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(test.status, StatusCode::OK, "{:?}", test.body);
+    // Shown once: the connection's page no longer holds it.
+    let again = browser.get(&created.url).await;
+    assert!(!again.body.contains(&token));
+
+    // Revoking it stops it.
+    let revoke_at = again.body.find("/revoke\"").unwrap();
+    let action_start = again.body[..revoke_at].rfind("action=\"").unwrap() + 8;
+    let action = &again.body[action_start..revoke_at + 7];
+    let revoked = browser
+        .post(&format!("{}{action}", app.root), &[("csrf", &again.csrf())])
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert!(revoked.body.contains("revoked"), "{}", revoked.body);
+    let refused = app
+        .raw(
+            Method::GET,
+            &format!("{tenant_url}/Users"),
+            None,
+            &[],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    app.assert_audited(
+        &app.sign_in("owner@example.com").await,
+        &["connection.create", "token.create", "token.revoke"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_console_form_needs_the_sessions_csrf_token() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let (browser, _) = signed_in(&app, "owner@example.com").await;
+    let before = app.count("directory_connections");
+    let forged = browser
+        .post(
+            &format!("{}/console/connections", app.root),
+            &[("csrf", "forged"), ("name", "Evil"), ("kind", "scim")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let missing = browser
+        .post(
+            &format!("{}/console/connections", app.root),
+            &[("name", "Evil"), ("kind", "scim")],
+        )
+        .await;
+    assert!(missing.status.is_client_error(), "{}", missing.status);
+    // Another session's token is not this one's.
+    let (_, other) = signed_in(&app, "owner@example.com").await;
+    let list = browser
+        .get(&format!("{}/console/connections", app.root))
+        .await;
+    assert_ne!(list.csrf(), other.csrf());
+    let crossed = browser
+        .post(
+            &format!("{}/console/connections", app.root),
+            &[("csrf", &other.csrf()), ("name", "Evil"), ("kind", "scim")],
+        )
+        .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.count("directory_connections"), before);
+}
+
+#[tokio::test]
+async fn a_member_without_permissions_cannot_reach_admin_pages() {
+    let app = TestApp::spawn().await;
+    app.seed_account("member@example.com", "member", false);
+    app.exec_sql("UPDATE accounts SET profile_id = (SELECT id FROM profiles WHERE name = 'Standard' AND org_id = accounts.org_id) WHERE email = 'member@example.com'");
+    let (browser, dashboard) = signed_in(&app, "member@example.com").await;
+    assert!(
+        dashboard.body.contains("no administration permissions"),
+        "{}",
+        dashboard.body
+    );
+    assert!(!dashboard.body.contains("href=\"/console/connections\""));
+    for path in ["/console/connections", "/console/users", "/console/sync"] {
+        let page = browser.get(&format!("{}{path}", app.root)).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{path}: {}", page.body);
+        assert!(page.body.contains("not allowed"), "{}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn what_the_directory_sends_is_shown_as_text() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let mut body = crate::helpers::user_body("xss@example.com");
+    body["displayName"] = json!("<script>alert(1)</script>");
+    body["name"]["givenName"] = json!("<img src=x onerror=alert(2)>");
+    let r = app.post("/Users", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let (browser, dashboard) = signed_in(&app, "owner@example.com").await;
+    assert!(dashboard.body.contains("active"), "{}", dashboard.body);
+    let users = browser
+        .get(&format!("{}/console/users?search=xss", app.root))
+        .await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(
+        !users.body.contains("<script>alert") && !users.body.contains("<img src=x"),
+        "{}",
+        users.body
+    );
+    assert!(
+        users.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+            || users.body.contains("&lt;img src=x"),
+        "{}",
+        users.body
+    );
+    let id = r.body["id"].as_str().unwrap();
+    let user = browser
+        .get(&format!("{}/console/users/{id}", app.root))
+        .await;
+    assert!(!user.body.contains("<script>alert"), "{}", user.body);
+    assert!(
+        user.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        user.body
+    );
+}
