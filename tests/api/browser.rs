@@ -555,6 +555,27 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             .unwrap();
         wait_for_heading(&browser, "Users").await;
         browser.screenshot(&format!("console-users-{label}")).await;
+
+        // The failed write, read from the dashboard's link.
+        c.goto(&format!("{}/console", app.root)).await.unwrap();
+        c.find(Locator::LinkText("See the failed writes"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Provisioning log").await;
+        let row = c
+            .find(Locator::Css("tr.failure"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(row.contains("400"), "{row}");
+        browser
+            .screenshot(&format!("console-provisioning-failures-{label}"))
+            .await;
         browser.close().await;
     }
 }

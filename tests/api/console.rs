@@ -236,3 +236,40 @@ async fn what_the_directory_sends_is_shown_as_text() {
         user.body
     );
 }
+
+#[tokio::test]
+async fn a_failed_scim_write_is_read_in_the_console_with_its_user_and_error() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let ada = app.create_user("ada@example.com").await;
+    let broken = app
+        .post("/Users", json!({"userName": "broken@example.com"}))
+        .await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    let (browser, dashboard) = signed_in(&app, "owner@example.com").await;
+    assert!(dashboard.body.contains("See the failed writes"));
+    let failures = browser
+        .get(&format!(
+            "{}/console/provisioning-log?outcome=failure",
+            app.root
+        ))
+        .await;
+    assert_eq!(failures.status, StatusCode::OK);
+    for said in ["broken@example.com", "invalid", "400 failure"] {
+        assert!(failures.body.contains(said), "{said}: {}", failures.body);
+    }
+    assert!(
+        !failures.body.contains("201 success"),
+        "only failures: {}",
+        failures.body
+    );
+    let user = browser
+        .get(&format!("{}/console/users/{ada}", app.root))
+        .await;
+    assert!(user.body.contains("201 success"), "{}", user.body);
+    let audit = browser
+        .get(&format!("{}/console/audit-log", app.root))
+        .await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(audit.body.contains("account.sign_in"), "{}", audit.body);
+}

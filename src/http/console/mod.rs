@@ -3,6 +3,7 @@
 //! the sign-in pages), each page gated by the API's permission and every form by a CSRF token
 //! derived from the session. Its stylesheet and script are embedded in the binary.
 
+mod logs;
 mod pages;
 
 use actix_web::http::{header, StatusCode};
@@ -74,7 +75,7 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 4] = [
+const NAV: [(&str, &str, Option<&str>); 6] = [
     ("/console", "Dashboard", None),
     ("/console/users", "Users", Some("users.manage")),
     (
@@ -82,6 +83,12 @@ const NAV: [(&str, &str, Option<&str>); 4] = [
         "Connections",
         Some("connections.manage"),
     ),
+    (
+        "/console/provisioning-log",
+        "Provisioning log",
+        Some("logs.read"),
+    ),
+    ("/console/audit-log", "Audit log", Some("logs.read")),
     ("/console/sync", "Sync", Some("users.manage")),
 ];
 
@@ -212,6 +219,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/console/connections/{id}/tokens/{token}/revoke",
             web::post().to(pages::revoke_token),
         )
+        .route(
+            "/console/provisioning-log",
+            web::get().to(logs::provisioning_log),
+        )
+        .route("/console/audit-log", web::get().to(logs::audit_log))
         .route("/console/sync", web::get().to(pages::sync))
         .route(
             "/console/sync/{account}/{module}/off",

@@ -29,7 +29,7 @@ pub struct CsrfForm {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a `<time>` the script shows in the reader's time zone.
-fn when(t: &str) -> Markup {
+pub(super) fn when(t: &str) -> Markup {
     let shown = match (t.get(..10), t.get(11..16)) {
         (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
         _ => t.to_owned(),
@@ -120,6 +120,7 @@ fn dashboard_content(d: &Dashboard) -> Markup {
             section aria-labelledby="prov-h" {
                 h2 #prov-h { "Provisioning" }
                 (bar_chart(days))
+                p { a href="/console/provisioning-log?outcome=failure" { "See the failed writes" } }
             }
         }
     }
@@ -230,6 +231,19 @@ pub async fn user(
         Ok(u) => u,
         Err(e) => return refused(&v, e),
     };
+    // The user's SCIM writes, for those who may read the log.
+    let query = crate::storage::provlog::LogQuery {
+        resource_id: Some(u.id.clone()),
+        limit: 20,
+        ..Default::default()
+    };
+    let writes = match v.actor.allows("logs.read") {
+        true => match state.org.provisioning_log(&v.actor, query).await {
+            Ok(p) => Some(p.entries),
+            Err(e) => return refused(&v, e),
+        },
+        false => None,
+    };
     let content = html! {
         dl.facts {
             dt { "User name" } dd { (u.user_name) }
@@ -245,6 +259,24 @@ pub async fn user(
         h2 { "Profile" }
         @if u.fields.is_empty() { p { "No profile fields." } } @else {
             dl.facts { @for (k, val) in &u.fields { dt { (k) } dd { (val) } } }
+        }
+        @if let Some(entries) = &writes {
+            h2 { "Provisioning" }
+            @if entries.is_empty() { p { "No write of this user is in the log." } } @else {
+                div.scroll {
+                    table {
+                        thead { tr { th scope="col" { "When" } th scope="col" { "Operation" } th scope="col" { "Result" } th scope="col" { "SCIM error" } } }
+                        tbody {
+                            @for e in entries {
+                                tr.failure[e.outcome == "failure"] {
+                                    td { (when(&e.at)) } td { (e.operation) }
+                                    td { (e.status) " " (e.outcome) } td { (e.error.as_deref().unwrap_or("")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
     };
     respond(
