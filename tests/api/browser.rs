@@ -488,7 +488,9 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
         let Some(browser) = Browser::start(width, height).await else {
             return;
         };
-        let app = TestApp::spawn().await;
+        let dns = crate::onboarding::FakeDns::start().await;
+        let resolver = dns.addr.to_string();
+        let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
         app.owner().await;
         for name in ["ada@example.com", "grace@example.com", "linus@example.com"] {
             app.create_user(name).await;
@@ -576,6 +578,29 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
         browser
             .screenshot(&format!("console-provisioning-failures-{label}"))
             .await;
+
+        // A domain, verified against DNS.
+        c.goto(&format!("{}/console/domains", app.root))
+            .await
+            .unwrap();
+        browser.fill("domain", "contoso.example").await;
+        browser.press("Add domain").await;
+        wait_for_heading(&browser, "Domains").await;
+        let txt = c
+            .find(Locator::Css("input[id^=value-]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        browser
+            .screenshot(&format!("console-domains-{label}"))
+            .await;
+        dns.publish("contoso.example", &txt);
+        browser.press("Verify contoso.example").await;
+        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
+        assert_eq!(status.text().await.unwrap(), "contoso.example is verified.");
         browser.close().await;
     }
 }

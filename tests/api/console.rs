@@ -273,3 +273,42 @@ async fn a_failed_scim_write_is_read_in_the_console_with_its_user_and_error() {
     assert_eq!(audit.status, StatusCode::OK);
     assert!(audit.body.contains("account.sign_in"), "{}", audit.body);
 }
+
+#[tokio::test]
+async fn a_domain_is_added_and_verified_from_the_console() {
+    let dns = crate::onboarding::FakeDns::start().await;
+    let resolver = dns.addr.to_string();
+    let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
+    app.owner().await;
+    let (browser, _) = signed_in(&app, "owner@example.com").await;
+    let page = browser.get(&format!("{}/console/domains", app.root)).await;
+    let added = browser
+        .post(
+            &format!("{}/console/domains", app.root),
+            &[("csrf", &page.csrf()), ("domain", "Example.COM")],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+    assert!(added.body.contains("not verified"), "{}", added.body);
+    let value = {
+        let at = added.body.find("roster-verification=").unwrap();
+        let rest = &added.body[at..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    };
+    let verify_at = added.body.find("/verify\"").unwrap();
+    let start = added.body[..verify_at].rfind("action=\"").unwrap() + 8;
+    let action = format!("{}{}", app.root, &added.body[start..verify_at + 7]);
+
+    let early = browser.post(&action, &[("csrf", &added.csrf())]).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
+    assert!(early.body.contains("role=\"alert\""), "{}", early.body);
+    dns.publish("example.com", &value);
+    let verified = browser.post(&action, &[("csrf", &added.csrf())]).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert!(
+        verified.body.contains("example.com is verified."),
+        "{}",
+        verified.body
+    );
+    assert_eq!(app.count("org_domains WHERE verified_at IS NOT NULL"), 1);
+}

@@ -12,13 +12,13 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::helpers::{user_body, TestApp};
 
 /// A DNS server answering TXT queries from a table; other names are NXDOMAIN.
-struct FakeDns {
-    addr: SocketAddr,
+pub struct FakeDns {
+    pub addr: SocketAddr,
     txt: Arc<Mutex<HashMap<String, Vec<String>>>>,
 }
 
 impl FakeDns {
-    async fn start() -> FakeDns {
+    pub async fn start() -> FakeDns {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let txt: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
@@ -35,7 +35,7 @@ impl FakeDns {
         FakeDns { addr, txt }
     }
 
-    fn publish(&self, name: &str, value: &str) {
+    pub fn publish(&self, name: &str, value: &str) {
         self.txt
             .lock()
             .unwrap()

@@ -532,8 +532,17 @@ async fn sy2_turning_off_removes_the_calendar_keeps_the_events_and_on_again_dupl
         3,
         "Roster keeps its events"
     );
-    let (_, off) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
-    assert_eq!(off["state"], "off", "{off}");
+    // "disabling" until the removal job records it, then "off".
+    loop {
+        let (_, off) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
+        match off["state"].as_str() {
+            Some("off") => break,
+            Some("disabling") if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            _ => panic!("{off}"),
+        }
+    }
 
     turn(&app, &token, "calendar", true).await;
     runs_done(&app, &token, "calendar", 2).await;

@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::pages::when;
-use super::{layout, refused, respond, visitor};
+use super::{layout, refused, respond};
 use crate::http::AppState;
 use crate::storage::accounts::AuditQuery;
 use crate::storage::provlog::LogQuery;
@@ -45,10 +45,7 @@ pub async fn provisioning_log(
     req: HttpRequest,
     q: web::Query<ProvisioningParams>,
 ) -> HttpResponse {
-    let v = match visitor(&state, &req).await {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
+    let v = signed_in!(state, req);
     let q = q.into_inner();
     let (outcome, operation, connection) =
         (blank(q.outcome), blank(q.operation), blank(q.connection_id));
@@ -149,10 +146,7 @@ pub async fn audit_log(
     req: HttpRequest,
     q: web::Query<AuditParams>,
 ) -> HttpResponse {
-    let v = match visitor(&state, &req).await {
-        Ok(v) => v,
-        Err(to_sign_in) => return to_sign_in,
-    };
+    let v = signed_in!(state, req);
     let q = q.into_inner();
     let action = blank(q.action);
     let query = AuditQuery {

@@ -3,6 +3,29 @@
 //! the sign-in pages), each page gated by the API's permission and every form by a CSRF token
 //! derived from the session. Its stylesheet and script are embedded in the binary.
 
+/// The signed-in visitor of a page handler, or (returned) the answer sending them to sign in.
+macro_rules! signed_in {
+    ($state:expr, $req:expr) => {
+        match super::visitor(&$state, &$req).await {
+            Ok(v) => v,
+            Err(to_sign_in) => return to_sign_in,
+        }
+    };
+}
+
+/// The visitor of a form handler whose CSRF token is the session's, or (returned) the answer
+/// refusing the form.
+macro_rules! form_from {
+    ($state:expr, $req:expr, $csrf:expr) => {
+        match super::visitor(&$state, &$req).await {
+            Ok(v) if v.form_ok($csrf) => v,
+            Ok(v) => return super::forged(&v),
+            Err(to_sign_in) => return to_sign_in,
+        }
+    };
+}
+
+mod domains;
 mod logs;
 mod pages;
 
@@ -75,7 +98,7 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 6] = [
+const NAV: [(&str, &str, Option<&str>); 7] = [
     ("/console", "Dashboard", None),
     ("/console/users", "Users", Some("users.manage")),
     (
@@ -83,6 +106,7 @@ const NAV: [(&str, &str, Option<&str>); 6] = [
         "Connections",
         Some("connections.manage"),
     ),
+    ("/console/domains", "Domains", Some("org.manage")),
     (
         "/console/provisioning-log",
         "Provisioning log",
@@ -224,6 +248,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(logs::provisioning_log),
         )
         .route("/console/audit-log", web::get().to(logs::audit_log))
+        .route("/console/domains", web::get().to(domains::domains))
+        .route("/console/domains", web::post().to(domains::add_domain))
+        .route(
+            "/console/domains/{id}/verify",
+            web::post().to(domains::verify_domain),
+        )
+        .route(
+            "/console/domains/{id}/delete",
+            web::post().to(domains::delete_domain),
+        )
         .route("/console/sync", web::get().to(pages::sync))
         .route(
             "/console/sync/{account}/{module}/off",

@@ -6,26 +6,22 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{forged, layout, refusal, refused, respond, see_other, visitor, Visitor};
+use super::{layout, refusal, refused, respond, see_other, Visitor};
 use crate::http::AppState;
 use crate::org::dashboard::Dashboard;
 use crate::org::{ConnectionView, NewConnection};
 use crate::storage::profiles::UserFilter;
 use crate::sync::{Module, SyncError};
 
-/// Runs a page handler for a signed-in visitor.
-macro_rules! signed_in {
-    ($state:expr, $req:expr) => {
-        match visitor(&$state, &$req).await {
-            Ok(v) => v,
-            Err(to_sign_in) => return to_sign_in,
-        }
-    };
-}
-
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
     csrf: String,
+}
+
+impl CsrfForm {
+    pub fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a `<time>` the script shows in the reader's time zone.
@@ -351,10 +347,7 @@ pub async fn create_connection(
     req: HttpRequest,
     form: web::Form<NewConnectionForm>,
 ) -> HttpResponse {
-    let v = signed_in!(state, req);
-    if !v.form_ok(&form.csrf) {
-        return forged(&v);
-    }
+    let v = form_from!(state, req, &form.csrf);
     let new = NewConnection {
         name: form.name.clone(),
         kind: Some(form.kind.clone()),
@@ -365,7 +358,7 @@ pub async fn create_connection(
     }
 }
 
-fn copyable(id: &str, label: &str, value: &str) -> Markup {
+pub(super) fn copyable(id: &str, label: &str, value: &str) -> Markup {
     html! {
         div.copy {
             label for=(id) { (label) }
@@ -467,10 +460,7 @@ pub async fn create_token(
     id: web::Path<String>,
     form: web::Form<TokenForm>,
 ) -> HttpResponse {
-    let v = signed_in!(state, req);
-    if !v.form_ok(&form.csrf) {
-        return forged(&v);
-    }
+    let v = form_from!(state, req, &form.csrf);
     match state.org.create_token(&v.actor, &id, &form.label).await {
         Ok(t) => connection_page(&state, &v, &id, Some((t.label, t.token))).await,
         Err(e) => refused(&v, e),
@@ -484,10 +474,7 @@ pub async fn revoke_token(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let v = signed_in!(state, req);
-    if !v.form_ok(&form.csrf) {
-        return forged(&v);
-    }
+    let v = form_from!(state, req, &form.csrf);
     let (id, token) = path.into_inner();
     match state.org.revoke_token(&v.actor, &id, &token).await {
         Ok(_) => see_other(&format!("/console/connections/{id}")),
@@ -566,10 +553,7 @@ pub async fn sync_off(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
-    let v = signed_in!(state, req);
-    if !v.form_ok(&form.csrf) {
-        return forged(&v);
-    }
+    let v = form_from!(state, req, &form.csrf);
     let (account, module) = path.into_inner();
     let Some(module) = Module::parse(&module) else {
         return refusal(&v, StatusCode::NOT_FOUND, "There is no such sync.");
