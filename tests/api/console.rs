@@ -312,3 +312,38 @@ async fn a_domain_is_added_and_verified_from_the_console() {
     );
     assert_eq!(app.count("org_domains WHERE verified_at IS NOT NULL"), 1);
 }
+
+#[tokio::test]
+async fn groups_show_their_members_and_the_outbox_its_mail() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let ada = app.create_user("ada@example.com").await;
+    let group = app.create_group("Engineering <core>").await;
+    app.add_members(&group, &[&ada]).await;
+    let (browser, _) = signed_in(&app, "owner@example.com").await;
+    let list = browser
+        .get(&format!("{}/console/groups?search=engineering", app.root))
+        .await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(
+        list.body.contains("Engineering &lt;core&gt;"),
+        "{}",
+        list.body
+    );
+    let page = browser
+        .get(&format!("{}/console/groups/{group}", app.root))
+        .await;
+    assert!(page.body.contains("1 members"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/console/users/{ada}")),
+        "{}",
+        page.body
+    );
+    let outbox = browser.get(&format!("{}/console/outbox", app.root)).await;
+    assert_eq!(outbox.status, StatusCode::OK, "{}", outbox.body);
+    assert!(
+        outbox.body.contains("No mail.") || outbox.body.contains("<table>"),
+        "{}",
+        outbox.body
+    );
+}

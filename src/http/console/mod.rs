@@ -26,6 +26,7 @@ macro_rules! form_from {
 }
 
 mod domains;
+mod groups;
 mod logs;
 mod pages;
 
@@ -98,9 +99,10 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 7] = [
+const NAV: [(&str, &str, Option<&str>); 9] = [
     ("/console", "Dashboard", None),
     ("/console/users", "Users", Some("users.manage")),
+    ("/console/groups", "Groups", Some("users.manage")),
     (
         "/console/connections",
         "Connections",
@@ -113,6 +115,7 @@ const NAV: [(&str, &str, Option<&str>); 7] = [
         Some("logs.read"),
     ),
     ("/console/audit-log", "Audit log", Some("logs.read")),
+    ("/console/outbox", "Outbox", Some("org.manage")),
     ("/console/sync", "Sync", Some("users.manage")),
 ];
 
@@ -248,6 +251,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(logs::provisioning_log),
         )
         .route("/console/audit-log", web::get().to(logs::audit_log))
+        .route("/console/groups", web::get().to(groups::groups))
+        .route("/console/groups/{id}", web::get().to(groups::group))
+        .route("/console/outbox", web::get().to(groups::outbox))
         .route("/console/domains", web::get().to(domains::domains))
         .route("/console/domains", web::post().to(domains::add_domain))
         .route(

@@ -100,7 +100,8 @@ fn dashboard_content(d: &Dashboard) -> Markup {
             @if let Some(n) = d.mail_waiting {
                 section.card aria-labelledby="mail-h" {
                     h2 #mail-h { "Mail" }
-                    p { strong { (n) } " waiting to be sent" }
+                    p { strong { (n) } " "
+                        a href="/console/outbox" { "waiting to be sent" } }
                 }
             }
             @if let Some(n) = d.syncs_needing_attention {
