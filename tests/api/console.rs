@@ -347,3 +347,80 @@ async fn groups_show_their_members_and_the_outbox_its_mail() {
         outbox.body
     );
 }
+
+#[tokio::test]
+async fn a_connections_status_policy_password_delivery_and_switch_are_set_on_its_page() {
+    let app = TestApp::spawn().await;
+    let token = app.owner().await;
+    let (browser, _) = signed_in(&app, "owner@example.com").await;
+    let url = format!("{}/console/connections/{}", app.root, app.connection_id);
+    let page = browser.get(&url).await;
+    assert!(page.body.contains("Save status policy"), "{}", page.body);
+    let form = [
+        ("csrf", page.csrf()),
+        ("on_deactivate", "delete".to_owned()),
+        ("on_delete", "deactivate".to_owned()),
+        ("on_reactivate", "ignore".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = browser.post(&format!("{url}/status-policy"), &form).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let policy = app
+        .admin(
+            Method::GET,
+            &format!("/connections/{}/status-policy", app.connection_id),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        policy.body,
+        json!({"on_deactivate": "delete", "on_delete": "deactivate", "on_reactivate": "ignore"})
+    );
+    let bad = browser
+        .post(
+            &format!("{url}/status-policy"),
+            &[
+                ("csrf", &page.csrf()),
+                ("on_deactivate", "explode"),
+                ("on_delete", "delete"),
+                ("on_reactivate", "ignore"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let delivered = browser
+        .post(
+            &format!("{url}/password-delivery"),
+            &[("csrf", &page.csrf()), ("password_delivery", "admins")],
+        )
+        .await;
+    assert_eq!(delivered.status, StatusCode::OK);
+    let conn = app
+        .admin(
+            Method::GET,
+            &format!("/connections/{}", app.connection_id),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(conn.body["password_delivery"], "admins");
+
+    // Disabled, its tokens stop at once; enabled, they work again.
+    let off = browser
+        .post(
+            &format!("{url}/switch"),
+            &[("csrf", &page.csrf()), ("disabled", "true")],
+        )
+        .await;
+    assert!(off.body.contains("Enable connection"), "{}", off.body);
+    assert_eq!(app.get("/Users").await.status, StatusCode::UNAUTHORIZED);
+    browser
+        .post(
+            &format!("{url}/switch"),
+            &[("csrf", &page.csrf()), ("disabled", "false")],
+        )
+        .await;
+    assert_eq!(app.get("/Users").await.status, StatusCode::OK);
+}

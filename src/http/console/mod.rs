@@ -29,6 +29,7 @@ mod domains;
 mod groups;
 mod logs;
 mod pages;
+mod settings;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -237,6 +238,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/console/connections/{id}",
             web::get().to(pages::connection),
+        )
+        .route(
+            "/console/connections/{id}/status-policy",
+            web::post().to(settings::status_policy),
+        )
+        .route(
+            "/console/connections/{id}/password-delivery",
+            web::post().to(settings::password_delivery),
+        )
+        .route(
+            "/console/connections/{id}/switch",
+            web::post().to(settings::switch),
         )
         .route(
             "/console/connections/{id}/tokens",

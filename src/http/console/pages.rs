@@ -385,6 +385,10 @@ async fn connection_page(
         Ok(t) => t,
         Err(e) => return refused(v, e),
     };
+    let policy = match state.org.get_status_policy(&v.actor, id).await {
+        Ok(p) => p,
+        Err(e) => return refused(v, e),
+    };
     let content = html! {
         p { (c.kind) " connection, " @if c.disabled { strong { "disabled" } } @else { "active" } "." }
         h2 { "Paste into your identity provider" }
@@ -430,6 +434,7 @@ async fn connection_page(
             label { "Label" input type="text" name="label" maxlength="100" placeholder="entra"; }
             button type="submit" { "Issue a token" }
         }
+        (super::settings::section(v, &c, &policy))
     };
     respond(
         StatusCode::OK,
