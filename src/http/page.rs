@@ -17,6 +17,18 @@ pub fn escape(s: &str) -> String {
         .collect()
 }
 
+/// The start of an HTML answer that cannot be framed, cached or leak its URL through a
+/// Referer, under the content security policy `csp`.
+pub fn guarded(status: StatusCode, csp: &str) -> actix_web::HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp.to_owned()));
+    b
+}
+
 /// An HTML page that cannot be framed, cached or leak its URL through a Referer.
 pub fn html(
     status: StatusCode,
@@ -28,16 +40,11 @@ pub fn html(
         Some(origin) => format!("form-action 'self' {origin}"),
         None => "form-action 'self'".into(),
     };
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; {form_action}"),
-        ))
-        .body(format!(
+    guarded(
+        status,
+        &format!("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; {form_action}"),
+    )
+    .body(format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width\"><title>{title} · Roster</title>\
              <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f}}\

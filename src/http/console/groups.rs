@@ -32,13 +32,11 @@ pub async fn groups(
         Ok(p) => p,
         Err(e) => return refused(&v, e),
     };
-    let next = page.next_cursor.as_ref().map(|c| {
-        let mut qs = url::form_urlencoded::Serializer::new(String::new());
-        qs.append_pair("cursor", c);
-        if let Some(s) = &search {
-            qs.append_pair("search", s);
-        }
-        format!("/console/groups?{}", qs.finish())
+    let next = page.next_cursor.as_deref().map(|c| {
+        super::link(
+            "/console/groups",
+            &[("cursor", Some(c)), ("search", search.as_deref())],
+        )
     });
     let content = html! {
         form.filters method="get" action="/console/groups" role="search" {

@@ -16,15 +16,10 @@ const PAGE: i64 = 50;
 
 /// A link to the next page: the current filters and the cursor.
 fn next_link(path: &str, pairs: &[(&str, Option<&str>)], before: Option<i64>) -> Option<String> {
-    let before = before?;
-    let mut qs = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        if let Some(v) = v.filter(|v| !v.is_empty()) {
-            qs.append_pair(k, v);
-        }
-    }
-    qs.append_pair("before", &before.to_string());
-    Some(format!("{path}?{}", qs.finish()))
+    let before = before?.to_string();
+    let mut all = pairs.to_vec();
+    all.push(("before", Some(&before)));
+    Some(super::link(path, &all))
 }
 
 fn blank(v: Option<String>) -> Option<String> {

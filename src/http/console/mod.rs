@@ -86,17 +86,12 @@ async fn visitor(state: &AppState, req: &HttpRequest) -> Result<Visitor, HttpRes
 /// A console page with the headers every Roster page has, and a policy allowing only the
 /// console's own stylesheet and script.
 fn respond(status: StatusCode, page: Markup) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
-        .body(page.into_string())
+    super::page::guarded(
+        status,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    .body(page.into_string())
 }
 
 /// Navigation entries: path, label, the permission that shows them.
@@ -202,6 +197,17 @@ fn forged(v: &Visitor) -> HttpResponse {
         StatusCode::FORBIDDEN,
         "This form did not come from your session; reload the page and try again.",
     )
+}
+
+/// `path?k=v&…` with the pairs that have a non-empty value, encoded.
+fn link(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    let mut qs = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            qs.append_pair(k, v);
+        }
+    }
+    format!("{path}?{}", qs.finish())
 }
 
 fn see_other(to: &str) -> HttpResponse {

@@ -165,16 +165,15 @@ pub async fn users(
         Ok(p) => p,
         Err(e) => return refused(&v, e),
     };
-    let next = page.next_cursor.as_ref().map(|c| {
-        let mut qs = url::form_urlencoded::Serializer::new(String::new());
-        qs.append_pair("cursor", c);
-        if let Some(s) = &search {
-            qs.append_pair("search", s);
-        }
-        if let Some(s) = &status {
-            qs.append_pair("status", s);
-        }
-        format!("/console/users?{}", qs.finish())
+    let next = page.next_cursor.as_deref().map(|c| {
+        super::link(
+            "/console/users",
+            &[
+                ("cursor", Some(c)),
+                ("search", search.as_deref()),
+                ("status", status.as_deref()),
+            ],
+        )
     });
     let content = html! {
         form.filters method="get" action="/console/users" role="search" {
