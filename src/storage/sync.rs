@@ -135,13 +135,14 @@ pub fn find_connection(
         .next())
 }
 
-/// An account's connection for a provider's module.
+/// An account's connection for a provider's module; `lock` takes its row lock on PostgreSQL.
 pub fn find_module(
     conn: &mut AnyConnection,
     d: Dialect,
     account_id: &str,
     provider: &str,
     module: &str,
+    lock: bool,
 ) -> StorageResult<Option<ConnectionRow>> {
     let mut q = Sql::new("SELECT ");
     q.push(CONNECTION_COLUMNS)
@@ -151,7 +152,9 @@ pub fn find_module(
         .text(provider)
         .push(" AND module = ")
         .text(module);
-    q.push(d.for_update());
+    if lock {
+        q.push(d.for_update());
+    }
     q.cached(true);
     Ok(q.load::<ConnectionRow>(conn)
         .map_err(db)?
@@ -507,6 +510,22 @@ pub fn runs(
     q.push(" ORDER BY started DESC, id DESC LIMIT ")
         .bind(Bind::Int(limit));
     q.cached(true);
+    q.load::<RunRow>(conn).map_err(db)
+}
+
+/// The newest run of each of these connections (one query).
+pub fn last_runs(
+    conn: &mut AnyConnection,
+    connection_ids: &[String],
+) -> StorageResult<Vec<RunRow>> {
+    if connection_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT ");
+    q.push(RUN_COLUMNS)
+        .push(" FROM sync_runs r WHERE r.connection_id IN (")
+        .text_list(connection_ids.iter().cloned());
+    q.push(") AND r.id = (SELECT r2.id FROM sync_runs r2 WHERE r2.connection_id = r.connection_id ORDER BY r2.started DESC, r2.id DESC LIMIT 1)");
     q.load::<RunRow>(conn).map_err(db)
 }
 

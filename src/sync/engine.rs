@@ -171,6 +171,8 @@ pub struct Run<'a, C: Collection> {
     mapped: Vec<String>,
     pub conn: ConnectionRow,
     pub stats: RunRow,
+    /// Create intents a crashed run left whose items recovery did not find: sent again.
+    unconfirmed: Vec<LinkRow>,
 }
 
 impl<'a, C: Collection> Run<'a, C> {
@@ -204,6 +206,7 @@ impl<'a, C: Collection> Run<'a, C> {
             mapped: remote.mapped_fields(),
             conn,
             stats,
+            unconfirmed: Vec::new(),
         }
     }
 
@@ -283,7 +286,8 @@ impl<'a, C: Collection> Run<'a, C> {
     }
 
     /// Settles writes a crashed run left in doubt: a create whose item exists is adopted, a
-    /// delete is sent again. Creates not found are sent again by the push, with the same key.
+    /// delete is sent again. Creates not found are kept for the push, which sends them again
+    /// with the same key.
     async fn recover(&mut self, container: &str) -> Result<(), EngineError> {
         let cid = self.conn.id.clone();
         let doubtful = self
@@ -304,9 +308,12 @@ impl<'a, C: Collection> Run<'a, C> {
                 }
                 continue;
             }
-            if let Some(item) = self.remote.find_by_key(container, &link.op_key).await? {
-                let linked = self.linked(link, &item);
-                self.commit(move |c| store::save_link(c, &linked)).await?;
+            match self.remote.find_by_key(container, &link.op_key).await? {
+                Some(item) => {
+                    let linked = self.linked(link, &item);
+                    self.commit(move |c| store::save_link(c, &linked)).await?;
+                }
+                None => self.unconfirmed.push(link),
             }
         }
         Ok(())
@@ -470,11 +477,7 @@ impl<'a, C: Collection> Run<'a, C> {
 
     async fn push(&mut self, container: &str) -> Result<(), EngineError> {
         // Creates a crashed run left unconfirmed go again, with the same key.
-        let cid = self.conn.id.clone();
-        let retry = self
-            .db
-            .read(move |c| store::links_in(c, &cid, &["pending_create"], 10_000))
-            .await?;
+        let retry = std::mem::take(&mut self.unconfirmed);
         if !retry.is_empty() {
             let ids: Vec<String> = retry.iter().filter_map(|l| l.record_id.clone()).collect();
             let rows = self.records(ids).await?;

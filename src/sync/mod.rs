@@ -257,14 +257,16 @@ impl SyncService {
 
     async fn last_runs(&self, rows: &[ConnectionOverview]) -> SyncResult<Vec<Option<RunRow>>> {
         let ids: Vec<String> = rows.iter().map(|o| o.connection.id.clone()).collect();
-        Ok(self
-            .db
-            .read(move |c| {
-                ids.iter()
-                    .map(|id| store::runs(c, id, 1).map(|mut r| r.pop()))
-                    .collect::<Result<Vec<_>, StorageError>>()
+        let found = self.db.read(move |c| store::last_runs(c, &ids)).await?;
+        Ok(rows
+            .iter()
+            .map(|o| {
+                found
+                    .iter()
+                    .find(|r| r.connection_id == o.connection.id)
+                    .cloned()
             })
-            .await?)
+            .collect())
     }
 
     /// The caller's modules.
@@ -311,34 +313,35 @@ impl SyncService {
             .db
             .write(move |c| {
                 let at = now();
-                let row = match store::find_module(c, d, &a.account_id, PROVIDER, module.as_str())?
-                {
-                    None => {
-                        let row = new_connection(&a, module, "active", &at);
-                        store::insert_connection(c, &row)?;
-                        row
-                    }
-                    Some(row) if row.state == "active" => row,
-                    Some(mut row) => {
-                        store::cancel_connection_jobs(c, &row.id, &at)?;
-                        if matches!(row.state.as_str(), "disabled" | "container_gone") {
-                            // A fresh start in a new container: nothing of the old one is left.
-                            store::delete_links(c, &row.id)?;
-                            row.generation += 1;
-                            row.container_id = None;
-                            row.remote_cursor = None;
-                            row.pending_cursor = None;
-                            row.initial_done = false;
-                            row.initial_cutoff = None;
-                            row.watermark = None;
+                let row =
+                    match store::find_module(c, d, &a.account_id, PROVIDER, module.as_str(), true)?
+                    {
+                        None => {
+                            let row = new_connection(&a, module, "active", &at);
+                            store::insert_connection(c, &row)?;
+                            row
                         }
-                        row.state = "active".into();
-                        row.state_reason = None;
-                        row.updated = at.clone();
-                        store::update_connection(c, &row)?;
-                        row
-                    }
-                };
+                        Some(row) if row.state == "active" => row,
+                        Some(mut row) => {
+                            store::cancel_connection_jobs(c, &row.id, &at)?;
+                            if matches!(row.state.as_str(), "disabled" | "container_gone") {
+                                // A fresh start in a new container: nothing of the old one is left.
+                                store::delete_links(c, &row.id)?;
+                                row.generation += 1;
+                                row.container_id = None;
+                                row.remote_cursor = None;
+                                row.pending_cursor = None;
+                                row.initial_done = false;
+                                row.initial_cutoff = None;
+                                row.watermark = None;
+                            }
+                            row.state = "active".into();
+                            row.state_reason = None;
+                            row.updated = at.clone();
+                            store::update_connection(c, &row)?;
+                            row
+                        }
+                    };
                 audit(
                     c,
                     &a,
@@ -380,7 +383,8 @@ impl SyncService {
             .db
             .write(move |c| {
                 let at = now();
-                let Some(mut row) = store::find_module(c, d, &account, PROVIDER, module.as_str())?
+                let Some(mut row) =
+                    store::find_module(c, d, &account, PROVIDER, module.as_str(), true)?
                 else {
                     return Ok::<_, SyncError>(None);
                 };
@@ -438,7 +442,7 @@ impl SyncService {
     async fn own(&self, actor: &Actor, module: Module) -> SyncResult<ConnectionRow> {
         let (id, d) = (actor.account_id.clone(), self.db.dialect());
         self.db
-            .read(move |c| store::find_module(c, d, &id, PROVIDER, module.as_str()))
+            .read(move |c| store::find_module(c, d, &id, PROVIDER, module.as_str(), false))
             .await?
             .ok_or(SyncError::NotFound)
     }
@@ -483,8 +487,14 @@ impl SyncService {
         self.db
             .write(move |c| {
                 let at = now();
-                let found =
-                    store::find_module(c, d, &a.account_id, PROVIDER, Module::Contacts.as_str())?;
+                let found = store::find_module(
+                    c,
+                    d,
+                    &a.account_id,
+                    PROVIDER,
+                    Module::Contacts.as_str(),
+                    true,
+                )?;
                 let mut row = found
                     .clone()
                     .unwrap_or_else(|| new_connection(&a, Module::Contacts, "disabled", &at));
