@@ -129,6 +129,8 @@ enum Setting {
     Mapping(Option<Vec<MappingEntry>>),
     Fixed(BTreeMap<String, String>),
     Policy(StatusPolicy),
+    /// The mapping and the fixed values together, as the console's editor saves them.
+    Both(Vec<MappingEntry>, BTreeMap<String, String>),
 }
 
 /// The mapping with `patch` applied: a source replaces the field's entry (or is added after
@@ -191,6 +193,22 @@ impl OrgService {
             actor,
             connection,
             Change::Whole(Setting::Mapping(Some(input.mappings))),
+        )
+        .await
+    }
+
+    /// Replaces the mapping and the fixed values in one change.
+    pub async fn save_mapping(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        mappings: Vec<MappingEntry>,
+        fixed: BTreeMap<String, String>,
+    ) -> OrgResult<MappingView> {
+        self.change_and_view(
+            actor,
+            connection,
+            Change::Whole(Setting::Both(mappings, fixed)),
         )
         .await
     }
@@ -289,6 +307,24 @@ impl OrgService {
                             "connection.fixed_values.update",
                             ("connection", Some(&id)),
                             json!({"before": fixed, "after": new}),
+                        )
+                    }
+                    Setting::Both(new, new_fixed) => {
+                        Mapping::compile(rs, &new, &new_fixed).map_err(invalid)?;
+                        let text = serde_json::to_string(&new).unwrap_or_else(|_| "[]".into());
+                        let fixed_text =
+                            serde_json::to_string(&new_fixed).unwrap_or_else(|_| "{}".into());
+                        store::set_mapping(c, &id, Some(&text))?;
+                        store::set_fixed_values(c, &id, &fixed_text)?;
+                        audit(
+                            c,
+                            &actor_c,
+                            "connection.mapping.update",
+                            ("connection", Some(&id)),
+                            json!({
+                                "before": {"mappings": entries, "fixed_values": fixed},
+                                "after": {"mappings": new, "fixed_values": new_fixed},
+                            }),
                         )
                     }
                     Setting::Policy(new) => {

@@ -8,6 +8,7 @@ pub mod dashboard;
 mod domains;
 mod groups;
 mod mapping;
+mod records;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,7 @@ pub use mapping::{
     user_fields, FieldPatch, MappingInput, MappingView, StatusPolicyPatch, UserEventPage,
     UserField, UserFilter, UserProfilePage, UserProfileView,
 };
+pub use records::{MappingPreview, PreviewInput, UserRecord};
 
 /// Every permission a profile can grant, with what it allows.
 pub const PERMISSIONS: &[(&str, &str)] = &[

@@ -219,6 +219,58 @@ fn check_field(field: &str) -> ScimResult<()> {
     }
 }
 
+/// Every source path a mapping can name in `rs`, for a picker: single-valued attributes and
+/// their sub-attributes, each multi-valued complex attribute by its canonical `type` values
+/// (`emails[type eq "work"].value`) and alone (its primary or first value), and the attributes
+/// of every extension, custom ones included, qualified by their URN. Attributes never
+/// returned are left out; every path compiles.
+pub fn source_paths(rs: &ResourceSchema) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in &rs.core.attributes {
+        attr_paths(attr, "", &mut out);
+    }
+    for ext in &rs.extensions {
+        for attr in &ext.attributes {
+            attr_paths(attr, &format!("{}:", ext.id), &mut out);
+        }
+    }
+    out
+}
+
+fn attr_paths(attr: &Attribute, prefix: &str, out: &mut Vec<String>) {
+    if attr.returned == Returned::Never {
+        return;
+    }
+    let name = format!("{prefix}{}", attr.name);
+    if attr.kind != AttrType::Complex {
+        if !attr.multi_valued {
+            out.push(name);
+        }
+        return;
+    }
+    let leaves: Vec<&str> = attr
+        .sub_attributes
+        .iter()
+        .filter(|s| s.kind != AttrType::Complex && s.returned != Returned::Never)
+        .filter(|s| !(attr.multi_valued && matches!(s.name.as_str(), "type" | "primary")))
+        .map(|s| s.name.as_str())
+        .collect();
+    let types = attr
+        .sub("type")
+        .map(|t| t.canonical_values.as_slice())
+        .unwrap_or_default();
+    if attr.multi_valued {
+        for t in types {
+            out.extend(
+                leaves
+                    .iter()
+                    .map(|l| format!("{name}[type eq \"{t}\"].{l}")),
+            );
+        }
+    }
+    out.extend(leaves.iter().map(|l| format!("{name}.{l}")));
+}
+
 /// A connection's mapping and fixed values, checked and ready to apply.
 #[derive(Debug, Clone)]
 pub struct Mapping {
@@ -346,6 +398,26 @@ mod tests {
         m.apply(
             &normalize_resource(rs, &entra_user(), &crate::scim::rules::Rules::entra()).unwrap(),
         )
+    }
+
+    #[test]
+    fn every_offered_source_path_compiles_and_extensions_are_qualified() {
+        let reg = registry();
+        let rs = reg.resource(ResourceKind::User);
+        let paths = source_paths(rs);
+        assert!(paths.contains(&"name.givenName".to_owned()));
+        assert!(paths.contains(&"emails[type eq \"work\"].value".to_owned()));
+        assert!(paths.contains(&format!("{ENTERPRISE}:department")));
+        assert!(paths.contains(&format!("{ENTERPRISE}:manager.value")));
+        assert!(!paths.iter().any(|p| p.starts_with("password")));
+        for p in &paths {
+            let entry = MappingEntry {
+                field: "display_name".into(),
+                source: p.clone(),
+            };
+            Mapping::compile(rs, &[entry], &BTreeMap::new())
+                .unwrap_or_else(|e| panic!("{p}: {}", e.detail));
+        }
     }
 
     #[test]

@@ -282,6 +282,21 @@ pub fn find_account(
         .map_err(db)
 }
 
+/// The org's account that is the directory user `user_id`, if any.
+pub fn find_account_of_user(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+) -> StorageResult<Option<AccountRow>> {
+    accounts::table
+        .filter(accounts::user_id.eq(user_id))
+        .filter(accounts::org_id.eq(org_id))
+        .select(AccountRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db)
+}
+
 pub fn list_accounts(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Vec<AccountRow>> {
     accounts::table
         .filter(accounts::org_id.eq(org_id))

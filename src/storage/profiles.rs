@@ -332,6 +332,23 @@ pub fn list_events(
         .map_err(db)
 }
 
+/// The latest status events of one user of the org, newest first.
+pub fn events_of_user(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    user_id: &str,
+    limit: i64,
+) -> StorageResult<Vec<UserEventRow>> {
+    user_events::table
+        .filter(user_events::user_id.eq(user_id))
+        .filter(user_events::org_id.eq(org_id))
+        .order(user_events::seq.desc())
+        .limit(limit)
+        .select(UserEventRow::as_select())
+        .load(conn)
+        .map_err(db)
+}
+
 fn list_events_in_commit_order(
     conn: &mut AnyConnection,
     org_id: &str,

@@ -17,6 +17,7 @@ use crate::helpers::TestApp;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A chromedriver process and a session on it.
 struct Browser {
@@ -132,6 +133,25 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the form was not answered with a new page");
+    }
+
+    /// Presses the button labelled `text`, accepts the confirmation it asks for, and waits
+    /// for the next page.
+    async fn press_and_confirm(&self, text: &str) {
+        let old = self.client.find(Locator::Css("h1")).await.unwrap();
+        let xpath = format!("//button[normalize-space()='{text}']");
+        let button = self.client.find(Locator::XPath(&xpath)).await.unwrap();
+        button.click().await.unwrap();
+        let mut confirmed = false;
+        for _ in 0..200 {
+            if !confirmed {
+                confirmed = self.client.accept_alert().await.is_ok();
+            } else if old.text().await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{text}: confirmed {confirmed}, but no new page");
     }
 
     async fn heading(&self) -> String {
@@ -493,7 +513,9 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
         let app = TestApp::spawn_with(move |s| s.dns_resolver = Some(resolver)).await;
         app.owner().await;
         for name in ["ada@example.com", "grace@example.com", "linus@example.com"] {
-            app.create_user(name).await;
+            let mut body = crate::helpers::user_body(name);
+            body[ENTERPRISE] = json!({"department": "Research"});
+            assert_eq!(app.post("/Users", body).await.status, StatusCode::CREATED);
         }
         let probe = app
             .post("/Users", serde_json::json!({"userName": "x"}))
@@ -557,6 +579,51 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             .unwrap();
         wait_for_heading(&browser, "Users").await;
         browser.screenshot(&format!("console-users-{label}")).await;
+
+        // The mapping: job title from the department, previewed on Ada, then saved.
+        c.goto(&format!("{}/console/connections", app.root))
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("Entra ID"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Entra ID").await;
+        c.find(Locator::LinkText("Edit the mapping"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Attribute mapping of Entra ID").await;
+        browser
+            .fill("source:job_title", &format!("{ENTERPRISE}:department"))
+            .await;
+        browser.fill("fixed:organization", "Contoso").await;
+        browser.fill("user", "ada@example.com").await;
+        browser.press("Preview").await;
+        let changed = c
+            .find(Locator::Css("td.changed ins"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(changed, "Research");
+        c.execute(
+            "document.querySelector('td.changed').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await
+        .unwrap();
+        browser
+            .screenshot(&format!("console-mapping-preview-{label}"))
+            .await;
+        browser.press_and_confirm("Save mapping").await;
+        let status = c.find(Locator::Css("p.notice")).await.unwrap();
+        assert!(status.text().await.unwrap().starts_with("Saved."));
 
         // The failed write, read from the dashboard's link.
         c.goto(&format!("{}/console", app.root)).await.unwrap();

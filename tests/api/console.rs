@@ -10,7 +10,7 @@ use crate::helpers::TestApp;
 use crate::microsoft::{Browser, Page};
 
 /// A browser signed in with a password as `email`, landing on the console.
-async fn signed_in(app: &TestApp, email: &str) -> (Browser, Page) {
+pub async fn signed_in(app: &TestApp, email: &str) -> (Browser, Page) {
     let browser = Browser::new();
     let page = browser
         .post(
@@ -25,6 +25,16 @@ async fn signed_in(app: &TestApp, email: &str) -> (Browser, Page) {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.url.ends_with("/console"), "{}", page.url);
     (browser, page)
+}
+
+/// The `value` of the input with this id.
+pub fn input_value(body: &str, id: &str) -> String {
+    let at = body
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {body}"));
+    let rest = &body[at..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    rest[v..v + rest[v..].find('"').unwrap()].to_owned()
 }
 
 #[tokio::test]

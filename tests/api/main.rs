@@ -6,6 +6,7 @@ mod browser;
 mod bulk;
 mod cli;
 mod console;
+mod console_admin;
 mod discovery;
 mod errors;
 mod fake_graph;

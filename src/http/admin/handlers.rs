@@ -13,9 +13,10 @@ use crate::http::AppState;
 use crate::org::{
     AccountUpdate, AccountView, AuditPage, AuditQuery, ConnectionUpdate, ConnectionView,
     DomainView, FieldPatch, GrantRow, GroupPage, GroupView, IssuedClientSecret, IssuedSession,
-    LogQuery, MailView, MappingInput, MappingView, NewAccount, NewConnection, NewDomain,
-    ProfileInput, ProfileView, ProvisioningLogPage, StatusPolicy, StatusPolicyPatch, TokenRow,
-    UserEventPage, UserField, UserFilter, UserProfilePage, UserProfileView, PERMISSIONS,
+    LogQuery, MailView, MappingInput, MappingPreview, MappingView, NewAccount, NewConnection,
+    NewDomain, PreviewInput, ProfileInput, ProfileView, ProvisioningLogPage, StatusPolicy,
+    StatusPolicyPatch, TokenRow, UserEventPage, UserField, UserFilter, UserProfilePage,
+    UserProfileView, UserRecord, PERMISSIONS,
 };
 use crate::provisioning::profiles::ConnectionUsers;
 use crate::provisioning::tenancy::IssuedToken;
@@ -656,6 +657,44 @@ pub async fn get_group(
         .org
         .get_group(&who.0, &id, p.members_cursor, p.count.unwrap_or(100))
         .await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/mapping-sources", tag = "mapping",
+    responses((status = 200, body = [String],
+        description = "every SCIM path of the User schema a mapping may read, custom extensions included")),
+    security(("admin" = [])))]
+pub async fn mapping_sources(state: web::Data<AppState>, _who: AdminPrincipal) -> Answer {
+    ok(&state.org.mapping_sources())
+}
+
+#[utoipa::path(post, path = "/admin/v1/connections/{id}/mapping/preview", tag = "mapping",
+    request_body = PreviewInput,
+    responses((status = 200, body = MappingPreview,
+        description = "what the proposed mapping and fixed values make of the user's profile; nothing is saved"),
+        (status = 400, description = "an unknown field or a source path the User schema lacks"),
+        (status = 404, description = "no such connection or user")),
+    security(("admin" = [])))]
+pub async fn preview_mapping(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    body: web::Json<PreviewInput>,
+) -> Answer {
+    ok(&state
+        .org
+        .preview_mapping(&who.0, &id, body.into_inner())
+        .await?)
+}
+
+#[utoipa::path(get, path = "/admin/v1/users/{id}/record", tag = "users",
+    responses((status = 200, body = UserRecord, description = "the user's SCIM resource and status history"),
+        (status = 404)), security(("admin" = [])))]
+pub async fn user_record(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+) -> Answer {
+    ok(&state.org.user_record(&who.0, &id).await?)
 }
 
 #[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "users",

@@ -224,6 +224,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/connections/{id}/mapping", web::patch().to(patch_mapping))
             .route("/connections/{id}/mapping", web::delete().to(reset_mapping))
             .route(
+                "/connections/{id}/mapping/preview",
+                web::post().to(preview_mapping),
+            )
+            .route("/mapping-sources", web::get().to(mapping_sources))
+            .route("/users/{id}/record", web::get().to(user_record))
+            .route(
                 "/connections/{id}/fixed-values",
                 web::get().to(get_fixed_values),
             )

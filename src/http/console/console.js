@@ -10,7 +10,8 @@ document.addEventListener("click", function (e) {
   if (navigator.clipboard) navigator.clipboard.writeText(field.value).then(done, done); else { document.execCommand("copy"); done(); }
 });
 document.addEventListener("submit", function (e) {
-  var message = e.target.getAttribute("data-confirm");
+  var by = e.submitter && e.submitter.getAttribute("data-confirm");
+  var message = by || e.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) e.preventDefault();
 });
 document.addEventListener("DOMContentLoaded", function () {

@@ -25,9 +25,11 @@ macro_rules! form_from {
     };
 }
 
+mod access;
 mod domains;
 mod groups;
 mod logs;
+mod mapping;
 mod pages;
 mod settings;
 
@@ -244,6 +246,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/console/connections/{id}",
             web::get().to(pages::connection),
+        )
+        .route(
+            "/console/connections/{id}/client-secret",
+            web::post().to(access::client_secret),
+        )
+        .route(
+            "/console/connections/{id}/redirect-uris",
+            web::post().to(access::redirect_uris),
+        )
+        .route(
+            "/console/connections/{id}/grants/{grant}/revoke",
+            web::post().to(access::revoke_grant),
+        )
+        .route(
+            "/console/connections/{id}/delete",
+            web::post().to(access::delete),
+        )
+        .route(
+            "/console/connections/{id}/mapping",
+            web::get().to(mapping::mapping),
+        )
+        .route(
+            "/console/connections/{id}/mapping",
+            web::post().to(mapping::edit_mapping),
+        )
+        .route(
+            "/console/connections/{id}/mapping/reset",
+            web::post().to(mapping::reset_mapping),
         )
         .route(
             "/console/connections/{id}/status-policy",

@@ -227,6 +227,10 @@ pub async fn user(
         Ok(u) => u,
         Err(e) => return refused(&v, e),
     };
+    let record = match state.org.user_record(&v.actor, &id).await {
+        Ok(r) => r,
+        Err(e) => return refused(&v, e),
+    };
     // The user's SCIM writes, for those who may read the log.
     let query = crate::storage::provlog::LogQuery {
         resource_id: Some(u.id.clone()),
@@ -251,10 +255,28 @@ pub async fn user(
                 }
             }
             dt { "Updated" } dd { (when(&u.updated)) }
+            dt { "Roster account" } dd {
+                @match &record.account {
+                    Some(a) => { (a.email) @if a.disabled { " (disabled)" } },
+                    None => "none linked",
+                }
+            }
         }
         h2 { "Profile" }
         @if u.fields.is_empty() { p { "No profile fields." } } @else {
             dl.facts { @for (k, val) in &u.fields { dt { (k) } dd { (val) } } }
+        }
+        h2 { "Status history" }
+        @if record.history.is_empty() { p { "No status change since the user was created." } } @else {
+            ul { @for e in &record.history {
+                li { (when(&e.at)) " — " (e.kind.trim_start_matches("user."))
+                    @if let Some(c) = &e.connection_id { " by connection " a href=(format!("/console/connections/{c}")) { (c) } } }
+            } }
+        }
+        h2 { "SCIM resource" }
+        @match &record.resource {
+            Some(r) => pre.resource { code { (serde_json::to_string_pretty(r).unwrap_or_default()) } },
+            None => p { "The identity provider deleted this user's SCIM resource; Roster keeps the user." },
         }
         @if let Some(entries) = &writes {
             h2 { "Provisioning" }
@@ -370,11 +392,18 @@ pub(super) fn copyable(id: &str, label: &str, value: &str) -> Markup {
     }
 }
 
-async fn connection_page(
+/// A secret a connection page shows the one time it exists.
+pub(super) enum Shown {
+    Nothing,
+    Token { label: String, token: String },
+    ClientSecret(String),
+}
+
+pub(super) async fn connection_page(
     state: &AppState,
     v: &Visitor,
     id: &str,
-    new_token: Option<(String, String)>,
+    shown: Shown,
 ) -> HttpResponse {
     let c = match state.org.get_connection(&v.actor, id).await {
         Ok(c) => c,
@@ -388,6 +417,14 @@ async fn connection_page(
         Ok(p) => p,
         Err(e) => return refused(v, e),
     };
+    let grants = match state.org.list_grants(&v.actor, id).await {
+        Ok(g) => g,
+        Err(e) => return refused(v, e),
+    };
+    let secret = match &shown {
+        Shown::ClientSecret(s) => Some(s.as_str()),
+        _ => None,
+    };
     let content = html! {
         p { (c.kind) " connection, " @if c.disabled { strong { "disabled" } } @else { "active" } "." }
         h2 { "Paste into your identity provider" }
@@ -396,7 +433,7 @@ async fn connection_page(
         (copyable("token-endpoint", "Token endpoint (OAuth)", &c.token_endpoint))
         (copyable("client-id", "Client id (OAuth)", &c.client_id))
         h2 { "Secret tokens" }
-        @if let Some((label, token)) = &new_token {
+        @if let Shown::Token { label, token } = &shown {
             div.notice role="status" {
                 p { "Token " strong { (label) } " created. Copy it now: it is shown only once." }
                 (copyable("new-token", "Secret token", token))
@@ -433,7 +470,11 @@ async fn connection_page(
             label { "Label" input type="text" name="label" maxlength="100" placeholder="entra"; }
             button type="submit" { "Issue a token" }
         }
+        h2 { "Attribute mapping" }
+        p { "Which SCIM attribute fills each Roster field, and fixed values. "
+            a href=(format!("/console/connections/{}/mapping", c.id)) { "Edit the mapping" } }
         (super::settings::section(v, &c, &policy))
+        (super::access::section(v, &c, &grants, secret))
     };
     respond(
         StatusCode::OK,
@@ -448,7 +489,7 @@ pub async fn connection(
     id: web::Path<String>,
 ) -> HttpResponse {
     let v = signed_in!(state, req);
-    connection_page(&state, &v, &id, None).await
+    connection_page(&state, &v, &id, Shown::Nothing).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -467,7 +508,13 @@ pub async fn create_token(
 ) -> HttpResponse {
     let v = form_from!(state, req, &form.csrf);
     match state.org.create_token(&v.actor, &id, &form.label).await {
-        Ok(t) => connection_page(&state, &v, &id, Some((t.label, t.token))).await,
+        Ok(t) => {
+            let shown = Shown::Token {
+                label: t.label,
+                token: t.token,
+            };
+            connection_page(&state, &v, &id, shown).await
+        }
         Err(e) => refused(&v, e),
     }
 }
@@ -482,7 +529,10 @@ pub async fn revoke_token(
     let v = form_from!(state, req, &form.csrf);
     let (id, token) = path.into_inner();
     match state.org.revoke_token(&v.actor, &id, &token).await {
-        Ok(_) => see_other(&format!("/console/connections/{id}")),
+        Ok(_) => {
+            state.token_cache.forget(|g| g.token_id == token);
+            see_other(&format!("/console/connections/{id}"))
+        }
         Err(e) => refused(&v, e),
     }
 }

@@ -143,7 +143,12 @@ pub async fn switch(
         ..ConnectionUpdate::default()
     };
     match state.org.update_connection(&v.actor, &id, update).await {
-        Ok(_) => see_other(&format!("/console/connections/{id}")),
+        Ok(view) => {
+            if view.disabled {
+                state.token_cache.forget(|g| g.connection_id == view.id);
+            }
+            see_other(&format!("/console/connections/{id}"))
+        }
         Err(e) => refused(&v, e),
     }
 }
