@@ -671,3 +671,77 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn console_an_admin_invites_from_the_directory_and_approves_a_join_request_in_a_browser() {
+    use crate::fake_microsoft::{FakeMicrosoft, Person};
+    use crate::microsoft::{install, sign_in};
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 1200)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let fake = FakeMicrosoft::start().await;
+        let f = fake.clone();
+        let app = TestApp::spawn_with(move |s| f.configure(s)).await;
+        let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
+        install(&app, &fake, &megan, "Contoso").await;
+        fake.tenant_with_users(TENANT, 4);
+
+        let c = &browser.client;
+        fake.sign_in_as(&megan);
+        c.goto(&format!("{}/auth/microsoft/start", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Your account").await;
+        c.goto(&format!("{}/console/microsoft", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Microsoft 365").await;
+        c.find(Locator::Css(
+            "input[aria-label=\"Invite user1@contoso.com\"]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        browser
+            .screenshot(&format!("console-microsoft-{label}"))
+            .await;
+        browser.press("Invite selected").await;
+        wait_for_heading(&browser, "Invitations").await;
+        let said = c.find(Locator::Css("p.notice")).await.unwrap();
+        assert_eq!(said.text().await.unwrap(), "Invited: user1@contoso.com.");
+
+        // Joe asks to join; Megan approves him from the console.
+        let joe = Person::new(TENANT, "joe@contoso.com");
+        let (joe_browser, page) = sign_in(&app, &fake, &joe).await;
+        joe_browser
+            .post(
+                &format!("{}/auth/microsoft/join-request", app.root),
+                &[("csrf", &page.csrf())],
+            )
+            .await;
+        c.goto(&format!("{}/console/invitations", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Invitations").await;
+        c.execute(
+            "document.getElementById('requests').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+        browser
+            .screenshot(&format!("console-invitations-{label}"))
+            .await;
+        browser.press("Approve & Add").await;
+        let said = c.find(Locator::Css("p.notice")).await.unwrap();
+        assert_eq!(
+            said.text().await.unwrap(),
+            "joe@contoso.com is now a member."
+        );
+        browser.close().await;
+    }
+}

@@ -26,11 +26,14 @@ macro_rules! form_from {
 }
 
 mod access;
+mod accounts;
 mod domains;
 mod groups;
 mod logs;
 mod mapping;
+mod microsoft;
 mod pages;
+mod people;
 mod settings;
 
 use actix_web::http::{header, StatusCode};
@@ -97,7 +100,7 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 9] = [
+const NAV: [(&str, &str, Option<&str>); 12] = [
     ("/console", "Dashboard", None),
     ("/console/users", "Users", Some("users.manage")),
     ("/console/groups", "Groups", Some("users.manage")),
@@ -106,7 +109,10 @@ const NAV: [(&str, &str, Option<&str>); 9] = [
         "Connections",
         Some("connections.manage"),
     ),
+    ("/console/accounts", "Accounts", Some("org.manage")),
     ("/console/domains", "Domains", Some("org.manage")),
+    ("/console/invitations", "Invitations", Some("users.manage")),
+    ("/console/microsoft", "Microsoft 365", Some("users.manage")),
     (
         "/console/provisioning-log",
         "Provisioning log",
@@ -312,6 +318,63 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/console/domains/{id}/delete",
             web::post().to(domains::delete_domain),
+        )
+        .route("/console/invitations", web::get().to(people::invitations))
+        .route(
+            "/console/invitations",
+            web::post().to(people::create_invitations),
+        )
+        .route(
+            "/console/invitations/{id}/{action}",
+            web::post().to(people::change_invitation),
+        )
+        .route(
+            "/console/join-requests/{id}/{action}",
+            web::post().to(people::decide),
+        )
+        .route("/console/microsoft", web::get().to(microsoft::microsoft))
+        .route(
+            "/console/microsoft/invite",
+            web::post().to(microsoft::invite_tenant_users),
+        )
+        .route(
+            "/console/microsoft/{action}",
+            web::post().to(microsoft::switch),
+        )
+        .route("/console/accounts", web::get().to(accounts::accounts))
+        .route(
+            "/console/accounts",
+            web::post().to(accounts::create_account),
+        )
+        .route("/console/accounts/{id}", web::get().to(accounts::account))
+        .route(
+            "/console/accounts/{id}/access",
+            web::post().to(accounts::set_access),
+        )
+        .route(
+            "/console/accounts/{id}/switch",
+            web::post().to(accounts::switch),
+        )
+        .route(
+            "/console/accounts/{id}/reset-password",
+            web::post().to(accounts::reset_password),
+        )
+        .route(
+            "/console/accounts/{id}/delete",
+            web::post().to(accounts::delete_account),
+        )
+        .route("/console/profiles", web::get().to(accounts::profiles))
+        .route(
+            "/console/profiles",
+            web::post().to(accounts::create_profile),
+        )
+        .route(
+            "/console/profiles/{id}",
+            web::post().to(accounts::update_profile),
+        )
+        .route(
+            "/console/profiles/{id}/delete",
+            web::post().to(accounts::delete_profile),
         )
         .route("/console/sync", web::get().to(pages::sync))
         .route(
