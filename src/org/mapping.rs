@@ -80,7 +80,7 @@ pub fn user_fields() -> Vec<UserField> {
         .collect()
 }
 
-fn profile_view(row: ProfileRow) -> UserProfileView {
+pub(super) fn profile_view(row: ProfileRow) -> UserProfileView {
     UserProfileView {
         id: row.user_id,
         user_name: row.user_name,

@@ -8,6 +8,7 @@ pub mod dashboard;
 mod domains;
 mod groups;
 mod mapping;
+mod own;
 mod records;
 
 use std::sync::Arc;

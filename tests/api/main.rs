@@ -8,6 +8,7 @@ mod cli;
 mod console;
 mod console_accounts;
 mod console_admin;
+mod console_me;
 mod console_people;
 mod discovery;
 mod errors;

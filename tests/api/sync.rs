@@ -25,6 +25,12 @@ async fn api(
 
 /// An installed org whose owner connected their mailbox; the owner's API token.
 async fn connected() -> (TestApp, FakeMicrosoft, String) {
+    let (app, fake, token, _) = connected_in_browser().await;
+    (app, fake, token)
+}
+
+/// As [`connected`], with the owner's signed-in browser.
+pub async fn connected_in_browser() -> (TestApp, FakeMicrosoft, String, Browser) {
     let (app, fake) = spawn().await;
     let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
     let (browser, _): (Browser, _) = install(&app, &fake, &megan, "Contoso").await;
@@ -34,7 +40,7 @@ async fn connected() -> (TestApp, FakeMicrosoft, String) {
         .get(&format!("{}/account/microsoft/connect", app.root))
         .await;
     assert!(page.body.contains("is connected"), "{}", page.body);
-    (app, fake, token)
+    (app, fake, token, browser)
 }
 
 /// Creates `n` events one by one, named by `name`.
@@ -79,7 +85,7 @@ fn event(subject: &str, start: &str) -> Value {
 }
 
 /// Waits until the module has finished `n` runs; the newest.
-async fn runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Value {
+pub async fn runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, runs) = api(

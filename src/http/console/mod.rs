@@ -31,6 +31,7 @@ mod domains;
 mod groups;
 mod logs;
 mod mapping;
+mod me;
 mod microsoft;
 mod pages;
 mod people;
@@ -151,7 +152,7 @@ fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
                         }
                     }
                     div.who {
-                        span { (v.actor.email) }
+                        a href="/console/me" aria-current=[(current == "/console/me").then_some("page")] { (v.actor.email) }
                         form method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(v.csrf);
                             button.link type="submit" { "Sign out" }
@@ -376,6 +377,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/console/profiles/{id}/delete",
             web::post().to(accounts::delete_profile),
         )
+        .route("/console/me", web::get().to(me::me))
+        .route("/console/me/name", web::post().to(me::set_name))
+        .route("/console/me/password", web::post().to(me::change_password))
+        .route("/console/me/sync", web::get().to(me::sync))
+        .route(
+            "/console/me/sync/contacts/mapping",
+            web::post().to(me::contact_fields),
+        )
+        .route("/console/me/sync/{module}", web::post().to(me::act))
         .route("/console/sync", web::get().to(pages::sync))
         .route(
             "/console/sync/{account}/{module}/off",

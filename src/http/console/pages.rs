@@ -77,8 +77,8 @@ fn bar_chart(days: &[crate::org::dashboard::DayActivity]) -> Markup {
 fn dashboard_content(d: &Dashboard) -> Markup {
     html! {
         @if d.users_by_status.is_none() && d.provisioning.is_none() && d.mail_waiting.is_none() {
-            p { "Your account has no administration permissions. Your own settings are on "
-                a href="/account" { "your account page" } "." }
+            p { "Your account has no administration permissions. Your own settings and your calendar and contacts sync are on "
+                a href="/console/me" { "your account page" } "." }
         }
         div.cards {
             @if let Some(users) = &d.users_by_status {
@@ -537,7 +537,7 @@ pub async fn revoke_token(
     }
 }
 
-fn sync_refused(v: &Visitor, e: SyncError) -> HttpResponse {
+pub(super) fn sync_refused(v: &Visitor, e: SyncError) -> HttpResponse {
     match e {
         SyncError::Forbidden(m) => refusal(
             v,
