@@ -390,6 +390,24 @@ impl Settings {
             .to_owned()
     }
 
+    /// Why identity providers may not reach the tenant URLs `serve` prints, if they may not.
+    pub fn public_url_warning(&self) -> Option<String> {
+        let Some(url) = &self.public_url else {
+            return Some(format!(
+                "public_url is not set: tenant URLs use {}, which identity providers elsewhere cannot reach; set public_url to the https:// address they use (Microsoft Entra ID needs HTTPS)",
+                self.public_base()
+            ));
+        };
+        let rest = url.strip_prefix("http://")?;
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            || rest.starts_with("[::1]");
+        (!loopback).then(|| format!("public_url {url} is plain http: Microsoft Entra ID only provisions to an https:// tenant URL; serve TLS (tls_cert_file, tls_key_file) or put Roster behind an HTTPS reverse proxy"))
+    }
+
     /// The tenant URL of a connection (what is pasted into Entra's provisioning page).
     pub fn scim_base_url(&self, connection_id: &str) -> String {
         format!("{}/scim/v2/{connection_id}", self.public_base())

@@ -588,24 +588,6 @@ fn init_tracing(settings: &Settings) {
     }
 }
 
-/// Why identity providers may not reach the tenant URLs `serve` prints, if they may not.
-fn public_url_warning(settings: &Settings) -> Option<String> {
-    let Some(url) = &settings.public_url else {
-        return Some(format!(
-            "public_url is not set: tenant URLs use {}, which identity providers elsewhere cannot reach; set public_url to the https:// address they use (Microsoft Entra ID needs HTTPS)",
-            settings.public_base()
-        ));
-    };
-    let rest = url.strip_prefix("http://")?;
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    let loopback = host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-        || rest.starts_with("[::1]");
-    (!loopback).then(|| format!("public_url {url} is plain http: Microsoft Entra ID only provisions to an https:// tenant URL; serve TLS (tls_cert_file, tls_key_file) or put Roster behind an HTTPS reverse proxy"))
-}
-
 /// A line for the person who started the server; a closed stdout (a supervisor that stopped
 /// reading) must not stop the server, so a failed write is ignored.
 macro_rules! say {
@@ -617,7 +599,7 @@ macro_rules! say {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     init_tracing(&settings);
-    if let Some(warning) = public_url_warning(&settings) {
+    if let Some(warning) = settings.public_url_warning() {
         tracing::warn!("{warning}");
     }
     let system = actix_web::rt::System::new();
@@ -630,7 +612,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             say!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
             say!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
             say!("Secret token (shown once):  {}", b.token.token);
-            say!("Admin API ({base}/admin/v1): create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
+            say!("Console: open {base}/console/welcome and paste this token to become the org's owner; it walks you to a Microsoft Entra ID connection.");
+            say!("Admin API ({base}/admin/v1): or create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
         } else {
             say!("Roster is running at {base}");
             say!("Tenant URLs: `roster connection list`; a new secret token: `roster token create --connection <id>`");

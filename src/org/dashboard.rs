@@ -26,6 +26,8 @@ pub struct Dashboard {
     pub mail_waiting: Option<i64>,
     /// With `users.manage`.
     pub syncs_needing_attention: Option<i64>,
+    /// Whether a Microsoft Entra ID connection exists, with `connections.manage`.
+    pub has_entra: Option<bool>,
 }
 
 /// Days the provisioning chart covers.
@@ -34,15 +36,16 @@ pub const DAYS: i64 = 14;
 impl OrgService {
     pub async fn dashboard(&self, actor: &Actor) -> OrgResult<Dashboard> {
         let org = actor.org_id.clone();
-        let (users, logs, mail) = (
+        let (users, logs, mail, connections) = (
             actor.allows("users.manage"),
             actor.allows("logs.read"),
             actor.allows("org.manage"),
+            actor.allows("connections.manage"),
         );
         let today = chrono::Utc::now().date_naive();
         let first = today - chrono::Duration::days(DAYS - 1);
         let since = format_datetime(first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-        let (by_status, by_day, waiting, attention) = self
+        let (by_status, by_day, waiting, attention, has_entra) = self
             .db
             .read(move |c| {
                 Ok::<_, crate::storage::StorageError>((
@@ -52,6 +55,9 @@ impl OrgService {
                     mail.then(|| store::mail_waiting(c, &org)).transpose()?,
                     users
                         .then(|| store::syncs_needing_attention(c, &org))
+                        .transpose()?,
+                    connections
+                        .then(|| store::has_connection_of_kind(c, &org, "azure"))
                         .transpose()?,
                 ))
             })
@@ -81,6 +87,7 @@ impl OrgService {
             provisioning,
             mail_waiting: waiting,
             syncs_needing_attention: attention,
+            has_entra,
         })
     }
 }

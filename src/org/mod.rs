@@ -10,6 +10,7 @@ mod groups;
 mod mapping;
 mod own;
 mod records;
+mod setup;
 
 use std::sync::Arc;
 use std::time::Duration;

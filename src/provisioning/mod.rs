@@ -249,12 +249,30 @@ impl ScimService {
         self.db.ready().await.unwrap_or(false)
     }
 
-    /// The connection a presented bearer secret opens, if any.
+    /// The connection a presented bearer secret opens, if any. A token not seen for a while
+    /// is stamped as used (what the console shows as Entra's "Test Connection" reaching Roster).
     pub async fn authenticate(&self, secret: &str) -> ScimResult<Option<TokenGrant>> {
         let secret = secret.to_owned();
-        self.db
+        let found = self
+            .db
             .read_small(move |conn| tenancy::authenticate(conn, &secret).map_err(ScimError::from))
-            .await
+            .await?;
+        let Some((grant, last_used)) = found else {
+            return Ok(None);
+        };
+        let at = chrono::Utc::now();
+        let stale_before = format_datetime(at - crate::storage::tenants::USE_STAMP_EVERY);
+        if last_used.is_none_or(|u| u < stale_before) {
+            let (id, at) = (grant.token_id.clone(), format_datetime(at));
+            let stamped = self
+                .db
+                .write(move |c| crate::storage::tenants::mark_used(c, &id, &at, &stale_before))
+                .await;
+            if let Err(e) = stamped {
+                tracing::warn!(error = %e, "could not record the token's use");
+            }
+        }
+        Ok(Some(grant))
     }
 }
 

@@ -101,6 +101,7 @@ pub fn create_token(
         label: label.to_owned(),
         created: now(),
         revoked: None,
+        last_used: None,
     };
     tenants::insert_token(conn, &row)?;
     Ok(IssuedToken {
@@ -116,7 +117,10 @@ pub fn revoke_token(conn: &mut AnyConnection, token_id: &str) -> StorageResult<b
 }
 
 /// The grant a presented bearer secret opens, if any.
-pub fn authenticate(conn: &mut AnyConnection, secret: &str) -> StorageResult<Option<TokenGrant>> {
+pub fn authenticate(
+    conn: &mut AnyConnection,
+    secret: &str,
+) -> StorageResult<Option<(TokenGrant, Option<String>)>> {
     tenants::find_token_grant(conn, &hash_token(secret))
 }
 

@@ -337,6 +337,20 @@ pub fn delete_account(conn: &mut AnyConnection, id: &str) -> StorageResult<()> {
     Ok(())
 }
 
+/// Locks the org's row (PostgreSQL; SQLite write transactions are serial already), so that
+/// what a transaction decides from the org's accounts holds until it commits.
+pub fn lock_org(conn: &mut AnyConnection, d: Dialect, org_id: &str) -> StorageResult<bool> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[allow(dead_code)]
+        id: String,
+    }
+    let mut s = Sql::new("SELECT id FROM orgs WHERE id = ");
+    s.text(org_id).push(d.for_update());
+    Ok(!s.load::<Id>(conn).map_err(db)?.is_empty())
+}
+
 /// Enabled owners of an org. On PostgreSQL the rows are locked, so two requests demoting
 /// different owners at once cannot leave the org without one.
 pub fn enabled_owner_ids(

@@ -29,6 +29,23 @@ pub struct DayCount {
     pub n: i64,
 }
 
+/// Whether the org has an enabled directory connection of `kind`.
+pub fn has_connection_of_kind(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    kind: &str,
+) -> StorageResult<bool> {
+    use super::schema::directory_connections as dc;
+    let n: i64 = dc::table
+        .filter(dc::org_id.eq(org_id))
+        .filter(dc::kind.eq(kind))
+        .filter(dc::disabled.eq(false))
+        .count()
+        .get_result(conn)
+        .map_err(db)?;
+    Ok(n > 0)
+}
+
 /// The org's users by status.
 pub fn users_by_status(conn: &mut AnyConnection, org_id: &str) -> StorageResult<Vec<Count>> {
     let mut q =

@@ -74,6 +74,7 @@ diesel::table! {
         label -> Text,
         created -> Text,
         revoked -> Nullable<Text>,
+        last_used -> Nullable<Text>,
     }
 }
 

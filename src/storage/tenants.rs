@@ -66,7 +66,13 @@ pub struct TokenRow {
     pub label: String,
     pub created: String,
     pub revoked: Option<String>,
+    /// When a SCIM request last came with it (kept to the minute it was first seen again
+    /// after [`USE_STAMP_EVERY`]).
+    pub last_used: Option<String>,
 }
+
+/// How stale a token's `last_used` may get before a request stamps it again.
+pub const USE_STAMP_EVERY: chrono::Duration = chrono::Duration::minutes(5);
 
 fn db(e: diesel::result::Error) -> StorageError {
     StorageError::from_diesel(e)
@@ -210,12 +216,36 @@ impl From<(String, String, String, String)> for TokenGrant {
     }
 }
 
+/// Stamps a token as used at `at`, unless a request did since `stale_before`.
+pub fn mark_used(
+    conn: &mut AnyConnection,
+    token_id: &str,
+    at: &str,
+    stale_before: &str,
+) -> StorageResult<()> {
+    diesel::update(
+        scim_tokens::table
+            .filter(scim_tokens::id.eq(token_id))
+            .filter(
+                scim_tokens::last_used
+                    .is_null()
+                    .or(scim_tokens::last_used.lt(stale_before)),
+            ),
+    )
+    .set(scim_tokens::last_used.eq(at))
+    .execute(conn)
+    .map_err(db)?;
+    Ok(())
+}
+
 /// Looks up a live token of an enabled connection by the hash of its secret.
+/// With when the token was last stamped as used.
 pub fn find_token_grant(
     conn: &mut AnyConnection,
     token_hash: &str,
-) -> StorageResult<Option<TokenGrant>> {
-    let row: Option<(String, String, String, String)> = scim_tokens::table
+) -> StorageResult<Option<(TokenGrant, Option<String>)>> {
+    type Found = (String, String, String, String, Option<String>);
+    let row: Option<Found> = scim_tokens::table
         .inner_join(directory_connections::table)
         .filter(scim_tokens::token_hash.eq(token_hash))
         .filter(scim_tokens::revoked.is_null())
@@ -225,9 +255,10 @@ pub fn find_token_grant(
             directory_connections::id,
             directory_connections::org_id,
             directory_connections::kind,
+            scim_tokens::last_used,
         ))
         .first(conn)
         .optional()
         .map_err(db)?;
-    Ok(row.map(TokenGrant::from))
+    Ok(row.map(|(t, c, o, k, used)| (TokenGrant::from((t, c, o, k)), used)))
 }

@@ -745,3 +745,72 @@ async fn console_an_admin_invites_from_the_directory_and_approves_a_join_request
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn console_a_new_owner_goes_from_the_printed_token_to_a_working_entra_connection_in_a_browser(
+) {
+    for (label, width, height) in [("desktop", 1280, 1300), ("phone", 390, 2000)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        let c = &browser.client;
+        c.goto(&format!("{}/console/welcome", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Welcome to Roster").await;
+        browser.fill("token", &app.token).await;
+        browser.fill("email", "first@example.com").await;
+        browser.fill("password", "a long passphrase").await;
+        browser.fill("confirm_password", "a long passphrase").await;
+        browser
+            .screenshot(&format!("console-welcome-claim-{label}"))
+            .await;
+        browser.press("Become the owner").await;
+        wait_for_heading(&browser, "Connect Microsoft Entra ID").await;
+        browser.press("Create the Entra ID connection").await;
+        browser.press("Issue a token").await;
+        let value = |id: &'static str| async move {
+            c.find(Locator::Id(id))
+                .await
+                .unwrap()
+                .prop("value")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let token = value("new-token").await;
+        let tenant_url = value("tenant-url").await;
+        let test = app
+            .raw(
+                Method::GET,
+                &format!("{tenant_url}/Users?filter=userName%20eq%20%22probe%22"),
+                None,
+                &[],
+                Some(&token),
+            )
+            .await;
+        assert_eq!(test.status, StatusCode::OK, "Entra's Test Connection");
+        c.find(Locator::LinkText("reload this page"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if c.find(Locator::Css("li.step.done:nth-child(5)"))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let steps = c.find_all(Locator::Css("li.step.done")).await.unwrap();
+        assert_eq!(steps.len(), 5, "every step is done");
+        browser
+            .screenshot(&format!("console-welcome-{label}"))
+            .await;
+        browser.close().await;
+    }
+}

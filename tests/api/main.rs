@@ -10,6 +10,7 @@ mod console_accounts;
 mod console_admin;
 mod console_me;
 mod console_people;
+mod console_welcome;
 mod discovery;
 mod errors;
 mod fake_graph;

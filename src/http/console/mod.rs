@@ -36,6 +36,7 @@ mod microsoft;
 mod pages;
 mod people;
 mod settings;
+mod welcome;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -386,6 +387,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(me::contact_fields),
         )
         .route("/console/me/sync/{module}", web::post().to(me::act))
+        .route("/console/welcome", web::get().to(welcome::welcome))
+        .route("/console/welcome/claim", web::post().to(welcome::claim))
+        .route(
+            "/console/welcome/connection",
+            web::post().to(welcome::create_connection),
+        )
+        .route(
+            "/console/welcome/token",
+            web::post().to(welcome::create_token),
+        )
         .route("/console/sync", web::get().to(pages::sync))
         .route(
             "/console/sync/{account}/{module}/off",

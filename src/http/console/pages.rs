@@ -113,6 +113,10 @@ fn dashboard_content(d: &Dashboard) -> Markup {
                 }
             }
         }
+        @if let Some(false) = d.has_entra {
+            p.notice { "No Microsoft Entra ID connection yet. "
+                a href="/console/welcome" { "Connect Entra step by step" } "." }
+        }
         @if let Some(days) = &d.provisioning {
             section aria-labelledby="prov-h" {
                 h2 #prov-h { "Provisioning" }
@@ -442,13 +446,14 @@ pub(super) async fn connection_page(
         @if tokens.is_empty() { p { "No token yet." } } @else {
             div.scroll {
                 table {
-                    thead { tr { th scope="col" { "Label" } th scope="col" { "Ends in" } th scope="col" { "Created" } th scope="col" { "State" } th { span.visually-hidden { "Actions" } } } }
+                    thead { tr { th scope="col" { "Label" } th scope="col" { "Ends in" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "State" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for t in &tokens {
                             tr {
                                 td { (t.label) }
                                 td { code { "…" (t.hint) } }
                                 td { (when(&t.created)) }
+                                td { @match &t.last_used { Some(at) => (when(at)), None => "never" } }
                                 td { @match &t.revoked { Some(at) => { "revoked " (when(at)) }, None => "active" } }
                                 td {
                                     @if t.revoked.is_none() {
