@@ -1,6 +1,6 @@
 //! Pages a person uses, in a real browser: headless Chromium driven over WebDriver
 //! (chromedriver), at desktop and phone width, with screenshots kept under the target directory
-//! (`screenshots/`) for a person to look at. Without Chromium and chromedriver installed the
+//! (`screenshots/`, or `ROSTER_SCREENSHOT_DIR`) for a person to look at. Without Chromium and chromedriver installed the
 //! tests say so and pass, unless `ROSTER_REQUIRE_BROWSER` is set (CI sets it).
 
 use std::net::TcpListener;
@@ -182,6 +182,9 @@ impl Browser {
 }
 
 fn screenshot_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("ROSTER_SCREENSHOT_DIR") {
+        return PathBuf::from(dir);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));

@@ -190,6 +190,94 @@ async fn every_console_form_needs_the_sessions_csrf_token() {
     assert_eq!(app.count("directory_connections"), before);
 }
 
+/// Every form the console accepts from a signed-in session (the first-run claim has none yet).
+const FORMS: &[&str] = &[
+    "/console/connections",
+    "/console/connections/{c}/status-policy",
+    "/console/connections/{c}/password-delivery",
+    "/console/connections/{c}/switch",
+    "/console/connections/{c}/tokens",
+    "/console/connections/{c}/tokens/x/revoke",
+    "/console/connections/{c}/client-secret",
+    "/console/connections/{c}/redirect-uris",
+    "/console/connections/{c}/grants/x/revoke",
+    "/console/connections/{c}/delete",
+    "/console/connections/{c}/mapping",
+    "/console/connections/{c}/mapping/reset",
+    "/console/accounts",
+    "/console/accounts/x/access",
+    "/console/accounts/x/switch",
+    "/console/accounts/x/reset-password",
+    "/console/accounts/x/delete",
+    "/console/profiles",
+    "/console/profiles/x",
+    "/console/profiles/x/delete",
+    "/console/domains",
+    "/console/domains/x/verify",
+    "/console/domains/x/delete",
+    "/console/invitations",
+    "/console/invitations/x/resend",
+    "/console/invitations/x/revoke",
+    "/console/join-requests/x/approve",
+    "/console/join-requests/x/reject",
+    "/console/microsoft/invite",
+    "/console/microsoft/enable",
+    "/console/microsoft/disable",
+    "/console/me/name",
+    "/console/me/password",
+    "/console/me/sync/calendar",
+    "/console/me/sync/contacts/mapping",
+    "/console/sync/x/calendar/off",
+    "/console/welcome/connection",
+    "/console/welcome/token",
+    "/sign-out",
+];
+
+#[tokio::test]
+async fn every_state_changing_console_form_refuses_a_forged_token_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.owner().await;
+    let (browser, _) = signed_in(&app, "owner@example.com").await;
+    let audit_before = app.count("audit_log");
+    // Every field any console form reads, so that only the token can be wrong.
+    let fields = [
+        ("csrf", "forged"),
+        ("name", "Evil"),
+        ("kind", "scim"),
+        ("label", "evil"),
+        ("on_deactivate", "delete"),
+        ("on_delete", "delete"),
+        ("on_reactivate", "ignore"),
+        ("password_delivery", "user"),
+        ("disabled", "true"),
+        ("domain", "evil.example"),
+        ("redirect_uris", "https://evil.example/cb"),
+        ("users", "delete"),
+        ("emails", "evil@example.com"),
+        ("email", "evil@example.com"),
+        ("role", "owner"),
+        ("profile_id", ""),
+        ("display_name", "Evil"),
+        ("current_password", "x"),
+        ("new_password", "an evil passphrase"),
+        ("confirm_password", "an evil passphrase"),
+        ("action", "save"),
+        ("permission", "org.manage"),
+        ("source:display_name", "userName"),
+    ];
+    for form in FORMS {
+        let path = form.replace("{c}", &app.connection_id);
+        let res = browser.post(&format!("{}{path}", app.root), &fields).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}: {}", res.body);
+    }
+    assert_eq!(app.count("audit_log"), audit_before, "nothing changed");
+    assert_eq!(
+        browser.get(&format!("{}/console", app.root)).await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
 #[tokio::test]
 async fn a_member_without_permissions_cannot_reach_admin_pages() {
     let app = TestApp::spawn().await;
