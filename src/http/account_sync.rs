@@ -24,7 +24,8 @@ fn label(module: &str) -> &'static str {
     }
 }
 
-fn state_text(s: &ModuleStatus) -> &'static str {
+/// A module's state in words.
+pub(crate) fn state_text(s: &ModuleStatus) -> &'static str {
     match s.state.as_str() {
         "off" => "off",
         "idle" => "on, up to date",

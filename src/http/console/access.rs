@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::pages::{connection_page, copyable, when, CsrfForm, Shown};
-use super::{refused, see_other, Visitor};
+use super::{refused, see_other, then_to, Visitor};
 use crate::http::AppState;
 use crate::org::{ConnectionUpdate, ConnectionView, GrantRow, OrgError};
 use crate::provisioning::profiles::ConnectionUsers;
@@ -131,10 +131,11 @@ pub async fn redirect_uris(
         redirect_uris: Some(uris),
         ..ConnectionUpdate::default()
     };
-    match state.org.update_connection(&v.actor, &id, update).await {
-        Ok(_) => see_other(&format!("/console/connections/{id}")),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.update_connection(&v.actor, &id, update).await,
+        &format!("/console/connections/{id}"),
+    )
 }
 
 /// POST /console/connections/{id}/grants/{grant}/revoke

@@ -8,7 +8,8 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::pages::{copyable, when, CsrfForm};
-use super::{layout, refused, respond, see_other, Visitor};
+use super::settings::SwitchForm;
+use super::{layout, refused, respond, then_to, Visitor};
 use crate::http::AppState;
 use crate::org::{AccountUpdate, AccountView, NewAccount, ProfileInput, ProfileView, PERMISSIONS};
 use crate::security::generate_password;
@@ -239,16 +240,11 @@ async fn update_then_show(
     id: &str,
     update: AccountUpdate,
 ) -> HttpResponse {
-    match state.org.update_account(&v.actor, id, update).await {
-        Ok(_) => see_other(&format!("/console/accounts/{id}")),
-        Err(e) => refused(v, e),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct SwitchForm {
-    csrf: String,
-    disabled: bool,
+    then_to(
+        v,
+        state.org.update_account(&v.actor, id, update).await,
+        &format!("/console/accounts/{id}"),
+    )
 }
 
 /// POST /console/accounts/{id}/switch
@@ -294,10 +290,11 @@ pub async fn delete_account(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = form_from!(state, req, form.csrf());
-    match state.org.delete_account(&v.actor, &id).await {
-        Ok(()) => see_other("/console/accounts"),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.delete_account(&v.actor, &id).await,
+        "/console/accounts",
+    )
 }
 
 fn permission_boxes(prefix: &str, granted: &[String]) -> Markup {
@@ -385,10 +382,11 @@ pub async fn create_profile(
 ) -> HttpResponse {
     let (csrf, input) = read_profile(form.into_inner());
     let v = form_from!(state, req, &csrf);
-    match state.org.create_profile(&v.actor, input).await {
-        Ok(_) => see_other("/console/profiles"),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.create_profile(&v.actor, input).await,
+        "/console/profiles",
+    )
 }
 
 /// POST /console/profiles/{id}
@@ -400,10 +398,11 @@ pub async fn update_profile(
 ) -> HttpResponse {
     let (csrf, input) = read_profile(form.into_inner());
     let v = form_from!(state, req, &csrf);
-    match state.org.update_profile(&v.actor, &id, input).await {
-        Ok(_) => see_other("/console/profiles"),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.update_profile(&v.actor, &id, input).await,
+        "/console/profiles",
+    )
 }
 
 /// POST /console/profiles/{id}/delete
@@ -414,8 +413,9 @@ pub async fn delete_profile(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = form_from!(state, req, form.csrf());
-    match state.org.delete_profile(&v.actor, &id).await {
-        Ok(()) => see_other("/console/profiles"),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.delete_profile(&v.actor, &id).await,
+        "/console/profiles",
+    )
 }

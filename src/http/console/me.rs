@@ -12,9 +12,10 @@ use serde::Deserialize;
 use super::pages::{sync_refused, when};
 use super::people::o365_refused;
 use super::{layout, refused, respond, see_other, Visitor};
+use crate::http::account_sync::state_text;
 use crate::http::AppState;
 use crate::org::OrgError;
-use crate::sync::{Module, ModuleStatus, RunView, SyncService};
+use crate::sync::{Module, RunView, SyncService};
 
 fn notice(message: &Option<(bool, String)>) -> Markup {
     html! {
@@ -148,19 +149,6 @@ pub async fn change_password(
         }
         Err(OrgError::Invalid(m)) => said(StatusCode::BAD_REQUEST, false, &m).await,
         Err(e) => refused(&v, e),
-    }
-}
-
-fn state_text(s: &ModuleStatus) -> &'static str {
-    match s.state.as_str() {
-        "off" => "off",
-        "idle" => "on, up to date",
-        "running" => "syncing now",
-        "failed" => "on, but the last run failed",
-        "disabling" => "turning off",
-        "container_gone" => "stopped",
-        "suspended" => "suspended",
-        _ => "unknown",
     }
 }
 

@@ -220,6 +220,14 @@ fn link(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
     format!("{path}?{}", qs.finish())
 }
 
+/// After a form's service call: on to `to`, or the page saying why it was refused.
+fn then_to<T>(v: &Visitor, done: Result<T, OrgError>, to: &str) -> HttpResponse {
+    match done {
+        Ok(_) => see_other(to),
+        Err(e) => refused(v, e),
+    }
+}
+
 fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to))

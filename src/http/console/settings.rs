@@ -6,7 +6,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{refused, see_other, Visitor};
+use super::{refused, see_other, then_to, Visitor};
 use crate::http::AppState;
 use crate::org::{ConnectionUpdate, ConnectionView, StatusPolicyPatch};
 use crate::provisioning::profiles::StatusPolicy;
@@ -94,10 +94,11 @@ pub async fn status_policy(
             crate::org::OrgError::Invalid("choose one of the offered actions".into()),
         );
     };
-    match state.org.patch_status_policy(&v.actor, &id, patch).await {
-        Ok(_) => see_other(&format!("/console/connections/{id}")),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.patch_status_policy(&v.actor, &id, patch).await,
+        &format!("/console/connections/{id}"),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,16 +119,18 @@ pub async fn password_delivery(
         password_delivery: Some(form.password_delivery.clone()),
         ..ConnectionUpdate::default()
     };
-    match state.org.update_connection(&v.actor, &id, update).await {
-        Ok(_) => see_other(&format!("/console/connections/{id}")),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.update_connection(&v.actor, &id, update).await,
+        &format!("/console/connections/{id}"),
+    )
 }
 
+/// A switch: the CSRF token and the state to set.
 #[derive(Debug, Deserialize)]
 pub struct SwitchForm {
-    csrf: String,
-    disabled: bool,
+    pub(super) csrf: String,
+    pub(super) disabled: bool,
 }
 
 /// POST /console/connections/{id}/switch

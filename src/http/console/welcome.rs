@@ -9,7 +9,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
 
 use super::pages::{copyable, when, CsrfForm};
-use super::{layout, refused, respond, see_other, Visitor};
+use super::{layout, refused, respond, see_other, then_to, Visitor};
 use crate::http::AppState;
 use crate::org::{ConnectionView, GrantRow, NewAccount, NewConnection, OrgError, TokenRow};
 
@@ -256,10 +256,11 @@ pub async fn create_connection(
         name: "Microsoft Entra ID".into(),
         kind: Some("azure".into()),
     };
-    match state.org.create_connection(&v.actor, new).await {
-        Ok(_) => see_other("/console/welcome"),
-        Err(e) => refused(&v, e),
-    }
+    then_to(
+        &v,
+        state.org.create_connection(&v.actor, new).await,
+        "/console/welcome",
+    )
 }
 
 /// POST /console/welcome/token: the checklist with the new token, shown once.
