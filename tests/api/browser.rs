@@ -495,6 +495,20 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
             "{text}"
         );
         browser.screenshot(&format!("sync-account-{label}")).await;
+        // The same in the console, with the run history.
+        c.goto(&format!("{}/console/me/sync", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Calendar and contacts sync").await;
+        let runs = c
+            .find_all(Locator::Css("#sync-calendar ~ div table tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 2, "the first run and the one asked for");
+        browser
+            .screenshot(&format!("console-me-sync-{label}"))
+            .await;
+        c.goto(&format!("{}/account", app.root)).await.unwrap();
         browser.press("Turn calendar sync off").await;
         let status = c.find(Locator::Css("[role=status]")).await.unwrap();
         assert_eq!(
@@ -582,6 +596,21 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             .unwrap();
         wait_for_heading(&browser, "Users").await;
         browser.screenshot(&format!("console-users-{label}")).await;
+        c.find(Locator::LinkText("ada@example.com"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "ada@example.com").await;
+        browser.screenshot(&format!("console-user-{label}")).await;
+        c.goto(&format!("{}/console/accounts", app.root))
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Accounts").await;
+        browser
+            .screenshot(&format!("console-accounts-{label}"))
+            .await;
 
         // The mapping: job title from the department, previewed on Ada, then saved.
         c.goto(&format!("{}/console/connections", app.root))
@@ -814,6 +843,57 @@ async fn console_a_new_owner_goes_from_the_printed_token_to_a_working_entra_conn
         browser
             .screenshot(&format!("console-welcome-{label}"))
             .await;
+        browser.close().await;
+    }
+}
+
+#[tokio::test]
+async fn console_a_member_cannot_reach_admin_pages_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        app.seed_account("member@example.com", "member", false);
+        app.exec_sql("UPDATE accounts SET profile_id = (SELECT id FROM profiles WHERE name = 'Standard' AND org_id = accounts.org_id) WHERE email = 'member@example.com'");
+        let c = &browser.client;
+        c.goto(&format!("{}/sign-in?next=/console", app.root))
+            .await
+            .unwrap();
+        browser.fill("email", "member@example.com").await;
+        browser.fill("password", PASSWORD).await;
+        browser.submit().await;
+        wait_for_heading(&browser, "Dashboard").await;
+        let nav = c
+            .find(Locator::Css("nav"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(nav.trim(), "Dashboard", "no admin links: {nav}");
+        for path in [
+            "/console/users",
+            "/console/connections",
+            "/console/accounts",
+            "/console/provisioning-log",
+            "/console/invitations",
+        ] {
+            c.goto(&format!("{}{path}", app.root)).await.unwrap();
+            assert_eq!(browser.heading().await, "Not allowed", "{path}");
+            assert!(browser.alert().await.contains("not allowed"), "{path}");
+        }
+        browser
+            .screenshot(&format!("console-refused-{label}"))
+            .await;
+        c.find(Locator::LinkText("member@example.com"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Your account").await;
+        browser.screenshot(&format!("console-me-{label}")).await;
         browser.close().await;
     }
 }

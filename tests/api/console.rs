@@ -522,3 +522,34 @@ async fn a_connections_status_policy_password_delivery_and_switch_are_set_on_its
         .await;
     assert_eq!(app.get("/Users").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_roster_is_served_over_https() {
+    let app = TestApp::spawn_with(|s| s.public_url = Some("https://roster.example".into())).await;
+    app.owner().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .post(format!("{}/sign-in", app.root))
+        .form(&[
+            ("email", "owner@example.com"),
+            ("password", PASSWORD),
+            ("next", "/console"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("roster_session="))
+        .expect("a session cookie");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+}

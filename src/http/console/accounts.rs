@@ -49,7 +49,7 @@ fn account_rows(list: &[AccountView], profiles: &[ProfileView]) -> Markup {
             .map_or(id.to_owned(), |p| p.name.clone())
     };
     html! {
-        div.scroll { table.cards {
+        div.scroll { table.fold {
             thead { tr { th scope="col" { "Email" } th scope="col" { "Role" } th scope="col" { "Profile" } th scope="col" { "State" } } }
             tbody {
                 @for a in list {

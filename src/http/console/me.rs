@@ -154,7 +154,7 @@ pub async fn change_password(
 
 fn run_rows(runs: &[RunView]) -> Markup {
     html! {
-        div.scroll { table.cards {
+        div.scroll { table.fold {
             thead { tr { th scope="col" { "Started" } th scope="col" { "Result" } th scope="col" { "From Outlook" }
                 th scope="col" { "To Outlook" } th scope="col" { "Skipped" } th scope="col" { "Errors" } } }
             tbody {

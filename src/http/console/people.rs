@@ -40,7 +40,7 @@ pub struct PeopleQuery {
 
 fn invitation_rows(v: &Visitor, page: &InvitationPage) -> Markup {
     html! {
-        div.scroll { table.cards {
+        div.scroll { table.fold {
             thead { tr { th scope="col" { "Email" } th scope="col" { "Joins with" } th scope="col" { "Role" }
                 th scope="col" { "Status" } th scope="col" { "Last sent" } th { span.visually-hidden { "Actions" } } } }
             tbody {
@@ -75,7 +75,7 @@ fn invitation_rows(v: &Visitor, page: &InvitationPage) -> Markup {
 
 fn request_rows(v: &Visitor, page: &JoinRequestPage) -> Markup {
     html! {
-        div.scroll { table.cards {
+        div.scroll { table.fold {
             thead { tr { th scope="col" { "Who" } th scope="col" { "Asked" } th scope="col" { "Status" } th { span.visually-hidden { "Decision" } } } }
             tbody {
                 @for r in &page.requests {
