@@ -382,3 +382,48 @@ async fn a_connections_oauth_client_grants_and_deletion_are_managed_on_its_page(
     assert_eq!(user.body["status"], "active");
     app.assert_audited(&token, &["connection.delete"]).await;
 }
+
+#[tokio::test]
+async fn az2_who_manages_connections_but_not_users_edits_the_mapping_without_a_preview() {
+    let app = TestApp::spawn().await;
+    let token = app.owner().await;
+    let profile = app
+        .admin(
+            Method::POST,
+            "/profiles",
+            Some(json!({"name": "Connectors", "permissions": ["connections.manage"]})),
+            Some(&token),
+        )
+        .await;
+    let made = app
+        .admin(
+            Method::POST,
+            "/accounts",
+            Some(
+                json!({"email": "conn@example.com", "password": crate::admin::PASSWORD,
+                "role": "member", "profile_id": profile.body["id"], "must_change_password": false}),
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let (browser, _) = signed_in(&app, "conn@example.com").await;
+    let url = format!(
+        "{}/console/connections/{}/mapping",
+        app.root, app.connection_id
+    );
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(!page.body.contains("Preview with user"));
+    let form = editor_form(&app, &token, &page, &[("fixed:organization", "Contoso")]).await;
+    let preview = post_form(
+        &browser,
+        &url,
+        &with(&form, &[("user", "anyone"), ("action", "preview")]),
+    )
+    .await;
+    assert_eq!(preview.status, StatusCode::FORBIDDEN, "{}", preview.body);
+    let saved = post_form(&browser, &url, &with(&form, &[("action", "save")])).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    assert!(saved.body.contains("Saved."));
+}

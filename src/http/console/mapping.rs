@@ -58,13 +58,19 @@ fn preview_cell(p: &MappingPreview, field: &str) -> Markup {
     }
 }
 
-fn editor_form(v: &Visitor, id: &str, e: &Editor, sources: &[String], users: &[String]) -> Markup {
+fn editor_form(
+    v: &Visitor,
+    id: &str,
+    e: &Editor,
+    sources: &[String],
+    users: Option<&[String]>,
+) -> Markup {
     let action = format!("/console/connections/{id}/mapping");
     html! {
         @if let Some(msg) = &e.error { p.error role="alert" { (msg) } }
         @if let Some(msg) = &e.notice { p.notice role="status" { (msg) } }
         datalist #scim-paths { @for s in sources { option value=(s) {} } }
-        datalist #user-names { @for u in users { option value=(u) {} } }
+        @if let Some(users) = users { datalist #user-names { @for u in users { option value=(u) {} } } }
         form method="post" action=(action) {
             input type="hidden" name="csrf" value=(v.csrf);
             @if let Some(p) = &e.preview {
@@ -95,10 +101,12 @@ fn editor_form(v: &Visitor, id: &str, e: &Editor, sources: &[String], users: &[S
                 }
             }
             div.actions {
-                label { "Preview with user"
-                    input type="text" name="user" list="user-names" value=(e.user)
-                        placeholder="user name or id"; }
-                button type="submit" name="action" value="preview" { "Preview" }
+                @if users.is_some() {
+                    label { "Preview with user"
+                        input type="text" name="user" list="user-names" value=(e.user)
+                            placeholder="user name or id"; }
+                    button type="submit" name="action" value="preview" { "Preview" }
+                }
                 button type="submit" name="action" value="save"
                     data-confirm="Save this mapping? Every user of the connection gets their profile rewritten." { "Save mapping" }
             }
@@ -129,19 +137,23 @@ async fn editor_page(
         status: None,
         search: None,
     };
-    let users = match state
-        .org
-        .list_user_profiles(&v.actor, filter, None, 100)
-        .await
-    {
-        Ok(p) => p.users.into_iter().map(|u| u.user_name).collect::<Vec<_>>(),
-        Err(e) => return refused(v, e),
+    // Previewing reads a user: it needs `users.manage` as well.
+    let users = match v.actor.allows("users.manage") {
+        true => match state
+            .org
+            .list_user_profiles(&v.actor, filter, None, 100)
+            .await
+        {
+            Ok(p) => Some(p.users.into_iter().map(|u| u.user_name).collect::<Vec<_>>()),
+            Err(e) => return refused(v, e),
+        },
+        false => None,
     };
     let content = html! {
         p { a href=(format!("/console/connections/{id}")) { "← " (c.name) } }
         p { "Each Roster field is filled from the SCIM path beside it in the users " (c.name)
             " sends; a fixed value overrides it for every user. Leave both empty to leave a field unset." }
-        (editor_form(v, id, &editor, &state.org.mapping_sources(), &users))
+        (editor_form(v, id, &editor, &state.org.mapping_sources(), users.as_deref()))
     };
     let title = format!("Attribute mapping of {}", c.name);
     respond(status, layout(v, &title, "/console/connections", content))
