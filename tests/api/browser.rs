@@ -135,6 +135,17 @@ impl Browser {
         panic!("the form was not answered with a new page");
     }
 
+    /// Signs in with `email` and the test password, for the console.
+    async fn sign_in(&self, app: &TestApp, email: &str) {
+        self.client
+            .goto(&format!("{}/sign-in?next=/console", app.root))
+            .await
+            .unwrap();
+        self.fill("email", email).await;
+        self.fill("password", PASSWORD).await;
+        self.submit().await;
+    }
+
     /// Presses the button labelled `text`, accepts the confirmation it asks for, and waits
     /// for the next page.
     async fn press_and_confirm(&self, text: &str) {
@@ -152,6 +163,17 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("{text}: confirmed {confirmed}, but no new page");
+    }
+
+    /// The text of the page's status message.
+    async fn status(&self) -> String {
+        self.client
+            .find(Locator::Css("[role=status]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 
     async fn heading(&self) -> String {
@@ -461,8 +483,7 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
         wait_for_heading(&browser, "Your account").await;
 
         browser.press("Turn calendar sync on").await;
-        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
-        assert_eq!(status.text().await.unwrap(), "Calendar sync is on.");
+        assert_eq!(browser.status().await, "Calendar sync is on.");
         // The first run creates the Roster calendar in the mailbox.
         for _ in 0..200 {
             if !fake.graph.lock().unwrap().containers("event").is_empty()
@@ -510,9 +531,8 @@ async fn sy2_a_user_turns_calendar_sync_on_and_syncs_now_in_a_browser() {
             .await;
         c.goto(&format!("{}/account", app.root)).await.unwrap();
         browser.press("Turn calendar sync off").await;
-        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
         assert_eq!(
-            status.text().await.unwrap(),
+            browser.status().await,
             "Calendar sync is off; Roster keeps your records."
         );
         browser.close().await;
@@ -542,12 +562,7 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             "a failure for the log and the chart"
         );
         let c = &browser.client;
-        c.goto(&format!("{}/sign-in?next=/console", app.root))
-            .await
-            .unwrap();
-        browser.fill("email", "owner@example.com").await;
-        browser.fill("password", PASSWORD).await;
-        browser.submit().await;
+        browser.sign_in(&app, "owner@example.com").await;
         wait_for_heading(&browser, "Dashboard").await;
         browser
             .screenshot(&format!("console-dashboard-{label}"))
@@ -654,8 +669,7 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             .screenshot(&format!("console-mapping-preview-{label}"))
             .await;
         browser.press_and_confirm("Save mapping").await;
-        let status = c.find(Locator::Css("p.notice")).await.unwrap();
-        assert!(status.text().await.unwrap().starts_with("Saved."));
+        assert!(browser.status().await.starts_with("Saved."));
 
         // The failed write, read from the dashboard's link.
         c.goto(&format!("{}/console", app.root)).await.unwrap();
@@ -698,26 +712,20 @@ async fn console_an_owner_connects_entra_from_the_console_in_a_browser() {
             .await;
         dns.publish("contoso.example", &txt);
         browser.press("Verify contoso.example").await;
-        let status = c.find(Locator::Css("[role=status]")).await.unwrap();
-        assert_eq!(status.text().await.unwrap(), "contoso.example is verified.");
+        assert_eq!(browser.status().await, "contoso.example is verified.");
         browser.close().await;
     }
 }
 
 #[tokio::test]
 async fn console_an_admin_invites_from_the_directory_and_approves_a_join_request_in_a_browser() {
-    use crate::fake_microsoft::{FakeMicrosoft, Person};
-    use crate::microsoft::{install, sign_in};
-    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    use crate::fake_microsoft::Person;
+    use crate::microsoft::{contoso, sign_in, TENANT};
     for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 1200)] {
         let Some(browser) = Browser::start(width, height).await else {
             return;
         };
-        let fake = FakeMicrosoft::start().await;
-        let f = fake.clone();
-        let app = TestApp::spawn_with(move |s| f.configure(s)).await;
-        let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
-        install(&app, &fake, &megan, "Contoso").await;
+        let (app, fake, megan, _) = contoso().await;
         fake.tenant_with_users(TENANT, 4);
 
         let c = &browser.client;
@@ -743,8 +751,7 @@ async fn console_an_admin_invites_from_the_directory_and_approves_a_join_request
             .await;
         browser.press("Invite selected").await;
         wait_for_heading(&browser, "Invitations").await;
-        let said = c.find(Locator::Css("p.notice")).await.unwrap();
-        assert_eq!(said.text().await.unwrap(), "Invited: user1@contoso.com.");
+        assert_eq!(browser.status().await, "Invited: user1@contoso.com.");
 
         // Joe asks to join; Megan approves him from the console.
         let joe = Person::new(TENANT, "joe@contoso.com");
@@ -769,11 +776,7 @@ async fn console_an_admin_invites_from_the_directory_and_approves_a_join_request
             .screenshot(&format!("console-invitations-{label}"))
             .await;
         browser.press("Approve & Add").await;
-        let said = c.find(Locator::Css("p.notice")).await.unwrap();
-        assert_eq!(
-            said.text().await.unwrap(),
-            "joe@contoso.com is now a member."
-        );
+        assert_eq!(browser.status().await, "joe@contoso.com is now a member.");
         browser.close().await;
     }
 }
@@ -857,12 +860,7 @@ async fn console_a_member_cannot_reach_admin_pages_in_a_browser() {
         app.seed_account("member@example.com", "member", false);
         app.exec_sql("UPDATE accounts SET profile_id = (SELECT id FROM profiles WHERE name = 'Standard' AND org_id = accounts.org_id) WHERE email = 'member@example.com'");
         let c = &browser.client;
-        c.goto(&format!("{}/sign-in?next=/console", app.root))
-            .await
-            .unwrap();
-        browser.fill("email", "member@example.com").await;
-        browser.fill("password", PASSWORD).await;
-        browser.submit().await;
+        browser.sign_in(&app, "member@example.com").await;
         wait_for_heading(&browser, "Dashboard").await;
         let nav = c
             .find(Locator::Css("nav"))

@@ -5,9 +5,7 @@
 use reqwest::{Method, StatusCode};
 
 use crate::fake_microsoft::Person;
-use crate::microsoft::{api_token, install, sign_in, spawn, Page};
-
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+use crate::microsoft::{api_token, contoso, sign_in, Page, TENANT};
 
 /// The `action` of the first form whose action contains `marker` after `after`.
 fn action_after(page: &Page, after: &str, marker: &str) -> String {
@@ -38,9 +36,7 @@ async fn ask_to_join(
 
 #[tokio::test]
 async fn o365_people_are_invited_and_join_requests_decided_from_the_console() {
-    let (app, fake) = spawn().await;
-    let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
-    let (admin, _) = install(&app, &fake, &megan, "Contoso").await;
+    let (app, fake, _, admin) = contoso().await;
     let token = api_token(&app, &admin).await;
     fake.tenant_with_users(TENANT, 3);
 
@@ -171,9 +167,7 @@ async fn o365_people_are_invited_and_join_requests_decided_from_the_console() {
 
 #[tokio::test]
 async fn o365_a_member_sees_the_integration_but_not_the_directory_or_invitations() {
-    let (app, fake) = spawn().await;
-    let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
-    let (admin, _) = install(&app, &fake, &megan, "Contoso").await;
+    let (app, fake, _, admin) = contoso().await;
     fake.tenant_with_users(TENANT, 3);
     let joe = Person::new(TENANT, "joe@contoso.com");
     ask_to_join(&app, &fake, &joe).await;

@@ -86,6 +86,15 @@ pub async fn spawn() -> (TestApp, FakeMicrosoft) {
     (app, fake)
 }
 
+/// A server with Microsoft sign-in, on which Megan, a Global Administrator of the tenant,
+/// installed Roster for Contoso; her signed-in browser.
+pub async fn contoso() -> (TestApp, FakeMicrosoft, Person, Browser) {
+    let (app, fake) = spawn().await;
+    let megan = Person::new(TENANT, "megan@contoso.com").global_admin();
+    let (browser, _) = install(&app, &fake, &megan, "Contoso").await;
+    (app, fake, megan, browser)
+}
+
 /// Signs `person` in with Microsoft in a new browser; the page it ends on.
 pub async fn sign_in(app: &TestApp, fake: &FakeMicrosoft, person: &Person) -> (Browser, Page) {
     fake.sign_in_as(person);
