@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::connections::own_connection;
 use super::{Actor, OrgError, OrgResult, OrgService};
+use crate::provisioning::reads::load_computed;
 use crate::scim::mapping::{source_paths, Mapping, MappingEntry};
 use crate::scim::resource::{fold_case, render, Meta};
 use crate::scim::schema::ResourceKind;
@@ -89,25 +90,42 @@ impl OrgService {
     pub async fn user_record(&self, actor: &Actor, id: &str) -> OrgResult<UserRecord> {
         actor.require("users.manage")?;
         let (org, id, d) = (actor.org_id.clone(), id.to_owned(), self.db.dialect());
-        let (row, profile, history, account) = self
+        let urls = self.urls.clone();
+        let (row, profile, history, account, groups) = self
             .db
             .read(move |c| {
                 let t = table_of(ResourceKind::User);
-                let row = resources::find(c, d, t, &org, &id, Find::Plain)?;
+                let row = resources::find(c, d, t, &org, &id, Find::WithMembership)?;
                 let profile = store::find(c, &org, &id)?;
                 let history = store::events_of_user(c, &org, &id, HISTORY)?;
                 let account = accounts::find_account_of_user(c, &org, &id)?;
-                Ok::<_, OrgError>((row, profile, history, account))
+                // The user's groups, as a GET under the tenant URL of its connection shows them.
+                let base = profile
+                    .as_ref()
+                    .and_then(|p| p.connection_id.as_deref())
+                    .map(|c| urls.audience(c))
+                    .unwrap_or_default();
+                let groups = match row.as_ref().filter(|r| r.in_groups) {
+                    Some(r) => {
+                        load_computed(c, ResourceKind::User, std::slice::from_ref(&r.id), &base)
+                            .map_err(|e| OrgError::Unavailable(e.detail))?
+                            .remove(&r.id)
+                            .unwrap_or_default()
+                    }
+                    None => Vec::new(),
+                };
+                Ok::<_, OrgError>((row, profile, history, account, (base, groups)))
             })
             .await?;
         if row.is_none() && profile.is_none() {
             return Err(OrgError::NotFound);
         }
+        let (base, groups) = groups;
         let resource = row.map(|row| {
-            let location = profile
-                .and_then(|p| p.connection_id)
-                .map(|c| format!("{}/Users/{}", self.urls.audience(&c), row.id))
-                .unwrap_or_default();
+            let location = match base.is_empty() {
+                true => String::new(),
+                false => format!("{base}/Users/{}", row.id),
+            };
             let meta = Meta {
                 created: row.created.clone(),
                 last_modified: row.last_modified.clone(),
@@ -115,7 +133,13 @@ impl OrgService {
                 location,
             };
             let rs = self.profiles.registry().resource(ResourceKind::User);
-            render(rs, &row.id, &document(&row), &meta, Vec::new())
+            render(
+                rs,
+                &row.id,
+                &document(&row),
+                &meta,
+                vec![("groups", Value::Array(groups))],
+            )
         });
         let account = account.map(|a| LinkedAccount {
             id: a.id,

@@ -5,7 +5,7 @@ mod log;
 mod members;
 pub mod onboarding;
 pub mod profiles;
-mod reads;
+pub(crate) mod reads;
 pub mod tenancy;
 mod writes;
 

@@ -252,7 +252,7 @@ fn load_shown(
 
 /// Members of groups or groups of users, with `$ref` as the full URI under the tenant's `base`.
 /// Users are passed only when they belong to some group (`ResourceRow::in_groups`).
-pub(super) fn load_computed(
+pub(crate) fn load_computed(
     conn: &mut AnyConnection,
     kind: ResourceKind,
     ids: &[String],

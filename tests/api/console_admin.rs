@@ -202,6 +202,8 @@ async fn a_users_page_shows_the_scim_resource_linked_account_and_status_history(
         StatusCode::OK
     );
 
+    let group = app.create_group("Engineers").await;
+    app.add_members(&group, &[&id]).await;
     let record = app
         .admin(
             Method::GET,
@@ -225,6 +227,10 @@ async fn a_users_page_shows_the_scim_resource_linked_account_and_status_history(
         .unwrap()
         .ends_with(&format!("/scim/v2/{}/Users/{id}", app.connection_id)));
     assert_eq!(record.body["account"], Value::Null);
+    // Exactly what the identity provider reads.
+    let scim = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(resource, &scim.body);
+    assert_eq!(resource["groups"][0]["display"], "Engineers");
 
     let (browser, _) = signed_in(&app, "owner@example.com").await;
     let page = browser

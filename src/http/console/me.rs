@@ -212,14 +212,15 @@ async fn sync_page(
     };
     let mut runs = Vec::new();
     for m in &modules {
-        let module = Module::parse(&m.module).unwrap_or(Module::Calendar);
-        runs.push(match m.enabled || m.last_run.is_some() {
-            true => state
-                .sync
-                .runs(&v.actor, module, 20)
-                .await
-                .unwrap_or_default(),
-            false => Vec::new(),
+        let Some(module) = Module::parse(&m.module) else {
+            runs.push(Vec::new());
+            continue;
+        };
+        runs.push(match state.sync.runs(&v.actor, module, 20).await {
+            Ok(r) => r,
+            // A module never turned on has no runs.
+            Err(crate::sync::SyncError::NotFound) => Vec::new(),
+            Err(e) => return sync_refused(v, e),
         });
     }
     let content = html! {
