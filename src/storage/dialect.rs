@@ -115,6 +115,7 @@ pub enum Bind {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    OptInt(Option<i64>),
     Float(f64),
     Bool(bool),
 }
@@ -215,6 +216,9 @@ impl QueryFragment<MultiBackend> for Sql {
                     out.push_bind_param::<Nullable<Text>, Option<String>>(v)?
                 }
                 Part::Bind(Bind::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
+                Part::Bind(Bind::OptInt(v)) => {
+                    out.push_bind_param::<Nullable<BigInt>, Option<i64>>(v)?
+                }
                 Part::Bind(Bind::Float(v)) => out.push_bind_param::<Double, f64>(v)?,
                 Part::Bind(Bind::Bool(v)) => out.push_bind_param::<Bool, bool>(v)?,
             }

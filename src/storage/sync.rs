@@ -330,29 +330,32 @@ fn link_values(q: &mut Sql, r: &LinkRow) {
     q.text(&r.op_key).push(", ");
     q.bind(Bind::OptText(r.change_key.clone())).push(", ");
     q.bind(Bind::OptText(r.remote_hash.clone())).push(", ");
-    match r.local_version {
-        Some(v) => q.bind(Bind::Int(v)),
-        None => q.push("NULL"),
-    };
-    q.push(", ")
-        .bind(Bind::OptText(r.local_hash.clone()))
+    q.bind(Bind::OptInt(r.local_version)).push(", ");
+    q.bind(Bind::OptText(r.local_hash.clone()))
         .push(", ");
     q.text(&r.status).push(", ").bind(Bind::Int(r.seen_round));
     q.push(", ").bind(Bind::OptText(r.error.clone()));
     q.push(", ").text(&r.updated);
 }
 
+/// `ON CONFLICT (id) DO UPDATE` setting every other column of `columns` to the new row's.
+fn upsert_by_id(columns: &str) -> String {
+    let set: Vec<String> = columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| *c != "id")
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(" ON CONFLICT (id) DO UPDATE SET {}", set.join(", "))
+}
+
 /// Inserts a link, or replaces the one with the same id.
 pub fn save_link(conn: &mut AnyConnection, r: &LinkRow) -> StorageResult<()> {
-    let mut del = Sql::new("DELETE FROM sync_links WHERE id = ");
-    del.text(&r.id);
-    del.cached(true);
-    del.execute(conn).map_err(db)?;
     let mut q = Sql::new("INSERT INTO sync_links (");
     q.push(LINK_COLUMNS).push(") VALUES (");
     link_values(&mut q, r);
-    q.push(")");
-    q.cached(r.local_version.is_some());
+    q.push(")").push(&upsert_by_id(LINK_COLUMNS));
+    q.cached(true);
     q.execute(conn).map_err(db)?;
     Ok(())
 }
@@ -468,10 +471,6 @@ const RUN_COLUMNS: &str = "id, connection_id, trigger, status, started, finished
 
 /// Inserts a run, or rewrites it (its counts as they stand).
 pub fn save_run(conn: &mut AnyConnection, r: &RunRow) -> StorageResult<()> {
-    let mut del = Sql::new("DELETE FROM sync_runs WHERE id = ");
-    del.text(&r.id);
-    del.cached(true);
-    del.execute(conn).map_err(db)?;
     let mut q = Sql::new("INSERT INTO sync_runs (");
     q.push(RUN_COLUMNS).push(") VALUES (");
     q.text(&r.id).push(", ").text(&r.connection_id).push(", ");
@@ -492,6 +491,7 @@ pub fn save_run(conn: &mut AnyConnection, r: &RunRow) -> StorageResult<()> {
         q.push(", ").bind(Bind::Int(n));
     }
     q.push(", ").bind(Bind::OptText(r.error.clone())).push(")");
+    q.push(&upsert_by_id(RUN_COLUMNS));
     q.cached(true);
     q.execute(conn).map_err(db)?;
     Ok(())
