@@ -165,11 +165,7 @@ pub async fn act(
     match result {
         Ok(_) => account_page(&state, &actor, &secret, StatusCode::OK, Some(&done), None).await,
         Err(e @ (SyncError::Forbidden(_) | SyncError::Conflict(_) | SyncError::Invalid(_))) => {
-            let status = match e {
-                SyncError::Forbidden(_) => StatusCode::FORBIDDEN,
-                SyncError::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = super::sync::sync_status(&e);
             account_page(&state, &actor, &secret, status, None, Some(&e.to_string())).await
         }
         Err(e) => refused_sync(e),

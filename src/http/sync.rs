@@ -16,23 +16,28 @@ use crate::sync::{
 
 type Answer = Result<HttpResponse, Problem>;
 
+/// The status that answers a sync failure, on the APIs and on pages alike.
+pub(super) fn sync_status(e: &SyncError) -> StatusCode {
+    match e {
+        SyncError::Invalid(_) => StatusCode::BAD_REQUEST,
+        SyncError::Forbidden(_) => StatusCode::FORBIDDEN,
+        SyncError::NotFound => StatusCode::NOT_FOUND,
+        SyncError::Conflict(_) => StatusCode::CONFLICT,
+        SyncError::Office365(inner) => crate::http::microsoft::office365_status(inner),
+        SyncError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl From<SyncError> for Problem {
     fn from(e: SyncError) -> Self {
-        let status = match &e {
-            SyncError::Invalid(_) => StatusCode::BAD_REQUEST,
-            SyncError::Forbidden(_) => StatusCode::FORBIDDEN,
-            SyncError::NotFound => StatusCode::NOT_FOUND,
-            SyncError::Conflict(_) => StatusCode::CONFLICT,
-            SyncError::Office365(inner) => crate::http::microsoft::office365_status(inner),
-            SyncError::Storage(inner) => {
-                tracing::error!(error = %inner, "sync storage error");
-                return Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable; retry later",
-                );
-            }
-        };
-        Problem::new(status, e.to_string())
+        if let SyncError::Storage(inner) = &e {
+            tracing::error!(error = %inner, "sync storage error");
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; retry later",
+            );
+        }
+        Problem::new(sync_status(&e), e.to_string())
     }
 }
 

@@ -331,8 +331,7 @@ fn link_values(q: &mut Sql, r: &LinkRow) {
     q.bind(Bind::OptText(r.change_key.clone())).push(", ");
     q.bind(Bind::OptText(r.remote_hash.clone())).push(", ");
     q.bind(Bind::OptInt(r.local_version)).push(", ");
-    q.bind(Bind::OptText(r.local_hash.clone()))
-        .push(", ");
+    q.bind(Bind::OptText(r.local_hash.clone())).push(", ");
     q.text(&r.status).push(", ").bind(Bind::Int(r.seen_round));
     q.push(", ").bind(Bind::OptText(r.error.clone()));
     q.push(", ").text(&r.updated);

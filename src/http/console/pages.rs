@@ -542,28 +542,20 @@ pub async fn revoke_token(
     }
 }
 
+/// Answers a refused sync call with its page, at the status the sync API gives it.
 pub(super) fn sync_refused(v: &Visitor, e: SyncError) -> HttpResponse {
-    match e {
-        SyncError::Forbidden(m) => refusal(
-            v,
-            StatusCode::FORBIDDEN,
-            &format!("Your account is not allowed to do this: {m}."),
-        ),
-        SyncError::NotFound => refusal(
-            v,
-            StatusCode::NOT_FOUND,
-            "There is no such page in your organization.",
-        ),
-        SyncError::Invalid(m) | SyncError::Conflict(m) => refusal(v, StatusCode::BAD_REQUEST, &m),
-        other => {
-            tracing::error!(error = %other, "console sync page failed");
-            refusal(
-                v,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Roster could not reach its database; try again in a moment.",
-            )
+    let status = crate::http::sync::sync_status(&e);
+    let message = match e {
+        SyncError::Office365(inner) => return super::people::o365_refused(v, inner),
+        SyncError::Forbidden(m) => format!("Your account is not allowed to do this: {m}."),
+        SyncError::NotFound => "There is no such page in your organization.".into(),
+        SyncError::Invalid(m) | SyncError::Conflict(m) => m,
+        SyncError::Storage(inner) => {
+            tracing::error!(error = %inner, "console sync page failed");
+            "Roster could not reach its database; try again in a moment.".into()
         }
-    }
+    };
+    refusal(v, status, &message)
 }
 
 /// GET /console/sync: every user's calendar and contacts sync.

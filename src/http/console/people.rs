@@ -17,13 +17,10 @@ pub(super) fn o365_refused(v: &Visitor, e: Office365Error) -> HttpResponse {
     if let Office365Error::Org(e) = e {
         return refused(v, e);
     }
-    let status = match &e {
-        Office365Error::Forbidden(_) => StatusCode::FORBIDDEN,
-        Office365Error::Conflict(_) => StatusCode::CONFLICT,
-        Office365Error::Gone(_) => StatusCode::GONE,
-        Office365Error::Microsoft(_) => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::BAD_REQUEST,
-    };
+    let status = crate::http::microsoft::office365_status(&e);
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "console Microsoft 365 call failed");
+    }
     let message = match &e {
         Office365Error::Microsoft(m) => format!("Microsoft 365 did not answer as expected: {m}."),
         other => format!("{other}."),
