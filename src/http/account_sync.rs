@@ -40,11 +40,11 @@ pub(crate) fn state_text(s: &ModuleStatus) -> &'static str {
 
 /// `2026-11-28T14:18:31.414Z` as `2026-11-28 14:18 UTC`, in a `<time>`.
 fn when(t: &str) -> String {
-    let shown = match (t.get(..10), t.get(11..16)) {
-        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
-        _ => t.to_owned(),
-    };
-    format!("<time datetime=\"{}\">{}</time>", escape(t), escape(&shown))
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        escape(t),
+        escape(&super::page::utc_minute(t))
+    )
 }
 
 fn last_run(s: &ModuleStatus) -> String {

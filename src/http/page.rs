@@ -54,3 +54,12 @@ pub fn html(
             title = escape(title)
         ))
 }
+
+/// `2026-11-28T14:18:31.414Z` as `2026-11-28 14:18 UTC`, what a page shows until its script
+/// puts the time in the reader's time zone.
+pub fn utc_minute(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
+        _ => t.to_owned(),
+    }
+}

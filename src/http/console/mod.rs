@@ -125,8 +125,8 @@ const NAV: [(&str, &str, Option<&str>); 12] = [
     ("/console/sync", "Sync", Some("users.manage")),
 ];
 
-/// The console's frame around a page's content.
-fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
+/// The console's page around a title, what the header shows beside the brand, and content.
+fn frame(title: &str, header: Markup, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -141,24 +141,7 @@ fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     span.brand { "Roster" }
-                    nav aria-label="Console" {
-                        ul {
-                            @for (path, label, permission) in NAV {
-                                @if permission.is_none_or(|p| v.actor.allows(p)) {
-                                    li {
-                                        a href=(path) aria-current=[(path == current).then_some("page")] { (label) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    div.who {
-                        a href="/console/me" aria-current=[(current == "/console/me").then_some("page")] { (v.actor.email) }
-                        form method="post" action="/sign-out" {
-                            input type="hidden" name="csrf" value=(v.csrf);
-                            button.link type="submit" { "Sign out" }
-                        }
-                    }
+                    (header)
                 }
                 main #main {
                     h1 { (title) }
@@ -167,6 +150,31 @@ fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
             }
         }
     }
+}
+
+/// The console's frame around a page's content, for a signed-in visitor.
+fn layout(v: &Visitor, title: &str, current: &str, content: Markup) -> Markup {
+    let header = html! {
+        nav aria-label="Console" {
+            ul {
+                @for (path, label, permission) in NAV {
+                    @if permission.is_none_or(|p| v.actor.allows(p)) {
+                        li {
+                            a href=(path) aria-current=[(path == current).then_some("page")] { (label) }
+                        }
+                    }
+                }
+            }
+        }
+        div.who {
+            a href="/console/me" aria-current=[(current == "/console/me").then_some("page")] { (v.actor.email) }
+            form method="post" action="/sign-out" {
+                input type="hidden" name="csrf" value=(v.csrf);
+                button.link type="submit" { "Sign out" }
+            }
+        }
+    };
+    frame(title, header, content)
 }
 
 /// A page saying why the visitor cannot do what they asked.

@@ -26,11 +26,7 @@ impl CsrfForm {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` as a `<time>` the script shows in the reader's time zone.
 pub(super) fn when(t: &str) -> Markup {
-    let shown = match (t.get(..10), t.get(11..16)) {
-        (Some(d), Some(hm)) => format!("{d} {hm} UTC"),
-        _ => t.to_owned(),
-    };
-    html! { time datetime=(t) { (shown) } }
+    html! { time datetime=(t) { (crate::http::page::utc_minute(t)) } }
 }
 
 fn bar_chart(days: &[crate::org::dashboard::DayActivity]) -> Markup {

@@ -5,7 +5,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::pages::{copyable, when, CsrfForm};
@@ -15,36 +15,22 @@ use crate::org::{ConnectionView, GrantRow, NewAccount, NewConnection, OrgError, 
 
 /// The claim form, for someone not signed in.
 fn claim_page(status: StatusCode, error: Option<&str>, email: &str) -> HttpResponse {
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "Welcome · Roster console" }
-                link rel="stylesheet" href="/console/assets/console.css";
-            }
-            body {
-                header.top { span.brand { "Roster" } }
-                main #main {
-                    h1 { "Welcome to Roster" }
-                    p { "When Roster first started, it printed a " strong { "secret token" }
-                        ". Paste it here to become the owner of its organization, then follow the steps to connect Microsoft Entra ID." }
-                    @if let Some(e) = error { p.error role="alert" { (e) } }
-                    form.stack method="post" action="/console/welcome/claim" {
-                        label { "Secret token printed at first start"
-                            input type="password" name="token" required autocomplete="off"; }
-                        label { "Your email" input type="email" name="email" required value=(email) autocomplete="username"; }
-                        label { "Your name" input type="text" name="display_name" maxlength="200"; }
-                        label { "Choose a password" input type="password" name="password" minlength="10" required autocomplete="new-password"; }
-                        label { "The password again" input type="password" name="confirm_password" minlength="10" required autocomplete="new-password"; }
-                        button type="submit" { "Become the owner" }
-                    }
-                    p { "Already have an account? " a href="/sign-in?next=/console/welcome" { "Sign in" } "." }
-                }
-            }
+    let content = html! {
+        p { "When Roster first started, it printed a " strong { "secret token" }
+            ". Paste it here to become the owner of its organization, then follow the steps to connect Microsoft Entra ID." }
+        @if let Some(e) = error { p.error role="alert" { (e) } }
+        form.stack method="post" action="/console/welcome/claim" {
+            label { "Secret token printed at first start"
+                input type="password" name="token" required autocomplete="off"; }
+            label { "Your email" input type="email" name="email" required value=(email) autocomplete="username"; }
+            label { "Your name" input type="text" name="display_name" maxlength="200"; }
+            label { "Choose a password" input type="password" name="password" minlength="10" required autocomplete="new-password"; }
+            label { "The password again" input type="password" name="confirm_password" minlength="10" required autocomplete="new-password"; }
+            button type="submit" { "Become the owner" }
         }
+        p { "Already have an account? " a href="/sign-in?next=/console/welcome" { "Sign in" } "." }
     };
+    let page = super::frame("Welcome to Roster", html! {}, content);
     super::respond(status, page)
 }
 
