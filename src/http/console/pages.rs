@@ -231,6 +231,19 @@ pub async fn user(
         Ok(r) => r,
         Err(e) => return refused(&v, e),
     };
+    // Connections by name, for those who may see them; others see their ids.
+    let names: std::collections::BTreeMap<String, String> =
+        match v.actor.allows("connections.manage") {
+            true => match state.org.list_connections(&v.actor).await {
+                Ok(list) => list.into_iter().map(|c| (c.id, c.name)).collect(),
+                Err(e) => return refused(&v, e),
+            },
+            false => Default::default(),
+        };
+    let connection = |id: &str| {
+        let name = names.get(id).map_or(id, String::as_str).to_owned();
+        html! { a href=(format!("/console/connections/{id}")) { (name) } }
+    };
     // The user's SCIM writes, for those who may read the log.
     let query = crate::storage::provlog::LogQuery {
         resource_id: Some(u.id.clone()),
@@ -250,7 +263,7 @@ pub async fn user(
             dt { "Status" } dd { (u.status) " since " (when(&u.status_changed)) }
             dt { "Written by connection" } dd {
                 @match &u.connection_id {
-                    Some(c) => a href=(format!("/console/connections/{c}")) { (c) },
+                    Some(c) => (connection(c)),
                     None => "none",
                 }
             }
@@ -270,7 +283,7 @@ pub async fn user(
         @if record.history.is_empty() { p { "No status change since the user was created." } } @else {
             ul { @for e in &record.history {
                 li { (when(&e.at)) " — " (e.kind.trim_start_matches("user."))
-                    @if let Some(c) = &e.connection_id { " by connection " a href=(format!("/console/connections/{c}")) { (c) } } }
+                    @if let Some(c) = &e.connection_id { " by connection " (connection(c)) } }
             } }
         }
         h2 { "SCIM resource" }
@@ -303,6 +316,16 @@ pub async fn user(
     )
 }
 
+/// What a connection kind is called on a page.
+fn kind_label(kind: &str) -> &str {
+    match kind {
+        "azure" => "Microsoft Entra ID",
+        "okta" => "Okta",
+        "scim" => "SCIM client",
+        other => other,
+    }
+}
+
 fn connection_rows(list: &[ConnectionView]) -> Markup {
     html! {
         div.scroll {
@@ -312,7 +335,7 @@ fn connection_rows(list: &[ConnectionView]) -> Markup {
                     @for c in list {
                         tr {
                             td { a href=(format!("/console/connections/{}", c.id)) { (c.name) } }
-                            td { (c.kind) }
+                            td { (kind_label(&c.kind)) }
                             td { @if c.disabled { "disabled" } @else { "active" } }
                             td { (when(&c.created)) }
                         }
@@ -426,7 +449,7 @@ pub(super) async fn connection_page(
         _ => None,
     };
     let content = html! {
-        p { (c.kind) " connection, " @if c.disabled { strong { "disabled" } } @else { "active" } "." }
+        p { (kind_label(&c.kind)) " connection, " @if c.disabled { strong { "disabled" } } @else { "active" } "." }
         h2 { "Paste into your identity provider" }
         (copyable("tenant-url", "Tenant URL", &c.tenant_url))
         (copyable("authorization-endpoint", "Authorization endpoint (OAuth)", &c.authorization_endpoint))
