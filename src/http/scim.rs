@@ -416,7 +416,7 @@ async fn search_all(
             params
                 .filter
                 .as_deref()
-                .map_or(Ok(()), |f| state.scim.check_filter(*k, f))
+                .map_or(Ok(()), |f| state.scim.check_filter(*k, f, &p.tenant.rules))
         })
         .collect();
     if let (true, [Err(e), ..]) = (checks.iter().all(Result::is_err), &checks[..]) {

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::metrics::Counter;
-use crate::scim::filter::parse_filter;
-use crate::scim::patch::{apply_patch, parse_patch_request};
+use crate::scim::patch::{apply_patch, check_resource_id, parse_patch_request};
 use crate::scim::plan::{plan, sort_key};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{

@@ -65,8 +65,9 @@ impl ScimService {
     }
 
     /// Whether a filter is valid for a resource type (parses and names only its attributes).
-    pub fn check_filter(&self, kind: ResourceKind, filter: &str) -> ScimResult<()> {
-        parse_filter(filter)
+    pub fn check_filter(&self, kind: ResourceKind, filter: &str, rules: &Rules) -> ScimResult<()> {
+        rules
+            .parse_filter(filter)
             .and_then(|f| plan(self.schema(kind), &f))
             .map(|_| ())
     }
@@ -83,8 +84,7 @@ impl ScimService {
         let filter = params
             .filter
             .as_deref()
-            .filter(|f| !f.trim().is_empty())
-            .map(|f| parse_filter(f).and_then(|f| plan(rs, &f)))
+            .map(|f| tenant.rules.parse_filter(f).and_then(|f| plan(rs, &f)))
             .transpose()?;
         let sort = params
             .sort_by

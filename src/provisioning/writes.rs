@@ -342,6 +342,7 @@ impl ScimService {
         let result = async {
             let rules = tenant.rules;
             let ops = parse_patch_request(&body, &rules)?;
+            check_resource_id(&ops, id)?;
             let (doc_ops, member_changes) = match kind {
                 ResourceKind::Group => split_member_ops(self.schema(kind), ops, &rules)?,
                 ResourceKind::User => (ops, vec![]),

@@ -106,14 +106,26 @@ pub struct PatchPath {
     pub sub_after_filter: Option<String>,
 }
 
-/// Parses a `filter` query parameter.
+/// Parses a `filter` query parameter exactly as RFC 7644 §3.4.2.2 writes it: every compare value
+/// a JSON literal (`"text"`, a number, `true`, `false`, `null`).
 pub fn parse_filter(input: &str) -> ScimResult<Filter> {
+    parse_filter_reading(input, false)
+}
+
+/// Parses a `filter` that may also carry bare words as string values (`externalId eq jyoung`),
+/// as an old Microsoft example writes them.
+pub fn parse_filter_with_bare_words(input: &str) -> ScimResult<Filter> {
+    parse_filter_reading(input, true)
+}
+
+fn parse_filter_reading(input: &str, bare_words: bool) -> ScimResult<Filter> {
     if input.len() > MAX_FILTER_LEN {
         return Err(ScimError::invalid_filter(format!(
             "filter longer than {MAX_FILTER_LEN} bytes"
         )));
     }
     let mut p = Parser::new(input);
+    p.bare_words = bare_words;
     p.skip_ws();
     if p.at_end() {
         return Err(ScimError::invalid_filter("empty filter"));
@@ -170,6 +182,8 @@ struct Parser<'a> {
     pos: usize,
     terms: usize,
     in_value_path: bool,
+    /// Whether a compare value may be a bare word, read as a string.
+    bare_words: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -179,6 +193,7 @@ impl<'a> Parser<'a> {
             pos: 0,
             terms: 0,
             in_value_path: false,
+            bare_words: true,
         }
     }
 
@@ -383,7 +398,13 @@ impl<'a> Parser<'a> {
             _ => match serde_json::from_str::<Number>(word) {
                 Ok(n) => CompValue::Num(n),
                 // RFC 7644 wants a JSON literal; old Microsoft examples send bare words.
-                Err(_) => CompValue::Str(word.to_owned()),
+                Err(_) if self.bare_words => CompValue::Str(word.to_owned()),
+                Err(_) => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "the value at offset {start} of filter must be a JSON literal: a \
+                         \"quoted string\", a number, true, false or null"
+                    )))
+                }
             },
         })
     }
@@ -573,7 +594,19 @@ mod tests {
                 ..
             }
         ));
-        let f = parse_filter("name.familyName eq Employee").unwrap();
+        for bare in [
+            "userName eq r1",
+            "userName eq 'r1'",
+            "name.familyName eq Employee",
+        ] {
+            let err = parse_filter(bare).unwrap_err();
+            assert_eq!(
+                err.scim_type,
+                Some(crate::scim::ScimType::InvalidFilter),
+                "{bare}"
+            );
+        }
+        let f = parse_filter_with_bare_words("name.familyName eq Employee").unwrap();
         assert!(matches!(
             f,
             Filter::Compare {

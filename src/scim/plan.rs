@@ -48,9 +48,13 @@ pub enum Plan {
         field: Field,
         inner: Box<Plan>,
     },
+    /// A condition decided without reading a resource: on `meta.resourceType`, or on `schemas`
+    /// naming the resource type's core schema.
+    Const(bool),
 }
 
-/// What `sortBy` names: a field and, for a multi-valued attribute, that its first value counts.
+/// What `sortBy` names: a field and, for a multi-valued attribute, that its primary value counts,
+/// or its first value when none is primary.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortKey {
     pub field: Field,
@@ -102,10 +106,69 @@ impl Planner<'_> {
             Filter::And(a, b) => Plan::And(Box::new(self.plan(a)?), Box::new(self.plan(b)?)),
             Filter::Or(a, b) => Plan::Or(Box::new(self.plan(a)?), Box::new(self.plan(b)?)),
             Filter::Not(a) => Plan::Not(Box::new(self.plan(a)?)),
-            Filter::Compare { path, op, value } => self.compare(path, *op, value)?,
-            Filter::Present(path) => self.present(path)?,
+            Filter::Compare { path, op, value } => match self.fixed(path) {
+                Some(fixed) => self.compare_fixed(fixed, *op, value)?,
+                None => self.compare(path, *op, value)?,
+            },
+            Filter::Present(path) => match self.fixed(path) {
+                Some(_) => Plan::Const(true),
+                None => self.present(path)?,
+            },
             Filter::ValuePath { path, filter } => self.value_path(path, filter)?,
         })
+    }
+
+    /// `schemas` and `meta.resourceType`, which every resource carries but no stored document
+    /// holds: their values follow from the resource type and its extensions.
+    fn fixed(&self, path: &AttrPath) -> Option<Fixed> {
+        let core = path
+            .urn
+            .as_deref()
+            .is_none_or(|u| u.eq_ignore_ascii_case(&self.rs.core.id));
+        match (
+            core,
+            path.attr.to_ascii_lowercase().as_str(),
+            path.sub.as_deref(),
+        ) {
+            (true, "schemas", None) => Some(Fixed::Schemas),
+            (true, "meta", Some(sub)) if sub.eq_ignore_ascii_case("resourceType") => {
+                Some(Fixed::ResourceType)
+            }
+            _ => None,
+        }
+    }
+
+    fn compare_fixed(&self, fixed: Fixed, op: CompareOp, value: &CompValue) -> ScimResult<Plan> {
+        let CompValue::Str(text) = value else {
+            return Err(ScimError::invalid_filter(format!(
+                "'{}' is compared with a string",
+                fixed.name()
+            )));
+        };
+        match fixed {
+            Fixed::ResourceType => Ok(Plan::Const(compare_text(&self.rs.def.name, op, text))),
+            Fixed::Schemas => {
+                let named = if text.eq_ignore_ascii_case(&self.rs.core.id) {
+                    Plan::Const(true)
+                } else if let Some(ext) = self.rs.extension(text) {
+                    Plan::Present(Field {
+                        ext: None,
+                        attr: ext.id.clone(),
+                        sub: None,
+                        kind: AttrType::Complex,
+                    })
+                } else {
+                    Plan::Const(false)
+                };
+                match op {
+                    CompareOp::Eq => Ok(named),
+                    CompareOp::Ne => Ok(Plan::Not(Box::new(named))),
+                    _ => Err(ScimError::invalid_filter(
+                        "'schemas' is compared with eq or ne",
+                    )),
+                }
+            }
+        }
     }
 
     fn resolve(&self, path: &AttrPath) -> ScimResult<(Option<String>, &Attribute)> {
@@ -316,6 +379,37 @@ impl Planner<'_> {
     }
 }
 
+/// An attribute whose value follows from the resource type (see [`Planner::fixed`]).
+#[derive(Debug, Clone, Copy)]
+enum Fixed {
+    Schemas,
+    ResourceType,
+}
+
+impl Fixed {
+    fn name(self) -> &'static str {
+        match self {
+            Fixed::Schemas => "schemas",
+            Fixed::ResourceType => "meta.resourceType",
+        }
+    }
+}
+
+/// A case-exact comparison of two strings (`meta.resourceType` is case-exact, RFC 7643 §3.1).
+fn compare_text(actual: &str, op: CompareOp, operand: &str) -> bool {
+    match op {
+        CompareOp::Eq => actual == operand,
+        CompareOp::Ne => actual != operand,
+        CompareOp::Co => actual.contains(operand),
+        CompareOp::Sw => actual.starts_with(operand),
+        CompareOp::Ew => actual.ends_with(operand),
+        CompareOp::Gt => actual > operand,
+        CompareOp::Ge => actual >= operand,
+        CompareOp::Lt => actual < operand,
+        CompareOp::Le => actual <= operand,
+    }
+}
+
 /// `eq null` means unassigned, `ne null` assigned; nothing else compares with null.
 fn null_compare(present: Plan, op: CompareOp) -> ScimResult<Plan> {
     match op {
@@ -472,6 +566,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn schemas_and_resource_type_are_decided_by_the_resource_type_rfc7644_3_4_2_2() {
+        let enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+        match plan_user(&format!("schemas eq \"{enterprise}\"")).unwrap() {
+            Plan::Present(field) => assert_eq!(field.attr, enterprise),
+            p => panic!("{p:?}"),
+        }
+        let core = "schemas eq \"urn:ietf:params:scim:schemas:core:2.0:User\"";
+        assert_eq!(plan_user(core).unwrap(), Plan::Const(true));
+        assert_eq!(
+            plan_user("schemas eq \"urn:other\"").unwrap(),
+            Plan::Const(false)
+        );
+        assert_eq!(plan_user("schemas pr").unwrap(), Plan::Const(true));
+        assert_eq!(
+            plan_user("meta.resourceType eq \"User\"").unwrap(),
+            Plan::Const(true)
+        );
+        assert_eq!(
+            plan_user("meta.resourceType eq \"Group\"").unwrap(),
+            Plan::Const(false)
+        );
+        assert_eq!(
+            plan_user("meta.resourceType sw \"Us\"").unwrap(),
+            Plan::Const(true)
+        );
+        assert!(plan_user("schemas sw \"urn\"").is_err());
+        assert!(plan_user("meta.resourceType eq 1").is_err());
     }
 
     #[test]

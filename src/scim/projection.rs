@@ -15,6 +15,9 @@ struct Selector {
 /// What a client asked to see of a resource.
 #[derive(Debug, Clone, Default)]
 pub struct Projection {
+    /// Whether `attributes` named anything: then only those and the always-returned attributes
+    /// are shown, even when none of its names is known (RFC 7644 §3.9).
+    only_included: bool,
     include: Vec<Selector>,
     exclude: Vec<Selector>,
 }
@@ -22,15 +25,21 @@ pub struct Projection {
 impl Projection {
     /// Parses the comma-separated parameter values; names the schema does not know are ignored.
     pub fn new(rs: &ResourceSchema, attributes: Option<&str>, excluded: Option<&str>) -> Self {
-        let parse = |list: Option<&str>| -> Vec<Selector> {
+        fn names(list: Option<&str>) -> Vec<&str> {
             list.into_iter()
                 .flat_map(|l| l.split(','))
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
+                .collect()
+        }
+        let parse = |list: Option<&str>| -> Vec<Selector> {
+            names(list)
+                .into_iter()
                 .filter_map(|s| resolve(rs, s))
                 .collect()
         };
         Projection {
+            only_included: !names(attributes).is_empty(),
             include: parse(attributes),
             exclude: parse(excluded),
         }
@@ -51,7 +60,7 @@ impl Projection {
         match attr.returned {
             Returned::Never => false,
             Returned::Always => true,
-            _ if !self.include.is_empty() => self.include.iter().any(|s| s.names(ext, &attr.name)),
+            _ if self.only_included => self.include.iter().any(|s| s.names(ext, &attr.name)),
             Returned::Request => false,
             Returned::Default => !self
                 .exclude
@@ -201,6 +210,18 @@ mod tests {
             p.apply(&reg.user, user()),
             json!({"schemas": ["s"], "id": "1", "userName": "u", "name": {"givenName": "A"}})
         );
+    }
+
+    #[test]
+    fn attributes_naming_nothing_known_returns_only_the_always_returned() {
+        let reg = Registry::embedded().unwrap();
+        let p = Projection::new(&reg.user, Some("nosuch, alsoNot"), None);
+        assert_eq!(
+            p.apply(&reg.user, user()),
+            json!({"schemas": ["s"], "id": "1"})
+        );
+        let empty = Projection::new(&reg.user, Some(" , "), None);
+        assert_eq!(empty.apply(&reg.user, user()), user());
     }
 
     #[test]

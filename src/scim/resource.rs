@@ -54,7 +54,7 @@ pub fn normalize_resource(
                 if value.is_null() {
                     continue;
                 }
-                return Err(ScimError::invalid_syntax(format!(
+                return Err(ScimError::invalid_value(format!(
                     "'{key}' must be an object of extension attributes"
                 )));
             };
@@ -128,7 +128,7 @@ pub fn coerce(attr: &Attribute, value: &Value, rules: &Rules) -> ScimResult<Opti
             Value::Array(a) => a.iter().collect(),
             other if rules.loose_shapes() => vec![other],
             _ => {
-                return Err(ScimError::invalid_syntax(format!(
+                return Err(ScimError::invalid_value(format!(
                     "'{}' is multi-valued: its value must be an array",
                     attr.name
                 )))
@@ -149,7 +149,7 @@ pub fn coerce(attr: &Attribute, value: &Value, rules: &Rules) -> ScimResult<Opti
         // Entra sometimes sends a one-element array for a single-valued complex (manager).
         Value::Array(a) if a.len() == 1 && rules.loose_shapes() => &a[0],
         Value::Array(_) => {
-            return Err(ScimError::invalid_syntax(format!(
+            return Err(ScimError::invalid_value(format!(
                 "'{}' is single-valued: its value must not be an array",
                 attr.name
             )));
@@ -438,6 +438,11 @@ pub fn render(
     for attr in &rs.core.attributes {
         if let Some(v) = doc.get(&attr.name) {
             out.insert(attr.name.clone(), v.clone());
+        } else if attr.name == "active" && attr.kind == AttrType::Boolean {
+            // Roster holds a user whose client never set `active` as active, and filters on
+            // `active` read it so; the representation says the same (RFC 7644 §3.4.2.2: filters
+            // match the values returned).
+            out.insert(attr.name.clone(), Value::Bool(true));
         }
     }
     for (name, value) in computed {
@@ -523,11 +528,12 @@ mod tests {
             );
         }
         let scalar = json!({"userName": "u", "emails": "x@example.com"});
+        // A value of the wrong shape is `invalidValue` (RFC 7644 §3.12), not `invalidSyntax`.
         let err = normalize_resource(&reg.user, &scalar, &rfc).unwrap_err();
-        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidSyntax));
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidValue));
         let list = json!({"userName": ["a", "b"]});
         let err = normalize_resource(&reg.user, &list, &Rules::entra()).unwrap_err();
-        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidSyntax));
+        assert_eq!(err.scim_type, Some(crate::scim::ScimType::InvalidValue));
     }
 
     #[test]

@@ -94,6 +94,16 @@ impl Rules {
         self.entra_shapes()
     }
 
+    /// Parses a `filter` as this connection reads it: RFC 7644's JSON literals, and on `azure`
+    /// connections also bare words as strings (`externalId eq jyoung`, from an old Microsoft
+    /// example). An empty filter is `invalidFilter` for everyone.
+    pub fn parse_filter(&self, input: &str) -> ScimResult<Filter> {
+        match self.entra_shapes() {
+            true => super::filter::parse_filter_with_bare_words(input),
+            false => super::filter::parse_filter(input),
+        }
+    }
+
     /// An empty `Operations` list (Microsoft's SCIM validator sends one).
     pub fn empty_operations(&self) -> bool {
         self.entra_shapes()

@@ -26,6 +26,10 @@ pub(crate) struct FilterSql<'a> {
     pub org_id: &'a str,
 }
 
+fn constant(holds: bool) -> Sql {
+    Sql::new(if holds { "1 = 1" } else { "1 = 0" })
+}
+
 fn unsupported(what: impl Into<String>) -> StorageError {
     StorageError::Unsupported(what.into())
 }
@@ -46,6 +50,7 @@ impl FilterSql<'_> {
             }
             Plan::Present(field) => self.present_root(field)?,
             Plan::Any { field, inner } => self.any(field, inner)?,
+            Plan::Const(holds) => constant(*holds),
         })
     }
 
@@ -319,6 +324,7 @@ impl FilterSql<'_> {
             }
             Plan::Present(field) => self.present(&source(field)?),
             Plan::Any { .. } => return Err(unsupported("value filters cannot be nested")),
+            Plan::Const(holds) => constant(*holds),
         })
     }
 
@@ -377,22 +383,19 @@ impl FilterSql<'_> {
         }
         let mut keys: Vec<String> = key.field.ext.iter().cloned().collect();
         keys.push(key.field.attr.clone());
+        if key.first_of_multi {
+            return Ok(self.primary_or_first(&keys, key.field.sub.as_deref()));
+        }
         let expr = match self.d {
             Dialect::Sqlite => {
                 let mut path = sqlite_path(&keys);
-                if key.first_of_multi {
-                    path.push_str("[0]");
-                }
                 if let Some(sub) = &key.field.sub {
                     path.push_str(&format!(".\"{sub}\""));
                 }
                 format!("json_extract(T.search, {})", literal(&path))
             }
             Dialect::Postgres => {
-                let mut e = pg_json("T.search", &keys);
-                if key.first_of_multi {
-                    e = format!("({e} -> 0)");
-                }
+                let e = pg_json("T.search", &keys);
                 match &key.field.sub {
                     Some(sub) => format!("({e} ->> {})", literal(sub)),
                     None => format!("({e} #>> '{{}}')"),
@@ -400,6 +403,47 @@ impl FilterSql<'_> {
             }
         };
         Ok(expr)
+    }
+}
+
+impl FilterSql<'_> {
+    /// A multi-valued attribute's sort value: its primary value's, else its first value's
+    /// (RFC 7644 §3.4.2.3).
+    fn primary_or_first(&self, keys: &[String], sub: Option<&str>) -> String {
+        match self.d {
+            Dialect::Sqlite => {
+                let list = sqlite_path(keys);
+                let sub_path = sub.map_or(String::new(), |s| format!(".\"{s}\""));
+                let in_element = match sub {
+                    Some(_) => format!(
+                        "json_extract(P.value, {})",
+                        literal(&format!("${sub_path}"))
+                    ),
+                    None => "P.value".to_owned(),
+                };
+                format!(
+                    "COALESCE((SELECT {in_element} FROM json_each(T.search, {}) P \
+                     WHERE json_extract(P.value, '$.primary') = 1 LIMIT 1), \
+                     json_extract(T.search, {}))",
+                    literal(&list),
+                    literal(&format!("{list}[0]{sub_path}")),
+                )
+            }
+            Dialect::Postgres => {
+                let list = pg_json("T.search", keys);
+                let of = |el: &str| match sub {
+                    Some(sub) => format!("({el} ->> {})", literal(sub)),
+                    None => format!("({el} #>> '{{}}')"),
+                };
+                format!(
+                    "COALESCE((SELECT {} FROM jsonb_array_elements(CASE WHEN \
+                     jsonb_typeof({list}) = 'array' THEN {list} END) P \
+                     WHERE P -> 'primary' = 'true'::jsonb LIMIT 1), {})",
+                    of("P"),
+                    of(&format!("({list} -> 0)")),
+                )
+            }
+        }
     }
 }
 

@@ -233,15 +233,15 @@ async fn sc10_schemas_must_name_the_core_schema_on_every_connection() {
 }
 
 #[tokio::test]
-async fn sc10_a_scalar_for_a_multi_valued_attribute_is_invalid_syntax_except_entra_shapes() {
-    let app = TestApp::spawn().await;
+async fn sc10_a_scalar_for_a_multi_valued_attribute_is_invalid_value_except_entra_shapes() {
+    let app = TestApp::spawn_rfc().await;
     let mut scalar = user_body("scalar@x.com");
     scalar["emails"] = json!("scalar@x.com");
     let r = app.post("/Users", scalar.clone()).await;
     assert_scim_error(
         &r,
         StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
+        Some("invalidValue"),
         "emails scalar",
     );
     let mut list = user_body("list@x.com");
@@ -250,7 +250,7 @@ async fn sc10_a_scalar_for_a_multi_valued_attribute_is_invalid_syntax_except_ent
     assert_scim_error(
         &r,
         StatusCode::BAD_REQUEST,
-        Some("invalidSyntax"),
+        Some("invalidValue"),
         "list for single",
     );
     let mut manager = user_body("managed@x.com");
@@ -283,7 +283,7 @@ async fn sc10_a_scalar_for_a_multi_valued_attribute_is_invalid_syntax_except_ent
 
 #[tokio::test]
 async fn sc6_a_value_filter_that_matches_nothing_is_no_target() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_rfc().await;
     let id = app.create_user("target@x.com").await;
     let path = format!("/Users/{id}");
     let misses = [
@@ -334,7 +334,7 @@ async fn sc6_a_value_filter_that_matches_nothing_is_no_target() {
 
 #[tokio::test]
 async fn sc6_empty_operations_are_invalid_value_except_on_azure() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_rfc().await;
     let id = app.create_user("empty@x.com").await;
     let r = app
         .patch(&format!("/Users/{id}"), patch_ops(json!([])))
@@ -392,7 +392,7 @@ async fn sc6_patch_operation_count_is_capped_and_advertised() {
 
 #[tokio::test]
 async fn sc9_entra_capitalised_ops_are_azure_only() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_rfc().await;
     let id = app.create_user("ops@x.com").await;
     let body = patch_ops(json!([{"op": "Replace", "path": "active", "value": false}]));
     let r = app.patch(&format!("/Users/{id}"), body.clone()).await;

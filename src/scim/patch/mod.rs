@@ -19,7 +19,7 @@ use super::rules::Rules;
 use super::schema::{AttrType, Attribute, Mutability, ResourceSchema};
 
 pub use element::matches_element;
-pub use request::{parse_patch_request, OpKind, PatchOperation, PATCH_OP_URN};
+pub use request::{check_resource_id, parse_patch_request, OpKind, PatchOperation, PATCH_OP_URN};
 use target::{check_writable, container, drop_empty_extension, resolve_target, Target};
 
 /// Applies the operations to `doc` all or nothing. Returns whether the document changed.
@@ -56,10 +56,10 @@ fn apply_one(
                 return Err(ScimError::no_target("remove needs a path"));
             }
             let value = op.value.as_ref().ok_or_else(|| {
-                ScimError::invalid_syntax("add/replace without path needs a value")
+                ScimError::invalid_value("add/replace without path needs a value")
             })?;
             let obj = value.as_object().ok_or_else(|| {
-                ScimError::invalid_syntax("a value without path must be an object")
+                ScimError::invalid_value("a value without path must be an object")
             })?;
             for (key, v) in obj {
                 let target = match resolve_target(rs, key) {
@@ -172,7 +172,13 @@ fn set_attr(
     rules: &Rules,
 ) -> ScimResult<()> {
     let value =
-        value.ok_or_else(|| ScimError::invalid_syntax(format!("'{}' needs a value", attr.name)))?;
+        value.ok_or_else(|| ScimError::invalid_value(format!("'{}' needs a value", attr.name)))?;
+    if let (false, AttrType::Complex, Value::Object(fields)) = (attr.multi_valued, attr.kind, value)
+    {
+        if !fields.is_empty() {
+            return merge_complex(target, attr, fields, rules);
+        }
+    }
     let Some(new) = coerce(attr, value, rules)? else {
         // null / "" / [] unassign the attribute (RFC 7643 §2.5).
         if op == OpKind::Replace || (!attr.multi_valued && attr.kind != AttrType::Complex) {
@@ -201,19 +207,46 @@ fn set_attr(
             }
         }
         (false, AttrType::Complex, _) => {
-            let merged = match (target.get(&attr.name), new) {
-                (Some(Value::Object(old)), Value::Object(n)) => {
-                    let mut m = old.clone();
-                    m.extend(n);
-                    Value::Object(m)
-                }
-                (_, n) => n,
-            };
-            target.insert(attr.name.clone(), merged);
+            // A bare value read as `{"value": …}` (Entra's manager): merged like an object.
+            if let Value::Object(n) = new {
+                return merge_complex(target, attr, &n, rules);
+            }
+            target.insert(attr.name.clone(), new);
         }
         _ => {
             target.insert(attr.name.clone(), new);
         }
+    }
+    Ok(())
+}
+
+/// `add` or `replace` of a single-valued complex attribute: the sub-attributes named are set, or
+/// unassigned when their value is null or `""`, and the ones not named are left unchanged
+/// (RFC 7644 §3.5.2.1 and §3.5.2.3).
+fn merge_complex(
+    target: &mut Map<String, Value>,
+    attr: &Attribute,
+    fields: &Map<String, Value>,
+    rules: &Rules,
+) -> ScimResult<()> {
+    let assigned = match coerce(attr, &Value::Object(fields.clone()), rules)? {
+        Some(Value::Object(o)) => o,
+        _ => Map::new(),
+    };
+    let mut merged = match target.remove(&attr.name) {
+        Some(Value::Object(old)) => old,
+        _ => Map::new(),
+    };
+    for key in fields.keys() {
+        if let Some(sub) = attr.sub(key) {
+            if !assigned.contains_key(&sub.name) && sub.mutability != Mutability::ReadOnly {
+                merged.remove(&sub.name);
+            }
+        }
+    }
+    merged.extend(assigned);
+    if !merged.is_empty() {
+        target.insert(attr.name.clone(), Value::Object(merged));
     }
     Ok(())
 }
@@ -226,7 +259,7 @@ fn set_sub(
     rules: &Rules,
 ) -> ScimResult<()> {
     let value = value.ok_or_else(|| {
-        ScimError::invalid_syntax(format!("'{}.{}' needs a value", attr.name, sub.name))
+        ScimError::invalid_value(format!("'{}.{}' needs a value", attr.name, sub.name))
     })?;
     let new = coerce(sub, value, rules)?;
     if attr.multi_valued {
@@ -361,11 +394,12 @@ fn apply_filtered(
                     i += 1;
                     keep
                 });
+                matched.clear();
             }
         },
         OpKind::Add | OpKind::Replace => {
             let value =
-                value.ok_or_else(|| ScimError::invalid_syntax("add/replace needs a value"))?;
+                value.ok_or_else(|| ScimError::invalid_value("add/replace needs a value"))?;
             if matched.is_empty() {
                 // Entra expects `replace emails[type eq "work"].value` to create the work email;
                 // RFC 7644 §3.5.2.3 makes a filter that matches nothing `noTarget`.
@@ -386,23 +420,52 @@ fn apply_filtered(
                     }
                 }
             }
-            if matched.iter().any(|&i| is_primary(&items[i])) {
-                let keep = matched[0];
-                for (i, item) in items.iter_mut().enumerate() {
-                    if i != keep && is_primary(item) && !matched.contains(&i) {
-                        if let Value::Object(o) = item {
-                            o.remove("primary");
-                        }
-                    }
-                }
-            }
         }
     }
-    items.retain(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    let items = settle_values(items, &matched);
     if !items.is_empty() {
         target.insert(attr.name.clone(), Value::Array(items));
     }
     Ok(())
+}
+
+/// The values after an operation on the ones at `touched`: empty values dropped, values made
+/// equal kept once, and at most one primary (RFC 7643 §2.4), the first touched one that is.
+fn settle_values(items: Vec<Value>, touched: &[usize]) -> Vec<Value> {
+    let keep_primary = touched
+        .iter()
+        .copied()
+        .find(|&i| items.get(i).is_some_and(is_primary))
+        .or_else(|| items.iter().position(is_primary));
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    for (i, mut item) in items.into_iter().enumerate() {
+        let Value::Object(o) = &mut item else {
+            continue;
+        };
+        if Some(i) != keep_primary {
+            o.remove("primary");
+        }
+        if o.is_empty() {
+            continue;
+        }
+        match out.iter_mut().find(|kept| same_but_primary(kept, &item)) {
+            Some(kept) if is_primary(&item) => *kept = item,
+            Some(_) => {}
+            None => out.push(item),
+        }
+    }
+    out
+}
+
+fn same_but_primary(a: &Value, b: &Value) -> bool {
+    let (Value::Object(x), Value::Object(y)) = (a, b) else {
+        return a == b;
+    };
+    let others = |o: &Map<String, Value>| o.keys().filter(|k| *k != "primary").count();
+    others(x) == others(y)
+        && x.iter()
+            .filter(|(k, _)| *k != "primary")
+            .all(|(k, v)| y.get(k) == Some(v))
 }
 
 fn merge_into_element(

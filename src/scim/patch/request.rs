@@ -69,7 +69,16 @@ pub fn parse_patch_request(body: &Value, rules: &Rules) -> ScimResult<Vec<PatchO
                 Some("add") => OpKind::Add,
                 Some("replace") => OpKind::Replace,
                 Some("remove") => OpKind::Remove,
-                other => return Err(ScimError::invalid_syntax(format!("unknown op {other:?}"))),
+                Some(other) => {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "'op' must be \"add\", \"replace\" or \"remove\", not \"{other}\""
+                    )))
+                }
+                None => {
+                    return Err(ScimError::invalid_syntax(
+                        "each operation needs an 'op' (\"add\", \"replace\" or \"remove\")",
+                    ))
+                }
             };
             let path = match get(o, "path") {
                 None | Some(Value::Null) => None,
@@ -84,4 +93,22 @@ pub fn parse_patch_request(body: &Value, rules: &Rules) -> ScimResult<Vec<PatchO
             })
         })
         .collect()
+}
+
+/// Refuses a path-less `add`/`replace` whose value carries an `id` other than the resource's:
+/// `id` is read-only (RFC 7643 §3.1), and silently keeping the old one would hide the client's
+/// mistake. Okta repeats the resource's own `id` there, which is accepted and ignored.
+pub fn check_resource_id(ops: &[PatchOperation], id: &str) -> ScimResult<()> {
+    let other_id = ops
+        .iter()
+        .filter(|op| op.path.is_none() && op.op != OpKind::Remove)
+        .filter_map(|op| op.value.as_ref()?.as_object())
+        .flat_map(|value| value.iter())
+        .any(|(key, value)| key.eq_ignore_ascii_case("id") && value.as_str() != Some(id));
+    if other_id {
+        return Err(ScimError::mutability(format!(
+            "'id' is read-only: this resource's id is \"{id}\""
+        )));
+    }
+    Ok(())
 }

@@ -58,7 +58,7 @@ fn rfc_dialect_refuses_entra_only_shapes() {
         json!({"Operations": [{"op": "replace", "path": "displayName", "value": "X"}]});
     assert_eq!(code(no_schemas), Some("invalidSyntax"));
     let scalar = ops(json!([{"op": "add", "path": "emails", "value": {"value": "b@x.com"}}]));
-    assert_eq!(code(scalar), Some("invalidSyntax"));
+    assert_eq!(code(scalar), Some("invalidValue"));
 }
 
 #[test]
@@ -303,6 +303,141 @@ fn sc10_immutable_attribute_is_set_once_then_refuses_changes() {
     assert_eq!(doc[urn]["personnelId"], "P1");
 }
 
+fn named(reg: &Registry) -> Map<String, Value> {
+    normalize_resource(
+        &reg.user,
+        &json!({"userName": "a@x.com", "name": {"givenName": "A", "familyName": "B"}}),
+        &Rules::rfc(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn unassigning_one_sub_attribute_keeps_the_others_rfc7644_3_5_2_3() {
+    let reg = Registry::embedded().unwrap();
+    let cases = [
+        json!([{"op": "replace", "path": "name", "value": {"givenName": ""}}]),
+        json!([{"op": "replace", "path": "name", "value": {"givenName": null}}]),
+        json!([{"op": "replace", "value": {"name": {"givenName": ""}}}]),
+        json!([{"op": "add", "path": "name", "value": {"givenName": ""}}]),
+        json!([{"op": "add", "value": {"name": {"givenName": null}}}]),
+    ];
+    for rules in [Rules::rfc(), Rules::entra()] {
+        for case in &cases {
+            let mut doc = named(&reg);
+            patch_with(&rules, &reg, &mut doc, ops(case.clone())).unwrap();
+            assert_eq!(doc["name"], json!({"familyName": "B"}), "{case}");
+        }
+    }
+    let mut doc = named(&reg);
+    let both = ops(
+        json!([{"op": "replace", "path": "name", "value": {"givenName": "", "familyName": null}}]),
+    );
+    patch(&reg, &mut doc, both).unwrap();
+    assert!(doc.get("name").is_none());
+    let mut doc = named(&reg);
+    let set = ops(json!([{"op": "replace", "path": "name", "value": {"middleName": "M"}}]));
+    patch(&reg, &mut doc, set).unwrap();
+    assert_eq!(
+        doc["name"],
+        json!({"givenName": "A", "familyName": "B", "middleName": "M"})
+    );
+}
+
+#[test]
+fn one_primary_after_a_filtered_add_or_replace_rfc7643_2_4() {
+    let reg = Registry::embedded().unwrap();
+    let mut doc = normalize_resource(
+        &reg.user,
+        &json!({"userName": "a@x.com",
+                "emails": [{"value": "a@x.com", "type": "work"}, {"value": "b@x.com", "type": "work"},
+                           {"value": "h@x.com", "type": "home", "primary": true}],
+                "phoneNumbers": [{"value": "1", "type": "home"}, {"value": "2", "type": "home"}]}),
+        &Rules::rfc(),
+    )
+    .unwrap();
+    let primaries = |doc: &Map<String, Value>, attr: &str| {
+        doc[attr]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["primary"] == json!(true))
+            .count()
+    };
+    for rules in [Rules::rfc(), Rules::entra()] {
+        let mut d = doc.clone();
+        let add =
+            ops(json!([{"op": "add", "path": "emails[type eq \"work\"].primary", "value": true}]));
+        patch_with(&rules, &reg, &mut d, add).unwrap();
+        assert_eq!(primaries(&d, "emails"), 1);
+        assert_eq!(d["emails"][0]["primary"], json!(true));
+        let replace = ops(
+            json!([{"op": "replace", "path": "phoneNumbers[type eq \"home\"]",
+                                  "value": {"value": "3", "primary": true}}]),
+        );
+        patch_with(&rules, &reg, &mut d, replace).unwrap();
+        assert_eq!(
+            d["phoneNumbers"],
+            json!([{"value": "3", "type": "home", "primary": true}])
+        );
+    }
+    let replace_one = ops(
+        json!([{"op": "replace", "path": "emails[value eq \"b@x.com\"].primary", "value": true}]),
+    );
+    patch(&reg, &mut doc, replace_one).unwrap();
+    assert_eq!(primaries(&doc, "emails"), 1);
+    assert_eq!(doc["emails"][1]["primary"], json!(true));
+}
+
+#[test]
+fn a_path_less_replace_of_id_is_refused_unless_it_is_the_same_id() {
+    let same = ops(json!([{"op": "replace", "value": {"id": "u1", "displayName": "X"}}]));
+    let reg = Registry::embedded().unwrap();
+    let parsed = parse_patch_request(&same, &Rules::rfc()).unwrap();
+    check_resource_id(&parsed, "u1").unwrap();
+    let err = check_resource_id(&parsed, "u2").unwrap_err();
+    assert_eq!(err.scim_type, Some(crate::scim::ScimType::Mutability));
+    let mut doc = user_doc(&reg);
+    apply_patch(&reg.user, &mut doc, &parsed, &Rules::rfc()).unwrap();
+    assert_eq!(doc["displayName"], "X");
+}
+
+#[test]
+fn missing_or_mistyped_values_are_invalid_value_rfc7644_3_12() {
+    let reg = Registry::embedded().unwrap();
+    let code = |rules: &Rules, body: Value| {
+        let mut doc = user_doc(&reg);
+        let err = patch_with(rules, &reg, &mut doc, ops(body)).unwrap_err();
+        err.scim_type.map(|t| t.as_str())
+    };
+    let rfc = Rules::rfc();
+    for body in [
+        json!([{"op": "replace", "path": "displayName"}]),
+        json!([{"op": "add", "path": "emails[type eq \"work\"].value"}]),
+        json!([{"op": "add"}]),
+        json!([{"op": "add", "value": "x"}]),
+        json!([{"op": "add", "path": "emails", "value": {"value": "b@x.com"}}]),
+        json!([{"op": "replace", "path": "name", "value": ["x"]}]),
+        json!([{"op": "replace", "path": "active", "value": "yes"}]),
+    ] {
+        assert_eq!(code(&rfc, body.clone()), Some("invalidValue"), "{body}");
+    }
+    let err = code(
+        &rfc,
+        json!([{"op": "Replace", "path": "displayName", "value": "X"}]),
+    );
+    assert_eq!(err, Some("invalidSyntax"));
+    let mut doc = user_doc(&reg);
+    let err = patch_with(
+        &rfc,
+        &reg,
+        &mut doc,
+        ops(json!([{"op": "Replace", "path": "x"}])),
+    )
+    .unwrap_err();
+    assert!(!err.detail.contains("Some("), "{}", err.detail);
+}
+
 proptest::proptest! {
     #[test]
     fn never_panics_and_is_atomic(path in "[a-zA-Z.\\[\\]\" :=]{0,40}", op in "add|replace|remove|Add", v in proptest::option::of("[a-z]{0,5}")) {
@@ -312,6 +447,31 @@ proptest::proptest! {
         let body = ops(json!([{"op": op, "path": path, "value": v}]));
         if patch(&reg, &mut doc, body).is_err() {
             proptest::prop_assert_eq!(doc, before);
+        }
+    }
+
+    #[test]
+    fn never_more_than_one_primary(picks in proptest::collection::vec((0usize..4, proptest::bool::ANY), 1..6)) {
+        let reg = Registry::embedded().unwrap();
+        let mut doc = normalize_resource(
+            &reg.user,
+            &json!({"userName": "a@x.com", "emails": [
+                {"value": "a@x.com", "type": "work"}, {"value": "b@x.com", "type": "work"},
+                {"value": "c@x.com", "type": "home"}, {"value": "d@x.com", "type": "other"}]}),
+            &Rules::rfc(),
+        ).unwrap();
+        let paths = ["emails[type eq \"work\"]", "emails[type eq \"home\"]",
+                     "emails[value eq \"d@x.com\"]", "emails[type eq \"work\" or type eq \"home\"]"];
+        for (i, as_sub) in picks {
+            let body = if as_sub {
+                ops(json!([{"op": "add", "path": format!("{}.primary", paths[i]), "value": true}]))
+            } else {
+                ops(json!([{"op": "replace", "path": paths[i], "value": {"primary": true, "display": "d"}}]))
+            };
+            patch_with(&Rules::rfc(), &reg, &mut doc, body).unwrap();
+            let primaries = doc["emails"].as_array().unwrap().iter()
+                .filter(|v| v["primary"] == json!(true)).count();
+            proptest::prop_assert_eq!(primaries, 1);
         }
     }
 }
