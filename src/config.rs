@@ -44,6 +44,10 @@ pub struct Settings {
     pub log_format: String,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// `ROSTER_*` environment variables that name no setting, ignored (Kubernetes sets
+    /// `ROSTER_PORT` and `ROSTER_SERVICE_HOST` for a Service named `roster`). Not a setting.
+    #[serde(skip)]
+    pub ignored_environment: Vec<String>,
     /// How long an admin API session from a sign-in lasts, in hours.
     pub admin_session_hours: u64,
     /// The longest lifetime a sign-in may ask for (`expires_in`, for API tokens), in days.
@@ -83,6 +87,10 @@ pub struct Settings {
     pub dns_resolver: Option<String>,
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     pub metrics_token: Option<SecretString>,
+    /// A second address serving only `/metrics` (e.g. `0.0.0.0:9100` inside a cluster). When it
+    /// is set, the main address does not serve `/metrics`. With neither it nor `metrics_token`
+    /// set, `/metrics` answers only loopback clients.
+    pub metrics_bind: Option<String>,
     /// Serve HTTPS directly: the PEM certificate chain and private key files (both or neither).
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -136,6 +144,7 @@ impl Default for Settings {
             token_cache_seconds: 5,
             log_format: "text".into(),
             workers: None,
+            ignored_environment: Vec::new(),
             admin_session_hours: 12,
             admin_token_max_days: 90,
             sign_in_attempts_per_minute: 10,
@@ -153,6 +162,7 @@ impl Default for Settings {
             mail_from: "Roster <roster@localhost>".into(),
             dns_resolver: None,
             metrics_token: None,
+            metrics_bind: None,
             one_time_password_hours: 72,
             tls_cert_file: None,
             tls_key_file: None,
@@ -183,8 +193,24 @@ impl std::fmt::Debug for SecretString {
 }
 
 /// `ROSTER_*` variables that are not settings: the `--config` flag's variable, the log filter,
-/// and the test suite's database and browser requirement.
-const NOT_SETTINGS: &[&str] = &["config", "log", "test_database_url", "require_browser"];
+/// and the test suite's and benchmarks' own (database, browser, screenshots, binaries).
+const NOT_SETTINGS: &[&str] = &[
+    "config",
+    "log",
+    "test_database_url",
+    "require_browser",
+    "screenshot_dir",
+    "bin",
+    "bench_ceiling_body",
+];
+
+/// Every setting's name, as `roster.toml` and the `ROSTER_*` variables (lowercased) spell it.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -208,12 +234,36 @@ impl Settings {
             None if Path::new("roster.toml").exists() => fig = fig.merge(Toml::file("roster.toml")),
             None => {}
         }
-        let settings: Settings = fig
-            .merge(Env::prefixed("ROSTER_").ignore(NOT_SETTINGS))
+        let names = setting_names();
+        let known = names.clone();
+        let mut settings: Settings = fig
+            .merge(
+                Env::prefixed("ROSTER_").filter(move |key| known.iter().any(|k| key == k.as_str())),
+            )
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.ignored_environment = std::env::vars_os()
+            .filter_map(|(key, _)| key.into_string().ok())
+            .filter(|key| {
+                key.strip_prefix("ROSTER_").is_some_and(|name| {
+                    let name = name.to_ascii_lowercase();
+                    !names.contains(&name) && !NOT_SETTINGS.contains(&name.as_str())
+                })
+            })
+            .collect();
+        settings.ignored_environment.sort();
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// One line naming the ignored `ROSTER_*` variables, if there are any.
+    pub fn ignored_environment_warning(&self) -> Option<String> {
+        (!self.ignored_environment.is_empty()).then(|| {
+            format!(
+                "ignored environment variables that name no setting: {}",
+                self.ignored_environment.join(", ")
+            )
+        })
     }
 
     /// Checks values that would otherwise fail later; `serve` and `check-config` share it.
@@ -290,6 +340,11 @@ impl Settings {
         if self.oauth_refresh_grace_seconds > 3600 {
             return bad("oauth_refresh_grace_seconds must be between 0 and 3600".into());
         }
+        if let Some(m) = &self.metrics_bind {
+            if m.parse::<std::net::SocketAddr>().is_err() && !m.contains(':') {
+                return bad(format!("metrics_bind '{m}' is not host:port"));
+            }
+        }
         if let Some(r) = &self.dns_resolver {
             if r.parse::<std::net::SocketAddr>().is_err() {
                 return bad(format!("dns_resolver '{r}' is not ip:port"));
@@ -365,9 +420,19 @@ impl Settings {
         }
         if let Some(smtp) = &self.smtp_url {
             type Smtp = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
-            if let Err(e) = Smtp::from_url(&smtp.0) {
+            // lettre's own message shows Rust debug output; say what is expected instead.
+            let scheme = smtp
+                .0
+                .split_once("://")
+                .map(|(s, _)| s.to_ascii_lowercase());
+            let why = match scheme.as_deref() {
+                None => "it has no scheme".to_owned(),
+                Some("smtp" | "smtps") => "its host, port or parameters cannot be read".to_owned(),
+                Some(other) => format!("unknown scheme '{other}'"),
+            };
+            if Smtp::from_url(&smtp.0).is_err() {
                 return bad(format!(
-                    "smtp_url '{}' is not an SMTP URL (smtp://host:587?tls=required or smtps://host:465): {e}",
+                    "smtp_url '{}' is not an SMTP URL ({why}): use smtp://host:587?tls=required or smtps://host:465",
                     redact_url(&smtp.0)
                 ));
             }
@@ -479,11 +544,26 @@ mod tests {
             jail.create_file("roster.toml", "bind = \"0.0.0.0:9000\"")?;
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!((s.bind.as_str(), s.max_page_size), ("0.0.0.0:9000", 500));
-            jail.set_env("ROSTER_NO_SUCH_SETTING", "1");
+            // Kubernetes sets these for a Service named `roster`; they are ignored, and named.
+            jail.set_env("ROSTER_SERVICE_HOST", "10.0.0.1");
+            jail.set_env("ROSTER_PORT", "tcp://10.0.0.1:8080");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.max_page_size, 500);
+            for name in ["ROSTER_PORT", "ROSTER_SERVICE_HOST"] {
+                assert!(s.ignored_environment.iter().any(|v| v == name), "{name}");
+            }
+            assert!(!s.ignored_environment.iter().any(|v| v == "ROSTER_LOG"));
+            let warning = s.ignored_environment_warning().unwrap_or_default();
             assert!(
-                Settings::load(None).is_err(),
-                "typos in settings are reported"
+                warning.contains("ROSTER_PORT, ROSTER_SERVICE_HOST"),
+                "{warning}"
             );
+            jail.create_file(
+                "roster.toml",
+                "bind = \"0.0.0.0:9000\"\nno_such_setting = 1",
+            )?;
+            let err = Settings::load(None).expect_err("typos in roster.toml are reported");
+            assert!(err.to_string().contains("no_such_setting"), "{err}");
             Ok(())
         });
     }

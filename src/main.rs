@@ -135,6 +135,7 @@ enum AccountCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// List an org's accounts: id, email, role and whether each is disabled.
     List {
         /// Org id or name.
         #[arg(long)]
@@ -144,26 +145,34 @@ enum AccountCommand {
 
 #[derive(Subcommand)]
 enum OrgCommand {
+    /// Create an org; prints its id.
     Create {
+        /// A name unique on this server.
         #[arg(long)]
         name: String,
     },
+    /// List the orgs: id and name.
     List,
 }
 
 #[derive(Subcommand)]
 enum ConnectionCommand {
+    /// Add a directory connection to an org; prints its id and tenant URL.
     Create {
         /// Org id or name.
         #[arg(long)]
         org: String,
+        /// A name for people, unique in the org.
         #[arg(long)]
         name: String,
-        /// azure, okta or scim.
+        /// azure (Microsoft Entra ID's request shapes, and any RFC client), okta, or scim
+        /// (RFC 7643/7644 exactly).
         #[arg(long, default_value = "azure")]
         kind: String,
     },
+    /// List connections with their kind, name and tenant URL.
     List {
+        /// Only this org's (id or name).
         #[arg(long)]
         org: Option<String>,
     },
@@ -173,15 +182,21 @@ enum ConnectionCommand {
 enum TokenCommand {
     /// Issue a token; prints only the secret on stdout (or JSON with --json).
     Create {
+        /// Connection id (from `connection list`).
         #[arg(long)]
         connection: String,
+        /// A label for people, shown in lists.
         #[arg(long, default_value = "cli")]
         label: String,
     },
+    /// List a connection's tokens: id, last characters, label, created and revoked.
     List {
+        /// Connection id (from `connection list`).
         #[arg(long)]
         connection: String,
     },
+    /// Revoke a token: requests with it are refused from then on (within
+    /// `token_cache_seconds` on other replicas).
     Revoke {
         /// Token id (from `token list`).
         id: String,
@@ -216,13 +231,25 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
     Ok(s)
 }
 
+/// Writes a command's answer: JSON with `--json`, else text, ending with a newline. A reader that
+/// stopped reading (`roster … | head -2`) is not an error.
 fn print<T: Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
-    } else {
-        println!("{}", text());
+    use std::io::Write;
+    let mut out = match json {
+        true => serde_json::to_string_pretty(value)?,
+        false => text(),
+    };
+    if !out.ends_with('\n') {
+        out.push('\n');
     }
-    Ok(())
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -255,6 +282,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             roster::app::load_registry(&settings)?;
+            if let Some(warning) = settings.ignored_environment_warning() {
+                eprintln!("warning: {warning}");
+            }
             print(json, &settings.redacted(), || {
                 format!("configuration ok\n{}", pretty(&settings.redacted()))
             })
@@ -380,7 +410,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     print(json, &token, || token.token.clone())
                 }
                 TokenCommand::List { connection } => {
-                    let tokens = db.run_sync(|c| tenants::list_tokens(c, &connection))?;
+                    let tokens = db.run_sync(|c| {
+                        if tenants::find_connection(c, &connection)?.is_none() {
+                            anyhow::bail!(
+                                "no connection '{connection}': `roster connection list` shows their ids"
+                            );
+                        }
+                        Ok(tenants::list_tokens(c, &connection)?)
+                    })?;
                     print(json, &tokens, || {
                         tokens
                             .iter()
@@ -602,6 +639,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(warning) = settings.public_url_warning() {
         tracing::warn!("{warning}");
     }
+    if let Some(warning) = settings.ignored_environment_warning() {
+        tracing::warn!("{warning}");
+    }
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let running = roster::app::start(settings)?;
@@ -612,6 +652,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             say!("Created org '{}' with directory connection '{}'.", b.org.name, b.connection.name);
             say!("SCIM base URL (tenant URL): {}", running.settings.scim_base_url(&b.connection.id));
             say!("Secret token (shown once):  {}", b.token.token);
+            say!("The connection is of kind azure: it takes Microsoft Entra ID's requests as Entra sends them, and those of Okta or any SCIM 2.0 client that follows RFC 7643/7644.");
             say!("Console: open {base}/console/welcome and paste this token to become the org's owner; it walks you to a Microsoft Entra ID connection.");
             say!("Admin API ({base}/admin/v1): or create the org's owner with `roster account create --org {} --email you@example.com`", b.org.name);
         } else {

@@ -124,6 +124,10 @@ pub fn authenticate(
     tenants::find_token_grant(conn, &hash_token(secret))
 }
 
+/// The label of the token first start prints; the console offers to revoke it once the org has
+/// its own way in.
+pub const FIRST_START_TOKEN_LABEL: &str = "bootstrap";
+
 /// What first start created.
 #[derive(Debug, Clone, Serialize)]
 pub struct Bootstrap {
@@ -132,14 +136,16 @@ pub struct Bootstrap {
     pub token: IssuedToken,
 }
 
-/// On an empty database, creates a default org with one SCIM connection and a token.
+/// On an empty database, creates a default org with one directory connection and a token. The
+/// connection is of kind `azure`: it reads RFC 7643/7644 and the shapes Microsoft Entra ID
+/// sends, so the tenant URL printed at first start works for Entra, Okta and other clients alike.
 pub fn bootstrap_if_empty(conn: &mut AnyConnection) -> StorageResult<Option<Bootstrap>> {
     if !tenants::list_orgs(conn)?.is_empty() {
         return Ok(None);
     }
     let org = create_org(conn, "default")?;
-    let connection = create_connection(conn, &org.id, "default", "scim")?;
-    let token = create_token(conn, &connection.id, "bootstrap")?;
+    let connection = create_connection(conn, &org.id, "default", "azure")?;
+    let token = create_token(conn, &connection.id, FIRST_START_TOKEN_LABEL)?;
     Ok(Some(Bootstrap {
         org,
         connection,

@@ -59,8 +59,16 @@ impl SecretBox {
     pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
         let io =
             |e: std::io::Error| SecretError::KeyFile(path.display().to_string(), e.to_string());
+        let named = |e: SecretError| match e {
+            SecretError::BadKey => SecretError::KeyFile(
+                path.display().to_string(),
+                "it does not hold a secret key (the base64 of 32 bytes, as Roster writes it)"
+                    .into(),
+            ),
+            other => other,
+        };
         match std::fs::read_to_string(path) {
-            Ok(key) => Self::from_base64(&key),
+            Ok(key) => Self::from_base64(&key).map_err(named),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate_key();
                 let mut options = std::fs::OpenOptions::new();
@@ -77,6 +85,7 @@ impl SecretBox {
                     // Another process created it first: use theirs.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                         Self::from_base64(&std::fs::read_to_string(path).map_err(io)?)
+                            .map_err(named)
                     }
                     Err(e) => Err(io(e)),
                 }

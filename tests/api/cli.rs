@@ -254,7 +254,11 @@ struct Served {
 
 impl Served {
     fn start(dir: &Path, bind: &str) -> Served {
-        let mut child = command(dir, &["serve", "--bind", bind], &[])
+        Self::start_with(dir, bind, &[])
+    }
+
+    fn start_with(dir: &Path, bind: &str, env: &[(&str, &str)]) -> Served {
+        let mut child = command(dir, &["serve", "--bind", bind], env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -337,4 +341,118 @@ async fn a_first_start_that_fails_creates_nothing_and_the_next_prints_a_working_
         Some(StatusCode::OK),
         "the printed token opens the printed URL"
     );
+}
+
+#[test]
+fn unknown_environment_variables_are_ignored_with_one_warning_but_toml_typos_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // What Kubernetes sets in every pod of a Service named `roster`.
+    let k8s = [
+        ("ROSTER_SERVICE_HOST", "10.96.0.12"),
+        ("ROSTER_PORT", "tcp://10.96.0.12:8080"),
+        ("ROSTER_PORT_8080_TCP_ADDR", "10.96.0.12"),
+    ];
+    let o = roster(dir.path(), &["check-config"], &k8s);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warning = stderr(&o);
+    assert_eq!(warning.matches("warning:").count(), 1, "{warning}");
+    for (name, _) in k8s {
+        assert!(warning.contains(name), "{warning}");
+    }
+    let mut served = Served::start_with(dir.path(), "127.0.0.1:0", &k8s);
+    assert!(served.value("Secret token").is_some(), "{:?}", served.lines);
+    let _ = served.child.kill();
+    std::fs::write(dir.path().join("roster.toml"), "no_such_setting = 1\n").unwrap();
+    let o = roster(dir.path(), &["check-config"], &[]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no_such_setting"), "{}", stderr(&o));
+}
+
+#[test]
+fn commands_read_as_written_for_a_person() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(roster(dir.path(), &["migrate"], &[]));
+    // A reader that stops early is not an error.
+    ok(roster(dir.path(), &["signing-key", "rotate"], &[]));
+    let mut list = command(dir.path(), &["signing-key", "list"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(list.stdout.take());
+    let done = list.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", stderr(&done));
+    assert!(!stderr(&done).contains("panicked"), "{}", stderr(&done));
+
+    let o = roster(
+        dir.path(),
+        &["token", "list", "--connection", "nosuch"],
+        &[],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no connection 'nosuch'"),
+        "{}",
+        stderr(&o)
+    );
+
+    for cmd in [
+        vec!["org", "create"],
+        vec!["org", "list"],
+        vec!["connection", "create"],
+        vec!["connection", "list"],
+        vec!["token", "create"],
+        vec!["token", "list"],
+        vec!["token", "revoke"],
+        vec!["account", "create"],
+        vec!["account", "list"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let help = ok(roster(dir.path(), &args, &[]));
+        let about = help.lines().next().unwrap_or_default();
+        assert!(
+            !about.starts_with("Usage"),
+            "{cmd:?} has no description: {help}"
+        );
+    }
+
+    let config = ok(roster(dir.path(), &["check-config"], &[]));
+    assert!(config.ends_with("}\n"), "{config:?}");
+    let readme = include_str!("../../README.md");
+    let settings: serde_json::Value =
+        serde_json::from_str(&ok(roster(dir.path(), &["--json", "check-config"], &[]))).unwrap();
+    let table: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `")).collect();
+    for name in settings.as_object().unwrap().keys() {
+        let named = format!("`{name}`");
+        assert!(
+            table
+                .iter()
+                .any(|row| row.split('|').nth(1).is_some_and(|c| c.contains(&named))),
+            "{name} is not in the README's settings table"
+        );
+    }
+
+    let o = roster(
+        dir.path(),
+        &["check-config"],
+        &[("ROSTER_SMTP_URL", "bogus://mail")],
+    );
+    assert!(!o.status.success());
+    assert!(!stderr(&o).contains("Some("), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown scheme 'bogus'"),
+        "{}",
+        stderr(&o)
+    );
+
+    let key = dir.path().join("broken.key");
+    std::fs::write(&key, "not a key\n").unwrap();
+    let o = roster(
+        dir.path(),
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("ROSTER_SECRET_KEY_FILE", key.to_str().unwrap())],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("broken.key"), "{}", stderr(&o));
 }

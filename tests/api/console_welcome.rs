@@ -50,23 +50,22 @@ async fn a_new_owner_claims_the_org_with_the_printed_token_and_is_walked_to_entr
     let (browser, page) = claim(&app, &app.token, "first@example.com", "a long passphrase").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.url.ends_with("/console/welcome"), "{}", page.url);
+    // First start made an Entra-ready connection with the printed token: steps 2 and 3 are done.
+    assert!(page.body.contains("default</a> is ready"), "{}", page.body);
     assert!(
-        page.body.contains("Create the Entra ID connection"),
+        page.body.contains("The connection has a live token"),
         "{}",
         page.body
+    );
+    assert!(
+        !page.body.contains("revoke-first-token"),
+        "nothing else works yet"
     );
     // Once: a second claim with the same token is refused.
     let (_, again) = claim(&app, &app.token, "second@example.com", "a long passphrase").await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     assert!(again.body.contains("has an owner already"));
 
-    let made = browser
-        .post(
-            &format!("{}/console/welcome/connection", app.root),
-            &[("csrf", &page.csrf())],
-        )
-        .await;
-    assert!(made.body.contains("Issue a token"), "{}", made.body);
     let issued = browser
         .post(
             &format!("{}/console/welcome/token", app.root),
@@ -76,6 +75,12 @@ async fn a_new_owner_claims_the_org_with_the_printed_token_and_is_walked_to_entr
     let token = input_value(&issued.body, "new-token");
     let tenant_url = input_value(&issued.body, "tenant-url");
     assert!(issued.body.contains("Not yet."), "{}", issued.body);
+    // The org has its own token now: the printed one is offered for revocation.
+    assert!(
+        issued.body.contains("revoke-first-token"),
+        "{}",
+        issued.body
+    );
 
     // Entra's Test Connection.
     let test = app
@@ -95,6 +100,38 @@ async fn a_new_owner_claims_the_org_with_the_printed_token_and_is_walked_to_entr
         done.body
     );
     assert!(!done.body.contains(&token), "the token is shown once");
+    let revoked = browser
+        .post(
+            &format!("{}/console/welcome/revoke-first-token", app.root),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert!(
+        !revoked.body.contains("revoke-first-token"),
+        "{}",
+        revoked.body
+    );
+    let printed = app.get("/Users").await;
+    assert_eq!(
+        printed.status,
+        StatusCode::UNAUTHORIZED,
+        "the printed token is revoked"
+    );
+    let own = app
+        .raw(
+            Method::GET,
+            &format!("{tenant_url}/Users"),
+            None,
+            &[],
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        own.status,
+        StatusCode::OK,
+        "the org's own token still works"
+    );
     assert_eq!(
         done.body.matches("li class=\"step done\"").count(),
         5,
@@ -137,7 +174,13 @@ async fn a_new_owner_claims_the_org_with_the_printed_token_and_is_walked_to_entr
             Some(admin),
         )
         .await;
-    assert!(tokens.body[0]["last_used"].is_string(), "{:?}", tokens.body);
-    app.assert_audited(admin, &["account.create", "connection.create"])
+    let own = tokens
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "entra");
+    assert!(own.unwrap()["last_used"].is_string(), "{:?}", tokens.body);
+    app.assert_audited(admin, &["account.create", "token.create", "token.revoke"])
         .await;
 }

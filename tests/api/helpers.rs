@@ -149,13 +149,24 @@ impl TestApp {
     }
 
     /// Switches this app's SCIM requests to a new `azure` connection of the bootstrap org.
-    pub fn through_azure(mut self) -> TestApp {
+    pub fn through_azure(self) -> TestApp {
+        self.through_kind("azure")
+    }
+
+    /// A server whose requests go through a `scim` connection, which reads RFC 7643/7644
+    /// exactly.
+    pub async fn spawn_rfc() -> TestApp {
+        Self::spawn().await.through_kind("scim")
+    }
+
+    /// Switches this app's SCIM requests to a new connection of `kind` of the bootstrap org.
+    pub fn through_kind(mut self, kind: &'static str) -> TestApp {
         let org = self.org_id.clone();
         let (connection, token) = self
             .db()
-            .run_sync(|c| {
-                let conn = tenancy::create_connection(c, &org, "entra", "azure")?;
-                let token = tenancy::create_token(c, &conn.id, "entra")?;
+            .run_sync(move |c| {
+                let conn = tenancy::create_connection(c, &org, kind, kind)?;
+                let token = tenancy::create_token(c, &conn.id, kind)?;
                 Ok::<_, StorageError>((conn.id, token.token))
             })
             .unwrap();

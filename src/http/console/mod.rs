@@ -406,6 +406,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/console/welcome", web::get().to(welcome::welcome))
         .route("/console/welcome/claim", web::post().to(welcome::claim))
         .route(
+            "/console/welcome/revoke-first-token",
+            web::post().to(welcome::revoke_first_token),
+        )
+        .route(
             "/console/welcome/connection",
             web::post().to(welcome::create_connection),
         )

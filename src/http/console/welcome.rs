@@ -12,6 +12,7 @@ use super::pages::{copyable, when, CsrfForm};
 use super::{layout, refused, respond, see_other, then_to, Visitor};
 use crate::http::AppState;
 use crate::org::{ConnectionView, GrantRow, NewAccount, NewConnection, OrgError, TokenRow};
+use crate::provisioning::tenancy::FIRST_START_TOKEN_LABEL;
 
 /// The claim form, for someone not signed in.
 fn claim_page(status: StatusCode, error: Option<&str>, email: &str) -> HttpResponse {
@@ -53,6 +54,18 @@ struct Entra {
 }
 
 impl Entra {
+    /// The token first start printed, while it is live and the org has a token or grant of its
+    /// own: it may still sit in a terminal's scroll-back or a log, so the checklist offers to
+    /// revoke it.
+    fn first_start_token_to_revoke(&self) -> Option<&TokenRow> {
+        let live = |t: &&TokenRow| t.revoked.is_none();
+        let first = |t: &&TokenRow| t.label == FIRST_START_TOKEN_LABEL;
+        let own_token = self.tokens.iter().filter(live).any(|t| !first(&t));
+        let own_grant = self.grants.iter().any(|g| g.revoked.is_none());
+        let printed = self.tokens.iter().filter(live).find(first)?;
+        (own_token || own_grant).then_some(printed)
+    }
+
     /// When Entra last reached Roster with a token or an OAuth grant of this connection.
     fn reached(&self) -> Option<&str> {
         let by_token = self.tokens.iter().filter_map(|t| t.last_used.as_deref());
@@ -103,6 +116,15 @@ fn checklist(
                         button type="submit" { @if live_token { "Issue another token" } @else { "Issue a token" } }
                     }
                 } @else { p { "First create the connection." } }
+                @if let Some(printed) = entra.and_then(Entra::first_start_token_to_revoke) {
+                    div.notice {
+                        p { "The token printed at first start (ending …" (printed.hint) ") still works. Now that Entra has its own, revoke it: it may still sit in a terminal's scroll-back or a log." }
+                        form method="post" action="/console/welcome/revoke-first-token" {
+                            input type="hidden" name="csrf" value=(v.csrf);
+                            button type="submit" data-confirm="Revoke the token printed at first start? Clients still using it will be refused." { "Revoke the first-start token" }
+                        }
+                    }
+                }
             }))
             (step(4, "Paste them into Entra", reached.is_some(), html! {
                 p { "In the Microsoft Entra admin center: " em { "Enterprise applications → New application → Create your own application" }
@@ -267,6 +289,35 @@ pub async fn create_token(
         .await
     {
         Ok(t) => checklist_page(&state, &v, Some(&t.token)).await,
+        Err(e) => refused(&v, e),
+    }
+}
+
+/// POST /console/welcome/revoke-first-token: revokes the token first start printed, once the
+/// org has a token or grant of its own.
+pub async fn revoke_first_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let v = form_from!(state, req, form.csrf());
+    let entra = match entra_of(&state, &v).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return see_other("/console/welcome"),
+        Err(e) => return refused(&v, e),
+    };
+    let Some(printed) = entra.first_start_token_to_revoke().map(|t| t.id.clone()) else {
+        return see_other("/console/welcome");
+    };
+    match state
+        .org
+        .revoke_token(&v.actor, &entra.connection.id, &printed)
+        .await
+    {
+        Ok(_) => {
+            state.token_cache.forget(|g| g.token_id == printed);
+            see_other("/console/welcome")
+        }
         Err(e) => refused(&v, e),
     }
 }
