@@ -24,6 +24,8 @@ use crate::storage::{Db, DbSettings, StorageError};
 pub struct Running {
     pub server: Server,
     pub addr: SocketAddr,
+    /// The `metrics_bind` address, bound.
+    pub metrics_addr: Option<SocketAddr>,
     pub settings: Settings,
     /// What first start created on an empty database.
     pub bootstrap: Option<Bootstrap>,
@@ -307,6 +309,17 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(&settings.bind)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match &settings.metrics_bind {
+        Some(bind) => Some(
+            TcpListener::bind(bind)
+                .map_err(|e| anyhow::anyhow!("cannot listen on metrics_bind {bind}: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let tls = tls_config(&settings)?;
     if settings.public_url.is_none() {
         let scheme = if tls.is_some() { "https" } else { "http" };
@@ -414,10 +427,11 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         crm,
         sync,
     );
-    let server = crate::http::serve(listener, state, tls)?;
+    let server = crate::http::serve(listener, metrics_listener, state, tls)?;
     Ok(Running {
         server,
         addr,
+        metrics_addr,
         settings,
         bootstrap,
     })

@@ -25,9 +25,55 @@ impl Counter {
     }
 }
 
+/// Who may read `/metrics` on the address a request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Served as it is.
+    Open,
+    /// Served to a scraper that presents `metrics_token`.
+    TokenRequired,
+    /// Not served here, and why.
+    Hidden(&'static str),
+}
+
+/// The rule for `/metrics`: `on_metrics_address` is `None` without `metrics_bind`, else whether
+/// the request came to that address. Metrics name every connection, so without a token and
+/// without a separate address they are served to loopback clients only.
+pub fn exposure(
+    on_metrics_address: Option<bool>,
+    token_set: bool,
+    from_loopback: bool,
+) -> Exposure {
+    match (on_metrics_address, token_set, from_loopback) {
+        (Some(false), _, _) => Exposure::Hidden("/metrics is served on the metrics_bind address"),
+        (_, true, _) => Exposure::TokenRequired,
+        (Some(true), false, _) | (None, false, true) => Exposure::Open,
+        (None, false, false) => Exposure::Hidden(
+            "/metrics answers loopback clients only: set metrics_token or metrics_bind",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_are_served_to_loopback_a_token_holder_or_on_their_own_address() {
+        assert_eq!(exposure(None, false, true), Exposure::Open);
+        assert!(matches!(exposure(None, false, false), Exposure::Hidden(_)));
+        assert_eq!(exposure(None, true, false), Exposure::TokenRequired);
+        assert_eq!(exposure(Some(true), false, false), Exposure::Open);
+        assert_eq!(exposure(Some(true), true, false), Exposure::TokenRequired);
+        assert!(matches!(
+            exposure(Some(false), false, true),
+            Exposure::Hidden(_)
+        ));
+        assert!(matches!(
+            exposure(Some(false), true, true),
+            Exposure::Hidden(_)
+        ));
+    }
 
     #[test]
     fn counts_per_label_combination() {

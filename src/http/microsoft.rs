@@ -70,7 +70,8 @@ fn start_again() -> &'static str {
 /// The status that answers a Microsoft 365 step's failure, on pages and on the APIs alike.
 pub(super) fn office365_status(e: &Office365Error) -> StatusCode {
     match e {
-        Office365Error::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        // The server is in a state that cannot do this (settings missing), not unavailable.
+        Office365Error::NotConfigured => StatusCode::CONFLICT,
         Office365Error::Expired | Office365Error::Invalid(_) => StatusCode::BAD_REQUEST,
         Office365Error::Denied(_) => StatusCode::FORBIDDEN,
         Office365Error::Microsoft(MicrosoftError::Rejected(_)) => StatusCode::UNAUTHORIZED,

@@ -8,6 +8,7 @@ mod console;
 mod crm;
 mod discovery;
 pub mod error;
+mod input;
 mod invitations;
 mod metrics;
 mod microsoft;
@@ -54,6 +55,8 @@ pub struct AppState {
     sign_in_limiter: DefaultKeyedRateLimiter<String>,
     /// What one SCIM request may write.
     scim_limits: crate::scim::rules::Limits,
+    /// The bound `metrics_bind` address, which serves `/metrics` only.
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
             limiter,
             token_cache,
             sign_in_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
+            metrics_addr: None,
         }
     }
 
@@ -100,19 +104,26 @@ impl AppState {
     }
 }
 
-/// Starts the HTTP server on an already bound listener, speaking HTTPS with `tls`.
+/// Starts the HTTP server on an already bound listener, speaking HTTPS with `tls`, and on the
+/// `metrics_bind` listener when there is one (plain HTTP, `/metrics` only).
 pub fn serve(
     listener: TcpListener,
-    state: AppState,
+    metrics_listener: Option<TcpListener>,
+    mut state: AppState,
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<Server> {
     let workers = state.settings.workers;
+    state.metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(middleware::from_fn(input::refuse_nul))
             .wrap(middleware::from_fn(metrics::track))
-            .wrap(middleware::from_fn(request_id_header))
+            .wrap(middleware::from_fn(common_headers))
             .wrap(TracingLogger::<RequestSpan>::new())
             .configure(routes)
     });
@@ -120,19 +131,61 @@ pub fn serve(
         Some(config) => server.listen_rustls_0_23(listener, config)?,
         None => server.listen(listener)?,
     };
+    if let Some(l) = metrics_listener {
+        server = server.listen(l)?;
+    }
     if let Some(w) = workers {
         server = server.workers(w);
     }
     Ok(server.run())
 }
 
-/// The root span of every request: tracing-actix-web's fields (request id, route, status)
-/// plus the org, filled in once the bearer token is known.
+/// The root span of every request: method, route, target, status, the request id (a proxy's
+/// `X-Request-Id` when it sends a plausible one, else a new UUID) and the org, filled in once
+/// the bearer token is known.
 struct RequestSpan;
+
+/// The request id a request is logged and answered with.
+#[derive(Clone)]
+struct RequestTag(String);
+
+/// A proxy's `X-Request-Id`, kept when it is 1 to 128 characters of letters, digits and
+/// `-_.:/+=@`, so it can be logged and echoed as it came.
+fn incoming_request_id(request: &actix_web::dev::ServiceRequest) -> Option<String> {
+    let value = request.headers().get("x-request-id")?.to_str().ok()?;
+    let plausible = (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b));
+    plausible.then(|| value.to_owned())
+}
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        tracing_actix_web::root_span!(request, org_id = tracing::field::Empty)
+        use actix_web::HttpMessage;
+        let id = incoming_request_id(request).unwrap_or_else(|| {
+            request
+                .extensions()
+                .get::<RequestId>()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        });
+        let route = request.match_pattern();
+        let span = tracing::info_span!(
+            "HTTP request",
+            http.method = %request.method(),
+            http.route = %route.as_deref().unwrap_or("default"),
+            http.target = %request.uri().path_and_query().map_or("", |p| p.as_str()),
+            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+            request_id = %id,
+            org_id = tracing::field::Empty,
+        );
+        request.extensions_mut().insert(RequestTag(id));
+        span
     }
 
     fn on_request_end<B: actix_web::body::MessageBody>(
@@ -143,18 +196,32 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
-async fn request_id_header(
+/// What every answer carries: its request id and `X-Content-Type-Options: nosniff`. The
+/// `metrics_bind` listener answers `/metrics` and nothing else.
+async fn common_headers<B: actix_web::body::MessageBody + 'static>(
     req: actix_web::dev::ServiceRequest,
-    next: middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    next: middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    use actix_web::http::header::{HeaderName, HeaderValue, X_CONTENT_TYPE_OPTIONS};
     use actix_web::HttpMessage;
-    let id = req.extensions().get::<RequestId>().map(|r| r.to_string());
-    let mut res = next.call(req).await?;
-    if let Some(v) = id.and_then(|id| actix_web::http::header::HeaderValue::from_str(&id).ok()) {
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("x-request-id"),
-            v,
-        );
+    let id = req.extensions().get::<RequestTag>().map(|r| r.0.clone());
+    let metrics_only = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|s| s.metrics_addr)
+        .is_some_and(|addr| req.app_config().local_addr() == addr);
+    let mut res = if metrics_only && req.path() != "/metrics" {
+        let (http, _) = req.into_parts();
+        let refused = actix_web::HttpResponse::NotFound()
+            .content_type("text/plain")
+            .body("this address serves /metrics only");
+        actix_web::dev::ServiceResponse::new(http, refused).map_into_right_body()
+    } else {
+        next.call(req).await?.map_into_left_body()
+    };
+    let headers = res.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(v) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        headers.insert(HeaderName::from_static("x-request-id"), v);
     }
     Ok(res)
 }

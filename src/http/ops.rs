@@ -22,8 +22,26 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// Prometheus metrics; with `metrics_token` set, only for a scraper that presents it.
+/// Prometheus metrics. They name every connection, so they are not for everyone: with
+/// `metrics_bind` set only that address serves them; with `metrics_token` set only a scraper
+/// that presents it gets them; with neither, only a loopback client does.
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let on_metrics_address = state
+        .metrics_addr
+        .map(|a| req.app_config().local_addr() == a);
+    let from_loopback = req.peer_addr().is_some_and(|p| p.ip().is_loopback());
+    match crate::metrics::exposure(
+        on_metrics_address,
+        state.settings.metrics_token.is_some(),
+        from_loopback,
+    ) {
+        crate::metrics::Exposure::Hidden(why) => {
+            return HttpResponse::NotFound()
+                .content_type("text/plain")
+                .body(why)
+        }
+        crate::metrics::Exposure::Open | crate::metrics::Exposure::TokenRequired => {}
+    }
     if let Some(expected) = &state.settings.metrics_token {
         let presented = super::auth::bearer(&req).unwrap_or_default();
         if !constant_time_eq(presented, &expected.0) {

@@ -37,7 +37,7 @@ impl Ctx {
         Ctx {
             microsoft: state.office365.configured(),
             // Only a path on this server: never an open redirect.
-            next: next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')),
+            next: next.and_then(|n| crate::security::local_redirect(&n).map(str::to_owned)),
         }
     }
 }

@@ -129,3 +129,70 @@ mod tests {
         assert!(!verify_password("anything", Some("not a phc string")));
     }
 }
+
+/// The one rule for every `next` a page redirects to: a path on this origin. Accepted only when
+/// it starts with a single `/`, holds nothing but visible ASCII (no control characters, which
+/// browsers strip, so `/\t/evil.test` would become `//evil.test`; no spaces), no backslash
+/// (which browsers read as `/`), is at most 2,048 bytes, and resolves to this origin.
+/// Everything else is `None`, and the caller goes to its default page.
+pub fn local_redirect(next: &str) -> Option<&str> {
+    let plausible = next.len() <= 2048
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !plausible {
+        return None;
+    }
+    let origin = url::Url::parse("https://roster.invalid/").ok()?;
+    let resolved = origin.join(next).ok()?;
+    (resolved.origin() == origin.origin()).then_some(next)
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::local_redirect;
+
+    #[test]
+    fn only_paths_on_this_origin_are_redirect_targets() {
+        for ok in [
+            "/console",
+            "/console/users?q=a%20b",
+            "/join-requests/1#x",
+            "/",
+        ] {
+            assert_eq!(local_redirect(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "console",
+            "//evil.test",
+            "/\t/evil.test",
+            "/%09/x\r\n",
+            "/\\evil.test",
+            "\\\\evil.test",
+            "https://evil.test/",
+            "/a\nLocation: x",
+            "/caf\u{e9}",
+            "/ a",
+            " /console",
+            "/\u{0}",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(local_redirect(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn an_accepted_target_is_a_header_safe_path_here(next in "\\PC{0,40}|/[\\x00-\\x7f]{0,40}|[/\\\\\t\r\n%]{0,8}[a-z.]{0,10}") {
+            if let Some(target) = local_redirect(&next) {
+                proptest::prop_assert!(target.starts_with('/') && !target.starts_with("//"));
+                // What an HTTP header value may hold (RFC 9110 §5.5), so a Location never fails.
+                proptest::prop_assert!(target.bytes().all(|b| b.is_ascii_graphic()));
+                let base = url::Url::parse("https://roster.invalid/").unwrap();
+                let joined = base.join(target).unwrap();
+                proptest::prop_assert_eq!(joined.host_str(), Some("roster.invalid"));
+            }
+        }
+    }
+}

@@ -427,7 +427,17 @@ impl SyncService {
 
     /// "Sync now": the module's next run is due at once.
     pub async fn sync_now(&self, actor: &Actor, module: Module) -> SyncResult<ModuleStatus> {
-        let row = self.own(actor, module).await?;
+        // A module never turned on (no mailbox, or never enabled) is in the wrong state for a
+        // run, as one turned off is: 409, not a missing resource.
+        let row = match self.own(actor, module).await {
+            Err(SyncError::NotFound) => {
+                return Err(SyncError::Conflict(format!(
+                    "the {} sync is not on: connect your mailbox and turn it on first",
+                    module.as_str()
+                )))
+            }
+            other => other?,
+        };
         if row.state != "active" {
             return Err(SyncError::Conflict(format!(
                 "the {} sync is {}; turn it on first",

@@ -673,10 +673,24 @@ async fn sign_in_with_microsoft_says_so_when_it_is_not_set_up() {
     let page = Browser::new()
         .get(&format!("{}/auth/microsoft/start", app.root))
         .await;
-    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(page.body.contains("microsoft_client_id"), "{}", page.body);
     let sign_in = Browser::new().get(&format!("{}/sign-in", app.root)).await;
     assert!(!sign_in.body.contains("/auth/microsoft/start"));
+    // The APIs say the same: the server is not set up for it (409), not unavailable (503).
+    let token = app.owner().await;
+    let url = format!("{}/api/v1/me/mailbox/check", app.root);
+    let check = app.raw(Method::POST, &url, None, &[], Some(&token)).await;
+    assert_eq!(check.status, StatusCode::CONFLICT, "{:?}", check.body);
+    assert!(check.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("microsoft_client_id"));
+    for module in ["contacts", "calendar"] {
+        let url = format!("{}/api/v1/me/sync/{module}/run", app.root);
+        let run = app.raw(Method::POST, &url, None, &[], Some(&token)).await;
+        assert_eq!(run.status, StatusCode::CONFLICT, "{module}: {:?}", run.body);
+    }
 }
 
 #[tokio::test]
