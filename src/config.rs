@@ -54,6 +54,12 @@ pub struct Settings {
     pub admin_token_max_days: u64,
     /// Sign-in attempts allowed per email address per minute.
     pub sign_in_attempts_per_minute: u32,
+    /// Sign-in attempts allowed per client (an IP address) per minute, on every form and API that
+    /// checks a password or a client secret; 0 turns the per-client limit off.
+    pub sign_in_attempts_per_client_per_minute: u32,
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` Roster believes: the client
+    /// is then the first hop, from the right, that is not one of them.
+    pub trusted_proxies: Vec<String>,
     /// The key that seals secrets at rest (base64 of 32 bytes). Every replica of a deployment
     /// needs the same one; when unset, it is read from `secret_key_file`.
     pub secret_key: Option<SecretString>,
@@ -148,6 +154,8 @@ impl Default for Settings {
             admin_session_hours: 12,
             admin_token_max_days: 90,
             sign_in_attempts_per_minute: 10,
+            sign_in_attempts_per_client_per_minute: 60,
+            trusted_proxies: Vec::new(),
             secret_key: None,
             secret_key_file: PathBuf::from("roster.key"),
             oauth_issuer: None,
@@ -256,6 +264,20 @@ impl Settings {
         Ok(settings)
     }
 
+    /// `trusted_proxies` as networks (an address is a network of one); the first entry that
+    /// is neither, as the error.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| p.to_owned())
+            })
+            .collect()
+    }
+
     /// One line naming the ignored `ROSTER_*` variables, if there are any.
     pub fn ignored_environment_warning(&self) -> Option<String> {
         (!self.ignored_environment.is_empty()).then(|| {
@@ -339,6 +361,11 @@ impl Settings {
         }
         if self.oauth_refresh_grace_seconds > 3600 {
             return bad("oauth_refresh_grace_seconds must be between 0 and 3600".into());
+        }
+        if let Err(bad_proxy) = self.trusted_proxy_nets() {
+            return bad(format!(
+                "trusted_proxies: '{bad_proxy}' is not an IP address or a CIDR range"
+            ));
         }
         if let Some(m) = &self.metrics_bind {
             if m.parse::<std::net::SocketAddr>().is_err() && !m.contains(':') {

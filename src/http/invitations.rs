@@ -198,10 +198,8 @@ pub async fn associate(
     if checked_form(&req, &form.csrf).is_none() {
         return forged();
     }
-    if !state.sign_in_allowed(&form.email) {
-        return refused(Office365Error::Forbidden(
-            "too many attempts for this address; wait a minute and try again".into(),
-        ));
+    if let Err(throttled) = state.sign_in_allowed(&req, &form.email) {
+        return super::throttled_page(throttled);
     }
     match state
         .office365

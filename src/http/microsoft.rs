@@ -447,10 +447,8 @@ pub async fn associate(
         Ok(s) => s,
         Err(problem) => return problem.page(),
     };
-    if !state.sign_in_allowed(&form.email) {
-        return refused(Office365Error::Forbidden(
-            "too many attempts for this address; wait a minute and try again".into(),
-        ));
+    if let Err(throttled) = state.sign_in_allowed(&req, &form.email) {
+        return super::throttled_page(throttled);
     }
     match state
         .office365

@@ -53,6 +53,10 @@ pub struct AppState {
     token_cache: token_cache::TokenCache,
     /// Sign-in attempts per email address.
     sign_in_limiter: DefaultKeyedRateLimiter<String>,
+    /// Attempts at a password or client secret per client address; None when turned off.
+    client_limiter: Option<DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// What one SCIM request may write.
     scim_limits: crate::scim::rules::Limits,
     /// The bound `metrics_bind` address, which serves `/metrics` only.
@@ -79,6 +83,10 @@ impl AppState {
             token_cache::TokenCache::new(Duration::from_secs(settings.token_cache_seconds));
         let attempts =
             NonZeroU32::new(settings.sign_in_attempts_per_minute).unwrap_or(NonZeroU32::MIN);
+        let client_limiter = NonZeroU32::new(settings.sign_in_attempts_per_client_per_minute)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        // `validate` refused anything else before the server started.
+        let trusted_proxies = settings.trusted_proxy_nets().unwrap_or_default();
         AppState {
             scim_limits,
             settings,
@@ -92,15 +100,102 @@ impl AppState {
             limiter,
             token_cache,
             sign_in_limiter: RateLimiter::keyed(Quota::per_minute(attempts)),
+            client_limiter,
+            trusted_proxies,
             metrics_addr: None,
         }
     }
 
-    /// Whether another sign-in attempt for `email` is allowed now.
-    fn sign_in_allowed(&self, email: &str) -> bool {
+    /// The address a request's client has (see [`crate::security::client_address`]).
+    fn client_of(&self, req: &HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Some(crate::security::client_address(
+            peer,
+            &forwarded,
+            &self.trusted_proxies,
+        ))
+    }
+
+    /// Whether this client may try another password or client secret now; else how long it
+    /// waits. Guards the sign-in forms, `POST /admin/v1/sessions` and the OAuth token endpoint,
+    /// so one client cannot spray many addresses.
+    fn client_allowed(&self, req: &HttpRequest) -> Result<(), Throttled> {
+        let (Some(limiter), Some(client)) = (&self.client_limiter, self.client_of(req)) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&client)
+            .map_err(|n| Throttled::until(&n, "from this address"))
+    }
+
+    /// Whether another sign-in attempt with `email` is allowed now: per client first, then per
+    /// email address.
+    fn sign_in_allowed(&self, req: &HttpRequest, email: &str) -> Result<(), Throttled> {
+        self.client_allowed(req)?;
         self.sign_in_limiter
             .check_key(&email.trim().to_lowercase())
-            .is_ok()
+            .map_err(|n| Throttled::until(&n, "for this email address"))
+    }
+}
+
+/// The page that answers a throttled sign-in form: 429 with `Retry-After`.
+pub(crate) fn throttled_page(throttled: Throttled) -> actix_web::HttpResponse {
+    let mut page = page::html(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            page::escape(&throttled.message())
+        ),
+        None,
+    );
+    let (name, value) = throttled.header();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
+        page.headers_mut().insert(name, value);
+    }
+    page
+}
+
+/// A refused attempt: when to try again, and what was counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Throttled {
+    pub retry_after: u64,
+    pub what: &'static str,
+}
+
+impl Throttled {
+    fn until(
+        not_until: &governor::NotUntil<governor::clock::QuantaInstant>,
+        what: &'static str,
+    ) -> Self {
+        let now = governor::clock::Clock::now(&governor::clock::DefaultClock::default());
+        // Whole seconds, rounded up: a client that waits that long is let in.
+        let wait = not_until.wait_time_from(now).as_millis().div_ceil(1000);
+        Throttled {
+            retry_after: u64::try_from(wait).unwrap_or(60).max(1),
+            what,
+        }
+    }
+
+    /// The `Retry-After` header of the 429.
+    pub fn header(&self) -> (actix_web::http::header::HeaderName, String) {
+        (
+            actix_web::http::header::RETRY_AFTER,
+            self.retry_after.to_string(),
+        )
+    }
+
+    /// What a person reads.
+    pub fn message(&self) -> String {
+        format!(
+            "Too many sign-in attempts {}; try again in {} seconds.",
+            self.what, self.retry_after
+        )
     }
 }
 

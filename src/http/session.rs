@@ -71,3 +71,15 @@ pub async fn signed_in(state: &AppState, req: &HttpRequest) -> Option<(Actor, St
 pub fn csrf_ok(secret: &str, presented: &str) -> bool {
     constant_time_eq(&csrf_token(secret), presented)
 }
+
+/// Whether a POST comes from Roster's own pages: no `Origin` (a browser that does not send one)
+/// or Roster's public origin. Any other origin, `null` included, is another site's form.
+pub fn same_origin(state: &AppState, req: &HttpRequest) -> bool {
+    let Some(origin) = req.headers().get(actix_web::http::header::ORIGIN) else {
+        return true;
+    };
+    let ours = url::Url::parse(&state.settings.public_base())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&ours))
+}

@@ -1,16 +1,25 @@
 //! The sign-in page a person reaches from a one-time password mail: sign in with an email and
 //! password, and choose a new password when the account must (a generated one-time password).
 //! Stateless: the password change asks for the one-time password again rather than carrying it
-//! in the page, so no secret is ever written into HTML.
+//! in the page, so no secret is ever written into HTML. Login CSRF: both forms carry a token
+//! derived from a cookie the page set, and a POST from another origin is refused.
 
+use actix_web::cookie::Cookie;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::page::{escape, html};
-use super::AppState;
+use super::session::{self, csrf_ok};
+use super::{AppState, Throttled};
 use crate::org::OrgError;
 use crate::provisioning::onboarding::sign_in_path;
+use crate::security::csrf_token;
+
+/// The cookie whose secret the sign-in forms' CSRF token comes from.
+const SIGN_IN_COOKIE: &str = "roster_sign_in";
+const SIGN_IN_PATH: &str = "/sign-in";
+const SIGN_IN_SECONDS: i64 = 2 * 3600;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct SignInQuery {
@@ -21,29 +30,54 @@ pub struct SignInQuery {
 
 #[derive(Deserialize)]
 pub struct SignInForm {
+    #[serde(default)]
+    csrf: String,
     email: String,
     password: String,
     next: Option<String>,
 }
 
-/// What every sign-in page shows besides its form: the Microsoft link, and where to go next.
+/// What every sign-in page shows besides its form: the Microsoft link, where to go next, and
+/// the browser's sign-in secret its forms' CSRF token comes from.
 pub struct Ctx {
     microsoft: bool,
     next: Option<String>,
+    secret: String,
 }
 
 impl Ctx {
-    fn new(state: &AppState, next: Option<String>) -> Ctx {
+    fn new(state: &AppState, req: &HttpRequest, next: Option<String>) -> Ctx {
+        let secret = session::value(req, SIGN_IN_COOKIE)
+            .unwrap_or_else(|| crate::security::generate_prefixed_token("").secret);
         Ctx {
             microsoft: state.office365.configured(),
             // Only a path on this server: never an open redirect.
             next: next.and_then(|n| crate::security::local_redirect(&n).map(str::to_owned)),
+            secret,
         }
+    }
+
+    fn csrf(&self) -> String {
+        csrf_token(&self.secret)
+    }
+
+    fn cookie(&self, state: &AppState) -> Cookie<'static> {
+        let secret = self.secret.clone();
+        session::cookie(state, SIGN_IN_COOKIE, secret, SIGN_IN_PATH, SIGN_IN_SECONDS)
+    }
+
+    /// Whether a POST is one of this browser's own sign-in forms: the token matches the cookie
+    /// the page set, and the request comes from Roster's own origin.
+    fn form_is_ours(&self, state: &AppState, req: &HttpRequest, presented: &str) -> bool {
+        session::value(req, SIGN_IN_COOKIE).is_some_and(|s| csrf_ok(&s, presented))
+            && session::same_origin(state, req)
     }
 }
 
 #[derive(Deserialize)]
 pub struct NewPasswordForm {
+    #[serde(default)]
+    csrf: String,
     email: String,
     current_password: String,
     new_password: String,
@@ -56,15 +90,24 @@ fn alert(message: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn sign_in_page(status: StatusCode, email: &str, error: Option<&str>, ctx: &Ctx) -> HttpResponse {
+/// A sign-in page, setting the cookie its form's token comes from.
+fn sign_in_page(
+    state: &AppState,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    ctx: &Ctx,
+) -> HttpResponse {
     let body = format!(
         "<p>Sign in to Roster with your email address and password.</p>{error}\
          <form method=\"post\" action=\"/sign-in\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>Email<input type=\"email\" name=\"email\" value=\"{email}\" autocomplete=\"username\" required></label>\
          <label>Password<input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label>\
          {next}<button type=\"submit\">Sign in</button></form>{microsoft}",
         error = alert(error),
         email = escape(email),
+        csrf = ctx.csrf(),
         next = ctx
             .next
             .as_deref()
@@ -76,14 +119,27 @@ fn sign_in_page(status: StatusCode, email: &str, error: Option<&str>, ctx: &Ctx)
             ""
         },
     );
-    html(status, "Sign in", &body, None)
+    with_cookie(html(status, "Sign in", &body, None), ctx.cookie(state))
 }
 
-fn new_password_page(status: StatusCode, email: &str, error: Option<&str>) -> HttpResponse {
+fn with_cookie(mut page: HttpResponse, cookie: Cookie<'static>) -> HttpResponse {
+    if let Err(e) = page.add_cookie(&cookie) {
+        tracing::warn!(error = %e, "could not set the sign-in cookie");
+    }
+    page
+}
+
+fn new_password_page(
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+    ctx: &Ctx,
+) -> HttpResponse {
     let body = format!(
         "<p>Choose your own password for {email}. Enter the one-time password from your mail once \
          more, then your new password twice (at least 10 characters).</p>{error}\
          <form method=\"post\" action=\"/sign-in/password\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"email\" value=\"{email}\">\
          <label>One-time password<input type=\"password\" name=\"current_password\" autocomplete=\"current-password\" required></label>\
          <label>New password<input type=\"password\" name=\"new_password\" autocomplete=\"new-password\" minlength=\"10\" required></label>\
@@ -91,16 +147,18 @@ fn new_password_page(status: StatusCode, email: &str, error: Option<&str>) -> Ht
          <button type=\"submit\">Set password</button></form>",
         error = alert(error),
         email = escape(email),
+        csrf = ctx.csrf(),
     );
     html(status, "Choose your password", &body, None)
 }
 
-fn refused(email: &str, error: OrgError, ctx: &Ctx) -> HttpResponse {
+fn refused(state: &AppState, email: &str, error: OrgError, ctx: &Ctx) -> HttpResponse {
     match error {
         OrgError::Forbidden(reason) => {
-            sign_in_page(StatusCode::FORBIDDEN, email, Some(&reason), ctx)
+            sign_in_page(state, StatusCode::FORBIDDEN, email, Some(&reason), ctx)
         }
         OrgError::BadCredentials => sign_in_page(
+            state,
             StatusCode::UNAUTHORIZED,
             email,
             Some("The email address or the password is wrong."),
@@ -109,6 +167,7 @@ fn refused(email: &str, error: OrgError, ctx: &Ctx) -> HttpResponse {
         other => {
             tracing::warn!(error = %other, "sign-in page");
             sign_in_page(
+                state,
                 StatusCode::SERVICE_UNAVAILABLE,
                 email,
                 Some("Roster cannot check your password right now; try again in a moment."),
@@ -118,37 +177,67 @@ fn refused(email: &str, error: OrgError, ctx: &Ctx) -> HttpResponse {
     }
 }
 
-fn too_many(email: &str, ctx: &Ctx) -> HttpResponse {
-    sign_in_page(
+fn too_many(state: &AppState, email: &str, throttled: Throttled, ctx: &Ctx) -> HttpResponse {
+    let message = throttled.message();
+    let mut page = sign_in_page(
+        state,
         StatusCode::TOO_MANY_REQUESTS,
         email,
-        Some("Too many attempts for this address; wait a minute and try again."),
+        Some(&message),
+        ctx,
+    );
+    let (name, value) = throttled.header();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
+        page.headers_mut().insert(name, value);
+    }
+    page
+}
+
+/// A POST that is not this browser's own sign-in form (a login CSRF): refused, with a fresh form.
+fn not_ours(state: &AppState, email: &str, ctx: &Ctx) -> HttpResponse {
+    sign_in_page(
+        state,
+        StatusCode::FORBIDDEN,
+        email,
+        Some("This form expired or came from another site. Sign in here."),
         ctx,
     )
 }
 
-pub async fn show(state: web::Data<AppState>, q: web::Query<SignInQuery>) -> HttpResponse {
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<SignInQuery>,
+) -> HttpResponse {
     let email = q.email.as_deref().unwrap_or_default();
-    let ctx = Ctx::new(&state, q.next.clone());
-    sign_in_page(StatusCode::OK, email, None, &ctx)
+    let ctx = Ctx::new(&state, &req, q.next.clone());
+    sign_in_page(&state, StatusCode::OK, email, None, &ctx)
 }
 
-pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> HttpResponse {
+pub async fn submit(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<SignInForm>,
+) -> HttpResponse {
     let SignInForm {
+        csrf,
         email,
         password,
         next,
     } = form.into_inner();
-    let ctx = Ctx::new(&state, next);
-    if !state.sign_in_allowed(&email) {
-        return too_many(&email, &ctx);
+    let ctx = Ctx::new(&state, &req, next);
+    if !ctx.form_is_ours(&state, &req, &csrf) {
+        return not_ours(&state, &email, &ctx);
+    }
+    if let Err(throttled) = state.sign_in_allowed(&req, &email) {
+        return too_many(&state, &email, throttled, &ctx);
     }
     let (actor, account) = match state.org.check_credentials(&email, &password, None).await {
         Ok(found) => found,
-        Err(e) => return refused(&email, e, &ctx),
+        Err(e) => return refused(&state, &email, e, &ctx),
     };
     if account.must_change_password {
-        return new_password_page(StatusCode::OK, &account.email, None);
+        return new_password_page(StatusCode::OK, &account.email, None, &ctx);
     }
     let session = match state
         .org
@@ -162,7 +251,7 @@ pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> 
         .await
     {
         Ok(session) => session,
-        Err(e) => return refused(&email, e, &ctx),
+        Err(e) => return refused(&state, &email, e, &ctx),
     };
     let cookie = super::session::session_cookie(&state, &session);
     if let Some(next) = &ctx.next {
@@ -179,26 +268,28 @@ pub async fn submit(state: web::Data<AppState>, form: web::Form<SignInForm>) -> 
          with this email address and password gives a session token.</p>",
         email = escape(&actor.email),
     );
-    let mut page = html(StatusCode::OK, "Signed in", &body, None);
-    if let Err(e) = page.add_cookie(&cookie) {
-        tracing::warn!(error = %e, "could not set the session cookie");
-    }
-    page
+    with_cookie(html(StatusCode::OK, "Signed in", &body, None), cookie)
 }
 
 pub async fn change_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     form: web::Form<NewPasswordForm>,
 ) -> HttpResponse {
     let f = form.into_inner();
-    if !state.sign_in_allowed(&f.email) {
-        return too_many(&f.email, &Ctx::new(&state, None));
+    let ctx = Ctx::new(&state, &req, None);
+    if !ctx.form_is_ours(&state, &req, &f.csrf) {
+        return not_ours(&state, &f.email, &ctx);
+    }
+    if let Err(throttled) = state.sign_in_allowed(&req, &f.email) {
+        return too_many(&state, &f.email, throttled, &ctx);
     }
     if f.new_password != f.confirm_password {
         return new_password_page(
             StatusCode::BAD_REQUEST,
             &f.email,
             Some("The two new passwords differ."),
+            &ctx,
         );
     }
     let (actor, _) = match state
@@ -212,9 +303,10 @@ pub async fn change_password(
                 StatusCode::UNAUTHORIZED,
                 &f.email,
                 Some("The one-time password is wrong."),
+                &ctx,
             )
         }
-        Err(e) => return refused(&f.email, e, &Ctx::new(&state, None)),
+        Err(e) => return refused(&state, &f.email, e, &ctx),
     };
     match state
         .org
@@ -232,8 +324,8 @@ pub async fn change_password(
             None,
         ),
         Err(OrgError::Invalid(reason)) => {
-            new_password_page(StatusCode::BAD_REQUEST, &f.email, Some(&reason))
+            new_password_page(StatusCode::BAD_REQUEST, &f.email, Some(&reason), &ctx)
         }
-        Err(e) => refused(&f.email, e, &Ctx::new(&state, None)),
+        Err(e) => refused(&state, &f.email, e, &ctx),
     }
 }

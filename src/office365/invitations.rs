@@ -253,11 +253,8 @@ impl Office365Service {
         let results = self
             .db
             .write(move |c| {
-                if let Some(p) = &profile_id {
-                    accounts_store::find_profile(c, &a.org_id, p)?.ok_or_else(|| {
-                        Office365Error::Invalid(format!("no profile '{p}' in this org"))
-                    })?;
-                }
+                // The accounts these invitations make get no permission the inviter lacks.
+                crate::org::check_grantable_profile(c, &a, &role, profile_id.as_deref())?;
                 let at = now();
                 let mut results = Vec::new();
                 for (email, name, kind, hash, expires, mail) in prepared {

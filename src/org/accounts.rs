@@ -127,14 +127,10 @@ pub fn insert_account(
     check_email(email)?;
     let role = new.role.clone().unwrap_or_else(|| "member".into());
     check_role(&role)?;
-    let profile_id = new.profile_id.clone().unwrap_or_else(|| {
-        let key = if role == "member" {
-            "standard"
-        } else {
-            "administrator"
-        };
-        format!("{org_id}:{key}")
-    });
+    let profile_id = new
+        .profile_id
+        .clone()
+        .unwrap_or_else(|| default_profile_id(org_id, &role));
     store::find_profile(conn, org_id, &profile_id)?
         .ok_or_else(|| OrgError::Invalid(format!("no profile '{profile_id}' in this org")))?;
     let at = now();
@@ -164,6 +160,52 @@ pub fn insert_account(
         other => other.into(),
     })?;
     Ok(row)
+}
+
+/// The profile an account of `role` gets when none is named: Administrator for owners and
+/// admins, Standard for members.
+fn default_profile_id(org_id: &str, role: &str) -> String {
+    let key = if role == "member" {
+        "standard"
+    } else {
+        "administrator"
+    };
+    format!("{org_id}:{key}")
+}
+
+/// Refuses to give anyone a profile that grants a permission `actor` does not hold (ORG-1: nobody
+/// grants what they do not hold). `profile_id` is the one named, else the role's default.
+pub fn check_grantable_profile(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    role: &str,
+    profile_id: Option<&str>,
+) -> OrgResult<()> {
+    let id = profile_id.map_or_else(|| default_profile_id(&actor.org_id, role), str::to_owned);
+    let profile = store::find_profile(conn, &actor.org_id, &id)?
+        .ok_or_else(|| OrgError::Invalid(format!("no profile '{id}' in this org")))?;
+    check_grantable(actor, &profile.permissions)
+}
+
+/// Refuses a set of permissions (a profile's JSON list) holding one `actor` does not hold.
+fn check_grantable(actor: &Actor, permissions: &str) -> OrgResult<()> {
+    let granted = super::effective_permissions("member", permissions);
+    match granted.iter().find(|p| !actor.allows(p)) {
+        Some(missing) => Err(OrgError::Forbidden(format!(
+            "you cannot grant the '{missing}' permission: you do not hold it"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuses any change to an owner's account by someone who is not an owner.
+fn check_owner_changed_by_owner(actor: &Actor, target: &AccountRow) -> OrgResult<()> {
+    if target.role == "owner" && actor.role != "owner" {
+        return Err(OrgError::Forbidden(
+            "only an owner can change an owner's account".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Hashes a password off the async workers.
@@ -216,6 +258,8 @@ impl OrgService {
         let row = self
             .db
             .write(move |c| {
+                let role = new.role.as_deref().unwrap_or("member");
+                check_grantable_profile(c, &actor, role, new.profile_id.as_deref())?;
                 let row = insert_account(c, &actor.org_id, &new, hash)?;
                 audit(
                     c,
@@ -249,17 +293,19 @@ impl OrgService {
             .db
             .write(move |c| {
                 let before = row_or_not_found(store::find_account(c, &actor.org_id, &id)?)?;
-                let touches_owner =
-                    before.role == "owner" || update.role.as_deref() == Some("owner");
-                if touches_owner && update_changes_standing(&update) && actor.role != "owner" {
+                check_owner_changed_by_owner(&actor, &before)?;
+                if update.role.as_deref() == Some("owner") && actor.role != "owner" {
                     return Err(OrgError::Forbidden(
-                        "only an owner can change an owner's role or standing".into(),
+                        "only an owner can make an owner".into(),
                     ));
                 }
                 if let Some(p) = &update.profile_id {
-                    store::find_profile(c, &actor.org_id, p)?.ok_or_else(|| {
-                        OrgError::Invalid(format!("no profile '{p}' in this org"))
-                    })?;
+                    check_grantable_profile(c, &actor, &before.role, Some(p))?;
+                }
+                if before.role == "owner" {
+                    // Locks the org's owners, so two changes cannot each leave the other's
+                    // owner as the last one and both go through.
+                    store::enabled_owner_ids(c, d, &actor.org_id)?;
                 }
                 let user_id = match update.user_id.as_deref() {
                     None => None,
@@ -269,10 +315,6 @@ impl OrgService {
                         Some(Some(u.to_owned()))
                     }
                 };
-                let demoted = update.role.as_deref().is_some_and(|r| r != "owner");
-                if before.role == "owner" && (demoted || update.disabled == Some(true)) {
-                    keep_an_owner(c, d, &actor.org_id, &before.id)?;
-                }
                 let changes = AccountChangeset {
                     display_name: update.display_name.clone().map(Some),
                     password_hash: password_hash.clone(),
@@ -286,6 +328,9 @@ impl OrgService {
                     password_expires: password_hash.as_ref().map(|_| None),
                 };
                 store::update_account(c, &id, &changes)?;
+                if before.role == "owner" {
+                    keep_a_signable_owner(c, d, &actor.org_id)?;
+                }
                 if password_hash.is_some() || update.disabled == Some(true) {
                     store::revoke_sessions_of(c, &id, None, &now())?;
                 }
@@ -314,15 +359,14 @@ impl OrgService {
         self.db
             .write(move |c| {
                 let before = row_or_not_found(store::find_account(c, &actor.org_id, &id)?)?;
+                check_owner_changed_by_owner(&actor, &before)?;
                 if before.role == "owner" {
-                    if actor.role != "owner" {
-                        return Err(OrgError::Forbidden(
-                            "only an owner can remove an owner".into(),
-                        ));
-                    }
-                    keep_an_owner(c, d, &actor.org_id, &before.id)?;
+                    store::enabled_owner_ids(c, d, &actor.org_id)?;
                 }
                 store::delete_account(c, &id)?;
+                if before.role == "owner" {
+                    keep_a_signable_owner(c, d, &actor.org_id)?;
+                }
                 audit(
                     c,
                     &actor,
@@ -394,6 +438,10 @@ impl OrgService {
     ) -> OrgResult<ProfileView> {
         actor.require("org.manage")?;
         check_permissions(&input.permissions)?;
+        check_grantable(
+            actor,
+            &serde_json::to_string(&input.permissions).unwrap_or_default(),
+        )?;
         let name = input.name.trim().to_owned();
         if name.is_empty() || name.len() > 100 {
             return Err(OrgError::Invalid(
@@ -435,6 +483,10 @@ impl OrgService {
     ) -> OrgResult<ProfileView> {
         actor.require("org.manage")?;
         check_permissions(&input.permissions)?;
+        check_grantable(
+            actor,
+            &serde_json::to_string(&input.permissions).unwrap_or_default(),
+        )?;
         let (actor, id) = (actor.clone(), id.to_owned());
         let row = self
             .db
@@ -443,6 +495,14 @@ impl OrgService {
                 if before.builtin {
                     return Err(OrgError::Conflict(
                         "built-in profiles cannot be changed".into(),
+                    ));
+                }
+                let own =
+                    row_or_not_found(store::find_account(c, &actor.org_id, &actor.account_id)?)?;
+                if own.profile_id == id && actor.role != "owner" {
+                    return Err(OrgError::Forbidden(
+                        "you cannot edit the profile you are on; another admin or an owner can"
+                            .into(),
                     ));
                 }
                 let perms = serde_json::to_string(&input.permissions).unwrap_or_default();
@@ -487,21 +547,23 @@ impl OrgService {
     }
 }
 
-/// Whether an update changes an account's standing: its role, whether it may sign in, or its
-/// password.
-fn update_changes_standing(u: &AccountUpdate) -> bool {
-    u.role.is_some() || u.disabled.is_some() || u.password.is_some()
-}
-
-/// Refuses a change that would leave the org without an enabled owner besides `leaving`.
-fn keep_an_owner(c: &mut AnyConnection, d: Dialect, org_id: &str, leaving: &str) -> OrgResult<()> {
-    let owners = store::enabled_owner_ids(c, d, org_id)?;
-    if owners.iter().all(|o| o == leaving) {
-        return Err(OrgError::Conflict(
-            "an org keeps at least one enabled owner".into(),
-        ));
+/// Refuses, after a change inside its transaction, an org left without an enabled owner who can
+/// sign in (not disabled, and not linked to a directory user who is not active).
+pub(crate) fn keep_a_signable_owner(
+    c: &mut AnyConnection,
+    d: Dialect,
+    org_id: &str,
+) -> OrgResult<()> {
+    for id in store::enabled_owner_ids(c, d, org_id)? {
+        if let Some(owner) = store::find_account(c, org_id, &id)? {
+            if super::directory_user_active(c, &owner)? {
+                return Ok(());
+            }
+        }
     }
-    Ok(())
+    Err(OrgError::Conflict(
+        "an org keeps at least one enabled owner who can sign in".into(),
+    ))
 }
 
 /// A directory user of the org, for linking an account to it.

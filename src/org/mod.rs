@@ -37,8 +37,8 @@ pub use crate::storage::profiles::UserEventRow;
 pub use crate::storage::provlog::{LogQuery, LogRow};
 pub use crate::storage::tenants::TokenRow;
 pub use accounts::{
-    hashed, insert_account, looks_like_email, AccountUpdate, AccountView, NewAccount, ProfileInput,
-    ProfileView,
+    check_grantable_profile, hashed, insert_account, looks_like_email, AccountUpdate, AccountView,
+    NewAccount, ProfileInput, ProfileView,
 };
 pub use connections::{ConnectionUpdate, ConnectionView, IssuedClientSecret, NewConnection};
 pub use domains::{normalize_domain, DomainView, NewDomain, TXT_PREFIX};
@@ -186,7 +186,7 @@ pub struct OrgService {
 }
 
 /// Effective permissions of an account: owners hold all of them.
-fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
+pub(crate) fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
     let granted: Vec<String> = serde_json::from_str(profile_permissions).unwrap_or_default();
     PERMISSIONS
         .iter()
@@ -208,7 +208,7 @@ pub fn permissions_of(
 }
 
 /// Whether an account may act: one linked to a directory user only while that user is active.
-fn directory_user_active(
+pub(crate) fn directory_user_active(
     c: &mut AnyConnection,
     account: &AccountRow,
 ) -> Result<bool, StorageError> {

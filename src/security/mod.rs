@@ -83,14 +83,16 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let dummy = DUMMY.get_or_init(|| hash_password("roster-no-such-account").unwrap_or_default());
-    let matched = PasswordHash::new(hash.unwrap_or(dummy))
-        .map(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false);
-    matched && hash.is_some()
+    // An unknown address, and an account without a password (one that signs in with Microsoft),
+    // cost the same hash as a wrong password, so timing tells no address apart.
+    let real = hash.and_then(|h| PasswordHash::new(h).ok());
+    let checked = real.clone().or_else(|| PasswordHash::new(dummy).ok());
+    let matched = checked.is_some_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    });
+    matched && real.is_some()
 }
 
 /// A random password of 20 base64url characters (120 bits), for accounts created by an operator.
@@ -194,5 +196,80 @@ mod redirect_tests {
                 proptest::prop_assert_eq!(joined.host_str(), Some("roster.invalid"));
             }
         }
+    }
+}
+
+/// The client a request comes from: the peer address, unless the peer is a trusted proxy; then
+/// the first `X-Forwarded-For` hop, read from the right, that is not a trusted proxy (the hops
+/// left of it are the client's to write, so they are never believed). A hop that is not an
+/// address ends the walk at the last trusted one.
+pub fn client_address(
+    peer: std::net::IpAddr,
+    forwarded_for: &[&str],
+    trusted: &[ipnet::IpNet],
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for
+        .iter()
+        .flat_map(|h| h.split(','))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let Ok(ip) = hop.trim().parse::<std::net::IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::client_address;
+
+    #[test]
+    fn the_client_is_the_first_untrusted_hop_from_the_right() {
+        let trusted: Vec<ipnet::IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "192.0.2.1/32".parse().unwrap(),
+        ];
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &["1.1.1.1"], &trusted),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &["198.51.100.7"], &trusted),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_address(
+                ip("10.1.2.3"),
+                &["6.6.6.6, 198.51.100.7", "192.0.2.1"],
+                &trusted
+            ),
+            ip("198.51.100.7"),
+            "a spoofed left-most hop is not believed"
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &[], &trusted),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &["junk, 10.9.9.9"], &trusted),
+            ip("10.9.9.9")
+        );
+        assert_eq!(
+            client_address(ip("10.1.2.3"), &["::1"], &[]),
+            ip("10.1.2.3")
+        );
     }
 }

@@ -13,8 +13,9 @@ use crate::microsoft::{Browser, Page};
 pub async fn signed_in(app: &TestApp, email: &str) -> (Browser, Page) {
     let browser = Browser::new();
     let page = browser
-        .post(
-            &format!("{}/sign-in", app.root),
+        .sign_in_form(
+            &app.root,
+            "/sign-in",
             &[
                 ("email", email),
                 ("password", PASSWORD),
@@ -531,12 +532,15 @@ async fn the_session_cookie_is_secure_when_roster_is_served_over_https() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let (cookie, csrf) = crate::helpers::sign_in_form_token(&client, &app.root).await;
     let res = client
         .post(format!("{}/sign-in", app.root))
+        .header("Cookie", cookie)
         .form(&[
             ("email", "owner@example.com"),
             ("password", PASSWORD),
             ("next", "/console"),
+            ("csrf", &csrf),
         ])
         .send()
         .await

@@ -24,8 +24,9 @@ async fn account_by_email(app: &TestApp, token: &str, email: &str) -> Value {
 async fn sign_in_with(app: &TestApp, email: &str, password: &str) -> (Browser, Page) {
     let browser = Browser::new();
     let page = browser
-        .post(
-            &format!("{}/sign-in", app.root),
+        .sign_in_form(
+            &app.root,
+            "/sign-in",
             &[
                 ("email", email),
                 ("password", password),
@@ -218,8 +219,9 @@ async fn a_profile_made_in_the_console_gates_what_its_accounts_open() {
         first.body
     );
     let chosen = first_browser
-        .post(
-            &format!("{}/sign-in/password", app.root),
+        .sign_in_form(
+            &app.root,
+            "/sign-in/password",
             &[
                 ("email", "audit@example.com"),
                 ("current_password", &temporary),

@@ -483,3 +483,26 @@ pub fn user_body(user_name: &str) -> Value {
 pub fn patch_ops(ops: Value) -> Value {
     json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops})
 }
+
+/// What a sign-in form needs from its page, for a client that keeps no cookies: the page's
+/// sign-in cookie (as a `Cookie` header value) and the form's CSRF token.
+pub async fn sign_in_form_token(client: &reqwest::Client, root: &str) -> (String, String) {
+    let page = client
+        .get(format!("{root}/sign-in"))
+        .send()
+        .await
+        .expect("the sign-in page");
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("roster_sign_in="))
+        .and_then(|v| v.split(';').next())
+        .expect("a sign-in cookie")
+        .to_owned();
+    let body = page.text().await.expect("a page");
+    let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    let csrf = body[at..at + body[at..].find('"').unwrap()].to_owned();
+    (cookie, csrf)
+}

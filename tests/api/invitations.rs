@@ -645,7 +645,7 @@ async fn a_password_sign_in_opens_a_browser_session_and_goes_on_to_a_local_next_
         ("password", PASSWORD),
         ("next", "/account"),
     ];
-    let done = browser.post(&format!("{}/sign-in", app.root), &form).await;
+    let done = browser.sign_in_form(&app.root, "/sign-in", &form).await;
     assert!(done.url.ends_with("/account"), "{}", done.url);
     assert!(
         done.body
@@ -660,7 +660,7 @@ async fn a_password_sign_in_opens_a_browser_session_and_goes_on_to_a_local_next_
         ("password", PASSWORD),
         ("next", "//evil.example/x"),
     ];
-    let done = other.post(&format!("{}/sign-in", app.root), &form).await;
+    let done = other.sign_in_form(&app.root, "/sign-in", &form).await;
     assert_eq!(done.status, StatusCode::OK);
     assert!(
         done.url.ends_with("/sign-in"),

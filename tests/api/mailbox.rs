@@ -134,7 +134,7 @@ async fn sy9_a_user_the_directory_deactivates_loses_the_mailbox_tokens_until_con
         ("email", "owner@example.com"),
         ("password", crate::admin::PASSWORD),
     ];
-    browser.post(&format!("{}/sign-in", app.root), &form).await;
+    browser.sign_in_form(&app.root, "/sign-in", &form).await;
     fake.sign_in_as(&Person::new(TENANT, "ada@contoso.com"));
     let page = browser
         .get(&format!("{}/account/microsoft/connect", app.root))

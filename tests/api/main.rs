@@ -26,6 +26,7 @@ mod mapping;
 mod microsoft;
 mod oauth;
 mod onboarding;
+mod privileges;
 mod provlog;
 mod queries;
 mod records;

@@ -77,6 +77,15 @@ impl Browser {
         let res = self.client.post(url).form(form).send().await.unwrap();
         self.follow(res).await
     }
+
+    /// Submits a sign-in form (`/sign-in` or `/sign-in/password`) as a person does: the sign-in
+    /// page is opened first, which sets the cookie its CSRF token comes from.
+    pub async fn sign_in_form(&self, root: &str, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.get(&format!("{root}/sign-in")).await.csrf();
+        let mut fields = form.to_vec();
+        fields.push(("csrf", &csrf));
+        self.post(&format!("{root}{path}"), &fields).await
+    }
 }
 
 pub async fn spawn() -> (TestApp, FakeMicrosoft) {

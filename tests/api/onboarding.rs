@@ -508,10 +508,18 @@ async fn az4_the_sign_in_page_sets_a_new_password_and_one_time_passwords_expire(
     let password = password_in(&mail_to(&received, "ada@example.com").await);
     let browser = reqwest::Client::new();
     let page = |path: &str| format!("{}{path}", app.root);
-    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
-        let (browser, url) = (browser.clone(), page(path));
+    let (cookie, csrf) = crate::helpers::sign_in_form_token(&browser, &app.root).await;
+    let post = |path: &'static str, mut form: Vec<(&'static str, String)>| {
+        let (browser, url, cookie) = (browser.clone(), page(path), cookie.clone());
+        form.push(("csrf", csrf.clone()));
         async move {
-            let r = browser.post(url).form(&form).send().await.unwrap();
+            let r = browser
+                .post(url)
+                .header("Cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
             (r.status(), r.text().await.unwrap())
         }
     };

@@ -109,15 +109,22 @@ async fn metrics_are_served_on_loopback_or_on_their_own_address_only() {
 async fn a_sign_in_goes_on_only_to_a_path_of_this_server() {
     let app = TestApp::spawn().await;
     app.seed_account("ada@example.com", "owner", false);
+    let (cookie, csrf) = crate::helpers::sign_in_form_token(&client(), &app.root).await;
     let sign_in = |next: &'static str| {
-        let url = format!("{}/sign-in", app.root);
+        let (url, cookie, csrf) = (
+            format!("{}/sign-in", app.root),
+            cookie.clone(),
+            csrf.clone(),
+        );
         async move {
             client()
                 .post(url)
+                .header("Cookie", cookie)
                 .form(&[
                     ("email", "ada@example.com"),
                     ("password", PASSWORD),
                     ("next", next),
+                    ("csrf", &csrf),
                 ])
                 .send()
                 .await
@@ -267,4 +274,128 @@ async fn a_nul_character_is_refused_with_400_in_every_text_input() {
         )
         .await;
     assert_eq!(fine.status, StatusCode::OK, "{:?}", fine.body);
+}
+
+#[tokio::test]
+async fn sign_in_forms_refuse_a_post_that_is_not_their_own_page() {
+    let app = TestApp::spawn().await;
+    app.seed_account("ada@example.com", "owner", false);
+    let form = |csrf: &str| {
+        vec![
+            ("email", "ada@example.com".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("current_password", PASSWORD.to_owned()),
+            ("new_password", "a brand new passphrase".to_owned()),
+            ("confirm_password", "a brand new passphrase".to_owned()),
+            ("csrf", csrf.to_owned()),
+        ]
+    };
+    let post =
+        |path: &str, cookie: Option<&str>, origin: Option<&str>, fields: Vec<(&str, String)>| {
+            let mut req = client().post(format!("{}{path}", app.root)).form(&fields);
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            if let Some(o) = origin {
+                req = req.header("Origin", o);
+            }
+            req.send()
+        };
+    let signed_in = |res: &reqwest::Response| {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("roster_session="))
+    };
+    // A forged form: no cookie, or a token of another browser.
+    let (cookie, csrf) = crate::helpers::sign_in_form_token(&client(), &app.root).await;
+    let (_, other_csrf) = crate::helpers::sign_in_form_token(&client(), &app.root).await;
+    for (cookie, token) in [
+        (None, csrf.as_str()),
+        (Some(cookie.as_str()), other_csrf.as_str()),
+        (Some(cookie.as_str()), ""),
+    ] {
+        for path in ["/sign-in", "/sign-in/password"] {
+            let res = post(path, cookie, None, form(token)).await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+            assert!(!signed_in(&res));
+        }
+    }
+    // Another site's page, even with this browser's cookie and token.
+    for origin in ["https://evil.test", "null"] {
+        let res = post("/sign-in", Some(&cookie), Some(origin), form(&csrf))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{origin}");
+        assert!(!signed_in(&res));
+    }
+    let res = post("/sign-in", Some(&cookie), Some(&app.root), form(&csrf))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(signed_in(&res), "Roster's own origin signs in");
+}
+
+#[tokio::test]
+async fn password_spraying_is_limited_per_client_and_unknown_addresses_read_like_wrong_passwords() {
+    let app = TestApp::spawn_with(|s| {
+        s.sign_in_attempts_per_client_per_minute = 5;
+        s.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    app.seed_account("ada@example.com", "owner", false);
+    let session = |email: String, forwarded: &'static str| {
+        let url = format!("{}/admin/v1/sessions", app.root);
+        async move {
+            client()
+                .post(url)
+                .header("X-Forwarded-For", forwarded)
+                .json(&json!({"email": email, "password": "wrong wrong wrong"}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let unknown = session("nobody@example.com".into(), "198.51.100.1").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let unknown: serde_json::Value = unknown.json().await.unwrap();
+    let wrong = session("ada@example.com".into(), "198.51.100.1").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(
+        unknown["detail"], wrong["detail"],
+        "the same words for both"
+    );
+    for i in 0..3 {
+        let r = session(format!("spray{i}@example.com"), "198.51.100.1").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let sixth = session("spray9@example.com".into(), "198.51.100.1").await;
+    assert_eq!(sixth.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = sixth.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // The same client's OAuth token requests and sign-in form count against the same budget.
+    let token = client()
+        .post(format!("{}/oauth/token", app.root))
+        .header("X-Forwarded-For", "198.51.100.1")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "x"),
+            ("client_secret", "y"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(token.headers().contains_key("retry-after"));
+    // Another client behind the same trusted proxy has its own budget; a spoofed left-most
+    // hop does not make one.
+    let other = session("ada@example.com".into(), "198.51.100.2").await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    let spoofed = session("ada@example.com".into(), "203.0.113.7, 198.51.100.1").await;
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS);
 }

@@ -48,14 +48,16 @@ pub struct SignIn {
 
 #[utoipa::path(post, path = "/admin/v1/sessions", tag = "sessions", request_body = SignIn,
     responses((status = 201, body = IssuedSession), (status = 401, description = "wrong email or password"),
-        (status = 429, description = "too many attempts for this email")))]
-pub async fn sign_in(state: web::Data<AppState>, body: web::Json<SignIn>) -> Answer {
+        (status = 429, description = "too many attempts from this client or for this email; Retry-After says when to try again")))]
+pub async fn sign_in(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    body: web::Json<SignIn>,
+) -> Answer {
     let body = body.into_inner();
-    if !state.sign_in_allowed(&body.email) {
-        return Err(Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many sign-in attempts for this email; wait a minute",
-        ));
+    if let Err(throttled) = state.sign_in_allowed(&req, &body.email) {
+        let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, throttled.message());
+        return Ok(problem.with_header(throttled.header()));
     }
     let label = body.label.as_deref().unwrap_or("sign-in");
     let session = state
