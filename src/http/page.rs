@@ -18,13 +18,16 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The start of an HTML answer that cannot be framed, cached or leak its URL through a
-/// Referer, under the content security policy `csp`.
+/// Referer to another site, under the content security policy `csp`. `same-origin` rather than
+/// `no-referrer`: under `no-referrer` browsers send `Origin: null` with the page's own form
+/// posts (Fetch, "serialize a request origin"), and the sign-in forms tell their own posts from
+/// other sites' by that header.
 pub fn guarded(status: StatusCode, csp: &str) -> actix_web::HttpResponseBuilder {
     let mut b = HttpResponse::build(status);
     b.content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::CONTENT_SECURITY_POLICY, csp.to_owned()));
     b
 }

@@ -803,8 +803,9 @@ async fn console_a_new_owner_goes_from_the_printed_token_to_a_working_entra_conn
             .await;
         browser.press("Become the owner").await;
         wait_for_heading(&browser, "Connect Microsoft Entra ID").await;
-        browser.press("Create the Entra ID connection").await;
-        browser.press("Issue a token").await;
+        // First start made the Entra connection and its printed token: the owner issues the
+        // org's own token, and is then offered to revoke the printed one.
+        browser.press("Issue another token").await;
         let value = |id: &'static str| async move {
             c.find(Locator::Id(id))
                 .await
@@ -846,6 +847,16 @@ async fn console_a_new_owner_goes_from_the_printed_token_to_a_working_entra_conn
         browser
             .screenshot(&format!("console-welcome-{label}"))
             .await;
+        browser
+            .press_and_confirm("Revoke the first-start token")
+            .await;
+        wait_for_heading(&browser, "Connect Microsoft Entra ID").await;
+        let printed = app.get("/Users").await;
+        assert_eq!(
+            printed.status,
+            StatusCode::UNAUTHORIZED,
+            "the printed token is revoked"
+        );
         browser.close().await;
     }
 }
