@@ -1,6 +1,7 @@
 //! The fields of contacts, events and tasks as the user API writes them, and their checks.
 //! Pure: no I/O.
 
+use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
 /// What a record's fields failed.
@@ -22,17 +23,7 @@ fn text(name: &str, v: &Option<String>, max: usize) -> Result<(), Invalid> {
 }
 
 fn is_date(s: &str) -> bool {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-}
-
-fn is_local_datetime(s: &str) -> bool {
-    [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%dT%H:%M:%S%.f",
-    ]
-    .iter()
-    .any(|f| chrono::NaiveDateTime::parse_from_str(s, f).is_ok())
+    super::when::parse_date(s).is_some()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -155,19 +146,25 @@ fn utc() -> String {
 }
 
 impl ZonedTime {
-    fn check(&self, name: &str, all_day: bool) -> Result<(), Invalid> {
-        let ok = if all_day {
-            is_date(&self.date_time) || is_local_datetime(&self.date_time)
-        } else {
-            is_local_datetime(&self.date_time)
+    /// The local time and its zone, or why not, naming the field.
+    fn read(&self, name: &str, all_day: bool) -> Result<(NaiveDateTime, chrono_tz::Tz), Invalid> {
+        let local = match (all_day, super::when::parse_date(&self.date_time)) {
+            (true, Some(date)) => Some(date.and_time(chrono::NaiveTime::MIN)),
+            _ => super::when::parse_local_datetime(&self.date_time),
         };
-        if !ok {
-            return invalid(format!("{name}.date_time is not YYYY-MM-DDTHH:MM[:SS]"));
-        }
-        if self.time_zone.trim().is_empty() || self.time_zone.len() > 64 {
-            return invalid(format!("{name}.time_zone has 1 to 64 characters"));
-        }
-        Ok(())
+        let Some(local) = local else {
+            let shape = if all_day { "YYYY-MM-DD or " } else { "" };
+            return invalid(format!(
+                "{name}.date_time is not {shape}YYYY-MM-DDTHH:MM[:SS] with a four-digit year"
+            ));
+        };
+        let Some(zone) = super::when::time_zone(&self.time_zone) else {
+            return invalid(format!(
+                "{name}.time_zone '{}' is not a time zone: name one the IANA way (Europe/Paris) or the Windows way (Tokyo Standard Time)",
+                self.time_zone.chars().take(64).collect::<String>()
+            ));
+        };
+        Ok((local, zone))
     }
 
     /// A sortable key: the local time, which orders events of one person well enough to
@@ -175,6 +172,14 @@ impl ZonedTime {
     fn sort_key(&self) -> String {
         self.date_time.clone()
     }
+}
+
+/// The instant a local time in a zone names (the earlier one when a clock change repeats it).
+fn instant(local: NaiveDateTime, zone: chrono_tz::Tz) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -221,10 +226,12 @@ impl Event {
         }
         text("body", &self.body, 65_536)?;
         text("location", &self.location, 512)?;
-        self.start.check("start", self.all_day)?;
-        self.end.check("end", self.all_day)?;
-        if self.start.time_zone == self.end.time_zone && self.end.date_time < self.start.date_time {
-            return invalid("end is before start");
+        let (start, start_zone) = self.start.read("start", self.all_day)?;
+        let (end, end_zone) = self.end.read("end", self.all_day)?;
+        if let (Some(s), Some(e)) = (instant(start, start_zone), instant(end, end_zone)) {
+            if e < s {
+                return invalid("end is before start");
+            }
         }
         if self.attendees.len() > 500 {
             return invalid("an event has at most 500 attendees");
@@ -238,7 +245,7 @@ impl Event {
             return invalid("reminder_minutes is at most 40320 (four weeks)");
         }
         if let Some(rule) = &self.recurrence {
-            check_rrule(rule)?;
+            super::when::check_rrule(rule, start, start_zone).map_err(Invalid)?;
         } else if !self.exceptions.is_empty() {
             return invalid("exceptions need a recurrence");
         }
@@ -253,74 +260,6 @@ impl Event {
     pub fn sort_key(&self) -> String {
         self.start.sort_key()
     }
-}
-
-/// Checks an RFC 5545 recurrence rule (section 3.3.10): `FREQ` first or anywhere, known parts
-/// only, each once, `UNTIL` and `COUNT` not both.
-pub fn check_rrule(rule: &str) -> Result<(), Invalid> {
-    const FREQS: [&str; 7] = [
-        "SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY",
-    ];
-    const DAYS: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
-    let mut seen = std::collections::HashSet::new();
-    for part in rule.trim().trim_start_matches("RRULE:").split(';') {
-        let Some((name, value)) = part.split_once('=') else {
-            return invalid(format!("recurrence part '{part}' is not NAME=VALUE"));
-        };
-        let name = name.to_ascii_uppercase();
-        if !seen.insert(name.clone()) {
-            return invalid(format!("recurrence names {name} twice"));
-        }
-        let numbers = |lo: i64, hi: i64, signed: bool| {
-            value.split(',').all(|v| {
-                v.parse::<i64>().is_ok_and(|n| {
-                    (lo..=hi).contains(&n.abs()) && (signed || n > 0) && n != 0
-                        || (n == 0 && lo == 0)
-                })
-            })
-        };
-        let ok = match name.as_str() {
-            "FREQ" => FREQS.contains(&value.to_ascii_uppercase().as_str()),
-            "UNTIL" => {
-                is_date(&format!(
-                    "{}-{}-{}",
-                    value.get(0..4).unwrap_or(""),
-                    value.get(4..6).unwrap_or(""),
-                    value.get(6..8).unwrap_or("")
-                )) && (value.len() == 8
-                    || (value.len() >= 15 && value.as_bytes().get(8) == Some(&b'T')))
-            }
-            "COUNT" | "INTERVAL" => value.parse::<u32>().is_ok_and(|n| n > 0),
-            "BYSECOND" | "BYMINUTE" => numbers(0, 59, false),
-            "BYHOUR" => numbers(0, 23, false),
-            "BYMONTHDAY" => numbers(1, 31, true),
-            "BYYEARDAY" => numbers(1, 366, true),
-            "BYWEEKNO" => numbers(1, 53, true),
-            "BYMONTH" => numbers(1, 12, false),
-            "BYSETPOS" => numbers(1, 366, true),
-            "WKST" => DAYS.contains(&value.to_ascii_uppercase().as_str()),
-            "BYDAY" => value.split(',').all(|d| {
-                let d = d.to_ascii_uppercase();
-                let (n, day) = d.split_at(d.len().saturating_sub(2));
-                DAYS.contains(&day)
-                    && (n.is_empty()
-                        || n.trim_start_matches(['+', '-'])
-                            .parse::<u8>()
-                            .is_ok_and(|n| (1..=53).contains(&n)))
-            }),
-            _ => return invalid(format!("recurrence part {name} is not RFC 5545")),
-        };
-        if !ok {
-            return invalid(format!("recurrence {name}={value} is not valid"));
-        }
-    }
-    if !seen.contains("FREQ") {
-        return invalid("recurrence needs FREQ");
-    }
-    if seen.contains("UNTIL") && seen.contains("COUNT") {
-        return invalid("recurrence has UNTIL or COUNT, not both");
-    }
-    Ok(())
 }
 
 /// A task.
@@ -356,8 +295,10 @@ impl Task {
         }
         text("body", &self.body, 65_536)?;
         if let Some(due) = &self.due {
-            if !is_date(due) && !is_local_datetime(due) {
-                return invalid("due is YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]");
+            if !is_date(due) && super::when::parse_local_datetime(due).is_none() {
+                return invalid(
+                    "due is YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] with a four-digit year",
+                );
             }
         }
         if ![
@@ -382,35 +323,6 @@ impl Task {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rfc5545_rules_are_accepted_and_malformed_ones_named() {
-        for ok in [
-            "FREQ=DAILY",
-            "FREQ=WEEKLY;BYDAY=MO,WE,FR;UNTIL=20271231T000000Z",
-            "RRULE:FREQ=MONTHLY;BYDAY=-1FR;COUNT=12",
-            "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=-1;INTERVAL=2",
-            "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
-            "FREQ=WEEKLY;WKST=SU;UNTIL=20270101",
-        ] {
-            assert_eq!(check_rrule(ok), Ok(()), "{ok}");
-        }
-        for (bad, says) in [
-            ("BYDAY=MO", "FREQ"),
-            ("FREQ=FORTNIGHTLY", "FREQ=FORTNIGHTLY"),
-            ("FREQ=DAILY;COUNT=3;UNTIL=20270101", "not both"),
-            ("FREQ=DAILY;FREQ=WEEKLY", "twice"),
-            ("FREQ=WEEKLY;BYDAY=XX", "BYDAY"),
-            ("FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY"),
-            ("FREQ=DAILY;COLOR=red", "not RFC 5545"),
-            ("FREQ=DAILY;COUNT=0", "COUNT"),
-            ("FREQ=DAILY;UNTIL=2027-01-01", "UNTIL"),
-            ("FREQ", "NAME=VALUE"),
-        ] {
-            let e = check_rrule(bad).expect_err(bad);
-            assert!(e.0.contains(says), "{bad}: {}", e.0);
-        }
-    }
-
     fn event() -> Event {
         serde_json::from_value(serde_json::json!({
             "subject": "Review",
@@ -430,6 +342,36 @@ mod tests {
         e.exceptions = vec!["2027-03-08".into()];
         assert!(e.check().unwrap_err().0.contains("need a recurrence"));
         e.recurrence = Some("FREQ=WEEKLY".into());
+        assert_eq!(e.check(), Ok(()));
+        e.recurrence = Some("FREQ=DAILY;BYDAY=ＭＯ".into());
+        assert!(e.check().unwrap_err().0.contains("recurrence"));
+        for (field, bad, says) in [
+            ("start", "27-01-01T10:00:00", "start.date_time"),
+            ("start", "0000-03-01T10:00:00", "start.date_time"),
+            ("end", "+102027-03-01T10:00:00", "end.date_time"),
+        ] {
+            let mut e = event();
+            match field {
+                "start" => e.start.date_time = bad.into(),
+                _ => e.end.date_time = bad.into(),
+            }
+            assert!(e.check().unwrap_err().0.contains(says), "{bad}");
+        }
+        let mut e = event();
+        e.start.time_zone = "Mars/Olympus_Mons".into();
+        assert!(e.check().unwrap_err().0.contains("start.time_zone"));
+        let mut e = event();
+        e.start.time_zone = "Tokyo Standard Time".into();
+        e.end.time_zone = "Asia/Tokyo".into();
+        assert_eq!(
+            e.check(),
+            Ok(()),
+            "Windows zone names are read through CLDR"
+        );
+        // 10:00 in Tokyo is before 09:00 in Paris on the same day.
+        let mut e = event();
+        e.start.time_zone = "Asia/Tokyo".into();
+        e.end.date_time = "2027-03-01T09:00:00".into();
         assert_eq!(e.check(), Ok(()));
         let mut e = event();
         e.all_day = true;

@@ -4,6 +4,7 @@
 //! tombstones so every sync sees them. The user API and the sync engine both go through here.
 
 pub mod fields;
+pub mod when;
 
 use serde::Serialize;
 use serde_json::Value;

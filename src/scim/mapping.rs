@@ -512,7 +512,7 @@ mod tests {
         /// Whatever an admin types as a source path, compiling answers (never panics), and a
         /// compiled mapping applies to any user document without panicking.
         #[test]
-        fn any_source_path_compiles_or_is_refused(source in "[a-zA-Z:.\\[\\]\" ]{0,60}") {
+        fn any_source_path_compiles_or_is_refused(source in "[a-zA-Z:.\\[\\]\" ]{0,60}|\\PC{0,60}") {
             let reg = registry();
             let rs = reg.resource(ResourceKind::User);
             let entries = vec![MappingEntry { field: "email".into(), source }];

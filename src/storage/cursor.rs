@@ -34,4 +34,11 @@ mod tests {
         let link = "https://graph.microsoft.com/v1.0/users?$skiptoken=a|b";
         assert_eq!(decode(&encode(&[link]), 1), Some(vec![link.into()]));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_decodes_or_is_refused_without_panicking(s in "\\PC{0,120}", n in 1usize..4) {
+            let _ = decode(&s, n);
+        }
+    }
 }

@@ -389,3 +389,66 @@ async fn sy2_imports_and_mass_updates_are_all_or_nothing_and_keep_their_source()
         .collect();
     assert_eq!(sources.iter().filter(|s| *s == "import").count(), 1);
 }
+
+#[tokio::test]
+async fn dates_zones_and_rules_that_cannot_be_read_are_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let ada = app.owner().await;
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut e = event("Review", "2027-03-01");
+        f(&mut e);
+        e
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            with(&|e| e["recurrence"] = json!("FREQ=DAILY;BYDAY=ＭＯ")),
+            "recurrence",
+        ),
+        (
+            with(&|e| e["start"]["date_time"] = json!("27-01-01T10:00:00")),
+            "start.date_time",
+        ),
+        (
+            with(&|e| e["start"]["date_time"] = json!("0000-03-01T10:00:00")),
+            "start.date_time",
+        ),
+        (
+            with(&|e| e["end"]["date_time"] = json!("+102027-03-01T10:00:00")),
+            "end.date_time",
+        ),
+        (
+            with(&|e| e["start"]["time_zone"] = json!("Mars/Olympus_Mons")),
+            "start.time_zone",
+        ),
+    ];
+    for (body, field) in cases {
+        let r = app
+            .api(Method::POST, "/events", Some(body), Some(&ada))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{field}: {:?}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(field),
+            "{field}: {:?}",
+            r.body
+        );
+    }
+    let windows = with(&|e| {
+        e["start"]["time_zone"] = json!("Tokyo Standard Time");
+        e["end"]["time_zone"] = json!("Tokyo Standard Time");
+    });
+    let r = app
+        .api(Method::POST, "/events", Some(windows), Some(&ada))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "a Windows zone name is read: {:?}",
+        r.body
+    );
+    let task = json!({"subject": "x", "due": "0000-01-01"});
+    let r = app
+        .api(Method::POST, "/tasks", Some(task), Some(&ada))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body["detail"].as_str().unwrap().contains("due"));
+}

@@ -34,6 +34,10 @@ fn day_code(name: &str) -> Option<&'static str> {
 
 /// `patternedRecurrence` for `rule`, starting on `start_date` (`YYYY-MM-DD`) in `zone`.
 pub fn to_graph(rule: &str, start_date: &str, zone: &str) -> Result<Value, String> {
+    // Rules are ASCII (RFC 5545 content as Roster checks it); the byte slicing below relies on it.
+    if !rule.is_ascii() {
+        return Err("a recurrence rule is ASCII".into());
+    }
     let mut parts = std::collections::HashMap::new();
     for part in rule.trim().trim_start_matches("RRULE:").split(';') {
         let (k, v) = part
@@ -233,6 +237,13 @@ mod tests {
             "FREQ=MONTHLY;BYDAY=1MO;BYSETPOS=1",
         ] {
             assert!(to_graph(rule, "2026-12-01", "UTC").is_err(), "{rule}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_rule_panics_the_conversion(rule in "\\PC{0,60}|(FREQ=[A-Z]{0,8};)?(BYDAY=[-+0-9A-ZＭＯ,]{0,10};?)?(UNTIL=[0-9TZ]{0,16})?") {
+            let _ = to_graph(&rule, "2027-03-01", "Europe/Paris");
         }
     }
 }

@@ -440,7 +440,7 @@ fn missing_or_mistyped_values_are_invalid_value_rfc7644_3_12() {
 
 proptest::proptest! {
     #[test]
-    fn never_panics_and_is_atomic(path in "[a-zA-Z.\\[\\]\" :=]{0,40}", op in "add|replace|remove|Add", v in proptest::option::of("[a-z]{0,5}")) {
+    fn never_panics_and_is_atomic(path in "[a-zA-Z.\\[\\]\" :=]{0,40}|\\PC{0,40}", op in "add|replace|remove|Add", v in proptest::option::of("[a-z]{0,5}")) {
         let reg = Registry::embedded().unwrap();
         let mut doc = user_doc(&reg);
         let before = doc.clone();
