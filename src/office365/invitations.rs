@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use validator::Validate;
 
 use super::{Office365Error, Office365Result, Office365Service};
 use crate::connectors::microsoft::{MicrosoftError, TenantUser};
@@ -23,23 +24,29 @@ const INVITATION_PREFIX: &str = "roster_invite_";
 pub const INVITATION_MAIL: &str = "invitation";
 
 /// Whom to invite.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitations {
+    #[validate(nested)]
     pub invitees: Vec<Invitee>,
     /// member (default) or admin (needs `org.manage`).
+    #[validate(length(max = 16, message = "is member or admin"))]
     pub role: Option<String>,
     /// Profile of the accounts made; the role's default when absent.
+    #[validate(length(max = 128, message = "has at most 128 characters"))]
     pub profile_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Invitee {
+    #[validate(length(max = 254, message = "has at most 254 characters"))]
     pub email: String,
+    #[validate(length(max = 200, message = "has at most 200 characters"))]
     pub display_name: Option<String>,
     /// microsoft: a user of the org's Microsoft 365 tenant, who joins by signing in with
     /// Microsoft; plain (default): any address, who joins with a password.
+    #[validate(length(max = 16, message = "is plain or microsoft"))]
     pub kind: Option<String>,
 }
 
@@ -206,6 +213,7 @@ impl Office365Service {
         new: NewInvitations,
     ) -> Office365Result<Vec<InvitationResult>> {
         actor.require("users.manage")?;
+        crate::org::valid(&new)?;
         let role = new.role.clone().unwrap_or_else(|| "member".into());
         match role.as_str() {
             "member" => {}

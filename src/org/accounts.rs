@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use validator::Validate;
 
 use super::{
-    audit, check_password, now, row_or_not_found, Actor, OrgError, OrgResult, OrgService,
+    audit, check_password, now, row_or_not_found, valid, Actor, OrgError, OrgResult, OrgService,
     PERMISSIONS, ROLES,
 };
 use crate::security::{hash_password, verify_password};
@@ -50,40 +51,53 @@ impl From<ProfileRow> for ProfileView {
 }
 
 /// An account to create.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, Validate)]
 pub struct NewAccount {
+    #[validate(length(max = 254, message = "has at most 254 characters"))]
     pub email: String,
+    #[validate(length(max = 1024, message = "has at most 1024 characters"))]
     pub password: String,
+    #[validate(length(max = 200, message = "has at most 200 characters"))]
     pub display_name: Option<String>,
     /// owner, admin or member (default member).
+    #[validate(length(max = 16, message = "is owner, admin or member"))]
     pub role: Option<String>,
     /// Defaults to Administrator for owners and admins, Standard for members.
+    #[validate(length(max = 128, message = "has at most 128 characters"))]
     pub profile_id: Option<String>,
     /// Ask for a new password at first sign-in (default true).
     pub must_change_password: Option<bool>,
     /// The directory user (SCIM id) this account is.
+    #[validate(length(max = 128, message = "has at most 128 characters"))]
     pub user_id: Option<String>,
 }
 
 /// Changes to an account; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
+    #[validate(length(max = 200, message = "has at most 200 characters"))]
     pub display_name: Option<String>,
+    #[validate(length(max = 16, message = "is owner, admin or member"))]
     pub role: Option<String>,
+    #[validate(length(max = 128, message = "has at most 128 characters"))]
     pub profile_id: Option<String>,
     pub disabled: Option<bool>,
+    #[validate(length(max = 1024, message = "has at most 1024 characters"))]
     pub password: Option<String>,
     pub must_change_password: Option<bool>,
     /// Links the account to a directory user (SCIM id); "" unlinks it.
+    #[validate(length(max = 128, message = "has at most 128 characters"))]
     pub user_id: Option<String>,
 }
 
 /// A profile to create or the new state of one.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileInput {
+    #[validate(length(max = 100, message = "has at most 100 characters"))]
     pub name: String,
+    #[validate(length(max = 64, message = "lists at most 64 permissions"))]
     pub permissions: Vec<String>,
 }
 
@@ -248,6 +262,7 @@ impl OrgService {
 
     pub async fn create_account(&self, actor: &Actor, new: NewAccount) -> OrgResult<AccountView> {
         actor.require("org.manage")?;
+        valid(&new)?;
         if new.role.as_deref() == Some("owner") && actor.role != "owner" {
             return Err(OrgError::Forbidden(
                 "only an owner can make an owner".into(),
@@ -281,6 +296,7 @@ impl OrgService {
         update: AccountUpdate,
     ) -> OrgResult<AccountView> {
         actor.require("org.manage")?;
+        valid(&update)?;
         if let Some(r) = &update.role {
             check_role(r)?;
         }
@@ -437,6 +453,7 @@ impl OrgService {
         input: ProfileInput,
     ) -> OrgResult<ProfileView> {
         actor.require("org.manage")?;
+        valid(&input)?;
         check_permissions(&input.permissions)?;
         check_grantable(
             actor,
@@ -482,6 +499,7 @@ impl OrgService {
         input: ProfileInput,
     ) -> OrgResult<ProfileView> {
         actor.require("org.manage")?;
+        valid(&input)?;
         check_permissions(&input.permissions)?;
         check_grantable(
             actor,

@@ -75,22 +75,27 @@ pub struct IssuedClientSecret {
     pub token_endpoint: String,
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
+    #[validate(length(max = 100, message = "has at most 100 characters"))]
     pub name: String,
     /// azure (default), okta or scim.
+    #[validate(length(max = 16, message = "is azure, okta or scim"))]
     pub kind: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionUpdate {
+    #[validate(length(max = 100, message = "has at most 100 characters"))]
     pub name: Option<String>,
     pub disabled: Option<bool>,
     /// Replaces the registered redirect URIs (at most 10, absolute, https except for loopback).
+    #[validate(length(max = 10, message = "lists at most 10 URIs"))]
     pub redirect_uris: Option<Vec<String>>,
     /// none, user or admins.
+    #[validate(length(max = 16, message = "is none, user or admins"))]
     pub password_delivery: Option<String>,
 }
 
@@ -209,6 +214,7 @@ impl OrgService {
         new: NewConnection,
     ) -> OrgResult<ConnectionView> {
         actor.require("connections.manage")?;
+        super::valid(&new)?;
         let name = check_name(&new.name)?;
         let kind = new
             .kind
@@ -246,6 +252,7 @@ impl OrgService {
         update: ConnectionUpdate,
     ) -> OrgResult<ConnectionView> {
         actor.require("connections.manage")?;
+        super::valid(&update)?;
         let name = update.name.as_deref().map(check_name).transpose()?;
         if let Some(d) = &update.password_delivery {
             if !DELIVERY_SETTINGS.contains(&d.as_str()) {

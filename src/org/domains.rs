@@ -27,9 +27,10 @@ pub struct DomainView {
     pub txt_value: String,
 }
 
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
+    #[validate(length(max = 253, message = "has at most 253 characters"))]
     pub domain: String,
 }
 
@@ -78,6 +79,7 @@ impl OrgService {
     }
 
     pub async fn add_domain(&self, actor: &Actor, new: NewDomain) -> OrgResult<DomainView> {
+        super::valid(&new)?;
         actor.require("org.manage")?;
         let domain = normalize_domain(&new.domain)?;
         let row = DomainRow {

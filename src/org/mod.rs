@@ -219,6 +219,38 @@ pub(crate) fn directory_user_active(
     }
 }
 
+/// Checks an input's field rules (lengths and counts, as its `Validate` derive states them) and
+/// names every field that breaks one: `display_name has at most 200 characters`.
+pub fn valid<T: validator::Validate>(input: &T) -> OrgResult<()> {
+    input
+        .validate()
+        .map_err(|e| OrgError::Invalid(describe_invalid("", &e).join("; ")))
+}
+
+fn describe_invalid(prefix: &str, errors: &validator::ValidationErrors) -> Vec<String> {
+    use validator::ValidationErrorsKind;
+    let mut out = Vec::new();
+    for (field, kind) in errors.errors() {
+        let name = format!("{prefix}{field}");
+        match kind {
+            ValidationErrorsKind::Field(list) => out.extend(list.iter().map(|e| {
+                let why = e.message.as_deref().unwrap_or("is not valid");
+                format!("{name} {why}")
+            })),
+            ValidationErrorsKind::Struct(inner) => {
+                out.extend(describe_invalid(&format!("{name}."), inner))
+            }
+            ValidationErrorsKind::List(items) => {
+                for (i, inner) in items {
+                    out.extend(describe_invalid(&format!("{name}[{i}]."), inner));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Records one configuration change; runs inside the change's own transaction.
 pub(crate) fn audit(
     conn: &mut AnyConnection,

@@ -200,3 +200,94 @@ async fn nobody_grants_a_permission_they_do_not_hold_or_edits_their_own_profile(
     let status = patch_account(&app, &owner, &ops_id, json!({"profile_id": administrator})).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_admin_text_field_has_a_length_limit_named_in_the_refusal() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let owner_id = id_of(&app, &owner).await;
+    let long = "n".repeat(60_000);
+    let cases: Vec<(Method, String, Value, &str)> = vec![
+        (
+            Method::PATCH,
+            format!("/accounts/{owner_id}"),
+            json!({"display_name": long}),
+            "display_name",
+        ),
+        (
+            Method::POST,
+            "/accounts".into(),
+            json!({"email": format!("{long}@x.com"), "password": PASSWORD}),
+            "email",
+        ),
+        (
+            Method::POST,
+            "/accounts".into(),
+            json!({"email": "p@x.com", "password": long}),
+            "password",
+        ),
+        (
+            Method::POST,
+            "/profiles".into(),
+            json!({"name": long, "permissions": []}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/connections".into(),
+            json!({"name": long}),
+            "name",
+        ),
+        (
+            Method::POST,
+            "/domains".into(),
+            json!({"domain": format!("{long}.com")}),
+            "domain",
+        ),
+        (
+            Method::POST,
+            "/invitations".into(),
+            json!({"invitees": [{"email": "i@x.com", "display_name": long}]}),
+            "invitees[0].display_name",
+        ),
+        (
+            Method::POST,
+            "/sessions".into(),
+            json!({"email": "a@x.com", "password": long}),
+            "password",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let r = app
+            .admin(method.clone(), &path, Some(body), Some(&owner))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::BAD_REQUEST,
+            "{method} {path}: {:?}",
+            r.body
+        );
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(field) && detail.contains("at most"),
+            "{path}: {detail}"
+        );
+    }
+    let me = app
+        .admin(
+            Method::GET,
+            &format!("/accounts/{owner_id}"),
+            None,
+            Some(&owner),
+        )
+        .await;
+    assert!(me.body["display_name"].is_null(), "nothing was stored");
+    let fine = patch_account(
+        &app,
+        &owner,
+        &owner_id,
+        json!({"display_name": "n".repeat(200)}),
+    )
+    .await;
+    assert_eq!(fine, StatusCode::OK);
+}

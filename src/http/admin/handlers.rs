@@ -35,12 +35,15 @@ fn no_content() -> Answer {
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
+    #[validate(length(max = 254, message = "has at most 254 characters"))]
     pub email: String,
+    #[validate(length(max = 1024, message = "has at most 1024 characters"))]
     pub password: String,
     /// What the session is for, shown in listings (default "sign-in").
+    #[validate(length(max = 100, message = "has at most 100 characters"))]
     pub label: Option<String>,
     /// Lifetime in seconds, up to the configured maximum (for API tokens).
     pub expires_in: Option<u64>,
@@ -55,6 +58,7 @@ pub async fn sign_in(
     body: web::Json<SignIn>,
 ) -> Answer {
     let body = body.into_inner();
+    crate::org::valid(&body)?;
     if let Err(throttled) = state.sign_in_allowed(&req, &body.email) {
         let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, throttled.message());
         return Ok(problem.with_header(throttled.header()));
