@@ -179,7 +179,7 @@ pub async fn accept(
         .accept_with_password(&secret, &form.password, form.accept_terms.is_some())
         .await
     {
-        Ok(session) => signed_in(&state, session),
+        Ok(session) => signed_in(&state, session, "/account"),
         Err(
             e @ (Office365Error::Invalid(_) | Office365Error::Org(_) | Office365Error::Conflict(_)),
         ) => again(e, inv),
@@ -211,7 +211,7 @@ pub async fn associate(
         )
         .await
     {
-        Ok(session) => signed_in(&state, session),
+        Ok(session) => signed_in(&state, session, "/account"),
         Err(e) => refused(e),
     }
 }

@@ -22,6 +22,8 @@ const FLOW_SECONDS: i64 = 30 * 60;
 pub struct StartQuery {
     purpose: Option<String>,
     login_hint: Option<String>,
+    /// A page of Roster to go on to once signed in, as the password sign-in takes it.
+    next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -137,19 +139,24 @@ pub async fn start(state: web::Data<AppState>, q: web::Query<StartQuery>) -> Htt
         Some("install") => "install",
         Some(_) => return refused(Office365Error::Invalid("unknown purpose".into())),
     };
-    match state.office365.begin(purpose, q.login_hint.clone()).await {
+    match state
+        .office365
+        .begin(purpose, q.login_hint.clone(), q.next.clone())
+        .await
+    {
         Ok(started) => redirect_with_flow(&state, started),
         Err(e) => refused(e),
     }
 }
 
-/// Sets the session cookie of a signed-in browser and sends it to its account page.
-pub(super) fn signed_in(state: &AppState, session: IssuedSession) -> HttpResponse {
+/// Sets the session cookie of a signed-in browser and sends it on to `to` (its account page, or
+/// the page its sign-in began for).
+pub(super) fn signed_in(state: &AppState, session: IssuedSession, to: &str) -> HttpResponse {
     let seconds = chrono::DateTime::parse_from_rfc3339(&session.expires)
         .map(|e| (e.timestamp() - chrono::Utc::now().timestamp()).max(60))
         .unwrap_or(3600);
     HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/account"))
+        .insert_header((header::LOCATION, to.to_owned()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .cookie(session::cookie(
             state,
@@ -223,7 +230,9 @@ fn install_page(
 fn outcome_page(state: &AppState, flow_secret: &str, outcome: CallbackOutcome) -> HttpResponse {
     let csrf = csrf_token(flow_secret);
     match outcome {
-        CallbackOutcome::SignedIn { session, .. } => signed_in(state, session),
+        CallbackOutcome::SignedIn { session, next, .. } => {
+            signed_in(state, session, next.as_deref().unwrap_or("/account"))
+        }
         CallbackOutcome::MailboxConnected { .. } => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/account"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -290,6 +299,87 @@ fn outcome_page(state: &AppState, flow_secret: &str, outcome: CallbackOutcome) -
             );
             html(StatusCode::OK, "Your organization uses Roster", &body, None)
         }
+        CallbackOutcome::SignUpOff { org } => {
+            let body = format!(
+                "<p>Your Microsoft 365 organization uses Roster as <strong>{o}</strong>, and its administrators \
+                 turned sign-up with Microsoft 365 off. Ask them for an invitation, or sign in with a password \
+                 if you have an account.</p>{again}",
+                o = escape(&org),
+                again = start_again(),
+            );
+            let mut page = html(
+                StatusCode::FORBIDDEN,
+                "Sign-up with Microsoft 365 is turned off",
+                &body,
+                None,
+            );
+            if let Err(e) = page.add_cookie(&session::removal(state, FLOW_COOKIE, FLOW_PATH)) {
+                tracing::warn!(error = %e, "could not clear the sign-in cookie");
+            }
+            page
+        }
+        CallbackOutcome::VerifyEmail { email, mail_sent } => {
+            let body = if mail_sent {
+                format!(
+                    "<p role=\"status\">A link is on its way to <strong>{e}</strong>. Open it in this browser within \
+                     30 minutes to go on.</p>\
+                     <form method=\"post\" action=\"/auth/microsoft/verify-email\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <button type=\"submit\">Send the link again</button></form>",
+                    e = escape(&email),
+                    csrf = escape(&csrf),
+                )
+            } else {
+                format!(
+                    "<p>Signed in with Microsoft as <strong>{e}</strong>. Your Microsoft 365 organization has not \
+                     verified that this address is yours, and anyone can type any address into a Microsoft \
+                     account, so Roster does not make an account with it on Microsoft's word alone.</p>\
+                     <p>Roster mails a single-use link to {e}: opening it in this browser proves the address.</p>\
+                     <form method=\"post\" action=\"/auth/microsoft/verify-email\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                     <button type=\"submit\">Mail me the link</button></form>",
+                    e = escape(&email),
+                    csrf = escape(&csrf),
+                )
+            };
+            html(StatusCode::OK, "Confirm your email address", &body, None)
+        }
+    }
+}
+
+/// POST /auth/microsoft/verify-email: mail the link that proves the sign-in's email.
+pub async fn send_email_proof(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let secret = match flow_secret(&req, &form.csrf) {
+        Ok(s) => s,
+        Err(problem) => return problem.page(),
+    };
+    match state.office365.send_email_proof(&secret).await {
+        Ok(outcome) => outcome_page(&state, &secret, outcome),
+        Err(e) => refused(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ProofQuery {
+    token: String,
+}
+
+/// GET /auth/microsoft/verify-email?token=: the mailed link, opened in the sign-in's browser.
+pub async fn prove_email(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<ProofQuery>,
+) -> HttpResponse {
+    let Some(secret) = session::value(&req, FLOW_COOKIE) else {
+        return FlowProblem::Missing.page();
+    };
+    match state.office365.prove_email(&secret, &q.token).await {
+        Ok(outcome) => outcome_page(&state, &secret, outcome),
+        Err(e) => refused(e),
     }
 }
 
@@ -522,11 +612,121 @@ fn must_sign_in() -> HttpResponse {
         .finish()
 }
 
+/// Sends a signed-in person who has not accepted the current terms to accept them first,
+/// then back to the page they asked for.
+pub(super) async fn terms_gate(
+    state: &AppState,
+    actor: &crate::org::Actor,
+    req: &HttpRequest,
+) -> Option<HttpResponse> {
+    match state.office365.terms_pending(actor).await {
+        Ok(false) => None,
+        Ok(true) => {
+            let here = req
+                .uri()
+                .path_and_query()
+                .map_or("/account", |p| p.as_str());
+            let next = url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
+            Some(
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, format!("/terms?next={next}")))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .finish(),
+            )
+        }
+        Err(e) => Some(refused(e)),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TermsQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AcceptTermsForm {
+    csrf: String,
+    accept_terms: Option<String>,
+    next: Option<String>,
+}
+
+fn terms_page(state: &AppState, csrf: &str, next: &str, error: Option<&str>) -> HttpResponse {
+    let body = format!(
+        "<p>Before you go on, read and accept {terms}.</p>{error}\
+         <form method=\"post\" action=\"/terms\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label><input type=\"checkbox\" name=\"accept_terms\" value=\"yes\" required> I accept {terms}</label>\
+         <button type=\"submit\">Continue</button></form>",
+        terms = terms_sentence(state),
+        error = error.map(alert).unwrap_or_default(),
+        csrf = escape(csrf),
+        next = escape(next),
+    );
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    html(status, "Terms of service", &body, None)
+}
+
+/// GET /terms: the current terms, for a signed-in person who has not accepted them.
+pub async fn terms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<TermsQuery>,
+) -> HttpResponse {
+    let Some((_, secret)) = session::signed_in(&state, &req).await else {
+        return must_sign_in();
+    };
+    let next = q
+        .next
+        .as_deref()
+        .and_then(crate::security::local_redirect)
+        .unwrap_or("/account");
+    terms_page(&state, &csrf_token(&secret), next, None)
+}
+
+/// POST /terms: records the acceptance, then goes on.
+pub async fn accept_terms(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: web::Form<AcceptTermsForm>,
+) -> HttpResponse {
+    let Some((actor, secret)) = session::signed_in(&state, &req).await else {
+        return must_sign_in();
+    };
+    if !csrf_ok(&secret, &form.csrf) {
+        return forged();
+    }
+    let next = form
+        .next
+        .as_deref()
+        .and_then(crate::security::local_redirect)
+        .unwrap_or("/account")
+        .to_owned();
+    if form.accept_terms.is_none() {
+        let why = "Tick the box to accept the terms, or sign out.";
+        return terms_page(&state, &form.csrf, &next, Some(why));
+    }
+    match state.office365.accept_current_terms(&actor).await {
+        Ok(()) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, next))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .finish(),
+        Err(e) => refused(e),
+    }
+}
+
 /// GET /account: who is signed in, their org, and its Microsoft 365 integration.
 pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let Some((actor, secret)) = session::signed_in(&state, &req).await else {
         return must_sign_in();
     };
+    if let Some(gate) = terms_gate(&state, &actor, &req).await {
+        return gate;
+    }
     account_page(&state, &actor, &secret, StatusCode::OK, None, None).await
 }
 

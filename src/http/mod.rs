@@ -346,6 +346,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/auth/microsoft/consent", web::get().to(microsoft::consent))
         .route("/auth/microsoft/join", web::post().to(microsoft::join))
+        .route("/terms", web::get().to(microsoft::terms))
+        .route("/terms", web::post().to(microsoft::accept_terms))
+        .route(
+            "/auth/microsoft/verify-email",
+            web::post().to(microsoft::send_email_proof),
+        )
+        .route(
+            "/auth/microsoft/verify-email",
+            web::get().to(microsoft::prove_email),
+        )
         .route(
             "/auth/microsoft/join-request",
             web::post().to(microsoft::join_request),

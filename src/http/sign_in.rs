@@ -113,10 +113,15 @@ fn sign_in_page(
             .as_deref()
             .map(|n| format!("<input type=\"hidden\" name=\"next\" value=\"{}\">", escape(n)))
             .unwrap_or_default(),
-        microsoft = if ctx.microsoft {
-            "<p>Or <a href=\"/auth/microsoft/start\">sign in with Microsoft</a>.</p>"
-        } else {
-            ""
+        microsoft = match (ctx.microsoft, &ctx.next) {
+            (true, Some(next)) => format!(
+                "<p>Or <a href=\"/auth/microsoft/start?next={}\">sign in with Microsoft</a>.</p>",
+                escape(&url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
+            ),
+            (true, None) => {
+                "<p>Or <a href=\"/auth/microsoft/start\">sign in with Microsoft</a>.</p>".to_owned()
+            }
+            (false, _) => String::new(),
         },
     );
     with_cookie(html(status, "Sign in", &body, None), ctx.cookie(state))

@@ -152,6 +152,27 @@ impl Mailer {
         Ok(())
     }
 
+    /// Sends a mail at once, outside the outbox: for a short-lived proof that belongs to no org
+    /// yet (a browser's sign-in proving its email), where the person waits for it and can ask
+    /// again. Fails when no SMTP server is configured.
+    pub async fn send_now(&self, recipient: &str, subject: &str, body: &str) -> Result<(), String> {
+        let smtp = self
+            .smtp
+            .as_ref()
+            .ok_or("this server sends no mail (smtp_url is not set)")?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(recipient.parse::<Mailbox>().map_err(|e| e.to_string())?)
+            .subject(subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_owned())
+            .map_err(|e| e.to_string())?;
+        smtp.send(message).await.map(|_| ()).map_err(|e| {
+            tracing::warn!(error = %e, "a proof mail was not delivered");
+            "the mail server did not take the mail; try again in a moment".to_owned()
+        })
+    }
+
     /// Wakes the job workers (new mail was committed).
     pub fn nudge(&self) {
         self.jobs.nudge();

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::invitations::{join_org, use_invitation};
-use super::{Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
+use super::{Offer, Office365Error, Office365Result, Office365Service, Pending, SIGN_IN_LIFETIME};
 use crate::connectors::microsoft::{AuthorizeRequest, SignedIn, MAILBOX_SCOPES};
 use crate::org::{
     insert_account, own_audit_entry, permissions_of, Actor, IssuedSession, NewAccount,
@@ -31,8 +31,13 @@ pub struct Started {
 
 /// Where a verified callback leads.
 pub enum CallbackOutcome {
-    /// A linked identity (or one just linked by its verified email): a session is open.
-    SignedIn { session: IssuedSession, org: String },
+    /// A linked identity (or one just linked by its verified email): a session is open; the
+    /// browser goes on to `next` (a path on this server) when the sign-in was begun with one.
+    SignedIn {
+        session: IssuedSession,
+        org: String,
+        next: Option<String>,
+    },
     /// A user authorized Roster for their own mailbox.
     MailboxConnected { email: String },
     /// An invitation for this identity's address: the person accepts the terms to join.
@@ -49,6 +54,44 @@ pub enum CallbackOutcome {
     /// The tenant is linked to an org already: the person needs an invitation (or a join
     /// request); they may associate an existing account of that org.
     TenantHasOrg { org: String },
+    /// The tenant's org turned its Microsoft 365 integration off: no one signs up through it.
+    SignUpOff { org: String },
+    /// Microsoft did not verify the identity's email: the person proves it with a link Roster
+    /// mails to it before an account is made with it.
+    VerifyEmail { email: String, mail_sent: bool },
+}
+
+/// Where a callback's routing leads: a linked account, a page to show (and the offer it makes),
+/// or a final page.
+enum Routed {
+    Linked(AccountRow),
+    Wait(Offer, CallbackOutcome),
+    Done(CallbackOutcome),
+}
+
+/// A new person of no org's tenant: the install page when their email is theirs, else the
+/// email proof first.
+fn install_or_proof(pending: &mut Pending) -> Routed {
+    let email = pending.identity.email.clone().unwrap_or_default();
+    if pending.email_verified() {
+        let suggested_org = email_domain(&email).unwrap_or("My organization").to_owned();
+        return Routed::Wait(
+            Offer::Install,
+            CallbackOutcome::Install {
+                identity: pending.identity.clone(),
+                tenant_admin: pending.tenant_admin,
+                suggested_org,
+            },
+        );
+    }
+    pending.after_proof = Offer::Install;
+    Routed::Wait(
+        Offer::VerifyEmail,
+        CallbackOutcome::VerifyEmail {
+            email,
+            mail_sent: false,
+        },
+    )
 }
 
 /// The return from an admin consent.
@@ -98,17 +141,15 @@ pub(super) fn link_identity(
     account: &AccountRow,
     name: Option<String>,
 ) -> Office365Result<()> {
-    let p = Pending {
-        identity: crate::connectors::microsoft::VerifiedIdentity {
-            tenant_id: tenant_id.to_owned(),
-            object_id: object_id.to_owned(),
-            email: Some(account.email.clone()),
-            email_domain_verified: false,
-            name,
-            roles: None,
-        },
-        tenant_admin: false,
+    let identity = crate::connectors::microsoft::VerifiedIdentity {
+        tenant_id: tenant_id.to_owned(),
+        object_id: object_id.to_owned(),
+        email: Some(account.email.clone()),
+        email_domain_verified: false,
+        name,
+        roles: None,
     };
+    let p = Pending::new(identity, false);
     link(conn, &p, account, false).map(|_| ())
 }
 
@@ -162,19 +203,25 @@ fn link(
 }
 
 impl Office365Service {
-    /// Begins a browser's sign-in with Microsoft for `purpose` (sign_in or install).
+    /// Begins a browser's sign-in with Microsoft for `purpose` (sign_in or install); a signed-in
+    /// person goes on to `next` (a path on this server) afterwards.
     pub async fn begin(
         &self,
         purpose: &str,
         login_hint: Option<String>,
+        next: Option<String>,
     ) -> Office365Result<Started> {
-        self.begin_with(purpose, json!({}), login_hint).await
+        let next = next.as_deref().and_then(crate::security::local_redirect);
+        self.begin_with(purpose, json!({ "next": next }), login_hint)
+            .await
     }
 
-    /// Begins a sign-in that accepts the invitation whose link holds `secret`.
+    /// Begins a sign-in that accepts the invitation whose link holds `secret`. The link's token
+    /// is kept with the sign-in: a resent (new link) or revoked invitation ends it.
     pub async fn begin_for_invitation(&self, secret: &str) -> Office365Result<Started> {
         let inv = self.open_invitation(secret).await?.row;
-        let context = json!({"invitation_id": inv.id, "org_id": inv.org_id});
+        let context =
+            json!({"invitation_id": inv.id, "org_id": inv.org_id, "token_hash": inv.token_hash});
         self.begin_with("invitation", context, Some(inv.email))
             .await
     }
@@ -246,10 +293,7 @@ impl Office365Service {
             return Err(Office365Error::PersonalAccount);
         }
         if flow.purpose == "mailbox" {
-            let p = Pending {
-                identity: signed.identity.clone(),
-                tenant_admin: false,
-            };
+            let p = Pending::new(signed.identity.clone(), false);
             let email = self
                 .finish_mailbox(&flow.id, &flow.context, p, signed)
                 .await?;
@@ -270,11 +314,14 @@ impl Office365Service {
                 .await?
                 .includes_admin(),
         };
-        let pending = Pending {
-            identity,
-            tenant_admin,
-        };
-        self.route(flow, pending).await
+        let pending = Pending::new(identity, tenant_admin);
+        let next = next_of(&flow);
+        match self.route(flow, pending).await? {
+            CallbackOutcome::SignedIn { session, org, .. } => {
+                Ok(CallbackOutcome::SignedIn { session, org, next })
+            }
+            other => Ok(other),
+        }
     }
 
     /// Takes this browser's sign-in named by `state`, once.
@@ -313,18 +360,13 @@ impl Office365Service {
     }
 
     /// Signs a linked identity in, links one whose email the tenant verified to the account
-    /// with that email, or keeps the identity on the flow for the page that follows.
+    /// with that email, or keeps the identity on the flow for the page that follows, recording
+    /// which page that is.
     async fn route(&self, flow: SignInRow, p: Pending) -> Office365Result<CallbackOutcome> {
         if let Some(invitation) = invitation_of(&flow) {
             return self.route_invitation(flow, p, invitation).await;
         }
-        let tenant_admin = p.tenant_admin;
-        let (flow_id, pending) = (flow.id.clone(), p.clone());
-        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
-        enum Next {
-            Linked(AccountRow),
-            Wait(Option<AccountRow>, Option<String>),
-        }
+        let (flow_id, mut pending) = (flow.id.clone(), p);
         let next = self
             .db
             .write(move |c| {
@@ -335,19 +377,14 @@ impl Office365Service {
                     store::touch_identity(c, &touched)?;
                     store::delete_sign_in(c, &flow_id)?;
                     let account = accounts_store::find_account_by_id(c, &found.account_id)?;
-                    return Ok::<_, Office365Error>(Next::Linked(
+                    return Ok::<_, Office365Error>(Routed::Linked(
                         account.ok_or(Office365Error::Expired)?,
                     ));
                 }
-                let by_email = match &id.email {
-                    Some(email) => {
-                        accounts_store::find_account_by_email(c, &email.trim().to_lowercase())?
-                    }
+                let email_norm = id.email.as_deref().map(|e| e.trim().to_lowercase());
+                let by_email = match &email_norm {
+                    Some(email) => accounts_store::find_account_by_email(c, email)?,
                     None => None,
-                };
-                let tenant_org = match store::integration_of_tenant(c, &id.tenant_id)? {
-                    Some(i) if i.enabled => tenants::find_org(c, &i.org_id)?.map(|o| o.name),
-                    _ => None,
                 };
                 // The tenant's verified domain makes the email proof enough to link (`xms_edov`);
                 // otherwise email is only a hint ("nOAuth").
@@ -356,60 +393,96 @@ impl Office365Service {
                         let manages = self_manages(c, &account)?;
                         link(c, &pending, &account, manages)?;
                         store::delete_sign_in(c, &flow_id)?;
-                        return Ok(Next::Linked(account));
+                        return Ok(Routed::Linked(account));
                     }
                 }
-                store::set_sign_in_identity(c, &flow_id, &json)?;
-                Ok(Next::Wait(by_email, tenant_org))
+                let routed = match (by_email, store::integration_of_tenant(c, &id.tenant_id)?) {
+                    (Some(account), _) => Routed::Wait(
+                        Offer::Prove,
+                        CallbackOutcome::ProveAccount {
+                            email: account.email,
+                        },
+                    ),
+                    (None, Some(i)) if i.enabled => {
+                        let org = tenants::find_org(c, &i.org_id)?
+                            .map(|o| o.name)
+                            .unwrap_or_default();
+                        // An invited person who signs in without the mail's link is offered the
+                        // invitation, not a join request: the tenant is the org's own.
+                        let invited = match &email_norm {
+                            Some(e) => invitation_store::open_invitation(c, &i.org_id, e)?
+                                .filter(|inv| inv.status(&now()) == "pending"),
+                            None => None,
+                        };
+                        match invited {
+                            Some(inv) => {
+                                pending.invitation = Some((
+                                    inv.org_id.clone(),
+                                    inv.id.clone(),
+                                    inv.token_hash.clone(),
+                                ));
+                                Routed::Wait(
+                                    Offer::Invitation,
+                                    CallbackOutcome::JoinInvitation {
+                                        org,
+                                        email: inv.email,
+                                    },
+                                )
+                            }
+                            None => Routed::Wait(
+                                Offer::JoinRequest,
+                                CallbackOutcome::TenantHasOrg { org },
+                            ),
+                        }
+                    }
+                    (None, Some(i)) => {
+                        store::delete_sign_in(c, &flow_id)?;
+                        let org = tenants::find_org(c, &i.org_id)?
+                            .map(|o| o.name)
+                            .unwrap_or_default();
+                        return Ok(Routed::Done(CallbackOutcome::SignUpOff { org }));
+                    }
+                    (None, None) => install_or_proof(&mut pending),
+                };
+                if let Routed::Wait(offer, _) = &routed {
+                    pending.offer = *offer;
+                    let json = serde_json::to_string(&pending)
+                        .map_err(|e| Office365Error::Invalid(e.to_string()))?;
+                    store::set_sign_in_identity(c, &flow_id, &json)?;
+                }
+                Ok(routed)
             })
             .await?;
         match next {
-            Next::Linked(account) => self.signed_in(account, "microsoft").await,
-            Next::Wait(Some(account), _) => Ok(CallbackOutcome::ProveAccount {
-                email: account.email,
-            }),
-            Next::Wait(None, Some(org)) => Ok(CallbackOutcome::TenantHasOrg { org }),
-            Next::Wait(None, None) => {
-                let suggested_org = p
-                    .identity
-                    .email
-                    .as_deref()
-                    .and_then(email_domain)
-                    .unwrap_or("My organization")
-                    .to_owned();
-                Ok(CallbackOutcome::Install {
-                    identity: p.identity,
-                    tenant_admin,
-                    suggested_org,
-                })
-            }
+            Routed::Linked(account) => self.signed_in(account, "microsoft").await,
+            Routed::Wait(_, outcome) | Routed::Done(outcome) => Ok(outcome),
         }
     }
 
     /// A sign-in that accepts an invitation: a linked identity accepts it with its account (of
-    /// that org only); an unlinked one must carry the invited address, then joins on the next page.
+    /// that org, with the invited address only); an unlinked one must carry the invited address
+    /// and be the person it names (the org's tenant, a verified email, or a mailed proof), then
+    /// joins on the next page. A link that was resent or revoked since the sign-in began ends it.
     async fn route_invitation(
         &self,
         flow: SignInRow,
         p: Pending,
         (org_id, invitation_id): (String, String),
     ) -> Office365Result<CallbackOutcome> {
-        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
-        let flow_id = flow.id.clone();
-        let pending = p.clone();
-        let linked = self
+        let token_hash = invitation_token_of(&flow);
+        let (flow_id, mut pending) = (flow.id.clone(), p);
+        let routed = self
             .db
             .write(move |c| {
-                let inv = invitation_store::find_invitation(c, &org_id, &invitation_id)?
-                    .filter(|i| i.status(&now()) == "pending")
-                    .ok_or_else(|| Office365Error::Gone("this invitation was already used, revoked or has expired".into()))?;
+                let inv = current_invitation(c, &org_id, &invitation_id, token_hash.as_deref())?;
                 let id = &pending.identity;
                 if let Some(found) = store::find_identity(c, &id.tenant_id, &id.object_id)? {
                     let account = accounts_store::find_account_by_id(c, &found.account_id)?
                         .ok_or(Office365Error::Expired)?;
+                    check_invited_account(&inv, &account)?;
                     use_invitation(c, &inv, &account)?;
                     store::delete_sign_in(c, &flow_id)?;
-                    return Ok::<_, Office365Error>(Some(account));
+                    return Ok::<_, Office365Error>(Routed::Linked(account));
                 }
                 let matches = id
                     .email
@@ -422,19 +495,32 @@ impl Office365Service {
                         inv.email
                     )));
                 }
-                store::set_sign_in_identity(c, &flow_id, &json)?;
-                Ok(None)
+                pending.invitation = Some((inv.org_id.clone(), inv.id.clone(), inv.token_hash.clone()));
+                let org = tenants::find_org(c, &inv.org_id)?.map(|o| o.name).unwrap_or_default();
+                let routed = if invitee_is_verified(c, &pending, &inv)? {
+                    Routed::Wait(
+                        Offer::Invitation,
+                        CallbackOutcome::JoinInvitation { org, email: inv.email },
+                    )
+                } else {
+                    pending.after_proof = Offer::Invitation;
+                    Routed::Wait(
+                        Offer::VerifyEmail,
+                        CallbackOutcome::VerifyEmail { email: inv.email, mail_sent: false },
+                    )
+                };
+                if let Routed::Wait(offer, _) = &routed {
+                    pending.offer = *offer;
+                    let json = serde_json::to_string(&pending)
+                        .map_err(|e| Office365Error::Invalid(e.to_string()))?;
+                    store::set_sign_in_identity(c, &flow_id, &json)?;
+                }
+                Ok(routed)
             })
             .await?;
-        match linked {
-            Some(account) => self.signed_in(account, "microsoft+invitation").await,
-            None => {
-                let org = self.org_name(&flow_org(&flow)).await?;
-                Ok(CallbackOutcome::JoinInvitation {
-                    org,
-                    email: p.identity.email.unwrap_or_default(),
-                })
-            }
+        match routed {
+            Routed::Linked(account) => self.signed_in(account, "microsoft+invitation").await,
+            Routed::Wait(_, outcome) | Routed::Done(outcome) => Ok(outcome),
         }
     }
 
@@ -451,7 +537,11 @@ impl Office365Service {
             ));
         }
         let (flow, p) = self.pending(cookie).await?;
-        let (org_id, invitation_id) = invitation_of(&flow).ok_or(Office365Error::Expired)?;
+        if p.offer != Offer::Invitation {
+            return Err(not_this_page());
+        }
+        let (org_id, invitation_id, token_hash) =
+            p.invitation.clone().ok_or(Office365Error::Expired)?;
         let version = self.terms.version.clone();
         let flow_id = flow.id;
         let account = self
@@ -460,8 +550,10 @@ impl Office365Service {
                 if !store::delete_sign_in(c, &flow_id)? {
                     return Err(Office365Error::Expired);
                 }
-                let inv = invitation_store::find_invitation(c, &org_id, &invitation_id)?
-                    .ok_or(Office365Error::Expired)?;
+                let inv = current_invitation(c, &org_id, &invitation_id, Some(&token_hash))?;
+                if !invitee_is_verified(c, &p, &inv)? {
+                    return Err(not_this_page());
+                }
                 let name = inv.display_name.clone().or(p.identity.name.clone());
                 let account = join_org(
                     c,
@@ -471,7 +563,7 @@ impl Office365Service {
                     &inv.role,
                     inv.profile_id.clone(),
                     String::new(),
-                    &version,
+                    Some(&version),
                 )?;
                 use_invitation(c, &inv, &account)?;
                 link(c, &p, &account, false)?;
@@ -501,7 +593,11 @@ impl Office365Service {
             .await?
             .map(|o| o.name)
             .unwrap_or_default();
-        Ok(CallbackOutcome::SignedIn { session, org })
+        Ok(CallbackOutcome::SignedIn {
+            session,
+            org,
+            next: None,
+        })
     }
 
     /// The verified identity this browser's sign-in holds, waiting for a page.
@@ -541,6 +637,11 @@ impl Office365Service {
             ));
         }
         let (flow, p) = self.pending(cookie).await?;
+        // Only the page that offered an install installs: not the join-request page, whose
+        // form carries the same sign-in's CSRF token.
+        if p.offer != Offer::Install || !p.email_verified() {
+            return Err(not_this_page());
+        }
         let flow_id = flow.id;
         let email = p
             .identity
@@ -558,6 +659,10 @@ impl Office365Service {
                     return Err(Office365Error::Conflict(format!(
                         "an organization named '{name}' exists; choose another name"
                     )));
+                }
+                // What the page was built on must still hold.
+                if store::integration_of_tenant(c, &p.identity.tenant_id)?.is_some() {
+                    return Err(not_this_page());
                 }
                 let org = create_org(c, &name)?;
                 let new = NewAccount {
@@ -596,9 +701,11 @@ impl Office365Service {
         password: &str,
     ) -> Office365Result<CallbackOutcome> {
         let (flow, p) = self.pending(cookie).await?;
-        let (flow_id, invitation) = (flow.id.clone(), invitation_of(&flow));
+        if !p.offer.offers_associate() {
+            return Err(not_this_page());
+        }
+        let flow_id = flow.id.clone();
         let (actor, account) = self.org.check_credentials(email, password, None).await?;
-        let version = self.terms.version.clone();
         let manages = actor.allows("org.manage");
         let linked = account.clone();
         self.db
@@ -611,15 +718,90 @@ impl Office365Service {
                         "your Microsoft 365 organization uses Roster as '{org}'; an account of another organization cannot be associated with it"
                     )));
                 }
-                store::accept_terms(c, &linked.id, &version, &now())?;
-                if let Some((org, id)) = &invitation {
-                    let inv = invitation_store::find_invitation(c, org, id)?.ok_or(Office365Error::Expired)?;
-                    use_invitation(c, &inv, &linked)?;
+                // An invitation is used only by the account of the address it invited; anyone
+                // else's account associates without using it up.
+                if let Some((org, id, token)) = &p.invitation {
+                    let inv = current_invitation(c, org, id, Some(token))?;
+                    if inv.email_norm == linked.email_norm {
+                        use_invitation(c, &inv, &linked)?;
+                    }
                 }
                 link(c, &p, &linked, manages)
             })
             .await?;
         self.signed_in(account, "microsoft+password").await
+    }
+
+    /// Mails a single-use link to the email this browser's sign-in claims, so the person proves
+    /// the address is theirs (Microsoft did not verify it). The link works in this browser
+    /// while the sign-in lasts.
+    pub async fn send_email_proof(&self, cookie: &str) -> Office365Result<CallbackOutcome> {
+        let (flow, mut p) = self.pending(cookie).await?;
+        if p.offer != Offer::VerifyEmail {
+            return Err(not_this_page());
+        }
+        let email = p.identity.email.clone().ok_or(Office365Error::Expired)?;
+        let secret = generate_prefixed_token("roster_proof_");
+        p.email_proof = Some(secret.hash.clone());
+        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
+        let flow_id = flow.id;
+        self.db
+            .write(move |c| store::set_sign_in_identity(c, &flow_id, &json))
+            .await?;
+        let link = format!(
+            "{}/auth/microsoft/verify-email?token={}",
+            self.public_base, secret.secret
+        );
+        let body = format!(
+            "Someone, probably you, signed in to Roster with Microsoft as {email}.\n\n\
+             Open this link in the same browser within 30 minutes to confirm the address is yours:\n{link}\n\n\
+             If it was not you, ignore this mail: nothing is created without it.\n"
+        );
+        self.mailer
+            .send_now(&email, "Confirm your email address for Roster", &body)
+            .await
+            .map_err(|e| Office365Error::Conflict(format!("Roster could not mail {email}: {e}")))?;
+        Ok(CallbackOutcome::VerifyEmail {
+            email,
+            mail_sent: true,
+        })
+    }
+
+    /// The mailed link: proves the email of this browser's sign-in, then goes on to what the
+    /// sign-in was for (installing, or joining through an invitation).
+    pub async fn prove_email(&self, cookie: &str, token: &str) -> Office365Result<CallbackOutcome> {
+        let (flow, mut p) = self.pending(cookie).await?;
+        let proved = p
+            .email_proof
+            .as_deref()
+            .is_some_and(|h| crate::security::constant_time_eq(h, &hash_token(token)));
+        if p.offer != Offer::VerifyEmail || !proved {
+            return Err(Office365Error::Gone(
+                "this link does not belong to this browser's sign-in, or was used; sign in with Microsoft again".into(),
+            ));
+        }
+        p.email_proved = true;
+        p.email_proof = None;
+        p.offer = p.after_proof;
+        let outcome = match p.offer {
+            Offer::Invitation => {
+                let (org_id, _, _) = p.invitation.clone().ok_or(Office365Error::Expired)?;
+                CallbackOutcome::JoinInvitation {
+                    org: self.org_name(&org_id).await?,
+                    email: p.identity.email.clone().unwrap_or_default(),
+                }
+            }
+            _ => match install_or_proof(&mut p) {
+                Routed::Wait(_, outcome) => outcome,
+                _ => return Err(Office365Error::Expired),
+            },
+        };
+        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
+        let flow_id = flow.id;
+        self.db
+            .write(move |c| store::set_sign_in_identity(c, &flow_id, &json))
+            .await?;
+        Ok(outcome)
     }
 
     /// Sends an org admin to Microsoft's admin consent for the org's tenant.
@@ -730,8 +912,78 @@ fn invitation_of(flow: &SignInRow) -> Option<(String, String)> {
     Some((field("org_id")?, field("invitation_id")?))
 }
 
-fn flow_org(flow: &SignInRow) -> String {
-    invitation_of(flow).map(|(org, _)| org).unwrap_or_default()
+/// Where a sign-in goes on to once the person is signed in, when it was begun with a `next`.
+fn next_of(flow: &SignInRow) -> Option<String> {
+    let ctx: Value = serde_json::from_str(&flow.context).ok()?;
+    let next = ctx.get("next").and_then(Value::as_str)?;
+    crate::security::local_redirect(next).map(str::to_owned)
+}
+
+/// The invitation token hash a sign-in begun from a link was given.
+fn invitation_token_of(flow: &SignInRow) -> Option<String> {
+    let ctx: Value = serde_json::from_str(&flow.context).ok()?;
+    ctx.get("token_hash")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The invitation, while it is pending and its link is the one the sign-in began from.
+fn current_invitation(
+    c: &mut AnyConnection,
+    org_id: &str,
+    invitation_id: &str,
+    token_hash: Option<&str>,
+) -> Office365Result<crate::storage::invitations::InvitationRow> {
+    let gone = || {
+        Office365Error::Gone(
+            "this invitation was resent, used, revoked or has expired; use the newest mail".into(),
+        )
+    };
+    let inv = invitation_store::find_invitation(c, org_id, invitation_id)?
+        .filter(|i| i.status(&now()) == "pending")
+        .ok_or_else(gone)?;
+    match token_hash {
+        Some(hash) if !crate::security::constant_time_eq(hash, &inv.token_hash) => Err(gone()),
+        _ => Ok(inv),
+    }
+}
+
+/// Refuses to let an account use an invitation for another address.
+fn check_invited_account(
+    inv: &crate::storage::invitations::InvitationRow,
+    account: &AccountRow,
+) -> Office365Result<()> {
+    if account.email_norm != inv.email_norm {
+        return Err(Office365Error::Forbidden(format!(
+            "this invitation is for {}, and your Microsoft account belongs to {}; an invitation is used by the person it invites",
+            inv.email, account.email
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the person signing in is the one an invitation names: of the org's own tenant, with
+/// an email Microsoft verified, an email whose domain the org verified (ORG-4), or one they
+/// proved with the mailed link.
+fn invitee_is_verified(
+    c: &mut AnyConnection,
+    p: &Pending,
+    inv: &crate::storage::invitations::InvitationRow,
+) -> Office365Result<bool> {
+    if p.email_verified() {
+        return Ok(true);
+    }
+    let org_tenant = store::integration_of_tenant(c, &p.identity.tenant_id)?
+        .is_some_and(|i| i.enabled && i.org_id == inv.org_id);
+    let domain = email_domain(&inv.email_norm).unwrap_or_default().to_owned();
+    Ok(org_tenant || crate::storage::mail::is_verified(c, &inv.org_id, &domain)?)
+}
+
+/// A POST from a page this sign-in was not shown.
+fn not_this_page() -> Office365Error {
+    Office365Error::Forbidden(
+        "this step is not the one your sign-in was offered; start again".into(),
+    )
 }
 
 /// Whether an account's own profile lets it manage its org.

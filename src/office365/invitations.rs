@@ -95,7 +95,8 @@ impl InvitationView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InvitationResult {
     pub email: String,
-    /// invited, already_member or already_invited.
+    /// invited, already_member, already_invited, or in_another_org (the address has an account
+    /// of another org on this server, which cannot join this one).
     pub outcome: String,
     pub invitation: Option<InvitationView>,
 }
@@ -154,7 +155,7 @@ pub(super) fn join_org(
     role: &str,
     profile_id: Option<String>,
     password_hash: String,
-    terms_version: &str,
+    accepted_terms: Option<&str>,
 ) -> Office365Result<AccountRow> {
     let user_id = store::directory_user_with_email(c, org_id, &fold_case(email))?;
     let new = NewAccount {
@@ -167,7 +168,11 @@ pub(super) fn join_org(
         user_id,
     };
     let account = insert_account(c, org_id, &new, password_hash)?;
-    ms_store::accept_terms(c, &account.id, terms_version, &now())?;
+    // Recorded only when the person accepted them on the page; otherwise they are asked at
+    // their next sign-in.
+    if let Some(version) = accepted_terms {
+        ms_store::accept_terms(c, &account.id, version, &now())?;
+    }
     Ok(account)
 }
 
@@ -267,10 +272,16 @@ impl Office365Service {
                 let mut results = Vec::new();
                 for (email, name, kind, hash, expires, mail) in prepared {
                     let norm = email.to_lowercase();
-                    if accounts_store::find_account_by_email(c, &norm)?.is_some() {
+                    if let Some(existing) = accounts_store::find_account_by_email(c, &norm)? {
+                        // An account's address is unique on the server: one of another org
+                        // cannot join this one, and is not said to be a member of it.
+                        let outcome = match existing.org_id == a.org_id {
+                            true => "already_member",
+                            false => "in_another_org",
+                        };
                         results.push(InvitationResult {
                             email,
-                            outcome: "already_member".into(),
+                            outcome: outcome.into(),
                             invitation: None,
                         });
                         continue;
@@ -480,6 +491,9 @@ impl Office365Service {
             .map(|c| {
                 cursor::decode(c, 1)
                     .and_then(|mut p| p.pop())
+                    // A cursor is a Graph next link Roster gave; anything else is the client's
+                    // mistake (400), never a request to another host.
+                    .filter(|link| ms.graph.is_own_link(link))
                     .ok_or_else(|| {
                         Office365Error::Invalid("the cursor is not one Roster gave".into())
                     })
@@ -587,7 +601,7 @@ impl Office365Service {
                     &inv.role,
                     inv.profile_id.clone(),
                     hash,
-                    &version,
+                    Some(&version),
                 )?;
                 use_invitation(c, &inv, &account)?;
                 Ok::<_, Office365Error>(account)

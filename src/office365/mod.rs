@@ -18,8 +18,10 @@ use crate::connectors::microsoft::{
     Graph, IdentityPlatform, MicrosoftConfig, MicrosoftError, VerifiedIdentity,
 };
 use crate::mail::Mailer;
-use crate::org::{OrgError, OrgService};
+use crate::org::{Actor, OrgError, OrgService};
+use crate::provisioning::now;
 use crate::security::SecretBox;
+use crate::storage::microsoft as ms_store;
 use crate::storage::{Db, StorageError};
 
 pub use flows::{CallbackOutcome, ConsentOutcome, Started};
@@ -82,6 +84,71 @@ pub struct Terms {
 struct Pending {
     identity: VerifiedIdentity,
     tenant_admin: bool,
+    /// The page this identity was shown; a POST is taken only for the page it came from.
+    #[serde(default)]
+    offer: Offer,
+    /// What follows once the email is proved by the mailed link (install or an invitation).
+    #[serde(default)]
+    after_proof: Offer,
+    /// The invitation this sign-in may accept: (org, invitation, the link's token hash then).
+    #[serde(default)]
+    invitation: Option<(String, String, String)>,
+    /// The person opened the single-use link Roster mailed to the identity's email.
+    #[serde(default)]
+    email_proved: bool,
+    /// SHA-256 of that link's secret, while it is out.
+    #[serde(default)]
+    email_proof: Option<String>,
+}
+
+impl Pending {
+    fn new(identity: VerifiedIdentity, tenant_admin: bool) -> Self {
+        Pending {
+            identity,
+            tenant_admin,
+            offer: Offer::None,
+            after_proof: Offer::None,
+            invitation: None,
+            email_proved: false,
+            email_proof: None,
+        }
+    }
+
+    /// Whether the identity's email is the person's: their tenant verified its domain
+    /// (`xms_edov`), or they opened the link Roster mailed to it. An unverified email claim is
+    /// only a hint (anyone can type any address into a tenant of their own).
+    fn email_verified(&self) -> bool {
+        self.identity.email_domain_verified || self.email_proved
+    }
+}
+
+/// The page a pending sign-in was shown, so that each POST checks the state its page was built
+/// for (a join-request page cannot be used to install, and so on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Offer {
+    #[default]
+    None,
+    /// Create an org and its owner (terms).
+    Install,
+    /// Prove an existing account with its password.
+    Prove,
+    /// Ask the tenant's org to be added.
+    JoinRequest,
+    /// Join through an invitation (terms).
+    Invitation,
+    /// Prove the email by a mailed link first.
+    VerifyEmail,
+}
+
+impl Offer {
+    /// Whether the "associate my account" form is on this page.
+    fn offers_associate(self) -> bool {
+        matches!(
+            self,
+            Offer::Install | Offer::Prove | Offer::JoinRequest | Offer::Invitation
+        )
+    }
 }
 
 /// Microsoft 365 on-boarding for one deployment.
@@ -159,6 +226,39 @@ impl Office365Service {
 
     pub fn terms(&self) -> &Terms {
         &self.terms
+    }
+
+    /// Whether the signed-in person must accept the current terms before going on: the server
+    /// publishes terms (`terms_url`) and this account has not accepted their current version
+    /// (an account made by an approval, an admin, the command line, or before a new version).
+    pub async fn terms_pending(&self, actor: &Actor) -> Office365Result<bool> {
+        if self.terms.url.is_none() {
+            return Ok(false);
+        }
+        let (id, version) = (actor.account_id.clone(), self.terms.version.clone());
+        let accepted = self
+            .db
+            .read(move |c| ms_store::accepted_terms(c, &id, &version))
+            .await?;
+        Ok(!accepted)
+    }
+
+    /// Records that the signed-in person accepted the current terms (they ticked the box).
+    pub async fn accept_current_terms(&self, actor: &Actor) -> Office365Result<()> {
+        let (actor, version) = (actor.clone(), self.terms.version.clone());
+        self.db
+            .write(move |c| {
+                ms_store::accept_terms(c, &actor.account_id, &version, &now())?;
+                crate::org::audit(
+                    c,
+                    &actor,
+                    "terms.accepted",
+                    ("account", Some(&actor.account_id)),
+                    serde_json::json!({"version": version}),
+                )?;
+                Ok::<_, Office365Error>(())
+            })
+            .await
     }
 
     /// The redirect URI to register in Entra, when sign-in is set up.

@@ -67,6 +67,11 @@ impl Office365Service {
     /// identity); mails every account of that org holding `users.manage`.
     pub async fn request_to_join(&self, cookie: &str) -> Office365Result<Requested> {
         let (flow, p) = self.pending(cookie).await?;
+        if p.offer != super::Offer::JoinRequest {
+            return Err(Office365Error::Forbidden(
+                "this step is not the one your sign-in was offered; start again".into(),
+            ));
+        }
         let email = p.identity.email.clone().ok_or_else(|| {
             Office365Error::Invalid("Microsoft sent no email address for your account".into())
         })?;
@@ -241,12 +246,7 @@ impl Office365Service {
             .mailer
             .seal(&text)
             .map_err(|e| Office365Error::Invalid(e.to_string()))?;
-        let (a, id, mailer, version) = (
-            actor.clone(),
-            id.to_owned(),
-            self.mailer.clone(),
-            self.terms.version.clone(),
-        );
+        let (a, id, mailer) = (actor.clone(), id.to_owned(), self.mailer.clone());
         let view = self
             .db
             .write(move |c| {
@@ -276,7 +276,8 @@ impl Office365Service {
                             "member",
                             None,
                             String::new(),
-                            &version,
+                            // The person never saw the terms here: asked at their first sign-in.
+                            None,
                         )?;
                         link_identity(
                             c,

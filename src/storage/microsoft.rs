@@ -293,6 +293,21 @@ pub fn record_consent(
 }
 
 /// Records that an account accepted a version of the terms (again: the first time is kept).
+/// Whether the account accepted this version of the terms.
+pub fn accepted_terms(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    version: &str,
+) -> StorageResult<bool> {
+    terms_acceptances::table
+        .find((account_id, version))
+        .select(terms_acceptances::accepted)
+        .first::<String>(conn)
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(db)
+}
+
 pub fn accept_terms(
     conn: &mut AnyConnection,
     account_id: &str,

@@ -49,6 +49,8 @@ pub struct Person {
     pub wids: Option<Vec<String>>,
     /// Role template ids `/me/memberOf` lists.
     pub roles: Vec<String>,
+    /// Sent as `xms_edov: true`: the tenant verified the email's domain, as a Microsoft 365
+    /// organization has for its own addresses.
     pub edov: bool,
 }
 
@@ -61,8 +63,15 @@ impl Person {
             name: email.split('@').next().unwrap_or("someone").into(),
             wids: None,
             roles: Vec::new(),
-            edov: false,
+            edov: true,
         }
+    }
+
+    /// A person whose email claim the tenant did not verify (any address typed into a tenant of
+    /// one's own).
+    pub fn unverified(mut self) -> Person {
+        self.edov = false;
+        self
     }
 
     pub fn global_admin(mut self) -> Person {

@@ -11,7 +11,7 @@ use crate::helpers::{user_body, TestApp};
 use crate::microsoft::{api_token, install, sign_in, spawn, Browser, TENANT};
 
 /// The link of the newest mail of `kind` to `to`.
-async fn link_in_mail(app: &TestApp, token: &str, kind: &str, to: &str) -> String {
+pub async fn link_in_mail(app: &TestApp, token: &str, kind: &str, to: &str) -> String {
     let mails = app.outbox(token).await;
     let mail = mails
         .iter()
@@ -22,7 +22,7 @@ async fn link_in_mail(app: &TestApp, token: &str, kind: &str, to: &str) -> Strin
     body[at..].split_whitespace().next().unwrap().to_owned()
 }
 
-async fn invite(app: &TestApp, token: &str, invitees: Value) -> Value {
+pub async fn invite(app: &TestApp, token: &str, invitees: Value) -> Value {
     let r = app
         .admin(
             Method::POST,

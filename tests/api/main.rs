@@ -18,6 +18,7 @@ mod fake_graph;
 mod fake_microsoft;
 mod groups;
 mod helpers;
+mod identity;
 mod input;
 mod invitations;
 mod jobs;

@@ -597,7 +597,7 @@ async fn o365_2_associate_my_account_links_the_identity_to_an_existing_account()
 async fn an_existing_email_needs_its_password_unless_the_tenant_verified_the_domain() {
     let (app, fake) = spawn().await;
     app.seed_account("chris@contoso.com", "member", false);
-    let unverified = Person::new(TENANT, "chris@contoso.com");
+    let unverified = Person::new(TENANT, "chris@contoso.com").unverified();
     let (browser, page) = sign_in(&app, &fake, &unverified).await;
     assert!(page.body.contains("has not verified"), "{}", page.body);
     assert_eq!(
@@ -622,8 +622,7 @@ async fn an_existing_email_needs_its_password_unless_the_tenant_verified_the_dom
     );
 
     app.seed_account("dana@contoso.com", "member", false);
-    let mut verified = Person::new(TENANT, "dana@contoso.com");
-    verified.edov = true;
+    let verified = Person::new(TENANT, "dana@contoso.com");
     let (_, page) = sign_in(&app, &fake, &verified).await;
     assert!(
         page.body.contains("Signed in as <strong>dana@contoso.com"),

@@ -80,10 +80,10 @@ fn answer(query: &[u8], txt: &HashMap<String, Vec<String>>) -> Option<Vec<u8>> {
 }
 
 /// Mails an SMTP sink received: (recipients, message).
-type Received = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+pub type Received = Arc<Mutex<Vec<(Vec<String>, String)>>>;
 
 /// An SMTP server that accepts every mail and keeps it.
-async fn smtp_sink() -> (SocketAddr, Received) {
+pub async fn smtp_sink() -> (SocketAddr, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mails: Received = Arc::default();
@@ -179,7 +179,7 @@ impl TestApp {
 }
 
 /// The message the sink received for `to`, waiting for the sender to deliver it.
-async fn mail_to(received: &Received, to: &str) -> String {
+pub async fn mail_to(received: &Received, to: &str) -> String {
     for _ in 0..100 {
         let found = received
             .lock()

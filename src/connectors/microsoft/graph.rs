@@ -147,9 +147,13 @@ impl Graph {
 
     /// Only a link on Graph's own host is followed: a `nextLink` elsewhere would carry the
     /// bearer token away.
+    /// Whether `link` is a URL of this Graph (a next link Roster may follow with a token).
+    pub fn is_own_link(&self, link: &str) -> bool {
+        link.starts_with(&format!("{}/", trimmed(&self.config.graph)))
+    }
+
     fn check_link(&self, link: &str) -> MicrosoftResult<()> {
-        let base = format!("{}/", trimmed(&self.config.graph));
-        if link.starts_with(&base) {
+        if self.is_own_link(link) {
             Ok(())
         } else {
             Err(MicrosoftError::Unreachable(

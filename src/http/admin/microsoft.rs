@@ -102,7 +102,7 @@ pub struct ListParams {
 
 #[utoipa::path(post, path = "/admin/v1/invitations", tag = "invitations", request_body = NewInvitations,
     responses((status = 200, body = [InvitationResult],
-        description = "each invitee: invited (a mail is queued), already_member or already_invited")),
+        description = "each invitee: invited (a mail is queued), already_member, already_invited or in_another_org")),
     security(("admin" = [])))]
 pub async fn create_invitations(
     state: web::Data<AppState>,

@@ -67,15 +67,16 @@ fn tenant_users(v: &Visitor, page: &TenantUserPageView) -> Markup {
                 tbody {
                     @for u in &page.users {
                         @let email = u.email.as_deref().unwrap_or("");
+                        @let disabled = u.user.account_enabled == Some(false);
                         tr {
-                            td { @if !u.member && !u.invited && !email.is_empty() {
+                            td { @if !u.member && !u.invited && !disabled && !email.is_empty() {
                                 input type="checkbox" name="email" value=(email)
                                     aria-label=(format!("Invite {email}"));
                             } }
                             td { (u.user.display_name.as_deref().unwrap_or("")) }
                             td { (email) }
                             td { (u.user.user_type.as_deref().unwrap_or("")) }
-                            td { @if u.member { "member" } @else if u.invited { "invited" } @else { "—" } }
+                            td { @if u.member { "member" } @else if u.invited { "invited" } @else if disabled { "sign-in blocked in Microsoft 365" } @else { "—" } }
                         }
                     }
                 }

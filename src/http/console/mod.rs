@@ -68,11 +68,16 @@ impl Visitor {
 /// The visitor, or the answer that sends them to sign in first.
 async fn visitor(state: &AppState, req: &HttpRequest) -> Result<Visitor, HttpResponse> {
     match session::signed_in(state, req).await {
-        Some((actor, secret)) => Ok(Visitor {
-            csrf: csrf_token(&secret),
-            actor,
-            secret,
-        }),
+        Some((actor, secret)) => {
+            if let Some(gate) = super::microsoft::terms_gate(state, &actor, req).await {
+                return Err(gate);
+            }
+            Ok(Visitor {
+                csrf: csrf_token(&secret),
+                actor,
+                secret,
+            })
+        }
         None => {
             let next = url::form_urlencoded::byte_serialize(
                 req.uri()

@@ -265,6 +265,10 @@ pub(super) async fn invite(
         ("invited", "Invited"),
         ("already_member", "Already members"),
         ("already_invited", "Already invited (resend from the list)"),
+        (
+            "in_another_org",
+            "Have an account of another organization on this server",
+        ),
     ] {
         let who = said(outcome);
         if !who.is_empty() {
