@@ -365,6 +365,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         ),
         mailer.clone(),
         scim_limits(&settings),
+        queue.clone(),
     );
     let office365 = office365_service(
         &settings,

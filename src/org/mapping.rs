@@ -29,6 +29,9 @@ pub struct MappingView {
     /// How many existing users' profiles the change rewrote (on changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reapplied: Option<usize>,
+    /// The newest rewrite of the connection's profiles: a change is applied to every user the
+    /// connection wrote by a durable job, whose progress this is.
+    pub rewrite: Option<super::RewriteView>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -173,12 +176,14 @@ impl OrgService {
             .await?;
         let (mappings, fixed_values) =
             stored_settings(row.attribute_mapping.as_deref(), &row.fixed_values);
+        let rewrite = self.rewrite_status(&row.id).await?;
         Ok(MappingView {
             connection_id: row.id,
             default: row.attribute_mapping.is_none(),
             mappings,
             fixed_values,
             reapplied: None,
+            rewrite,
         })
     }
 
@@ -252,15 +257,22 @@ impl OrgService {
             .await
     }
 
-    /// Stores a change with its audit entry, then applies it to the connection's users;
-    /// returns how many profiles were rewritten.
-    async fn change(&self, actor: &Actor, connection: &str, change: Change) -> OrgResult<usize> {
+    /// Stores a change with its audit entry and, in the same transaction, the durable rewrite
+    /// of the connection's users' profiles; then waits a little for the rewrite, and returns
+    /// how many profiles it rewrote when it finished in that time.
+    async fn change(
+        &self,
+        actor: &Actor,
+        connection: &str,
+        change: Change,
+    ) -> OrgResult<Option<usize>> {
         actor.require("connections.manage")?;
-        let (actor_c, id) = (actor.clone(), connection.to_owned());
+        let (actor_c, id, d) = (actor.clone(), connection.to_owned(), self.db.dialect());
         let mapper = self.profiles.clone();
         self.db
             .write(move |c| {
                 let row = own_connection(c, &actor_c, &id)?;
+                super::rewrite::schedule(c, d, &actor_c.org_id, &id)?;
                 let (entries, fixed) =
                     stored_settings(row.attribute_mapping.as_deref(), &row.fixed_values);
                 let rs = mapper.registry().resource(ResourceKind::User);
@@ -341,7 +353,13 @@ impl OrgService {
                 }
             })
             .await?;
-        Ok(self.profiles.reapply(&self.db, connection).await?)
+        self.queue.nudge();
+        let view = self
+            .await_rewrite(connection, std::time::Duration::from_secs(10))
+            .await?;
+        Ok(view
+            .filter(|v| v.state == "done")
+            .map(|v| usize::try_from(v.done).unwrap_or(usize::MAX)))
     }
 
     /// A mapping or fixed-values change, answered with the new mapping and how many profiles
@@ -354,7 +372,7 @@ impl OrgService {
     ) -> OrgResult<MappingView> {
         let reapplied = self.change(actor, connection, change).await?;
         let mut view = self.get_mapping(actor, connection).await?;
-        view.reapplied = Some(reapplied);
+        view.reapplied = reapplied;
         Ok(view)
     }
 

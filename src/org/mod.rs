@@ -10,6 +10,7 @@ mod groups;
 mod mapping;
 mod own;
 mod records;
+mod rewrite;
 mod setup;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub use mapping::{
     UserField, UserFilter, UserProfilePage, UserProfileView,
 };
 pub use records::{MappingPreview, PreviewInput, UserRecord};
+pub use rewrite::{RewriteView, REWRITE_JOB};
 
 /// Every permission a profile can grant, with what it allows.
 pub const PERMISSIONS: &[(&str, &str)] = &[
@@ -183,6 +185,8 @@ pub struct OrgService {
     mailer: Mailer,
     /// The server's limits on SCIM input, shown with each connection.
     scim_limits: crate::scim::rules::Limits,
+    /// Where durable work (profile rewrites) is queued.
+    queue: crate::jobs::Queue,
 }
 
 /// Effective permissions of an account: owners hold all of them.
@@ -353,6 +357,7 @@ impl OrgService {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         sessions: SessionPolicy,
@@ -361,8 +366,9 @@ impl OrgService {
         dns: TxtResolver,
         mailer: Mailer,
         scim_limits: crate::scim::rules::Limits,
+        queue: crate::jobs::Queue,
     ) -> Self {
-        OrgService {
+        let org = OrgService {
             db,
             sessions,
             urls,
@@ -370,7 +376,10 @@ impl OrgService {
             dns,
             mailer,
             scim_limits,
-        }
+            queue,
+        };
+        org.register_rewrites(&org.queue);
+        org
     }
 
     /// The actor an email and password identify, when they match an enabled account. Unknown

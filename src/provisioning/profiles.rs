@@ -407,37 +407,32 @@ impl ProfileMapper {
         }
     }
 
-    /// Applies the connection's current mapping again to every user it wrote, a batch per
-    /// transaction (SCIM writes go on between batches, with the new mapping already). Returns
-    /// how many profiles were rewritten.
-    pub async fn reapply(self: &Arc<Self>, db: &Db, connection_id: &str) -> StorageResult<usize> {
-        let mut after = String::new();
-        let mut total = 0;
-        loop {
-            let (this, id, from) = (self.clone(), connection_id.to_owned(), after.clone());
-            let (n, last) = db
-                .write(move |c| {
-                    let rows = store::documents_of_connection(c, &id, &from, REAPPLY_BATCH)?;
-                    let last = rows.last().map(|r| r.0.clone());
-                    for (user_id, org_id, data) in &rows {
-                        let doc: Map<String, Value> =
-                            serde_json::from_str(data).unwrap_or_default();
-                        let user = Written {
-                            id: user_id,
-                            doc: &doc,
-                            new: false,
-                        };
-                        this.sync_user(c, org_id, &id, user)?;
-                    }
-                    Ok::<_, crate::storage::StorageError>((rows.len(), last))
-                })
-                .await?;
-            total += n;
-            match last {
-                Some(l) if n as i64 == REAPPLY_BATCH => after = l,
-                _ => return Ok(total),
-            }
+    /// Rewrites the profiles of the next batch of the connection's users after user id
+    /// `after` (in the caller's transaction); how many, and the last user id of the batch.
+    /// Fewer than a full batch means the connection's users are done.
+    pub fn reapply_batch(
+        &self,
+        c: &mut AnyConnection,
+        connection_id: &str,
+        after: &str,
+    ) -> StorageResult<(usize, Option<String>)> {
+        let rows = store::documents_of_connection(c, connection_id, after, REAPPLY_BATCH)?;
+        let last = rows.last().map(|r| r.0.clone());
+        for (user_id, org_id, data) in &rows {
+            let doc: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
+            let user = Written {
+                id: user_id,
+                doc: &doc,
+                new: false,
+            };
+            self.sync_user(c, org_id, connection_id, user)?;
         }
+        Ok((rows.len(), last))
+    }
+
+    /// Whether a batch of [`ProfileMapper::reapply_batch`] of this size was the last.
+    pub fn batch_was_last(n: usize) -> bool {
+        (n as i64) < REAPPLY_BATCH
     }
 }
 

@@ -263,6 +263,36 @@ pub fn list(
     q.load::<JobRow>(conn).map_err(db)
 }
 
+/// The newest job of `kind` with `key`, whatever its state.
+pub fn latest_by_key(
+    conn: &mut AnyConnection,
+    kind: &str,
+    key: &str,
+) -> StorageResult<Option<JobRow>> {
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM jobs WHERE kind = ")
+        .text(kind)
+        .push(" AND key = ")
+        .text(key)
+        .push(" ORDER BY created DESC, id DESC LIMIT 1");
+    Ok(q.load::<JobRow>(conn).map_err(db)?.into_iter().next())
+}
+
+/// A job by id.
+pub fn find(conn: &mut AnyConnection, id: &str) -> StorageResult<Option<JobRow>> {
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS).push(" FROM jobs WHERE id = ").text(id);
+    Ok(q.load::<JobRow>(conn).map_err(db)?.into_iter().next())
+}
+
+/// Replaces a job's payload (a long job's progress, kept with it).
+pub fn set_payload(conn: &mut AnyConnection, id: &str, payload: &str) -> StorageResult<()> {
+    let mut q = Sql::new("UPDATE jobs SET payload = ");
+    q.text(payload).push(" WHERE id = ").text(id);
+    q.execute(conn).map_err(db).map(|_| ())
+}
+
 /// Deletes finished jobs (done or cancelled) older than `before`; dead ones stay until an
 /// operator looks at them.
 pub fn prune(conn: &mut AnyConnection, before: &str) -> StorageResult<usize> {

@@ -480,3 +480,87 @@ async fn az2_az3_partial_changes_keep_every_other_entry() {
         "PUT replaces the whole policy"
     );
 }
+
+/// Issue 20, item 16: a fixed-value change is applied to every user even when the server stops
+/// half-way. The change queues its rewrite in its own transaction; here the database is left as
+/// a server that died after the first batch leaves it (the change and that batch committed, the
+/// job running under a lease nobody renews), and the queue finishes the rewrite from there.
+#[tokio::test]
+async fn az3_a_fixed_value_change_survives_a_stop_half_way_through_its_rewrite() {
+    const USERS: usize = 700;
+    let app = TestApp::spawn_azure().await;
+    let owner = app.owner().await;
+    let fixed = format!("/connections/{}/fixed-values", app.connection_id);
+    let mut ids = Vec::with_capacity(USERS);
+    for n in 0..USERS {
+        let r = app
+            .post("/Users", entra_user(&format!("u{n:04}@example.com")))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    let put = |value: &'static str| {
+        let (app, fixed, owner) = (&app, fixed.clone(), owner.clone());
+        async move {
+            app.admin(
+                Method::PUT,
+                &fixed,
+                Some(json!({"work_location": value})),
+                Some(&owner),
+            )
+            .await
+        }
+    };
+    let r = put("Tokyo").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["reapplied"], USERS);
+    assert_eq!(r.body["rewrite"]["state"], "done");
+    let r = put("Osaka").await;
+    assert_eq!(r.body["reapplied"], USERS);
+
+    // The server "died" after its first batch of 500: the rest still carry the old value.
+    let cut = &ids[499];
+    app.exec_sql(&format!(
+        "UPDATE user_profiles SET fields = REPLACE(fields, '\"Osaka\"', '\"Tokyo\"') WHERE user_id > '{cut}'"
+    ));
+    let stale = format!(
+        "user_profiles WHERE fields LIKE '%Tokyo%' AND connection_id = '{}'",
+        app.connection_id
+    );
+    assert_eq!(app.count(&stale), (USERS - 500) as i64);
+    let payload = json!({"connection_id": app.connection_id, "after": cut, "done": 500, "total": USERS, "generation": 0});
+    app.exec_sql(&format!(
+        "UPDATE jobs SET state = 'running', lease_owner = 'gone', lease_expires = '2000-01-01T00:00:00.000Z', \
+         finished = NULL, payload = '{payload}' WHERE id = (SELECT id FROM jobs \
+         WHERE kind = 'profiles.rewrite' ORDER BY created DESC, id DESC LIMIT 1)"
+    ));
+    let path = format!("/connections/{}/mapping", app.connection_id);
+    let mut view = Value::Null;
+    for _ in 0..200 {
+        view = app.admin(Method::GET, &path, None, Some(&owner)).await.body;
+        if view["rewrite"]["state"] == "done" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(view["rewrite"]["state"], "done", "{view}");
+    assert_eq!(
+        view["rewrite"]["done"], USERS,
+        "resumed after the first batch: {view}"
+    );
+    assert_eq!(app.count(&stale), 0, "every profile carries the change");
+
+    // An invalid change commits nothing: no setting, no audit entry, no rewrite.
+    let jobs = app.count("jobs WHERE kind = 'profiles.rewrite'");
+    let bad = app
+        .admin(
+            Method::PUT,
+            &fixed,
+            Some(json!({"no_such_field": "x"})),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("jobs WHERE kind = 'profiles.rewrite'"), jobs);
+}

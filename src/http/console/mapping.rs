@@ -176,10 +176,22 @@ pub async fn mapping(
         Ok(m) => m,
         Err(e) => return refused(&v, e),
     };
-    let notice = match (q.saved, view.default) {
-        (Some(n), _) => Some(format!("Saved. {n} user profiles were rewritten.")),
-        (None, true) => Some("This connection uses the default mapping.".into()),
-        (None, false) => None,
+    let rewriting = view
+        .rewrite
+        .as_ref()
+        .filter(|r| matches!(r.state.as_str(), "queued" | "running"));
+    let notice = match (q.saved, rewriting, view.default) {
+        (Some(_), Some(r), _) => Some(format!(
+            "Saved. User profiles are being rewritten: {} of {} so far. Reload to follow.",
+            r.done, r.total
+        )),
+        (Some(n), None, _) => Some(format!("Saved. {n} user profiles were rewritten.")),
+        (None, Some(r), _) => Some(format!(
+            "User profiles are being rewritten: {} of {} so far.",
+            r.done, r.total
+        )),
+        (None, None, true) => Some("This connection uses the default mapping.".into()),
+        (None, None, false) => None,
     };
     let editor = Editor {
         sources: view

@@ -444,6 +444,10 @@ pub(super) async fn connection_page(
         Ok(g) => g,
         Err(e) => return refused(v, e),
     };
+    let rewrite = match state.org.rewrite_status(id).await {
+        Ok(r) => r,
+        Err(e) => return refused(v, e),
+    };
     let secret = match &shown {
         Shown::ClientSecret(s) => Some(s.as_str()),
         _ => None,
@@ -497,6 +501,15 @@ pub(super) async fn connection_page(
         h2 { "Attribute mapping" }
         p { "Which SCIM attribute fills each Roster field, and fixed values. "
             a href=(format!("/console/connections/{}/mapping", c.id)) { "Edit the mapping" } }
+        @if let Some(r) = &rewrite {
+            p role="status" {
+                @match r.state.as_str() {
+                    "queued" | "running" => { "User profiles are being rewritten by the last change: " (r.done) " of " (r.total) " so far." }
+                    "done" => { "The last change rewrote " (r.done) " user profiles" @if let Some(at) = &r.finished { ", finished " (when(at)) } "." }
+                    _ => { "The last rewrite of user profiles stopped after " (r.done) " of " (r.total) ": " (r.error.as_deref().unwrap_or(r.state.as_str())) ". Save the mapping again to retry." }
+                }
+            }
+        }
         (super::settings::section(v, &c, &policy))
         (super::access::section(v, &c, &grants, secret))
     };
