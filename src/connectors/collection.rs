@@ -105,6 +105,25 @@ pub enum RemoteError {
 
 pub type RemoteResult<T> = Result<T, RemoteError>;
 
+/// How a pulled item's fields combine with the local record's: `(local, remote, mapped)` to the
+/// record's new fields. A provider that cannot hold every value of a field (three emails, one
+/// mobile number) keeps the values it could not represent instead of dropping them.
+pub type PullMerge = fn(&Value, &Value, &[String]) -> Value;
+
+/// The plain merge: the mapped fields are the remote's, every other field stays.
+pub fn replace_mapped(local: &Value, remote: &Value, mapped: &[String]) -> Value {
+    let mut out = local.as_object().cloned().unwrap_or_default();
+    for k in mapped {
+        out.remove(k);
+    }
+    if let Value::Object(r) = remote {
+        for (k, v) in r {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 /// One remote collection of one mailbox.
 pub trait Collection: Send + Sync {
     /// The record kind it holds (`event`, `contact`).
@@ -117,6 +136,12 @@ pub trait Collection: Send + Sync {
     /// How long one round's cursor is worth following before a new full round (calendar views
     /// freeze their window into the cursor).
     fn round_lifetime(&self) -> Option<Duration>;
+
+    /// How a pull combines the remote's fields with the record's ([`replace_mapped`] unless
+    /// the provider holds fewer values than Roster).
+    fn pull_merge(&self) -> PullMerge {
+        replace_mapped
+    }
 
     /// Creates the dedicated container; returns its id.
     fn create_container(&self) -> impl Future<Output = RemoteResult<String>> + Send;

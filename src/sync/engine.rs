@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::connectors::collection::{
-    Applied, Change, Collection, RemoteError, RemoteItem, RemoteOp,
+    Applied, Change, Collection, PullMerge, RemoteError, RemoteItem, RemoteOp,
 };
 use crate::crm::Kind;
 use crate::jobs::Lease;
@@ -114,20 +114,6 @@ fn project(fields: &Value, mapped: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// A record's fields with its mapped fields replaced by the remote's.
-fn merged(local: &Value, remote: &Value, mapped: &[String]) -> Value {
-    let mut out = local.as_object().cloned().unwrap_or_default();
-    for k in mapped {
-        out.remove(k);
-    }
-    if let Value::Object(r) = remote {
-        for (k, v) in r {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(out)
-}
-
 fn fields_of(r: &RecordRow) -> Value {
     serde_json::from_str(&r.data).unwrap_or(Value::Null)
 }
@@ -169,6 +155,8 @@ pub struct Run<'a, C: Collection> {
     plan: Plan,
     kind: Kind,
     mapped: Vec<String>,
+    /// How the remote's fields combine with a record's on a pull.
+    merge: PullMerge,
     pub conn: ConnectionRow,
     pub stats: RunRow,
     /// Create intents a crashed run left whose items recovery did not find: sent again.
@@ -204,6 +192,7 @@ impl<'a, C: Collection> Run<'a, C> {
             plan,
             kind,
             mapped: remote.mapped_fields(),
+            merge: remote.pull_merge(),
             conn,
             stats,
             unconfirmed: Vec::new(),
@@ -430,13 +419,14 @@ impl<'a, C: Collection> Run<'a, C> {
                 }
             }
         }
-        let (owner, org, kind, mapped, conflict, round) = (
+        let (owner, org, kind, mapped, conflict, round, merge) = (
             self.conn.account_id.clone(),
             self.conn.org_id.clone(),
             self.kind,
             self.mapped.clone(),
             self.plan.conflict,
             self.conn.round_id,
+            self.merge,
         );
         let cid = self.conn.id.clone();
         let counts = self
@@ -459,6 +449,7 @@ impl<'a, C: Collection> Run<'a, C> {
                                 org: &org,
                                 kind,
                                 mapped: &mapped,
+                                merge,
                                 conflict,
                                 round,
                                 connection: &cid,
@@ -858,6 +849,7 @@ struct Pulled<'a> {
     org: &'a str,
     kind: Kind,
     mapped: &'a [String],
+    merge: PullMerge,
     conflict: Conflict,
     round: i64,
     connection: &'a str,
@@ -897,7 +889,7 @@ impl Pulled<'_> {
                     };
                     return store::save_link(c, &seen);
                 }
-                let fields = merged(&fields_of(&r), &item.fields, self.mapped);
+                let fields = (self.merge)(&fields_of(&r), &item.fields, self.mapped);
                 let Ok((fields, sort_at)) = self.kind.normalize(fields) else {
                     n.errors += 1;
                     return Ok(());
@@ -988,6 +980,7 @@ impl Pulled<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connectors::collection::replace_mapped;
     use serde_json::json;
 
     #[test]
@@ -1006,7 +999,7 @@ mod tests {
         let local = json!({"subject": "a", "location": "x", "attendees": [{"email": "p@q.r"}]});
         let remote = json!({"subject": "b"});
         assert_eq!(
-            merged(&local, &remote, &mapped),
+            replace_mapped(&local, &remote, &mapped),
             json!({"attendees": [{"email": "p@q.r"}], "subject": "b"})
         );
         assert_eq!(

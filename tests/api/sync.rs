@@ -12,7 +12,7 @@ use crate::fake_microsoft::{FakeMicrosoft, Person};
 use crate::helpers::TestApp;
 use crate::microsoft::{api_token, install, spawn, Browser, TENANT};
 
-async fn api(
+pub async fn api(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -24,7 +24,7 @@ async fn api(
 }
 
 /// An installed org whose owner connected their mailbox; the owner's API token.
-async fn connected() -> (TestApp, FakeMicrosoft, String) {
+pub async fn connected() -> (TestApp, FakeMicrosoft, String) {
     let (app, fake, token, _) = connected_in_browser().await;
     (app, fake, token)
 }
@@ -65,7 +65,7 @@ async fn create_events(
 }
 
 /// Turns a module on or off.
-async fn turn(app: &TestApp, token: &str, module: &str, on: bool) -> Value {
+pub async fn turn(app: &TestApp, token: &str, module: &str, on: bool) -> Value {
     let (s, body) = api(
         app,
         Method::PUT,
@@ -111,7 +111,7 @@ pub async fn runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Va
 }
 
 /// Sync now, and the run it makes.
-async fn sync_now(app: &TestApp, token: &str, module: &str, done_before: usize) -> Value {
+pub async fn sync_now(app: &TestApp, token: &str, module: &str, done_before: usize) -> Value {
     let (status, body) = api(
         app,
         Method::POST,
@@ -124,7 +124,7 @@ async fn sync_now(app: &TestApp, token: &str, module: &str, done_before: usize) 
     runs_done(app, token, module, done_before + 1).await
 }
 
-fn remote(fake: &FakeMicrosoft, kind: &str) -> Vec<Value> {
+pub fn remote(fake: &FakeMicrosoft, kind: &str) -> Vec<Value> {
     fake.graph
         .lock()
         .unwrap()
@@ -143,7 +143,7 @@ fn subjects(fake: &FakeMicrosoft) -> Vec<String> {
     s
 }
 
-async fn local(app: &TestApp, token: &str, collection: &str) -> Vec<Value> {
+pub async fn local(app: &TestApp, token: &str, collection: &str) -> Vec<Value> {
     let (_, page) = api(
         app,
         Method::GET,

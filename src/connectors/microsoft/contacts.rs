@@ -115,44 +115,53 @@ impl ContactMapping {
     }
 
     /// Graph's contact body for Roster's contact fields (a mapped field absent is cleared).
+    /// Each value goes where Graph can hold it: up to three emails; phones by kind to
+    /// `businessPhones`, `homePhones` and `mobilePhone`; addresses by kind to the business, home
+    /// and other address. A value Graph cannot hold (a fourth email, a second mobile number, a
+    /// phone of kind `other`) is not sent and stays in Roster (see [`merge_pulled`]).
     pub fn to_graph(&self, f: &Value) -> Value {
         let mut out = Map::new();
         for (field, prop) in &self.0 {
             let v = &f[field.as_str()];
-            let value = match field.as_str() {
-                "emails" => json!(v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .take(3)
-                    .map(|e| json!({"address": e["address"], "name": e["address"]}))
-                    .collect::<Vec<_>>()),
-                "phones" => {
-                    let numbers: Vec<&Value> = v
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|p| &p["number"])
+            match field.as_str() {
+                "emails" => {
+                    let emails: Vec<Value> = list(v)
+                        .take(MAX_EMAILS)
+                        .map(|e| json!({"address": e["address"], "name": e["address"]}))
                         .collect();
-                    if prop == "mobilePhone" {
-                        numbers.first().map_or(Value::Null, |n| (*n).clone())
-                    } else {
-                        json!(numbers)
+                    out.insert(prop.clone(), json!(emails));
+                }
+                "phones" => {
+                    let (work, home, mobile) = phones_by_slot(v, prop);
+                    out.insert("businessPhones".into(), json!(work));
+                    out.insert("homePhones".into(), json!(home));
+                    out.insert(
+                        "mobilePhone".into(),
+                        mobile.map_or(Value::Null, Value::String),
+                    );
+                }
+                "addresses" => {
+                    for (kind, property) in ADDRESS_SLOTS {
+                        let first = list(v).find(|a| address_slot(a, prop) == kind);
+                        let body = first.map_or(json!({}), |a| {
+                            json!({
+                                "street": a["street"], "city": a["city"], "state": a["region"],
+                                "postalCode": a["postal_code"], "countryOrRegion": a["country"],
+                            })
+                        });
+                        out.insert(property.into(), body);
                     }
                 }
-                "addresses" => match v.as_array().and_then(|a| a.first()) {
-                    Some(a) => json!({
-                        "street": a["street"], "city": a["city"], "state": a["region"],
-                        "postalCode": a["postal_code"], "countryOrRegion": a["country"],
-                    }),
-                    None => json!({}),
-                },
-                "birthday" => v
-                    .as_str()
-                    .map_or(Value::Null, |d| json!(format!("{d}T00:00:00Z"))),
-                _ => v.clone(),
-            };
-            out.insert(prop.clone(), value);
+                "birthday" => {
+                    let day = v
+                        .as_str()
+                        .map_or(Value::Null, |d| json!(format!("{d}T00:00:00Z")));
+                    out.insert(prop.clone(), day);
+                }
+                _ => {
+                    out.insert(prop.clone(), v.clone());
+                }
+            }
         }
         Value::Object(out)
     }
@@ -160,63 +169,41 @@ impl ContactMapping {
     /// Roster's contact fields for a Graph contact (mapped fields only).
     pub fn from_graph(&self, c: &Value) -> Value {
         let mut out = Map::new();
-        let text = |v: &Value| {
-            v.as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| json!(s))
-        };
         for (field, prop) in &self.0 {
             let v = &c[prop.as_str()];
             let value = match field.as_str() {
                 "emails" => {
-                    let list: Vec<Value> = v
-                        .as_array()
-                        .into_iter()
-                        .flatten()
+                    let list: Vec<Value> = list(v)
                         .filter_map(|e| text(&e["address"]))
                         .map(|a| json!({"address": a}))
                         .collect();
                     (!list.is_empty()).then(|| json!(list))
                 }
                 "phones" => {
-                    let kind = match prop.as_str() {
-                        "homePhones" => "home",
-                        "mobilePhone" => "mobile",
-                        _ => "work",
-                    };
-                    let list: Vec<Value> = match v {
-                        Value::Array(a) => a.iter().filter_map(text).collect(),
-                        other => text(other).into_iter().collect(),
-                    };
-                    let list: Vec<Value> = list
-                        .into_iter()
-                        .map(|n| json!({"number": n, "kind": kind}))
-                        .collect();
+                    let mut list: Vec<Value> = Vec::new();
+                    for (property, kind) in [
+                        ("businessPhones", "work"),
+                        ("homePhones", "home"),
+                        ("mobilePhone", "mobile"),
+                    ] {
+                        let numbers: Vec<Value> = match &c[property] {
+                            Value::Array(a) => a.iter().filter_map(text).collect(),
+                            other => text(other).into_iter().collect(),
+                        };
+                        list.extend(
+                            numbers
+                                .into_iter()
+                                .map(|n| json!({"number": n, "kind": kind})),
+                        );
+                    }
                     (!list.is_empty()).then(|| json!(list))
                 }
                 "addresses" => {
-                    let kind = match prop.as_str() {
-                        "homeAddress" => "home",
-                        "otherAddress" => "other",
-                        _ => "work",
-                    };
-                    let mut a = Map::new();
-                    for (from, to) in [
-                        ("street", "street"),
-                        ("city", "city"),
-                        ("state", "region"),
-                        ("postalCode", "postal_code"),
-                        ("countryOrRegion", "country"),
-                    ] {
-                        if let Some(s) = text(&v[from]) {
-                            a.insert(to.into(), s);
-                        }
-                    }
-                    (!a.is_empty()).then(|| {
-                        a.insert("kind".into(), json!(kind));
-                        json!([a])
-                    })
+                    let list: Vec<Value> = ADDRESS_SLOTS
+                        .iter()
+                        .filter_map(|(kind, property)| address_of(&c[*property], kind))
+                        .collect();
+                    (!list.is_empty()).then(|| json!(list))
                 }
                 "birthday" => v.as_str().and_then(|d| d.get(..10)).map(|d| json!(d)),
                 _ => text(v),
@@ -227,6 +214,140 @@ impl ContactMapping {
         }
         Value::Object(out)
     }
+}
+
+/// Graph's `emailAddresses` holds at most three addresses.
+const MAX_EMAILS: usize = 3;
+
+/// The address kinds Graph holds one address of, and their properties.
+const ADDRESS_SLOTS: [(&str, &str); 3] = [
+    ("work", "businessAddress"),
+    ("home", "homeAddress"),
+    ("other", "otherAddress"),
+];
+
+fn list(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
+fn text(v: &Value) -> Option<Value> {
+    v.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| json!(s))
+}
+
+/// The Graph slot of a phone: its kind, or, without one, the property the mapping names.
+fn phone_slot<'a>(p: &'a Value, mapped_to: &str) -> &'a str {
+    match p["kind"].as_str() {
+        Some(kind) => kind,
+        None => match mapped_to {
+            "homePhones" => "home",
+            "mobilePhone" => "mobile",
+            _ => "work",
+        },
+    }
+}
+
+/// Phones by where Graph holds them: work numbers, home numbers, the first mobile number.
+fn phones_by_slot(v: &Value, mapped_to: &str) -> (Vec<String>, Vec<String>, Option<String>) {
+    let (mut work, mut home, mut mobile) = (Vec::new(), Vec::new(), None);
+    for p in list(v) {
+        let Some(number) = p["number"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        match phone_slot(p, mapped_to) {
+            "work" => work.push(number),
+            "home" => home.push(number),
+            "mobile" if mobile.is_none() => mobile = Some(number),
+            _ => {}
+        }
+    }
+    (work, home, mobile)
+}
+
+fn address_slot<'a>(a: &'a Value, mapped_to: &str) -> &'a str {
+    match a["kind"].as_str() {
+        Some(kind) => kind,
+        None => match mapped_to {
+            "homeAddress" => "home",
+            "otherAddress" => "other",
+            _ => "work",
+        },
+    }
+}
+
+fn address_of(v: &Value, kind: &str) -> Option<Value> {
+    let mut a = Map::new();
+    for (from, to) in [
+        ("street", "street"),
+        ("city", "city"),
+        ("state", "region"),
+        ("postalCode", "postal_code"),
+        ("countryOrRegion", "country"),
+    ] {
+        if let Some(s) = text(&v[from]) {
+            a.insert(to.into(), s);
+        }
+    }
+    (!a.is_empty()).then(|| {
+        a.insert("kind".into(), json!(kind));
+        Value::Object(a)
+    })
+}
+
+/// A pull of a contact: the mapped fields become Graph's, plus the values Graph could not hold
+/// (emails past the third, mobile numbers past the first, phones of another kind, a second
+/// address of a kind), so an edit in Outlook never drops them from Roster.
+pub fn merge_pulled(local: &Value, remote: &Value, mapped: &[String]) -> Value {
+    let mut out = crate::connectors::collection::replace_mapped(local, remote, mapped);
+    // The local values a slot of Graph does not hold: `held(item, nth)` says whether Graph
+    // holds the item that is the nth of its kind.
+    let unheld = |field: &str, held: &dyn Fn(Option<&str>, usize) -> bool| -> Vec<Value> {
+        let mut per_kind: std::collections::HashMap<Option<&str>, usize> = Default::default();
+        list(&local[field])
+            .filter(|item| {
+                let kind = item["kind"].as_str();
+                let nth = per_kind.entry(kind).or_default();
+                *nth += 1;
+                !held(kind, *nth)
+            })
+            .cloned()
+            .collect()
+    };
+    let extras = [
+        (
+            "emails",
+            list(&local["emails"]).skip(MAX_EMAILS).cloned().collect(),
+        ),
+        (
+            "phones",
+            unheld("phones", &|kind, nth| match kind {
+                None | Some("work" | "home") => true,
+                Some("mobile") => nth == 1,
+                Some(_) => false,
+            }),
+        ),
+        (
+            "addresses",
+            unheld("addresses", &|kind, nth| {
+                nth == 1 && matches!(kind, None | Some("work" | "home" | "other"))
+            }),
+        ),
+    ];
+    for (field, extra) in extras {
+        if extra.is_empty() || !mapped.iter().any(|m| m == field) {
+            continue;
+        }
+        let mut items: Vec<Value> = list(&out[field]).cloned().collect();
+        for e in extra {
+            if !items.contains(&e) {
+                items.push(e);
+            }
+        }
+        out[field] = json!(items);
+    }
+    out
 }
 
 pub struct ContactFolder {
@@ -269,6 +390,10 @@ impl Collection for ContactFolder {
 
     fn round_lifetime(&self) -> Option<Duration> {
         None
+    }
+
+    fn pull_merge(&self) -> crate::connectors::collection::PullMerge {
+        merge_pulled
     }
 
     async fn create_container(&self) -> RemoteResult<String> {
