@@ -648,12 +648,17 @@ impl SyncService {
         };
         match module {
             Module::Calendar => {
-                let c = Calendar::new(api, &self.settings.calendar_name, self.settings.window);
+                let c = Calendar::new(
+                    api,
+                    &self.settings.calendar_name,
+                    &conn.id,
+                    self.settings.window,
+                );
                 self.run_with(&ctx, &c, plan, conn, trigger).await
             }
             Module::Contacts => {
                 let mapping = mapping_of(&conn);
-                let c = ContactFolder::new(api, &self.settings.contacts_folder, mapping);
+                let c = ContactFolder::new(api, &self.settings.contacts_folder, &conn.id, mapping);
                 self.run_with(&ctx, &c, plan, conn, trigger).await
             }
         }
@@ -714,12 +719,12 @@ impl SyncService {
                 .map_err(JobError::retry)?;
             let result = match module {
                 Module::Calendar => {
-                    Calendar::new(api, "", self.settings.window)
+                    Calendar::new(api, "", "", self.settings.window)
                         .delete_container(&container)
                         .await
                 }
                 Module::Contacts => {
-                    ContactFolder::new(api, "", ContactMapping::default())
+                    ContactFolder::new(api, "", "", ContactMapping::default())
                         .delete_container(&container)
                         .await
                 }

@@ -25,6 +25,8 @@ struct Container {
     kind: &'static str,
     name: String,
     deleted: bool,
+    /// The container's `singleValueExtendedProperties`, as created.
+    properties: Value,
 }
 
 /// Faults to inject.
@@ -44,6 +46,8 @@ pub struct Faults {
     pub empty_first_page: bool,
     /// Batches whose writes are applied and whose connection is then dropped.
     pub drop_after_write: u32,
+    /// Calendar or folder creates that are applied and whose answer is then lost.
+    pub drop_container_create: u32,
 }
 
 #[derive(Default)]
@@ -93,7 +97,21 @@ impl GraphState {
         }
     }
 
-    fn create_container(&mut self, kind: &'static str, name: &str) -> (u16, Value) {
+    /// Creates a calendar or folder; a live one of the same name is `409 ErrorFolderExists`,
+    /// as Exchange answers.
+    fn create_container(
+        &mut self,
+        kind: &'static str,
+        name: &str,
+        properties: Value,
+    ) -> (u16, Value) {
+        let taken = self
+            .containers
+            .values()
+            .any(|c| c.kind == kind && !c.deleted && c.name.eq_ignore_ascii_case(name));
+        if taken {
+            return err(409, "ErrorFolderExists");
+        }
         let id = format!("{kind}-folder-{}", uuid::Uuid::new_v4().simple());
         self.containers.insert(
             id.clone(),
@@ -101,9 +119,16 @@ impl GraphState {
                 kind,
                 name: name.to_owned(),
                 deleted: false,
+                properties,
             },
         );
         (201, json!({"id": id, "name": name, "displayName": name}))
+    }
+
+    /// A calendar or folder the user made in Outlook.
+    pub fn user_creates_container(&mut self, kind: &'static str, name: &str) -> String {
+        let (_, c) = self.create_container(kind, name, Value::Null);
+        c["id"].as_str().unwrap_or_default().to_owned()
     }
 
     fn live_container(&self, id: &str, kind: &str) -> bool {
@@ -174,7 +199,31 @@ impl GraphState {
                     .as_str()
                     .or(b["displayName"].as_str())
                     .unwrap_or("");
-                self.create_container(kind, name)
+                self.create_container(kind, name, b["singleValueExtendedProperties"].clone())
+            }
+            ("GET", ["me", _]) => {
+                // `$filter=singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`
+                let filter = query_param(query, "$filter").unwrap_or_default();
+                let value = filter
+                    .split("ep/value eq '")
+                    .nth(1)
+                    .and_then(|s| s.split('\'').next());
+                let found: Vec<Value> = self
+                    .containers
+                    .iter()
+                    .filter(|(_, c)| c.kind == kind && !c.deleted)
+                    .filter(|(_, c)| {
+                        value.is_none_or(|v| {
+                            c.properties
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .any(|p| p["value"] == v)
+                        })
+                    })
+                    .map(|(id, c)| json!({"id": id, "name": c.name, "displayName": c.name}))
+                    .collect();
+                (200, json!({"value": found}))
             }
             ("GET", ["me", _, id]) if self.live_container(id, kind) => {
                 (200, json!({"id": id, "name": self.containers[*id].name}))
@@ -466,6 +515,8 @@ pub async fn mailbox(
         .get("if-match")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let creates_container = req.method() == actix_web::http::Method::POST
+        && path.trim_matches('/').split('/').count() == 2;
     let (status, out) = st.dispatch(
         req.method().as_str(),
         &path,
@@ -475,6 +526,17 @@ pub async fn mailbox(
         page_size(&req),
         &base,
     );
+    if creates_container && status == 201 && st.faults.drop_container_create > 0 {
+        st.faults.drop_container_create -= 1;
+        // The calendar or folder exists; its answer never arrives whole.
+        let broken = futures::stream::iter(vec![
+            Ok::<_, std::io::Error>(web::Bytes::from_static(b"{\"id\": ")),
+            Err(std::io::Error::other("connection dropped")),
+        ]);
+        return HttpResponse::Created()
+            .content_type("application/json")
+            .streaming(broken);
+    }
     answer(status, out)
 }
 

@@ -75,3 +75,57 @@ async fn sy3_contact_values_go_where_graph_holds_them_and_outlook_edits_drop_non
     assert!(!phones.iter().any(|p| p["number"] == "+44 3"), "{phones:?}");
     assert_eq!(phones.len(), 4, "{phones:?}");
 }
+
+#[tokio::test]
+async fn sy2_a_lost_create_answer_or_a_taken_name_never_strands_the_sync() {
+    let (app, fake, token) = connected().await;
+    // The user already has a calendar named like Roster's.
+    fake.graph
+        .lock()
+        .unwrap()
+        .user_creates_container("event", "Roster");
+    let event = json!({"subject": "Review",
+        "start": {"date_time": "2031-03-01T10:00:00", "time_zone": "UTC"},
+        "end": {"date_time": "2031-03-01T11:00:00", "time_zone": "UTC"}});
+    api(&app, Method::POST, "/events", Some(event), &token).await;
+    turn(&app, &token, "calendar", true).await;
+    let run = runs_done(&app, &token, "calendar", 1).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let mut names: Vec<String> = fake
+        .graph
+        .lock()
+        .unwrap()
+        .containers("event")
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Roster", "Roster (2)"]);
+    assert_eq!(remote(&fake, "event").len(), 1);
+
+    // The folder is created but its answer is lost: the next run adopts it, once.
+    api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Ada"})),
+        &token,
+    )
+    .await;
+    fake.graph.lock().unwrap().faults.drop_container_create = 1;
+    turn(&app, &token, "contacts", true).await;
+    let mut run = runs_done(&app, &token, "contacts", 1).await;
+    for n in 1..4 {
+        if run["status"] == "succeeded" {
+            break;
+        }
+        run = sync_now(&app, &token, "contacts", n).await;
+    }
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let folders = fake.graph.lock().unwrap().containers("contact");
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    assert_eq!(folders[0].1, "Roster Contacts");
+    assert_eq!(remote(&fake, "contact").len(), 1);
+    let (_, status) = api(&app, Method::GET, "/me/sync/contacts", None, &token).await;
+    assert_ne!(status["state"], "failed", "{status}");
+}

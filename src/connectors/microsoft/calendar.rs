@@ -38,14 +38,18 @@ impl Default for Window {
 pub struct Calendar {
     api: Outlook,
     name: String,
+    marker: String,
     window: Window,
 }
 
 impl Calendar {
-    pub fn new(api: Outlook, name: &str, window: Window) -> Self {
+    /// `marker` names the sync connection the calendar is for (see
+    /// [`Outlook::ensure_container`]).
+    pub fn new(api: Outlook, name: &str, marker: &str, window: Window) -> Self {
         Calendar {
             api,
             name: name.to_owned(),
+            marker: marker.to_owned(),
             window,
         }
     }
@@ -237,19 +241,9 @@ impl Collection for Calendar {
     }
 
     async fn create_container(&self) -> RemoteResult<String> {
-        let cal = self
-            .api
-            .call(
-                "POST",
-                "/me/calendars",
-                Some(&json!({"name": self.name})),
-                None,
-            )
-            .await?;
-        cal["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| RemoteError::Transient("Graph created a calendar without an id".into()))
+        self.api
+            .ensure_container("/me/calendars", "name", &self.name, &self.marker)
+            .await
     }
 
     async fn container_exists(&self, id: &str) -> RemoteResult<bool> {

@@ -353,14 +353,18 @@ pub fn merge_pulled(local: &Value, remote: &Value, mapped: &[String]) -> Value {
 pub struct ContactFolder {
     api: Outlook,
     name: String,
+    marker: String,
     mapping: ContactMapping,
 }
 
 impl ContactFolder {
-    pub fn new(api: Outlook, name: &str, mapping: ContactMapping) -> Self {
+    /// `marker` names the sync connection the folder is for (see
+    /// [`Outlook::ensure_container`]).
+    pub fn new(api: Outlook, name: &str, marker: &str, mapping: ContactMapping) -> Self {
         ContactFolder {
             api,
             name: name.to_owned(),
+            marker: marker.to_owned(),
             mapping,
         }
     }
@@ -397,19 +401,14 @@ impl Collection for ContactFolder {
     }
 
     async fn create_container(&self) -> RemoteResult<String> {
-        let folder = self
-            .api
-            .call(
-                "POST",
+        self.api
+            .ensure_container(
                 "/me/contactFolders",
-                Some(&json!({"displayName": self.name})),
-                None,
+                "displayName",
+                &self.name,
+                &self.marker,
             )
-            .await?;
-        folder["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| RemoteError::Transient("Graph created a folder without an id".into()))
+            .await
     }
 
     async fn container_exists(&self, id: &str) -> RemoteResult<bool> {

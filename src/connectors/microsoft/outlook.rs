@@ -280,6 +280,69 @@ pub fn next_of(page: &Value) -> RemoteResult<Next> {
 }
 
 /// Graph's `$filter` for an item stamped with Roster's key in extended property `property`.
+/// The extended property that marks a calendar or contact folder as the one Roster made for a
+/// sync connection (its value is the connection's id).
+pub const CONTAINER_PROPERTY: &str =
+    "String {6d1c6e2a-4f0b-4c0e-9b3a-526f73746572} Name RosterContainer";
+
+/// Names tried after `name` when the user owns a calendar or folder of that name.
+const NAME_TRIES: u32 = 20;
+
+impl Outlook {
+    /// The calendar or contact folder Roster made for the sync connection `marker`, created
+    /// idempotently: one already made (a create whose answer was lost, or a run that stopped
+    /// after it) is found by its marker and adopted; a name the user already uses is left to
+    /// them and the next free one (`Roster (2)`, …) is taken. `collection` is
+    /// `/me/calendars` or `/me/contactFolders`, `name_property` `name` or `displayName`.
+    pub async fn ensure_container(
+        &self,
+        collection: &str,
+        name_property: &str,
+        name: &str,
+        marker: &str,
+    ) -> RemoteResult<String> {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let filter = format!(
+            "singleValueExtendedProperties/Any(ep: ep/id eq '{CONTAINER_PROPERTY}' and ep/value eq '{}')",
+            marker.replace('\'', "''")
+        );
+        let found = self
+            .call(
+                "GET",
+                &format!("{collection}?$filter={}", enc(&filter)),
+                None,
+                None,
+            )
+            .await?;
+        if let Some(id) = found["value"][0]["id"].as_str() {
+            return Ok(id.to_owned());
+        }
+        for n in 1..=NAME_TRIES {
+            let candidate = match n {
+                1 => name.to_owned(),
+                n => format!("{name} ({n})"),
+            };
+            let body = json!({
+                name_property: candidate,
+                "singleValueExtendedProperties": [{"id": CONTAINER_PROPERTY, "value": marker}],
+            });
+            match self.call("POST", collection, Some(&body), None).await {
+                Ok(created) => {
+                    return created["id"].as_str().map(str::to_owned).ok_or_else(|| {
+                        RemoteError::Transient("Graph created a container without an id".into())
+                    })
+                }
+                // The user owns one of that name: try the next.
+                Err(RemoteError::Invalid(what)) if what.contains("ErrorFolderExists") => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(RemoteError::Invalid(format!(
+            "the mailbox already has {NAME_TRIES} calendars or folders named like '{name}'"
+        )))
+    }
+}
+
 pub fn stamped_filter(property: &str, key: &str) -> String {
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     format!(
