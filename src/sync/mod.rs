@@ -323,8 +323,20 @@ impl SyncService {
                         }
                         Some(row) if row.state == "active" => row,
                         Some(mut row) => {
+                            // A removal already under way may have deleted the container by
+                            // now: start afresh in a new one. One still queued is cancelled
+                            // below, and the container is kept.
+                            let removing = row.state == "disabling"
+                                && crate::storage::jobs::latest_by_key(
+                                    c,
+                                    store::TEARDOWN_JOB,
+                                    &row.id,
+                                )?
+                                .is_some_and(|j| j.state == "running");
                             store::cancel_connection_jobs(c, &row.id, &at)?;
-                            if matches!(row.state.as_str(), "disabled" | "container_gone") {
+                            if removing
+                                || matches!(row.state.as_str(), "disabled" | "container_gone")
+                            {
                                 // A fresh start in a new container: nothing of the old one is left.
                                 store::delete_links(c, &row.id)?;
                                 row.generation += 1;
@@ -651,14 +663,15 @@ impl SyncService {
                 let c = Calendar::new(
                     api,
                     &self.settings.calendar_name,
-                    &conn.id,
+                    &container_marker(&conn),
                     self.settings.window,
                 );
                 self.run_with(&ctx, &c, plan, conn, trigger).await
             }
             Module::Contacts => {
                 let mapping = mapping_of(&conn);
-                let c = ContactFolder::new(api, &self.settings.contacts_folder, &conn.id, mapping);
+                let marker = container_marker(&conn);
+                let c = ContactFolder::new(api, &self.settings.contacts_folder, &marker, mapping);
                 self.run_with(&ctx, &c, plan, conn, trigger).await
             }
         }
@@ -705,13 +718,17 @@ impl SyncService {
     }
 
     async fn teardown_job(&self, ctx: JobContext) -> Result<(), JobError> {
-        let mut conn = self.connection(&ctx).await?;
+        let conn = self.connection(&ctx).await?;
         if conn.state != "disabling" {
             return Ok(());
         }
         let module =
             Module::parse(&conn.module).ok_or_else(|| JobError::Stop("unknown module".into()))?;
         if let Some(container) = conn.container_id.clone() {
+            // Turned on again since the job was queued: the container stays.
+            if !self.still_disabling(&ctx, &conn.id).await? {
+                return Ok(());
+            }
             let api = self
                 .office365
                 .mailbox_api(&conn.account_id)
@@ -740,21 +757,53 @@ impl SyncService {
                 Err(e) => return Err(JobError::retry(e)),
             }
         }
-        let lease = ctx.lease();
-        conn.state = "disabled".into();
-        conn.container_id = None;
-        conn.remote_cursor = None;
-        conn.pending_cursor = None;
-        conn.updated = now();
+        let (d, id) = (self.db.dialect(), conn.id.clone());
         self.db
             .write(move |c| {
-                lease.fence(c)?;
-                store::delete_links(c, &conn.id)?;
-                store::update_connection(c, &conn)
+                let Some(mut now_row) = store::find_connection(c, d, &id, true)? else {
+                    return Ok(());
+                };
+                // Turned on again meanwhile: `enable` already started it afresh (a new
+                // container, new links), which this removal must not touch.
+                if now_row.state != "disabling" {
+                    return Ok(());
+                }
+                store::delete_links(c, &id)?;
+                now_row.state = "disabled".into();
+                now_row.container_id = None;
+                now_row.remote_cursor = None;
+                now_row.pending_cursor = None;
+                now_row.updated = now();
+                store::update_connection(c, &now_row)
             })
             .await?;
         Ok(())
     }
+
+    /// Whether the connection is still being turned off, checked under the job's lease (turning
+    /// it on again cancels the job, so the lease is lost).
+    async fn still_disabling(&self, ctx: &JobContext, id: &str) -> Result<bool, JobError> {
+        let (lease, d, id) = (ctx.lease(), self.db.dialect(), id.to_owned());
+        let state = self
+            .db
+            .write(move |c| {
+                lease.fence(c)?;
+                Ok::<_, StorageError>(store::find_connection(c, d, &id, true)?.map(|r| r.state))
+            })
+            .await;
+        match state {
+            Ok(state) => Ok(state.as_deref() == Some("disabling")),
+            Err(StorageError::LeaseLost) => Ok(false),
+            Err(e) => Err(JobError::retry(e)),
+        }
+    }
+}
+
+/// What marks the calendar or folder of this connection's current generation: a fresh start
+/// (a new generation) never adopts the container of an earlier one, whose items it would send
+/// again.
+fn container_marker(conn: &ConnectionRow) -> String {
+    format!("{}:{}", conn.id, conn.generation)
 }
 
 /// A connection never synced yet.

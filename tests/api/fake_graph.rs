@@ -48,6 +48,8 @@ pub struct Faults {
     pub drop_after_write: u32,
     /// Calendar or folder creates that are applied and whose answer is then lost.
     pub drop_container_create: u32,
+    /// How long deleting a calendar or folder takes (the request waits before it applies).
+    pub container_delete_delay: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -503,12 +505,18 @@ pub async fn mailbox(
     body: web::Bytes,
     base: String,
 ) -> HttpResponse {
+    let path = req.path().trim_start_matches("/graph/v1.0").to_owned();
+    let deletes_container = req.method() == actix_web::http::Method::DELETE
+        && path.trim_matches('/').split('/').count() == 3;
+    let delay = graph.lock().unwrap().faults.container_delete_delay;
+    if deletes_container && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut st = graph.lock().unwrap();
     st.requests += 1;
     if let Some(no) = refused(&mut st) {
         return no;
     }
-    let path = req.path().trim_start_matches("/graph/v1.0").to_owned();
     let body: Option<Value> = serde_json::from_slice(&body).ok();
     let if_match = req
         .headers()

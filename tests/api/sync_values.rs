@@ -129,3 +129,66 @@ async fn sy2_a_lost_create_answer_or_a_taken_name_never_strands_the_sync() {
     let (_, status) = api(&app, Method::GET, "/me/sync/contacts", None, &token).await;
     assert_ne!(status["state"], "failed", "{status}");
 }
+
+#[tokio::test]
+async fn sy2_turning_on_while_the_removal_is_under_way_never_reads_as_the_users_deletion() {
+    let (app, fake, token) = connected().await;
+    let event = json!({"subject": "Review",
+        "start": {"date_time": "2031-03-01T10:00:00", "time_zone": "UTC"},
+        "end": {"date_time": "2031-03-01T11:00:00", "time_zone": "UTC"}});
+    api(&app, Method::POST, "/events", Some(event), &token).await;
+    turn(&app, &token, "calendar", true).await;
+    runs_done(&app, &token, "calendar", 1).await;
+
+    // Off: the removal starts and its DELETE takes a while; on again in the middle of it.
+    fake.graph.lock().unwrap().faults.container_delete_delay =
+        std::time::Duration::from_millis(1500);
+    turn(&app, &token, "calendar", false).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.count("jobs WHERE kind = 'sync.teardown' AND state = 'running'") == 0 {
+        assert!(std::time::Instant::now() < deadline, "the removal starts");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    turn(&app, &token, "calendar", true).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        let (_, status) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
+        let runs = api(&app, Method::GET, "/me/sync/calendar/runs", None, &token)
+            .await
+            .1;
+        let after = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] != "running")
+            .count();
+        if after >= 2 && status["state"] != "running" {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a run after turning on: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_ne!(status["state"], "container_gone", "{status}");
+    assert_eq!(status["enabled"], true, "{status}");
+    // The removal already under way ends; only the new calendar is left.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let calendars = fake.graph.lock().unwrap().containers("event");
+    assert_eq!(calendars.len(), 1, "one live calendar: {calendars:?}");
+    let events = remote(&fake, "event");
+    assert_eq!(
+        events.len(),
+        1,
+        "the event once, in the live calendar: {events:?}"
+    );
+    let runs = api(&app, Method::GET, "/me/sync/calendar/runs", None, &token)
+        .await
+        .1;
+    let done = runs.as_array().unwrap().len();
+    let run = sync_now(&app, &token, "calendar", done).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let (_, status) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
+    assert_ne!(status["state"], "container_gone", "{status}");
+}
