@@ -192,3 +192,30 @@ async fn sy2_turning_on_while_the_removal_is_under_way_never_reads_as_the_users_
     let (_, status) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
     assert_ne!(status["state"], "container_gone", "{status}");
 }
+
+#[tokio::test]
+async fn sy2_an_outlook_event_keeps_the_time_zone_it_was_made_in() {
+    let (app, fake, token) = connected().await;
+    turn(&app, &token, "calendar", true).await;
+    runs_done(&app, &token, "calendar", 1).await;
+    let calendar = fake.graph.lock().unwrap().containers("event")[0].0.clone();
+    fake.graph.lock().unwrap().user_creates(
+        &calendar,
+        "event",
+        json!({"subject": "Standup", "isAllDay": false, "type": "singleInstance",
+               "start": {"dateTime": "2027-03-03T00:00:00.0000000", "timeZone": "UTC"},
+               "end": {"dateTime": "2027-03-03T00:30:00.0000000", "timeZone": "UTC"},
+               "originalStartTimeZone": "Tokyo Standard Time",
+               "originalEndTimeZone": "Tokyo Standard Time"}),
+    );
+    sync_now(&app, &token, "calendar", 1).await;
+    let events = local(&app, &token, "events").await;
+    let standup = events
+        .iter()
+        .find(|e| e["fields"]["subject"] == "Standup")
+        .expect("the Outlook event is in Roster");
+    assert_eq!(
+        standup["fields"]["start"],
+        json!({"date_time": "2027-03-03T09:00:00", "time_zone": "Asia/Tokyo"})
+    );
+}

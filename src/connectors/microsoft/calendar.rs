@@ -123,11 +123,44 @@ pub fn to_graph(fields: &Value) -> Result<Value, String> {
     }))
 }
 
+/// An IANA zone for a zone name as Graph writes it: IANA, or Windows (`Tokyo Standard Time`)
+/// through CLDR's table.
+fn zone_named(name: &str) -> Option<chrono_tz::Tz> {
+    name.parse::<chrono_tz::Tz>().ok().or_else(|| {
+        name.parse::<windows_timezones::WindowsTimezone>()
+            .ok()
+            .map(chrono_tz::Tz::from)
+    })
+}
+
+/// A Graph time in the zone the event was made in. Delta answers give times in UTC; the event's
+/// `originalStartTimeZone` / `originalEndTimeZone` (often a Windows name) say where it was made,
+/// and that zone is kept: 09:00 in Tokyo stays 09:00 Asia/Tokyo, not 00:00 UTC.
+fn in_original_zone(t: &Value, original: &Value) -> Option<(String, String)> {
+    use chrono::TimeZone;
+    let given = zone_named(t["timeZone"].as_str()?)?;
+    let local =
+        chrono::NaiveDateTime::parse_from_str(&local_time(&t["dateTime"]), "%Y-%m-%dT%H:%M:%S")
+            .ok()?;
+    let instant = given.from_local_datetime(&local).earliest()?;
+    let zone = zone_named(original.as_str()?)?;
+    let there = instant.with_timezone(&zone).naive_local();
+    Some((
+        there.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        zone.name().to_owned(),
+    ))
+}
+
 /// Roster's event fields for a Graph event.
 pub fn from_graph(e: &Value) -> Value {
     let all_day = e["isAllDay"].as_bool().unwrap_or(false);
-    let time = |k: &str| {
+    let time = |k: &str, original: &str| {
         let t = local_time(&e[k]["dateTime"]);
+        if !all_day {
+            if let Some((date_time, zone)) = in_original_zone(&e[k], &e[original]) {
+                return json!({"date_time": date_time, "time_zone": zone});
+            }
+        }
         json!({
             "date_time": if all_day { t.get(..10).unwrap_or(&t).to_owned() } else { t },
             "time_zone": e[k]["timeZone"].as_str().unwrap_or("UTC"),
@@ -136,8 +169,8 @@ pub fn from_graph(e: &Value) -> Value {
     let subject = e["subject"].as_str().map(str::trim).unwrap_or_default();
     let mut f = json!({
         "subject": if subject.is_empty() { "(no subject)" } else { subject },
-        "start": time("start"),
-        "end": time("end"),
+        "start": time("start", "originalStartTimeZone"),
+        "end": time("end", "originalEndTimeZone"),
         "all_day": all_day,
     });
     let text = |v: &Value| {
@@ -398,6 +431,30 @@ mod tests {
         assert_eq!(g["start"]["dateTime"], "2026-12-24T00:00:00");
         assert_eq!(from_graph(&g), all_day);
         assert!(to_graph(&json!({"subject": "x", "recurrence": "FREQ=HOURLY", "start": {"date_time": "2026-12-01T09:00"}})).is_err());
+    }
+
+    #[test]
+    fn an_outlook_event_keeps_the_zone_it_was_made_in() {
+        let e = json!({
+            "subject": "Standup", "isAllDay": false,
+            "start": {"dateTime": "2031-03-01T00:00:00.0000000", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-03-01T00:30:00.0000000", "timeZone": "UTC"},
+            "originalStartTimeZone": "Tokyo Standard Time",
+            "originalEndTimeZone": "Tokyo Standard Time",
+        });
+        let f = from_graph(&e);
+        assert_eq!(
+            f["start"],
+            json!({"date_time": "2031-03-01T09:00:00", "time_zone": "Asia/Tokyo"})
+        );
+        assert_eq!(
+            f["end"],
+            json!({"date_time": "2031-03-01T09:30:00", "time_zone": "Asia/Tokyo"})
+        );
+        // A zone CLDR does not know leaves the time as Graph gave it.
+        let mut custom = e.clone();
+        custom["originalStartTimeZone"] = json!("tzone://Microsoft/Custom");
+        assert_eq!(from_graph(&custom)["start"]["time_zone"], "UTC");
     }
 
     #[test]
