@@ -425,6 +425,16 @@ pub fn links_in(
 }
 
 /// Forgets a connection's links (its remote container is gone).
+/// Marks every synced item of a connection as changed on Roster's side, so the next push sends
+/// each again (after a mapping change) and a pull does not overwrite it first.
+pub fn dirty_links(conn: &mut AnyConnection, connection_id: &str) -> StorageResult<usize> {
+    let mut q = Sql::new(
+        "UPDATE sync_links SET local_version = NULL, local_hash = NULL WHERE remote_id IS NOT NULL AND connection_id = ",
+    );
+    q.text(connection_id);
+    q.execute(conn).map_err(db)
+}
+
 pub fn delete_links(conn: &mut AnyConnection, connection_id: &str) -> StorageResult<usize> {
     let mut q = Sql::new("DELETE FROM sync_links WHERE connection_id = ");
     q.text(connection_id);

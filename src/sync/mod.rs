@@ -506,7 +506,8 @@ impl SyncService {
             None => None,
         };
         let (a, d) = (actor.clone(), self.db.dialect());
-        self.db
+        let repush = self
+            .db
             .write(move |c| {
                 let at = now();
                 let found = store::find_module(
@@ -520,7 +521,16 @@ impl SyncService {
                 let mut row = found
                     .clone()
                     .unwrap_or_else(|| new_connection(&a, Module::Contacts, "disabled", &at));
-                row.mapping = mapping.map(|m| serde_json::to_string(&m.0).unwrap_or_default());
+                let mapping = mapping.map(|m| serde_json::to_string(&m.0).unwrap_or_default());
+                // Under a new mapping every synced contact is sent again before anything is
+                // pulled through it, so a field moved to another Graph property is not read back
+                // empty from the property it left.
+                let changed = found.is_some() && row.mapping != mapping;
+                if changed {
+                    store::dirty_links(c, &row.id)?;
+                    row.watermark = None;
+                }
+                row.mapping = mapping;
                 row.updated = at;
                 match found {
                     Some(_) => store::update_connection(c, &row)?,
@@ -533,9 +543,12 @@ impl SyncService {
                     ("account", Some(&a.account_id)),
                     json!({"mapping": row.mapping}),
                 )?;
-                Ok::<_, SyncError>(())
+                Ok::<_, SyncError>((changed && row.state == "active").then_some(row.id))
             })
             .await?;
+        if let Some(id) = repush {
+            self.schedule(&id, true).await?;
+        }
         self.module_status(actor, Module::Contacts).await
     }
 

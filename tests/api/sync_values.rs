@@ -219,3 +219,44 @@ async fn sy2_an_outlook_event_keeps_the_time_zone_it_was_made_in() {
         json!({"date_time": "2027-03-03T09:00:00", "time_zone": "Asia/Tokyo"})
     );
 }
+
+#[tokio::test]
+async fn sy3_a_contacts_mapping_change_sends_every_contact_again_before_pulling_through_it() {
+    let (app, fake, token) = connected().await;
+    let acme = json!({"given_name": "Ada", "company": "Acme", "phones": [{"number": "+1 1", "kind": "work"}]});
+    let (_, ada) = api(&app, Method::POST, "/contacts", Some(acme), &token).await;
+    turn(&app, &token, "contacts", true).await;
+    runs_done(&app, &token, "contacts", 1).await;
+    assert_eq!(remote(&fake, "contact")[0]["companyName"], "Acme");
+
+    let (s, _) = api(
+        &app,
+        Method::PUT,
+        "/me/sync/contacts/mapping",
+        Some(json!({"mapping": {"given_name": "givenName", "company": "department", "phones": "businessPhones"}})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let run = runs_done(&app, &token, "contacts", 2).await;
+    assert_eq!(run["pushed_updated"], 1, "the contact is sent again: {run}");
+    let c = remote(&fake, "contact")[0].clone();
+    assert_eq!(c["department"], "Acme", "{c}");
+
+    // Only the phone changes in Outlook: the company stays.
+    fake.graph.lock().unwrap().user_updates(
+        c["id"].as_str().unwrap(),
+        json!({"businessPhones": ["+1 2"]}),
+    );
+    sync_now(&app, &token, "contacts", 2).await;
+    let (_, got) = api(
+        &app,
+        Method::GET,
+        &format!("/contacts/{}", ada["id"].as_str().unwrap()),
+        None,
+        &token,
+    )
+    .await;
+    assert_eq!(got["fields"]["company"], "Acme", "{got}");
+    assert_eq!(got["fields"]["phones"][0]["number"], "+1 2", "{got}");
+}
