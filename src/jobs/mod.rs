@@ -74,6 +74,12 @@ impl Lease {
     }
 }
 
+/// What the heartbeat branch of a running job gives: nothing, since it never ends (it waits
+/// forever once its lease is lost; the handler's own fenced writes then fail).
+fn unreachable_result() -> Result<(), JobError> {
+    Err(JobError::retry("the job's heartbeat stopped"))
+}
+
 /// A claimed job as its handler sees it.
 #[derive(Clone)]
 pub struct JobContext {
@@ -130,7 +136,7 @@ impl Default for QueueSettings {
     fn default() -> Self {
         QueueSettings {
             concurrency: 4,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(20),
             poll: Duration::from_secs(1),
             base_backoff: Duration::from_secs(5),
             max_backoff: Duration::from_secs(15 * 60),
@@ -477,7 +483,22 @@ impl Queue {
                     token: job.lease_token,
                     queue: self.clone(),
                 };
-                handler(ctx).await
+                // The lease is renewed while the handler runs, even through a long remote call,
+                // so it can be short: a job whose process died is taken over within one lease.
+                let beats = ctx.clone();
+                let every = (self.settings.lease / 3).max(Duration::from_millis(250));
+                let heartbeat = async move {
+                    loop {
+                        tokio::time::sleep(every).await;
+                        if !beats.heartbeat().await {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                };
+                tokio::select! {
+                    result = handler(ctx) => result,
+                    () = heartbeat => unreachable_result(),
+                }
             }
         };
         self.settle(job, result).await;

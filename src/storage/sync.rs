@@ -186,22 +186,44 @@ pub struct ConnectionOverview {
     pub job_state: Option<String>,
 }
 
-fn overview_query(q: &mut Sql) {
+/// The connections with their open run job's state at `now`: `interrupted` for a running job
+/// whose lease nobody renewed (its process died; another takes it over at its next claim).
+fn overview_query(q: &mut Sql, now: &str) {
     q.push("SELECT ");
     for c in CONNECTION_COLUMNS.split(", ") {
         q.push("c.").push(c).push(", ");
     }
-    q.push("a.email AS email, (SELECT j.state FROM jobs j WHERE j.kind = 'sync.run' AND j.key = c.id AND j.state IN ('queued', 'running') LIMIT 1) AS job_state ");
+    q.push("a.email AS email, (SELECT CASE WHEN j.state = 'running' AND j.lease_expires < ")
+        .text(now)
+        .push(" THEN 'interrupted' ELSE j.state END FROM jobs j WHERE j.kind = 'sync.run' AND j.key = c.id AND j.state IN ('queued', 'running') LIMIT 1) AS job_state ");
     q.push("FROM sync_connections c JOIN accounts a ON a.id = c.account_id ");
+}
+
+/// Marks the runs of a connection left `running` by a process that died as `interrupted`,
+/// except `current`.
+pub fn interrupt_runs(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    current: &str,
+    now: &str,
+) -> StorageResult<usize> {
+    let mut q = Sql::new("UPDATE sync_runs SET status = 'interrupted', finished = ");
+    q.text(now)
+        .push(", error = 'the server running it stopped; the run was taken over' WHERE connection_id = ")
+        .text(connection_id)
+        .push(" AND status = 'running' AND id <> ")
+        .text(current);
+    q.execute(conn).map_err(db)
 }
 
 /// An account's connections as its status page shows them.
 pub fn account_overview(
     conn: &mut AnyConnection,
     account_id: &str,
+    now: &str,
 ) -> StorageResult<Vec<ConnectionOverview>> {
     let mut q = Sql::default();
-    overview_query(&mut q);
+    overview_query(&mut q, now);
     q.push("WHERE c.account_id = ").text(account_id);
     q.push(" ORDER BY c.provider, c.module");
     q.cached(true);
@@ -215,9 +237,10 @@ pub fn org_overview(
     state: Option<&str>,
     after: Option<(&str, &str)>,
     limit: i64,
+    now: &str,
 ) -> StorageResult<Vec<ConnectionOverview>> {
     let mut q = Sql::default();
-    overview_query(&mut q);
+    overview_query(&mut q, now);
     q.push("WHERE c.org_id = ").text(org_id);
     if let Some(state) = state {
         q.push(" AND c.state = ").text(state);

@@ -27,6 +27,9 @@ use crate::storage::{Db, StorageError};
 const FEED_OVERLAP: chrono::Duration = chrono::Duration::minutes(2);
 /// Records read from Roster's change feed at a time, and writes sent per intent transaction.
 const CHUNK: usize = 100;
+/// Writes sent between two checks of the run's lease: one provider batch (Graph's `$batch`
+/// takes 20).
+const APPLY_SLICE: usize = 20;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +222,12 @@ impl<'a, C: Collection> Run<'a, C> {
 
     /// Runs to the end; the run row says how it went.
     pub async fn execute(&mut self) -> Result<(), EngineError> {
-        self.commit(|_| Ok(())).await?;
+        let (cid, run_id) = (self.conn.id.clone(), self.stats.id.clone());
+        self.commit(move |c| {
+            // A run this job began under a process that died is over: it says so.
+            store::interrupt_runs(c, &cid, &run_id, &now()).map(|_| ())
+        })
+        .await?;
         let container = self.container().await?;
         self.recover(&container).await?;
         self.pull(&container).await?;
@@ -299,7 +307,9 @@ impl<'a, C: Collection> Run<'a, C> {
             }
             match self.remote.find_by_key(container, &link.op_key).await? {
                 Some(item) => {
+                    // The create did reach the provider: it counts as this run's.
                     let linked = self.linked(link, &item);
+                    self.stats.pushed_created += 1;
                     self.commit(move |c| store::save_link(c, &linked)).await?;
                 }
                 None => self.unconfirmed.push(link),
@@ -694,7 +704,15 @@ impl<'a, C: Collection> Run<'a, C> {
             return Ok(());
         }
         let ops: Vec<RemoteOp> = writes.iter().map(|(_, _, op)| op.clone()).collect();
-        let results = self.remote.apply(container, ops).await;
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, slice) in ops.chunks(APPLY_SLICE).enumerate() {
+            if i > 0 {
+                // Still this run's? A deactivation or a turn-off cancels the job: nothing more
+                // is sent (the intents already committed let the next run settle what was).
+                self.commit(|_| Ok(())).await?;
+            }
+            results.extend(self.remote.apply(container, slice.to_vec()).await);
+        }
         let mut throttled = None;
         let mut unreachable = None;
         let mut settled = Vec::new();

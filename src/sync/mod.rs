@@ -154,7 +154,7 @@ pub struct ModuleStatus {
     /// calendar or contacts.
     pub module: String,
     pub enabled: bool,
-    /// off, running, idle, failed, disabling, container_gone or suspended.
+    /// off, running, interrupted, idle, failed, disabling, container_gone or suspended.
     pub state: String,
     /// Why the module is failed, stopped or suspended.
     pub reason: Option<String>,
@@ -232,6 +232,8 @@ impl SyncService {
         let failed = last.as_ref().is_some_and(|r| r.status == "failed");
         let state = match c.state.as_str() {
             "active" if o.job_state.as_deref() == Some("running") => "running",
+            // Its server stopped mid-run; another takes the run over within a lease.
+            "active" if o.job_state.as_deref() == Some("interrupted") => "interrupted",
             "active" if failed => "failed",
             "active" => "idle",
             "disabled" => "off",
@@ -240,6 +242,9 @@ impl SyncService {
         let reason = match state {
             "failed" => last.as_ref().and_then(|r| r.error.clone()),
             "idle" | "running" | "off" => None,
+            "interrupted" => {
+                Some("the server running this sync stopped; the run resumes within seconds".into())
+            }
             _ => c.state_reason.clone(),
         };
         ModuleStatus {
@@ -271,10 +276,10 @@ impl SyncService {
 
     /// The caller's modules.
     pub async fn status(&self, actor: &Actor) -> SyncResult<Vec<ModuleStatus>> {
-        let id = actor.account_id.clone();
+        let (id, at) = (actor.account_id.clone(), now());
         let rows = self
             .db
-            .read(move |c| store::account_overview(c, &id))
+            .read(move |c| store::account_overview(c, &id, &at))
             .await?;
         let last = self.last_runs(&rows).await?;
         Ok(Module::ALL
@@ -568,7 +573,7 @@ impl SyncService {
                 })?),
                 None => None,
             };
-        let (org, limit) = (actor.org_id.clone(), count.clamp(1, 500));
+        let (org, limit, at) = (actor.org_id.clone(), count.clamp(1, 500), now());
         let rows = self
             .db
             .read(move |c| {
@@ -578,6 +583,7 @@ impl SyncService {
                     state.as_deref(),
                     after.as_ref().map(|a| (a[0].as_str(), a[1].as_str())),
                     limit,
+                    &at,
                 )
             })
             .await?;

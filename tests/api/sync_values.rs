@@ -260,3 +260,76 @@ async fn sy3_a_contacts_mapping_change_sends_every_contact_again_before_pulling_
     assert_eq!(got["fields"]["company"], "Acme", "{got}");
     assert_eq!(got["fields"]["phones"][0]["number"], "+1 2", "{got}");
 }
+
+#[tokio::test]
+async fn sy1_a_run_its_server_dropped_reads_interrupted_and_is_taken_over_within_seconds() {
+    let (app, fake, token) = connected().await;
+    for n in 0..3 {
+        let c = json!({"given_name": format!("C{n}")});
+        api(&app, Method::POST, "/contacts", Some(c), &token).await;
+    }
+    // The first write batch is applied and its answer lost: the next run adopts the three by
+    // their keys, and counts them.
+    fake.graph.lock().unwrap().faults.drop_after_write = 1;
+    turn(&app, &token, "contacts", true).await;
+    let mut created = 0;
+    let mut run = runs_done(&app, &token, "contacts", 1).await;
+    created += run["pushed_created"].as_i64().unwrap_or(0);
+    for n in 1..4 {
+        if run["status"] == "succeeded" {
+            break;
+        }
+        run = sync_now(&app, &token, "contacts", n).await;
+        created += run["pushed_created"].as_i64().unwrap_or(0);
+    }
+    assert_eq!(remote(&fake, "contact").len(), 3);
+    assert_eq!(created, 3, "every contact created is counted once");
+
+    // The server running the next run dies: its job stays `running` under a lease nobody renews.
+    app.exec_sql(
+        "INSERT INTO sync_runs (id, connection_id, trigger, status, started, pulled_created, pulled_updated, \
+         pulled_deleted, pushed_created, pushed_updated, pushed_deleted, skipped, errors) \
+         SELECT 'dead-run', connection_id, 'scheduled', 'running', started, 0, 0, 0, 0, 0, 0, 0, 0 \
+         FROM sync_runs LIMIT 1",
+    );
+    app.exec_sql(
+        "UPDATE jobs SET state = 'running', lease_owner = 'gone', lease_expires = '2000-01-01T00:00:00.000Z', \
+         run_at = '2000-01-01T00:00:00.000Z' WHERE kind = 'sync.run' AND state = 'queued'",
+    );
+    let (_, status) = api(&app, Method::GET, "/me/sync/contacts", None, &token).await;
+    assert!(
+        matches!(
+            status["state"].as_str(),
+            Some("interrupted" | "running" | "idle")
+        ),
+        "{status}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let runs = api(
+            &app,
+            Method::GET,
+            "/me/sync/contacts/runs?count=50",
+            None,
+            &token,
+        )
+        .await
+        .1;
+        let dead = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == "dead-run")
+            .cloned();
+        if dead.as_ref().is_some_and(|r| r["status"] == "interrupted") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run is taken over: {runs}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, status) = api(&app, Method::GET, "/me/sync/contacts", None, &token).await;
+    assert_ne!(status["state"], "interrupted", "{status}");
+}
