@@ -30,6 +30,7 @@ pub(crate) fn state_text(s: &ModuleStatus) -> &'static str {
         "off" => "off",
         "idle" => "on, up to date",
         "running" => "syncing now",
+        "interrupted" => "interrupted; resuming in a moment",
         "failed" => "on, but the last run failed",
         "disabling" => "turning off",
         "container_gone" => "stopped",
