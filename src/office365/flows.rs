@@ -444,13 +444,7 @@ impl Office365Service {
                     }
                     (None, None) => install_or_proof(&mut pending),
                 };
-                if let Routed::Wait(offer, _) = &routed {
-                    pending.offer = *offer;
-                    let json = serde_json::to_string(&pending)
-                        .map_err(|e| Office365Error::Invalid(e.to_string()))?;
-                    store::set_sign_in_identity(c, &flow_id, &json)?;
-                }
-                Ok(routed)
+                offered(c, &flow_id, pending, routed)
             })
             .await?;
         match next {
@@ -509,13 +503,7 @@ impl Office365Service {
                         CallbackOutcome::VerifyEmail { email: inv.email, mail_sent: false },
                     )
                 };
-                if let Routed::Wait(offer, _) = &routed {
-                    pending.offer = *offer;
-                    let json = serde_json::to_string(&pending)
-                        .map_err(|e| Office365Error::Invalid(e.to_string()))?;
-                    store::set_sign_in_identity(c, &flow_id, &json)?;
-                }
-                Ok(routed)
+                offered(c, &flow_id, pending, routed)
             })
             .await?;
         match routed {
@@ -743,10 +731,9 @@ impl Office365Service {
         let email = p.identity.email.clone().ok_or(Office365Error::Expired)?;
         let secret = generate_prefixed_token("roster_proof_");
         p.email_proof = Some(secret.hash.clone());
-        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
         let flow_id = flow.id;
         self.db
-            .write(move |c| store::set_sign_in_identity(c, &flow_id, &json))
+            .write(move |c| keep_pending(c, &flow_id, &p))
             .await?;
         let link = format!(
             "{}/auth/microsoft/verify-email?token={}",
@@ -796,10 +783,9 @@ impl Office365Service {
                 _ => return Err(Office365Error::Expired),
             },
         };
-        let json = serde_json::to_string(&p).map_err(|e| Office365Error::Invalid(e.to_string()))?;
         let flow_id = flow.id;
         self.db
-            .write(move |c| store::set_sign_in_identity(c, &flow_id, &json))
+            .write(move |c| keep_pending(c, &flow_id, &p))
             .await?;
         Ok(outcome)
     }
@@ -977,6 +963,28 @@ fn invitee_is_verified(
         .is_some_and(|i| i.enabled && i.org_id == inv.org_id);
     let domain = email_domain(&inv.email_norm).unwrap_or_default().to_owned();
     Ok(org_tenant || crate::storage::mail::is_verified(c, &inv.org_id, &domain)?)
+}
+
+/// Keeps the identity on its sign-in, waiting for the page it is shown.
+fn keep_pending(c: &mut AnyConnection, flow_id: &str, pending: &Pending) -> Office365Result<()> {
+    let json =
+        serde_json::to_string(pending).map_err(|e| Office365Error::Invalid(e.to_string()))?;
+    store::set_sign_in_identity(c, flow_id, &json)?;
+    Ok(())
+}
+
+/// A routing's result, with the page it shows recorded on the sign-in (each POST checks it).
+fn offered(
+    c: &mut AnyConnection,
+    flow_id: &str,
+    mut pending: Pending,
+    routed: Routed,
+) -> Office365Result<Routed> {
+    if let Routed::Wait(offer, _) = &routed {
+        pending.offer = *offer;
+        keep_pending(c, flow_id, &pending)?;
+    }
+    Ok(routed)
 }
 
 /// A POST from a page this sign-in was not shown.
