@@ -906,3 +906,64 @@ async fn console_a_member_cannot_reach_admin_pages_in_a_browser() {
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn o365_1_an_unverified_email_is_proved_by_the_mailed_link_in_a_browser() {
+    use crate::fake_microsoft::{FakeMicrosoft, Person};
+    for (label, width, height) in [("desktop", 1280, 900), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let fake = FakeMicrosoft::start().await;
+        let (smtp, received) = crate::onboarding::smtp_sink().await;
+        let f = fake.clone();
+        let app = TestApp::spawn_with(move |s| {
+            f.configure(s);
+            s.smtp_url = Some(roster::config::SecretString(format!("smtp://{smtp}")));
+            s.terms_url = Some("https://roster.example/terms".into());
+        })
+        .await;
+        fake.sign_in_as(
+            &Person::new("0b0b0b0b-1111-4222-8333-444444444444", "ceo@contoso.test").unverified(),
+        );
+        let c = &browser.client;
+        c.goto(&format!("{}/sign-in", app.root)).await.unwrap();
+        c.find(Locator::LinkText("sign in with Microsoft"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_heading(&browser, "Confirm your email address").await;
+        browser
+            .screenshot(&format!("microsoft-verify-email-{label}"))
+            .await;
+        browser.press("Mail me the link").await;
+        assert!(
+            browser.heading().await.contains("Confirm"),
+            "the page says the mail is sent"
+        );
+        let mail = crate::onboarding::mail_to(&received, "ceo@contoso.test")
+            .await
+            .replace("=\r\n", "")
+            .replace("=\n", "")
+            .replace("=3D", "=");
+        let at = mail.find("http").unwrap();
+        let link: String = mail[at..]
+            .chars()
+            .take_while(|ch| !ch.is_whitespace())
+            .collect();
+        c.goto(&link).await.unwrap();
+        wait_for_heading(&browser, "Welcome to Roster").await;
+        browser.fill("org_name", "Contoso Test").await;
+        c.find(Locator::Css("input[name=accept_terms]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.submit().await;
+        assert_eq!(browser.heading().await, "Your account");
+        browser.close().await;
+    }
+}
