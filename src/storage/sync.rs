@@ -447,6 +447,28 @@ pub fn links_in(
     q.load::<LinkRow>(conn).map_err(db)
 }
 
+/// Linked items a full round did not see (`seen_round` before `round`), a page at a time after
+/// link id `after`.
+pub fn unseen_links(
+    conn: &mut AnyConnection,
+    connection_id: &str,
+    round: i64,
+    after: &str,
+    limit: i64,
+) -> StorageResult<Vec<LinkRow>> {
+    let mut q = Sql::new("SELECT ");
+    q.push(LINK_COLUMNS)
+        .push(" FROM sync_links WHERE connection_id = ")
+        .text(connection_id)
+        .push(" AND status = 'linked' AND remote_id IS NOT NULL AND seen_round < ")
+        .bind(Bind::Int(round))
+        .push(" AND id > ")
+        .text(after)
+        .push(" ORDER BY id LIMIT ")
+        .bind(Bind::Int(limit));
+    q.load::<LinkRow>(conn).map_err(db)
+}
+
 /// Forgets a connection's links (its remote container is gone).
 /// Marks every synced item of a connection as changed on Roster's side, so the next push sends
 /// each again (after a mapping change) and a pull does not overwrite it first.

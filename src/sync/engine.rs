@@ -379,9 +379,56 @@ impl<'a, C: Collection> Run<'a, C> {
                     if moved {
                         self.commit(|_| Ok(())).await?;
                     }
+                    if reset {
+                        self.sweep(container).await?;
+                    }
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// After a full round that a lost cursor (`410`) forced: items deleted in the provider
+    /// while the cursor was lost never come as removals, so every linked item the round did
+    /// not see is checked with a GET, and one that is gone is removed as a pulled deletion.
+    async fn sweep(&mut self, container: &str) -> Result<(), EngineError> {
+        let mut after = String::new();
+        loop {
+            let (cid, round, from) = (self.conn.id.clone(), self.conn.round_id, after.clone());
+            let unseen = self
+                .db
+                .read(move |c| store::unseen_links(c, &cid, round, &from, CHUNK as i64))
+                .await?;
+            let Some(last) = unseen.last() else {
+                return Ok(());
+            };
+            after = last.id.clone();
+            let mut gone = Vec::new();
+            for link in unseen {
+                let remote_id = link.remote_id.clone().unwrap_or_default();
+                if self.remote.get(container, &remote_id).await?.is_none() {
+                    gone.push(link);
+                }
+            }
+            if gone.is_empty() {
+                continue;
+            }
+            let (owner, kind, mapped, conflict) = (
+                self.conn.account_id.clone(),
+                self.kind,
+                self.mapped.clone(),
+                self.plan.conflict,
+            );
+            let counts = self
+                .commit(move |c| {
+                    let (mut n, at) = (Counts::default(), now());
+                    for link in &gone {
+                        pull_removal(c, link, &owner, kind, &mapped, conflict, &at, &mut n)?;
+                    }
+                    Ok(n)
+                })
+                .await?;
+            counts.add_to(&mut self.stats);
         }
     }
 
@@ -892,6 +939,14 @@ impl Pulled<'_> {
                 let remote_changed = l.change_key != item.change_key
                     && l.remote_hash.as_deref() != Some(remote_hash.as_str());
                 if !remote_changed {
+                    // Seen in this round: a sweep after a lost cursor keeps it.
+                    if l.seen_round != self.round {
+                        let seen = LinkRow {
+                            seen_round: self.round,
+                            ..l.clone()
+                        };
+                        store::save_link(c, &seen)?;
+                    }
                     return Ok(());
                 }
                 let local_changed = l.local_version != Some(r.version)
@@ -902,6 +957,7 @@ impl Pulled<'_> {
                     let seen = LinkRow {
                         change_key: item.change_key.clone(),
                         remote_hash: Some(remote_hash),
+                        seen_round: self.round,
                         updated: self.at.to_owned(),
                         ..l.clone()
                     };

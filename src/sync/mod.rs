@@ -327,21 +327,27 @@ impl SyncService {
                             row
                         }
                         Some(row) if row.state == "active" => row,
-                        Some(mut row) => {
-                            // A removal already under way may have deleted the container by
-                            // now: start afresh in a new one. One still queued is cancelled
-                            // below, and the container is kept.
-                            let removing = row.state == "disabling"
+                        Some(mut row)
+                            if row.state == "disabling"
                                 && crate::storage::jobs::latest_by_key(
                                     c,
                                     store::TEARDOWN_JOB,
                                     &row.id,
                                 )?
-                                .is_some_and(|j| j.state == "running");
+                                .is_some_and(|j| j.state == "running") =>
+                        {
+                            // A removal under way may have reached Microsoft 365 already: it
+                            // finishes, then turns the sync on afresh in a new container, so
+                            // nothing is orphaned or read as the user's deletion.
+                            row.state_reason = Some(ENABLE_AFTER_REMOVAL.into());
+                            row.updated = at.clone();
+                            store::update_connection(c, &row)?;
+                            row
+                        }
+                        Some(mut row) => {
+                            // A removal still queued is cancelled: the container is kept.
                             store::cancel_connection_jobs(c, &row.id, &at)?;
-                            if removing
-                                || matches!(row.state.as_str(), "disabled" | "container_gone")
-                            {
+                            if matches!(row.state.as_str(), "disabled" | "container_gone") {
                                 // A fresh start in a new container: nothing of the old one is left.
                                 store::delete_links(c, &row.id)?;
                                 row.generation += 1;
@@ -366,10 +372,12 @@ impl SyncService {
                     ("account", Some(&a.account_id)),
                     json!({"module": module.as_str()}),
                 )?;
-                Ok::<_, SyncError>(row.id)
+                Ok::<_, SyncError>((row.state == "active").then_some(row.id))
             })
             .await?;
-        self.schedule(&id, true).await?;
+        if let Some(id) = id {
+            self.schedule(&id, true).await?;
+        }
         self.module_status(actor, module).await
     }
 
@@ -405,6 +413,15 @@ impl SyncService {
                 else {
                     return Ok::<_, SyncError>(None);
                 };
+                if row.state == "disabling"
+                    && row.state_reason.as_deref() == Some(ENABLE_AFTER_REMOVAL)
+                {
+                    // Off again before the removal finished: it stays off.
+                    row.state_reason = None;
+                    row.updated = at;
+                    store::update_connection(c, &row)?;
+                    return Ok(None);
+                }
                 if matches!(row.state.as_str(), "disabled" | "disabling") {
                     return Ok(None);
                 }
@@ -777,25 +794,41 @@ impl SyncService {
             }
         }
         let (d, id) = (self.db.dialect(), conn.id.clone());
-        self.db
+        let turned_on = self
+            .db
             .write(move |c| {
                 let Some(mut now_row) = store::find_connection(c, d, &id, true)? else {
-                    return Ok(());
+                    return Ok(None);
                 };
-                // Turned on again meanwhile: `enable` already started it afresh (a new
-                // container, new links), which this removal must not touch.
                 if now_row.state != "disabling" {
-                    return Ok(());
+                    return Ok(None);
                 }
                 store::delete_links(c, &id)?;
-                now_row.state = "disabled".into();
                 now_row.container_id = None;
                 now_row.remote_cursor = None;
                 now_row.pending_cursor = None;
                 now_row.updated = now();
-                store::update_connection(c, &now_row)
+                let turn_on = now_row.state_reason.as_deref() == Some(ENABLE_AFTER_REMOVAL);
+                if turn_on {
+                    // Turned on again while this removal ran: a fresh start in a new container.
+                    now_row.state = "active".into();
+                    now_row.state_reason = None;
+                    now_row.generation += 1;
+                    now_row.initial_done = false;
+                    now_row.initial_cutoff = None;
+                    now_row.watermark = None;
+                } else {
+                    now_row.state = "disabled".into();
+                }
+                store::update_connection(c, &now_row)?;
+                Ok::<_, StorageError>(turn_on.then_some(id))
             })
             .await?;
+        if let Some(id) = turned_on {
+            self.schedule(&id, true)
+                .await
+                .map_err(|e| JobError::retry(e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -817,6 +850,10 @@ impl SyncService {
         }
     }
 }
+
+/// The `state_reason` of a connection turned on again while its removal ran: the removal
+/// finishes, then turns it on afresh.
+const ENABLE_AFTER_REMOVAL: &str = "turning on again once the removal in progress finishes";
 
 /// What marks the calendar or folder of this connection's current generation: a fresh start
 /// (a new generation) never adopts the container of an earlier one, whose items it would send

@@ -333,3 +333,29 @@ async fn sy1_a_run_its_server_dropped_reads_interrupted_and_is_taken_over_within
     let (_, status) = api(&app, Method::GET, "/me/sync/contacts", None, &token).await;
     assert_ne!(status["state"], "interrupted", "{status}");
 }
+
+#[tokio::test]
+async fn sy1_after_a_lost_cursor_the_full_round_sweeps_away_what_was_deleted_meanwhile() {
+    let (app, fake, token) = connected().await;
+    for n in 0..3 {
+        let c = json!({"given_name": format!("C{n}")});
+        api(&app, Method::POST, "/contacts", Some(c), &token).await;
+    }
+    turn(&app, &token, "contacts", true).await;
+    runs_done(&app, &token, "contacts", 1).await;
+    let sent = remote(&fake, "contact");
+    assert_eq!(sent.len(), 3);
+    // One is deleted in Outlook while Roster's delta token expires: the full round it must
+    // start lists only what is there.
+    {
+        let mut g = fake.graph.lock().unwrap();
+        g.user_deletes(sent[0]["id"].as_str().unwrap());
+        g.faults.gone = 1;
+    }
+    let run = sync_now(&app, &token, "contacts", 1).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["pulled_deleted"], 1, "{run}");
+    let left = local(&app, &token, "contacts").await;
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(remote(&fake, "contact").len(), 2, "nothing is sent back");
+}
