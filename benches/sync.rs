@@ -45,6 +45,8 @@ fn fake_graph_server() {
     let rt = actix_web::rt::System::new();
     rt.block_on(async {
         let graph: fake_graph::Shared = Default::default();
+        // One fake for every user's mailbox: names need not be unique across them.
+        graph.lock().unwrap().many_mailboxes = true;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/graph", listener.local_addr().unwrap());
         println!("{}", listener.local_addr().unwrap().port());

@@ -61,6 +61,13 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Whether the job is still this worker's (not cancelled, not taken over): a read, for a
+    /// handler to check between remote calls without a write transaction.
+    pub async fn held(&self, db: &Db) -> Result<bool, StorageError> {
+        let (id, token) = (self.job_id.clone(), self.token);
+        db.read(move |c| store::holds_lease(c, &id, token)).await
+    }
+
     /// Extends the lease inside the caller's transaction, or fails it when the lease was lost
     /// (the job was cancelled or another worker took it over): nothing the transaction wrote
     /// is kept.

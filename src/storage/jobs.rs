@@ -147,6 +147,22 @@ pub fn heartbeat(
     Ok(q.execute(conn).map_err(db)? == 1)
 }
 
+/// Whether the job is still running under this lease token (a read: nothing is written).
+pub fn holds_lease(conn: &mut AnyConnection, id: &str, token: i64) -> StorageResult<bool> {
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut q = Sql::new("SELECT COUNT(*) AS n FROM jobs");
+    fenced(&mut q, id, token);
+    q.cached(true);
+    Ok(q.load::<Held>(conn)
+        .map_err(db)?
+        .first()
+        .is_some_and(|h| h.n == 1))
+}
+
 /// Marks a job done; false when its lease was lost, in which case nothing is written.
 pub fn complete(conn: &mut AnyConnection, id: &str, token: i64, now: &str) -> StorageResult<bool> {
     let mut q = Sql::new("UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires = NULL, last_error = NULL, finished = ");

@@ -753,10 +753,10 @@ impl<'a, C: Collection> Run<'a, C> {
         let ops: Vec<RemoteOp> = writes.iter().map(|(_, _, op)| op.clone()).collect();
         let mut results = Vec::with_capacity(ops.len());
         for (i, slice) in ops.chunks(APPLY_SLICE).enumerate() {
-            if i > 0 {
-                // Still this run's? A deactivation or a turn-off cancels the job: nothing more
-                // is sent (the intents already committed let the next run settle what was).
-                self.commit(|_| Ok(())).await?;
+            // Still this run's? A deactivation or a turn-off cancels the job: nothing more is
+            // sent (the intents already committed let the next run settle what was sent).
+            if i > 0 && !self.lease.held(self.db).await? {
+                return Err(StorageError::LeaseLost.into());
             }
             results.extend(self.remote.apply(container, slice.to_vec()).await);
         }
