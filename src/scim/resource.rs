@@ -438,11 +438,6 @@ pub fn render(
     for attr in &rs.core.attributes {
         if let Some(v) = doc.get(&attr.name) {
             out.insert(attr.name.clone(), v.clone());
-        } else if attr.name == "active" && attr.kind == AttrType::Boolean {
-            // Roster holds a user whose client never set `active` as active, and filters on
-            // `active` read it so; the representation says the same (RFC 7644 §3.4.2.2: filters
-            // match the values returned).
-            out.insert(attr.name.clone(), Value::Bool(true));
         }
     }
     for (name, value) in computed {

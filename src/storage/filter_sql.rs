@@ -1,5 +1,5 @@
 //! Filter plans to SQL. Indexed columns answer what Entra and Okta look up (`id`, `userName`,
-//! `displayName`, `externalId`, `active`, `meta.*`, work emails); everything else is read from the
+//! `displayName`, `externalId`, `meta.*`, work emails); everything else (`active` included) is read from the
 //! `search` JSON document, with `json_extract`/`json_each` on SQLite and `->`/`jsonb_array_elements`
 //! on PostgreSQL. Values are always bound, never interpolated.
 
@@ -110,7 +110,9 @@ impl FilterSql<'_> {
             ("id", None) => col("id"),
             ("externalId", None) => col("external_id"),
             (name, None) if name == self.t.name_attr => col(self.t.name_norm_col),
-            ("active", None) if self.t.has_active => Some(Source::Column("T.active".into())),
+            // `active` is read from the document, not the `active` column: a user whose client
+            // never set it has none in what is returned, and filters match what is returned
+            // (RFC 7644 §3.4.2.2), while the column holds Roster's reading (active).
             ("meta", Some("created")) => col("created"),
             ("meta", Some("lastModified")) => col("last_modified"),
             ("meta", Some(other)) => {
