@@ -167,6 +167,16 @@ async fn entra_of(state: &AppState, v: &Visitor) -> Result<Option<Entra>, OrgErr
     }))
 }
 
+/// The org's Entra connection, or the answer that sends the visitor back to the checklist (or
+/// says why it cannot be read).
+async fn entra_or_back(state: &AppState, v: &Visitor) -> Result<Entra, HttpResponse> {
+    match entra_of(state, v).await {
+        Ok(Some(e)) => Ok(e),
+        Ok(None) => Err(see_other("/console/welcome")),
+        Err(e) => Err(refused(v, e)),
+    }
+}
+
 async fn checklist_page(state: &AppState, v: &Visitor, new_token: Option<&str>) -> HttpResponse {
     let entra = match entra_of(state, v).await {
         Ok(e) => e,
@@ -278,10 +288,9 @@ pub async fn create_token(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = form_from!(state, req, form.csrf());
-    let entra = match entra_of(&state, &v).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return see_other("/console/welcome"),
-        Err(e) => return refused(&v, e),
+    let entra = match entra_or_back(&state, &v).await {
+        Ok(e) => e,
+        Err(page) => return page,
     };
     match state
         .org
@@ -301,10 +310,9 @@ pub async fn revoke_first_token(
     form: web::Form<CsrfForm>,
 ) -> HttpResponse {
     let v = form_from!(state, req, form.csrf());
-    let entra = match entra_of(&state, &v).await {
-        Ok(Some(e)) => e,
-        Ok(None) => return see_other("/console/welcome"),
-        Err(e) => return refused(&v, e),
+    let entra = match entra_or_back(&state, &v).await {
+        Ok(e) => e,
+        Err(page) => return page,
     };
     let Some(printed) = entra.first_start_token_to_revoke().map(|t| t.id.clone()) else {
         return see_other("/console/welcome");
