@@ -61,15 +61,8 @@ fn refusal(path: &str, status: StatusCode, detail: String) -> HttpResponse {
         }));
     }
     if path.starts_with("/admin/") || path.starts_with("/api/") {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or_default(),
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        return HttpResponse::build(status)
-            .content_type("application/problem+json")
-            .body(body.to_string());
+        let problem = super::admin::Problem::new(status, detail);
+        return actix_web::ResponseError::error_response(&problem);
     }
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")

@@ -145,7 +145,7 @@ impl AppState {
 
 /// The page that answers a throttled sign-in form: 429 with `Retry-After`.
 pub(crate) fn throttled_page(throttled: Throttled) -> actix_web::HttpResponse {
-    let mut page = page::html(
+    let page = page::html(
         actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
         &format!(
@@ -154,11 +154,7 @@ pub(crate) fn throttled_page(throttled: Throttled) -> actix_web::HttpResponse {
         ),
         None,
     );
-    let (name, value) = throttled.header();
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
-        page.headers_mut().insert(name, value);
-    }
-    page
+    throttled.answer(page)
 }
 
 /// A refused attempt: when to try again, and what was counted.
@@ -182,12 +178,14 @@ impl Throttled {
         }
     }
 
-    /// The `Retry-After` header of the 429.
-    pub fn header(&self) -> (actix_web::http::header::HeaderName, String) {
-        (
+    /// `response` as the answer to a refused attempt: 429 with `Retry-After`.
+    pub fn answer(&self, mut response: actix_web::HttpResponse) -> actix_web::HttpResponse {
+        *response.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
+        response.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
-            self.retry_after.to_string(),
-        )
+            actix_web::http::header::HeaderValue::from(self.retry_after),
+        );
+        response
     }
 
     /// What a person reads.

@@ -194,13 +194,8 @@ async fn authorize_decision(
     let email = param(&pairs, "email").unwrap_or_default();
     let password = param(&pairs, "password").unwrap_or_default();
     if let Err(throttled) = state.sign_in_allowed(&req, &email) {
-        let mut page = consent_page(&auth, &pairs, Some(&throttled.message()));
-        *page.status_mut() = actix_web::http::StatusCode::TOO_MANY_REQUESTS;
-        let (name, value) = throttled.header();
-        if let Ok(value) = header::HeaderValue::from_str(&value) {
-            page.headers_mut().insert(name, value);
-        }
-        return page;
+        let page = consent_page(&auth, &pairs, Some(&throttled.message()));
+        return throttled.answer(page);
     }
     let request_id = req.extensions().get::<RequestId>().map(|r| r.to_string());
     let actor = match state
@@ -328,13 +323,13 @@ fn read_form(
 async fn token(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
     if let Err(throttled) = state.client_allowed(&req) {
         // RFC 6749 has no error code for this; the status and Retry-After say it.
-        return HttpResponse::TooManyRequests()
-            .insert_header(throttled.header())
+        let refused = HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({
                 "error": "temporarily_unavailable",
                 "error_description": throttled.message(),
             }));
+        return throttled.answer(refused);
     }
     let result = async {
         let (pairs, creds) = read_form(&req, &body)?;

@@ -184,18 +184,8 @@ fn refused(state: &AppState, email: &str, error: OrgError, ctx: &Ctx) -> HttpRes
 
 fn too_many(state: &AppState, email: &str, throttled: Throttled, ctx: &Ctx) -> HttpResponse {
     let message = throttled.message();
-    let mut page = sign_in_page(
-        state,
-        StatusCode::TOO_MANY_REQUESTS,
-        email,
-        Some(&message),
-        ctx,
-    );
-    let (name, value) = throttled.header();
-    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&value) {
-        page.headers_mut().insert(name, value);
-    }
-    page
+    let page = sign_in_page(state, StatusCode::OK, email, Some(&message), ctx);
+    throttled.answer(page)
 }
 
 /// A POST that is not this browser's own sign-in form (a login CSRF): refused, with a fresh form.

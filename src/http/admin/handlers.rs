@@ -61,7 +61,7 @@ pub async fn sign_in(
     crate::org::valid(&body)?;
     if let Err(throttled) = state.sign_in_allowed(&req, &body.email) {
         let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, throttled.message());
-        return Ok(problem.with_header(throttled.header()));
+        return Ok(throttled.answer(actix_web::ResponseError::error_response(&problem)));
     }
     let label = body.label.as_deref().unwrap_or("sign-in");
     let session = state

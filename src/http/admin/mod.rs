@@ -33,18 +33,6 @@ impl Problem {
             detail: detail.into(),
         }
     }
-
-    /// The problem document as a response carrying one more header (`Retry-After`).
-    pub fn with_header(
-        &self,
-        header: (actix_web::http::header::HeaderName, String),
-    ) -> HttpResponse {
-        let mut resp = actix_web::ResponseError::error_response(self);
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&header.1) {
-            resp.headers_mut().insert(header.0, value);
-        }
-        resp
-    }
 }
 
 impl std::fmt::Display for Problem {
