@@ -612,32 +612,6 @@ fn must_sign_in() -> HttpResponse {
         .finish()
 }
 
-/// Sends a signed-in person who has not accepted the current terms to accept them first,
-/// then back to the page they asked for.
-pub(super) async fn terms_gate(
-    state: &AppState,
-    actor: &crate::org::Actor,
-    req: &HttpRequest,
-) -> Option<HttpResponse> {
-    match state.office365.terms_pending(actor).await {
-        Ok(false) => None,
-        Ok(true) => {
-            let here = req
-                .uri()
-                .path_and_query()
-                .map_or("/account", |p| p.as_str());
-            let next = url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
-            Some(
-                HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, format!("/terms?next={next}")))
-                    .insert_header((header::CACHE_CONTROL, "no-store"))
-                    .finish(),
-            )
-        }
-        Err(e) => Some(refused(e)),
-    }
-}
-
 #[derive(Deserialize)]
 pub struct TermsQuery {
     next: Option<String>,
@@ -724,7 +698,7 @@ pub async fn account(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     let Some((actor, secret)) = session::signed_in(&state, &req).await else {
         return must_sign_in();
     };
-    if let Some(gate) = terms_gate(&state, &actor, &req).await {
+    if let Err(gate) = session::terms_gate(&state, &actor, &req).await {
         return gate;
     }
     account_page(&state, &actor, &secret, StatusCode::OK, None, None).await

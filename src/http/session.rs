@@ -83,3 +83,37 @@ pub fn same_origin(state: &AppState, req: &HttpRequest) -> bool {
         .unwrap_or_default();
     origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&ours))
 }
+
+/// A 303 to `page` (`/sign-in`, `/terms`) that comes back to this request's page afterwards
+/// through `?next=`.
+pub fn detour(page: &str, req: &HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::http::header;
+    let here = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let next = url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>();
+    actix_web::HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{page}?next={next}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Sends a signed-in person who has not accepted the current terms to `/terms` first, then back
+/// to the page they asked for; every signed-in page (the account page, the console) asks it.
+pub async fn terms_gate(
+    state: &AppState,
+    actor: &Actor,
+    req: &HttpRequest,
+) -> Result<(), actix_web::HttpResponse> {
+    match state.office365.terms_pending(actor).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(detour("/terms", req)),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the terms a person accepted");
+            Err(super::page::html(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "Try again",
+                "<p class=\"error\" role=\"alert\">Roster cannot read your account right now; try again in a moment.</p>",
+                None,
+            ))
+        }
+    }
+}

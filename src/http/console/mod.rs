@@ -69,29 +69,14 @@ impl Visitor {
 async fn visitor(state: &AppState, req: &HttpRequest) -> Result<Visitor, HttpResponse> {
     match session::signed_in(state, req).await {
         Some((actor, secret)) => {
-            if let Some(gate) = super::microsoft::terms_gate(state, &actor, req).await {
-                return Err(gate);
-            }
+            session::terms_gate(state, &actor, req).await?;
             Ok(Visitor {
                 csrf: csrf_token(&secret),
                 actor,
                 secret,
             })
         }
-        None => {
-            let next = url::form_urlencoded::byte_serialize(
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/console")
-                    .as_bytes(),
-            )
-            .collect::<String>();
-            Err(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, format!("/sign-in?next={next}")))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .finish())
-        }
+        None => Err(session::detour("/sign-in", req)),
     }
 }
 
