@@ -198,12 +198,13 @@ pub fn check_grantable_profile(
     let id = profile_id.map_or_else(|| default_profile_id(&actor.org_id, role), str::to_owned);
     let profile = store::find_profile(conn, &actor.org_id, &id)?
         .ok_or_else(|| OrgError::Invalid(format!("no profile '{id}' in this org")))?;
-    check_grantable(actor, &profile.permissions)
+    let listed: Vec<String> = serde_json::from_str(&profile.permissions).unwrap_or_default();
+    check_grantable(actor, &listed)
 }
 
 /// Refuses a set of permissions (a profile's JSON list) holding one `actor` does not hold.
-fn check_grantable(actor: &Actor, permissions: &str) -> OrgResult<()> {
-    let granted = super::effective_permissions("member", permissions);
+fn check_grantable(actor: &Actor, permissions: &[String]) -> OrgResult<()> {
+    let granted = super::granted_permissions("member", permissions);
     match granted.iter().find(|p| !actor.allows(p)) {
         Some(missing) => Err(OrgError::Forbidden(format!(
             "you cannot grant the '{missing}' permission: you do not hold it"
@@ -455,10 +456,7 @@ impl OrgService {
         actor.require("org.manage")?;
         valid(&input)?;
         check_permissions(&input.permissions)?;
-        check_grantable(
-            actor,
-            &serde_json::to_string(&input.permissions).unwrap_or_default(),
-        )?;
+        check_grantable(actor, &input.permissions)?;
         let name = input.name.trim().to_owned();
         if name.is_empty() || name.len() > 100 {
             return Err(OrgError::Invalid(
@@ -501,10 +499,7 @@ impl OrgService {
         actor.require("org.manage")?;
         valid(&input)?;
         check_permissions(&input.permissions)?;
-        check_grantable(
-            actor,
-            &serde_json::to_string(&input.permissions).unwrap_or_default(),
-        )?;
+        check_grantable(actor, &input.permissions)?;
         let (actor, id) = (actor.clone(), id.to_owned());
         let row = self
             .db

@@ -190,8 +190,13 @@ pub struct OrgService {
 }
 
 /// Effective permissions of an account: owners hold all of them.
-pub(crate) fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
+fn effective_permissions(role: &str, profile_permissions: &str) -> Vec<String> {
     let granted: Vec<String> = serde_json::from_str(profile_permissions).unwrap_or_default();
+    granted_permissions(role, &granted)
+}
+
+/// The permissions a list (`*` for all) gives an account of `role` (owners hold all of them).
+pub(crate) fn granted_permissions(role: &str, granted: &[String]) -> Vec<String> {
     PERMISSIONS
         .iter()
         .map(|(p, _)| *p)
