@@ -107,8 +107,9 @@ pub type RemoteResult<T> = Result<T, RemoteError>;
 
 /// How a pulled item's fields combine with the local record's: `(local, remote, mapped)` to the
 /// record's new fields. A provider that cannot hold every value of a field (three emails, one
-/// mobile number) keeps the values it could not represent instead of dropping them.
-pub type PullMerge = fn(&Value, &Value, &[String]) -> Value;
+/// mobile number) keeps the values it could not represent instead of dropping them; a windowed
+/// collection keeps what lies outside the window it reads.
+pub type PullMerge = std::sync::Arc<dyn Fn(&Value, &Value, &[String]) -> Value + Send + Sync>;
 
 /// The plain merge: the mapped fields are the remote's, every other field stays.
 pub fn replace_mapped(local: &Value, remote: &Value, mapped: &[String]) -> Value {
@@ -140,7 +141,14 @@ pub trait Collection: Send + Sync {
     /// How a pull combines the remote's fields with the record's ([`replace_mapped`] unless
     /// the provider holds fewer values than Roster).
     fn pull_merge(&self) -> PullMerge {
-        replace_mapped
+        std::sync::Arc::new(replace_mapped)
+    }
+
+    /// Whether a linked item is made of parts the change feed reports on their own (a
+    /// recurring series and its occurrences). A removal the engine cannot place may be one of
+    /// its parts, so such items are then read again whole.
+    fn composite(&self, _fields: &Value) -> bool {
+        false
     }
 
     /// Creates the dedicated container; returns its id.

@@ -91,6 +91,53 @@ pub fn check_rrule(rule: &str, start: NaiveDateTime, zone: chrono_tz::Tz) -> Res
         .map_err(|e| format!("recurrence is not a valid RRULE: {e}"))
 }
 
+/// The local dates in `[from, to)` on which `rule` (an RRULE Roster accepted) repeats a series
+/// that first starts at `start` in `zone`: at most `limit` of them, as the `rrule` crate expands
+/// the rule (a first start the rule does not produce is not an occurrence, as in Outlook).
+pub fn occurrence_dates(
+    rule: &str,
+    start: NaiveDateTime,
+    zone: chrono_tz::Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+    limit: u16,
+) -> Result<Vec<NaiveDate>, String> {
+    let rule = rule.trim();
+    let rule = rule
+        .strip_prefix("RRULE:")
+        .or_else(|| rule.strip_prefix("rrule:"))
+        .unwrap_or(rule);
+    let parsed: rrule::RRule<rrule::Unvalidated> = rule
+        .parse()
+        .map_err(|e: rrule::RRuleError| format!("recurrence is not a valid RRULE: {e}"))?;
+    let tz = rrule::Tz::Tz(zone);
+    let first = tz
+        .from_local_datetime(&start)
+        .earliest()
+        .ok_or("recurrence starts at a time its zone skips")?;
+    let at = |d: NaiveDate| {
+        tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+    };
+    let (Some(after), Some(before)) = (at(from), at(to)) else {
+        return Ok(Vec::new());
+    };
+    let set = parsed
+        .build(first)
+        .map_err(|e| format!("recurrence is not a valid RRULE: {e}"))?
+        .after(after)
+        .before(before);
+    let mut dates: Vec<NaiveDate> = set
+        .all(limit)
+        .dates
+        .into_iter()
+        .map(|t| t.date_naive())
+        .filter(|d| (from..to).contains(d))
+        .collect();
+    dates.dedup();
+    Ok(dates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +194,43 @@ mod tests {
         for bad in ["Mars/Olympus_Mons", "", "Europe/Paris/x", "PST8PDTX"] {
             assert_eq!(time_zone(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_rule_expands_to_the_dates_of_its_occurrences() {
+        let d = |s: &str| parse_date(s).unwrap();
+        let start = parse_local_datetime("2027-02-04T10:00").unwrap(); // a Thursday
+        let weekly = occurrence_dates(
+            "FREQ=WEEKLY;BYDAY=MO;COUNT=3",
+            start,
+            chrono_tz::Tz::UTC,
+            d("2027-01-01"),
+            d("2028-01-01"),
+            100,
+        )
+        .unwrap();
+        assert_eq!(weekly, [d("2027-02-08"), d("2027-02-15"), d("2027-02-22")]);
+        // Only the window's dates, in the series' own zone (23:30 in Tokyo is that day there).
+        let late = parse_local_datetime("2027-03-01T23:30").unwrap();
+        let daily = occurrence_dates(
+            "FREQ=DAILY",
+            late,
+            chrono_tz::Tz::Asia__Tokyo,
+            d("2027-03-03"),
+            d("2027-03-06"),
+            100,
+        )
+        .unwrap();
+        assert_eq!(daily, [d("2027-03-03"), d("2027-03-04"), d("2027-03-05")]);
+        assert!(occurrence_dates(
+            "FREQ=NEVER",
+            start,
+            chrono_tz::Tz::UTC,
+            d("2027-01-01"),
+            d("2027-02-01"),
+            9
+        )
+        .is_err());
     }
 
     #[test]

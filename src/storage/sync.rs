@@ -447,12 +447,12 @@ pub fn links_in(
     q.load::<LinkRow>(conn).map_err(db)
 }
 
-/// Linked items a full round did not see (`seen_round` before `round`), a page at a time after
-/// link id `after`.
-pub fn unseen_links(
+/// A connection's linked items, a page at a time after link id `after`; with `unseen_in`, only
+/// those a full round did not see (`seen_round` before that round).
+pub fn links_after(
     conn: &mut AnyConnection,
     connection_id: &str,
-    round: i64,
+    unseen_in: Option<i64>,
     after: &str,
     limit: i64,
 ) -> StorageResult<Vec<LinkRow>> {
@@ -460,9 +460,11 @@ pub fn unseen_links(
     q.push(LINK_COLUMNS)
         .push(" FROM sync_links WHERE connection_id = ")
         .text(connection_id)
-        .push(" AND status = 'linked' AND remote_id IS NOT NULL AND seen_round < ")
-        .bind(Bind::Int(round))
-        .push(" AND id > ")
+        .push(" AND status = 'linked' AND remote_id IS NOT NULL");
+    if let Some(round) = unseen_in {
+        q.push(" AND seen_round < ").bind(Bind::Int(round));
+    }
+    q.push(" AND id > ")
         .text(after)
         .push(" ORDER BY id LIMIT ")
         .bind(Bind::Int(limit));

@@ -397,7 +397,7 @@ impl<'a, C: Collection> Run<'a, C> {
             let (cid, round, from) = (self.conn.id.clone(), self.conn.round_id, after.clone());
             let unseen = self
                 .db
-                .read(move |c| store::unseen_links(c, &cid, round, &from, CHUNK as i64))
+                .read(move |c| store::links_after(c, &cid, Some(round), &from, CHUNK as i64))
                 .await?;
             let Some(last) = unseen.last() else {
                 return Ok(());
@@ -432,6 +432,49 @@ impl<'a, C: Collection> Run<'a, C> {
         }
     }
 
+    /// The linked items made of parts (recurring series), each read again: a removal the feed
+    /// reports for a part (a cancelled occurrence, or every occurrence of a deleted series) never
+    /// names the item, so a page with a removal no link places reads them all. None for an item
+    /// that is gone.
+    async fn composites(
+        &self,
+        container: &str,
+    ) -> Result<Vec<(LinkRow, Option<RemoteItem>)>, EngineError> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        loop {
+            let (cid, from) = (self.conn.id.clone(), after.clone());
+            let page = self
+                .db
+                .read(move |c| store::links_after(c, &cid, None, &from, CHUNK as i64))
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(out);
+            };
+            after = last.id.clone();
+            let ids = page.iter().filter_map(|l| l.record_id.clone()).collect();
+            let composite: std::collections::HashSet<String> = self
+                .records(ids)
+                .await?
+                .into_iter()
+                .filter(|r| r.deleted.is_none() && self.remote.composite(&fields_of(r)))
+                .map(|r| r.id)
+                .collect();
+            for link in page {
+                if !link
+                    .record_id
+                    .as_ref()
+                    .is_some_and(|r| composite.contains(r))
+                {
+                    continue;
+                }
+                let remote_id = link.remote_id.clone().unwrap_or_default();
+                let now = self.remote.get(container, &remote_id).await?;
+                out.push((link, now));
+            }
+        }
+    }
+
     /// Applies one page of remote changes to Roster's records and the links, in one fenced
     /// transaction.
     async fn apply_page(
@@ -460,13 +503,30 @@ impl<'a, C: Collection> Run<'a, C> {
         }
         let ids: Vec<String> = at.keys().cloned().collect();
         let cid = self.conn.id.clone();
-        let links: HashMap<String, LinkRow> = self
+        let mut links: HashMap<String, LinkRow> = self
             .db
             .read(move |c| store::links_by_remote(c, &cid, &ids))
             .await?
             .into_iter()
             .filter_map(|l| l.remote_id.clone().map(|r| (r, l)))
             .collect();
+        let unplaced = last
+            .iter()
+            .any(|ch| matches!(ch, Change::Removed { id } if !links.contains_key(id)));
+        if unplaced {
+            for (link, now) in self.composites(container).await? {
+                let id = link.remote_id.clone().unwrap_or_default();
+                if at.contains_key(&id) {
+                    continue;
+                }
+                at.insert(id.clone(), last.len());
+                last.push(match now {
+                    Some(item) => Change::Upsert(item),
+                    None => Change::Removed { id: id.clone() },
+                });
+                links.insert(id, link);
+            }
+        }
         // A removal in a windowed feed may only mean "out of the window": check before deleting.
         let mut gone = Vec::new();
         for ch in &last {
@@ -483,7 +543,7 @@ impl<'a, C: Collection> Run<'a, C> {
             self.mapped.clone(),
             self.plan.conflict,
             self.conn.round_id,
-            self.merge,
+            self.merge.clone(),
         );
         let cid = self.conn.id.clone();
         let counts = self
@@ -506,7 +566,7 @@ impl<'a, C: Collection> Run<'a, C> {
                                 org: &org,
                                 kind,
                                 mapped: &mapped,
-                                merge,
+                                merge: &merge,
                                 conflict,
                                 round,
                                 connection: &cid,
@@ -914,7 +974,7 @@ struct Pulled<'a> {
     org: &'a str,
     kind: Kind,
     mapped: &'a [String],
-    merge: PullMerge,
+    merge: &'a PullMerge,
     conflict: Conflict,
     round: i64,
     connection: &'a str,
@@ -939,10 +999,13 @@ impl Pulled<'_> {
                 let remote_changed = l.change_key != item.change_key
                     && l.remote_hash.as_deref() != Some(remote_hash.as_str());
                 if !remote_changed {
-                    // Seen in this round: a sweep after a lost cursor keeps it.
-                    if l.seen_round != self.round {
+                    // Seen in this round: a sweep after a lost cursor keeps it. A new version
+                    // with the same content (a series whose occurrences Roster removed) is
+                    // adopted, so the next write's If-Match names it.
+                    if l.seen_round != self.round || l.change_key != item.change_key {
                         let seen = LinkRow {
                             seen_round: self.round,
+                            change_key: item.change_key.clone(),
                             ..l.clone()
                         };
                         store::save_link(c, &seen)?;

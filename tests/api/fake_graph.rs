@@ -5,6 +5,11 @@
 //! properties with `$filter`, `If-Match` → 412, and injectable faults: 429 with `Retry-After`
 //! (whole requests or batch items), `410 Gone` on a delta token, an item repeated across pages,
 //! an empty first page with a next link, and a dropped connection after a write was applied.
+//! Recurring series (occurrences, exceptions, cancelled occurrences, `/instances`) are in
+//! [`series`].
+
+#[path = "fake_graph/series.rs"]
+mod series;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -264,6 +269,7 @@ impl GraphState {
                     .items
                     .values()
                     .filter(|i| i.container == *id && !i.deleted)
+                    .filter(|i| i.body["seriesMasterId"].is_null())
                     .filter(|i| {
                         i.body["singleValueExtendedProperties"]
                             .as_array()
@@ -278,11 +284,29 @@ impl GraphState {
             ("POST", ["me", _, id, w]) if *w == items_word => {
                 self.create_item(id, kind, body.unwrap_or_default())
             }
+            ("GET", ["me", _, _, w, item, "instances"]) if *w == items_word => {
+                self.instances_page(item, query, page_size, base, path)
+            }
             (m, ["me", _, id, w, item]) if *w == items_word => {
                 let live = self
                     .items
                     .get(*item)
                     .is_some_and(|i| !i.deleted && i.container == *id);
+                let instance = self
+                    .items
+                    .get(*item)
+                    .is_none_or(|i| !i.body["seriesMasterId"].is_null());
+                if instance {
+                    return match m {
+                        "GET" => match self.instance(item) {
+                            Some(o) => (200, o),
+                            None => err(404, "ErrorItemNotFound"),
+                        },
+                        "DELETE" if self.cancel(item) => (204, Value::Null),
+                        "PATCH" if live => self.patch(item, body),
+                        _ => err(404, "ErrorItemNotFound"),
+                    };
+                }
                 if !live {
                     return err(404, "ErrorItemNotFound");
                 }
@@ -293,21 +317,9 @@ impl GraphState {
                 }
                 match m {
                     "GET" => (200, self.items[*item].body.clone()),
-                    "PATCH" => {
-                        let entry = self.items.get_mut(*item).unwrap();
-                        if let (Value::Object(target), Some(Value::Object(patch))) =
-                            (&mut entry.body, body)
-                        {
-                            for (k, v) in patch {
-                                target.insert(k, v);
-                            }
-                        }
-                        self.stamp(item);
-                        (200, self.items[*item].body.clone())
-                    }
+                    "PATCH" => self.patch(item, body),
                     "DELETE" => {
-                        self.items.get_mut(*item).unwrap().deleted = true;
-                        self.stamp(item);
+                        self.user_deletes(item);
                         (204, Value::Null)
                     }
                     _ => err(405, "MethodNotAllowed"),
@@ -315,6 +327,58 @@ impl GraphState {
             }
             _ => err(400, "BadRequest"),
         }
+    }
+
+    fn patch(&mut self, item: &str, body: Option<Value>) -> (u16, Value) {
+        let entry = self.items.get_mut(item).unwrap();
+        if let (Value::Object(target), Some(Value::Object(patch))) = (&mut entry.body, body) {
+            for (k, v) in patch {
+                target.insert(k, v);
+            }
+        }
+        self.stamp(item);
+        (200, self.items[item].body.clone())
+    }
+
+    /// `GET …/events/{id}/instances?startDateTime=&endDateTime=`, paged with `$skip`.
+    fn instances_page(
+        &self,
+        master: &str,
+        query: &str,
+        page_size: usize,
+        base: &str,
+        path: &str,
+    ) -> (u16, Value) {
+        if self.items.get(master).is_none_or(|i| i.deleted) {
+            return err(404, "ErrorItemNotFound");
+        }
+        let (Some(a), Some(b)) = (
+            query_param(query, "startDateTime"),
+            query_param(query, "endDateTime"),
+        ) else {
+            return err(400, "ErrorInvalidParameter");
+        };
+        let skip: usize = query_param(query, "$skip")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let within: Vec<Value> = self
+            .instances_of(master)
+            .into_iter()
+            .filter(|i| {
+                let at = i["start"]["dateTime"].as_str().unwrap_or("");
+                let at = at.get(..19).unwrap_or(at);
+                at >= a.get(..19).unwrap_or(&a) && at < b.get(..19).unwrap_or(&b)
+            })
+            .collect();
+        let page: Vec<Value> = within.iter().skip(skip).take(page_size).cloned().collect();
+        let mut out = json!({"value": page});
+        if skip + page_size < within.len() {
+            out["@odata.nextLink"] = json!(format!(
+                "{base}/v1.0{path}?startDateTime={a}&endDateTime={b}&$skip={}",
+                skip + page_size
+            ));
+        }
+        (200, out)
     }
 
     /// A delta page. Tokens: `$skiptoken=since:upto:offset` within a round, `$deltatoken=upto`.
@@ -355,10 +419,10 @@ impl GraphState {
             .map(|(a, b)| format!("&startDateTime={a}&endDateTime={b}"))
             .unwrap_or_default();
         let link = |token: &str, v: String| format!("{base}/v1.0{path}?{token}={v}{carried}");
-        let in_window = |i: &Item| match &window {
+        let in_window = |body: &Value| match &window {
             None => true,
             Some((a, b)) => {
-                let start = i.body["start"]["dateTime"].as_str().unwrap_or("");
+                let start = body["start"]["dateTime"].as_str().unwrap_or("");
                 let at = start.get(..19).unwrap_or(start);
                 at >= a.get(..19).unwrap_or(a) && at < b.get(..19).unwrap_or(b)
             }
@@ -374,39 +438,56 @@ impl GraphState {
             .items
             .values()
             .filter(|i| i.container == container && i.seq > since && i.seq <= upto)
-            .filter(|i| !(since == 0 && (i.deleted || !in_window(i))))
+            .filter(|i| !(since == 0 && (i.deleted || !in_window(&i.body))))
             .collect();
         changed.sort_by_key(|i| i.seq);
+        // A calendar view lists a series as its occurrences and exceptions, sparsely; a deleted
+        // series as its occurrences removed.
+        let sparse = |o: &Value| {
+            json!({"id": o["id"], "type": o["type"], "seriesMasterId": o["seriesMasterId"],
+                "start": o["start"], "end": o["end"]})
+        };
+        let removed = |id: &Value| json!({"id": id, "@removed": {"reason": "deleted"}});
+        let mut entries: Vec<Value> = Vec::new();
+        for i in changed {
+            if i.body["type"] == "seriesMaster" {
+                if i.deleted {
+                    entries.extend(self.occurrence_ids(i).iter().map(|id| removed(&json!(id))));
+                } else {
+                    entries.extend(
+                        self.instances_of(i.body["id"].as_str().unwrap_or(""))
+                            .iter()
+                            .filter(|o| o["type"] == "occurrence" && in_window(o))
+                            .map(sparse),
+                    );
+                }
+            } else if i.deleted || !in_window(&i.body) {
+                // Graph also reports events that changed outside the window as removed.
+                entries.push(removed(&i.body["id"]));
+            } else if !i.body["seriesMasterId"].is_null() {
+                entries.push(sparse(&i.body));
+            } else {
+                let mut b = i.body.clone();
+                if let Value::Object(m) = &mut b {
+                    m.remove("singleValueExtendedProperties");
+                }
+                entries.push(b);
+            }
+        }
         let start = if self.faults.repeat && offset > 0 {
             offset - 1
         } else {
             offset
         };
-        let page: Vec<Value> = changed
+        let page: Vec<Value> = entries
             .iter()
             .skip(start)
             .take(page_size + (offset - start))
-            .map(|i| {
-                // Graph also reports events that changed outside the window as removed.
-                if i.deleted || !in_window(i) {
-                    json!({"id": i.body["id"], "@removed": {"reason": "deleted"}})
-                } else if i.body["type"] == "seriesMaster" {
-                    // A calendar view lists a series as its occurrences, sparsely.
-                    json!({"id": format!("{}-occurrence-1", i.body["id"].as_str().unwrap_or("")),
-                        "type": "occurrence", "seriesMasterId": i.body["id"],
-                        "start": i.body["start"], "end": i.body["end"]})
-                } else {
-                    let mut b = i.body.clone();
-                    if let Value::Object(m) = &mut b {
-                        m.remove("singleValueExtendedProperties");
-                    }
-                    b
-                }
-            })
+            .cloned()
             .collect();
         let end = offset + page_size;
         let mut out = json!({"value": page});
-        if end < changed.len() {
+        if end < entries.len() {
             out["@odata.nextLink"] = json!(link("$skiptoken", format!("{since}:{upto}:{end}")));
         } else {
             out["@odata.deltaLink"] = json!(link("$deltatoken", upto.to_string()));
@@ -450,9 +531,11 @@ impl GraphState {
         self.stamp(id);
     }
 
+    /// Deletes an event (a series with its exceptions) or a contact.
     pub fn user_deletes(&mut self, id: &str) {
         self.items.get_mut(id).unwrap().deleted = true;
         self.stamp(id);
+        self.delete_exceptions_of(id);
     }
 
     pub fn user_deletes_container(&mut self, id: &str) {

@@ -33,6 +33,7 @@ mod queries;
 mod records;
 mod status;
 mod sync;
+mod sync_series;
 mod sync_values;
 mod tenancy;
 mod trust;

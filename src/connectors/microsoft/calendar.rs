@@ -9,9 +9,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, Request};
-use super::recurrence;
+use super::{recurrence, series};
 use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+    replace_mapped, Applied, Change, ChangePage, Collection, PullMerge, RemoteError, RemoteItem,
+    RemoteOp, RemoteResult,
 };
 
 /// The extended property that carries Roster's key on an event or contact.
@@ -90,14 +91,6 @@ pub fn to_graph(fields: &Value) -> Result<Value, String> {
             "timeZone": fields[k]["time_zone"].as_str().unwrap_or("UTC"),
         })
     };
-    if fields["exceptions"]
-        .as_array()
-        .is_some_and(|e| !e.is_empty())
-    {
-        return Err(
-            "Roster does not yet send removed occurrences of a series to Microsoft 365".into(),
-        );
-    }
     let recurrence = match fields["recurrence"].as_str() {
         Some(rule) => {
             let start = fields["start"]["date_time"].as_str().unwrap_or_default();
@@ -125,7 +118,7 @@ pub fn to_graph(fields: &Value) -> Result<Value, String> {
 
 /// An IANA zone for a zone name as Graph writes it: IANA, or Windows (`Tokyo Standard Time`)
 /// through CLDR's table.
-fn zone_named(name: &str) -> Option<chrono_tz::Tz> {
+pub(super) fn zone_named(name: &str) -> Option<chrono_tz::Tz> {
     name.parse::<chrono_tz::Tz>().ok().or_else(|| {
         name.parse::<windows_timezones::WindowsTimezone>()
             .ok()
@@ -212,44 +205,64 @@ const MAPPED: [&str; 9] = [
 ];
 
 fn item(e: &Value) -> RemoteItem {
+    // An instance of a series carries its series' key: the key is the series'.
+    let own_key = e["seriesMasterId"].as_str().is_none();
     RemoteItem {
         id: e["id"].as_str().unwrap_or_default().to_owned(),
         change_key: change_key(e),
         fields: from_graph(e),
         op_key: stamped_key(e, KEY_PROPERTY)
-            .or_else(|| e["transactionId"].as_str().map(str::to_owned)),
+            .or_else(|| e["transactionId"].as_str().map(str::to_owned))
+            .filter(|_| own_key),
     }
 }
 
-/// The changes of one delta page: removals, series masters and single events. A calendar view
-/// lists a series as its occurrences, with sparse properties: they are left out, and the ids of
-/// their series masters returned, to be read whole ("event: delta", recurring events).
-pub fn page_changes(page: &Value) -> RemoteResult<(ChangePage, Vec<String>)> {
+/// What a delta page asks to read whole besides its own changes.
+#[derive(Debug, Default, PartialEq)]
+pub struct ToRead {
+    /// Series masters whose occurrences or exceptions changed.
+    pub masters: Vec<String>,
+    /// Exceptions of a series (occurrences moved or edited on their own), each its own event in
+    /// Roster.
+    pub exceptions: Vec<String>,
+}
+
+fn once(list: &mut Vec<String>, id: &str) {
+    if !list.iter().any(|m| m == id) {
+        list.push(id.to_owned());
+    }
+}
+
+/// The changes of one delta page: removals and single events, and what to read whole. A
+/// calendar view lists a series as its occurrences and exceptions, with sparse properties: the
+/// series is read whole, with its exceptions, and so is each exception ("event: delta",
+/// recurring events).
+pub fn page_changes(page: &Value) -> RemoteResult<(ChangePage, ToRead)> {
     let mut changes = Vec::new();
-    let mut masters: Vec<String> = Vec::new();
+    let mut read = ToRead::default();
     for e in page["value"].as_array().into_iter().flatten() {
         let id = e["id"].as_str().unwrap_or_default().to_owned();
         if e.get("@removed").is_some() {
             changes.push(Change::Removed { id });
             continue;
         }
-        match e["type"].as_str().unwrap_or("singleInstance") {
-            "singleInstance" | "seriesMaster" => changes.push(Change::Upsert(item(e))),
-            other => match e["seriesMasterId"].as_str() {
-                Some(master) => {
-                    if !masters.iter().any(|m| m == master) {
-                        masters.push(master.to_owned());
-                    }
-                }
-                None => changes.push(Change::Skipped {
-                    id,
-                    why: format!("an {other} without its series"),
-                }),
-            },
+        let master = e["seriesMasterId"].as_str();
+        match (e["type"].as_str().unwrap_or("singleInstance"), master) {
+            ("singleInstance", _) => changes.push(Change::Upsert(item(e))),
+            ("seriesMaster", _) => once(&mut read.masters, &id),
+            ("exception", Some(master)) => {
+                once(&mut read.exceptions, &id);
+                once(&mut read.masters, master);
+            }
+            (_, Some(master)) => once(&mut read.masters, master),
+            (other, None) => changes.push(Change::Skipped {
+                id,
+                why: format!("an {other} without its series"),
+            }),
         }
     }
     let next = next_of(page)?;
-    Ok((ChangePage { changes, next }, masters))
+    Ok((ChangePage { changes, next }, read))
 }
 
 fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -258,6 +271,45 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 
 fn written(v: RemoteResult<Value>) -> RemoteResult<Applied> {
     v.map(|e| Applied::Written(item(&e)))
+}
+
+impl Calendar {
+    /// A written series with exceptions: its occurrences on those dates are deleted, and the
+    /// item is what a read will find (the exceptions within the window).
+    async fn with_exceptions(
+        &self,
+        container: &str,
+        fields: &Value,
+        written: RemoteResult<Applied>,
+    ) -> RemoteResult<Applied> {
+        let Ok(Applied::Written(mut item)) = written else {
+            return written;
+        };
+        let has_exceptions = fields["exceptions"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty());
+        if !fields["recurrence"].is_string() || !has_exceptions {
+            return Ok(Applied::Written(item));
+        }
+        series::remove_occurrences(&self.api, container, &item.id, fields).await?;
+        // Removing occurrences gives the series a new version.
+        let path = format!("{}/{}", Self::events(container), enc(&item.id));
+        if let Some(now) = self.api.find(&path).await? {
+            item.change_key = change_key(&now);
+        }
+        let span = series::covered(self.window, chrono::Utc::now());
+        let outside = series::outside(fields, span);
+        let seen: Vec<&Value> = fields["exceptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d.as_str().is_some_and(|d| !outside.iter().any(|o| o == d)))
+            .collect();
+        if !seen.is_empty() {
+            item.fields["exceptions"] = json!(seen);
+        }
+        Ok(Applied::Written(item))
+    }
 }
 
 impl Collection for Calendar {
@@ -271,6 +323,26 @@ impl Collection for Calendar {
 
     fn round_lifetime(&self) -> Option<Duration> {
         Some(Duration::from_secs(7 * 86_400))
+    }
+
+    /// A read sees a series' exceptions within the window only: Roster's others are kept.
+    fn pull_merge(&self) -> PullMerge {
+        let window = self.window;
+        std::sync::Arc::new(move |local: &Value, remote: &Value, mapped: &[String]| {
+            let mut out = replace_mapped(local, remote, mapped);
+            if remote["recurrence"].is_string() {
+                let span = series::covered(window, chrono::Utc::now());
+                let all = series::merged(local, &remote["exceptions"], span);
+                if all.as_array().is_some_and(|a| !a.is_empty()) {
+                    out["exceptions"] = all;
+                }
+            }
+            out
+        })
+    }
+
+    fn composite(&self, fields: &Value) -> bool {
+        fields["recurrence"].is_string()
     }
 
     async fn create_container(&self) -> RemoteResult<String> {
@@ -301,17 +373,11 @@ impl Collection for Calendar {
                 )
             }
         };
-        let (mut page, masters) =
-            page_changes(&self.api.call("GET", &url, None, Some(PAGE)).await?)?;
-        for master in masters {
-            let known = page
-                .changes
-                .iter()
-                .any(|c| matches!(c, Change::Upsert(i) if i.id == master));
-            if !known {
-                if let Some(series) = self.get(container, &master).await? {
-                    page.changes.push(Change::Upsert(series));
-                }
+        let (mut page, read) = page_changes(&self.api.call("GET", &url, None, Some(PAGE)).await?)?;
+        for id in read.exceptions.iter().chain(&read.masters) {
+            // Gone since the page was made: its removal comes in a later page.
+            if let Some(whole) = self.get(container, id).await? {
+                page.changes.push(Change::Upsert(whole));
             }
         }
         Ok(page)
@@ -319,7 +385,19 @@ impl Collection for Calendar {
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
         let path = format!("{}/{}", Self::events(container), enc(id));
-        Ok(self.api.find(&path).await?.map(|e| item(&e)))
+        let Some(e) = self.api.find(&path).await? else {
+            return Ok(None);
+        };
+        let mut found = item(&e);
+        if e["type"] == "seriesMaster" {
+            let dates =
+                series::read_exceptions(&self.api, container, id, &found.fields, self.window)
+                    .await?;
+            if !dates.is_empty() {
+                found.fields["exceptions"] = json!(dates);
+            }
+        }
+        Ok(Some(found))
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
@@ -384,24 +462,27 @@ impl Collection for Calendar {
             refused.push(error);
         }
         let mut answers = self.api.batch(requests).await.into_iter();
-        ops.iter()
-            .zip(refused)
-            .map(|(op, error)| match error {
-                Some(e) => Err(e),
-                None => {
-                    let answer = answers
-                        .next()
-                        .unwrap_or_else(|| Err(RemoteError::Transient("no answer".into())));
-                    match op {
-                        RemoteOp::Delete { .. } => match answer {
-                            Ok(_) | Err(RemoteError::NotFound) => Ok(Applied::Deleted),
-                            Err(e) => Err(e),
-                        },
-                        _ => written(answer),
-                    }
+        let mut out = Vec::with_capacity(ops.len());
+        for (op, error) in ops.iter().zip(refused) {
+            if let Some(e) = error {
+                out.push(Err(e));
+                continue;
+            }
+            let answer = answers
+                .next()
+                .unwrap_or_else(|| Err(RemoteError::Transient("no answer".into())));
+            out.push(match op {
+                RemoteOp::Delete { .. } => match answer {
+                    Ok(_) | Err(RemoteError::NotFound) => Ok(Applied::Deleted),
+                    Err(e) => Err(e),
+                },
+                RemoteOp::Create { fields, .. } | RemoteOp::Update { fields, .. } => {
+                    self.with_exceptions(container, fields, written(answer))
+                        .await
                 }
-            })
-            .collect()
+            });
+        }
+        out
     }
 }
 
@@ -467,13 +548,13 @@ mod tests {
             ],
             "@odata.deltaLink": "https://graph/delta?$deltatoken=t",
         });
-        let (p, masters) = page_changes(&page).unwrap();
+        let (p, read) = page_changes(&page).unwrap();
         assert!(
             matches!(&p.changes[0], Change::Upsert(i) if i.id == "a" && i.change_key.as_deref() == Some("1"))
         );
         assert_eq!(p.changes[1], Change::Removed { id: "b".into() });
         assert_eq!(p.changes.len(), 2);
-        assert_eq!(masters, ["m"]);
+        assert_eq!(read.masters, ["m"]);
         assert_eq!(
             p.next,
             Next::Done("https://graph/delta?$deltatoken=t".into())

@@ -397,7 +397,7 @@ impl Collection for ContactFolder {
     }
 
     fn pull_merge(&self) -> crate::connectors::collection::PullMerge {
-        merge_pulled
+        std::sync::Arc::new(merge_pulled)
     }
 
     async fn create_container(&self) -> RemoteResult<String> {

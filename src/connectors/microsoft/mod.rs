@@ -7,6 +7,7 @@ mod graph;
 mod identity;
 pub mod outlook;
 mod recurrence;
+mod series;
 
 use std::time::Duration;
 
