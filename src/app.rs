@@ -336,6 +336,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     );
     let mailer = mailer(&settings, &db, secrets.clone(), queue.clone())?;
     let secrets_for_office365 = secrets.clone();
+    let secrets_for_exchange = secrets.clone();
     let oauth = oauth_service_sealed_by(&settings, &db, secrets, mailer.clone())?;
     // Replicas starting together race to bootstrap; the loser sees the unique name and moves on.
     let bootstrap = match db.run_sync(tenancy::bootstrap_if_empty) {
@@ -418,6 +419,20 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
     let crm = crate::crm::CrmService::new(db.clone());
+    let exchange = crate::exchange::ExchangeService::new(
+        db.clone(),
+        secrets_for_exchange,
+        crate::exchange::ExchangeSettings {
+            ews_url: settings.exchange_ews_url.clone(),
+            graph_url: settings
+                .exchange_graph_url
+                .clone()
+                .unwrap_or_else(|| settings.microsoft_graph_url.clone()),
+            folder_name: settings.exchange_folder_name.clone(),
+            task_list_name: settings.exchange_task_list_name.clone(),
+            microsoft_app: settings.microsoft_client_id.is_some(),
+        },
+    );
     let state = crate::http::AppState::new(
         settings.clone(),
         limits,
@@ -427,6 +442,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         office365,
         crm,
         sync,
+        exchange,
     );
     let server = crate::http::serve(listener, metrics_listener, state, tls)?;
     Ok(Running {

@@ -126,6 +126,16 @@ pub struct Settings {
     pub sync_calendar_name: String,
     /// The name of the contact folder Roster creates in each synced mailbox.
     pub sync_contacts_folder: String,
+    /// The Exchange Server EWS endpoint (`https://host/EWS/Exchange.asmx`) an Exchange
+    /// authorization uses when the admin gives none.
+    pub exchange_ews_url: Option<String>,
+    /// Microsoft Graph for Exchange Online; unset: `microsoft_graph_url`.
+    pub exchange_graph_url: Option<String>,
+    /// The contact folder, calendar and mail folder the Exchange extension creates in each
+    /// synced mailbox.
+    pub exchange_folder_name: String,
+    /// The task list (To Do list, or EWS task folder) it creates.
+    pub exchange_task_list_name: String,
 }
 
 impl Default for Settings {
@@ -185,6 +195,10 @@ impl Default for Settings {
             sync_interval_minutes: 15,
             sync_calendar_name: "Roster".into(),
             sync_contacts_folder: "Roster Contacts".into(),
+            exchange_ews_url: None,
+            exchange_graph_url: None,
+            exchange_folder_name: "Roster".into(),
+            exchange_task_list_name: "Roster".into(),
         }
     }
 }
@@ -325,6 +339,8 @@ impl Settings {
             ("microsoft_authority_url", &authority),
             ("microsoft_graph_url", &graph),
             ("terms_url", &self.terms_url),
+            ("exchange_ews_url", &self.exchange_ews_url),
+            ("exchange_graph_url", &self.exchange_graph_url),
         ] {
             if let Some(url) = url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -398,6 +414,8 @@ impl Settings {
         for (name, v) in [
             ("sync_calendar_name", &self.sync_calendar_name),
             ("sync_contacts_folder", &self.sync_contacts_folder),
+            ("exchange_folder_name", &self.exchange_folder_name),
+            ("exchange_task_list_name", &self.exchange_task_list_name),
         ] {
             if v.trim().is_empty() || v.len() > 255 {
                 return bad(format!("{name} must have 1 to 255 characters"));

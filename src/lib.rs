@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod connectors;
 pub mod crm;
+pub mod exchange;
 pub mod http;
 pub mod jobs;
 pub mod mail;

@@ -48,6 +48,7 @@ pub struct AppState {
     pub office365: Office365Service,
     pub crm: crate::crm::CrmService,
     pub sync: crate::sync::SyncService,
+    pub exchange: crate::exchange::ExchangeService,
     pub metrics: metrics::Metrics,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     token_cache: token_cache::TokenCache,
@@ -74,6 +75,7 @@ impl AppState {
         office365: Office365Service,
         crm: crate::crm::CrmService,
         sync: crate::sync::SyncService,
+        exchange: crate::exchange::ExchangeService,
     ) -> Self {
         let limiter = NonZeroU32::new(settings.rate_limit_per_second).map(|rate| {
             let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(rate);
@@ -95,6 +97,7 @@ impl AppState {
             oauth,
             crm,
             sync,
+            exchange,
             office365,
             metrics: metrics::Metrics::default(),
             limiter,

@@ -448,6 +448,8 @@ pub struct AuditQuery {
     pub action: Option<String>,
     pub actor_id: Option<String>,
     pub target_id: Option<String>,
+    /// Entries about one kind of target (`exchange`, `account`, …).
+    pub target_type: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     /// Only entries older than this sequence number (the cursor of the previous page).
@@ -471,6 +473,9 @@ pub fn list_audit(
     }
     if let Some(t) = &q.target_id {
         sel = sel.filter(audit_log::target_id.eq(t.clone()));
+    }
+    if let Some(t) = &q.target_type {
+        sel = sel.filter(audit_log::target_type.eq(t.clone()));
     }
     if let Some(s) = &q.since {
         sel = sel.filter(audit_log::at.ge(s.clone()));

@@ -15,6 +15,7 @@ pub mod crm;
 pub mod cursor;
 pub mod dashboard;
 pub mod dialect;
+pub mod exchange;
 mod filter_sql;
 pub mod invitations;
 pub mod jobs;

@@ -229,6 +229,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    exchange_installs (org_id) {
+        org_id -> Text,
+        scope -> Text,
+        profile_ids -> Text,
+        auth_mode -> Nullable<Text>,
+        ews_url -> Nullable<Text>,
+        service_email -> Nullable<Text>,
+        service_domain -> Nullable<Text>,
+        tenant_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        secret -> Nullable<Text>,
+        authorized_by -> Nullable<Text>,
+        authorized_at -> Nullable<Text>,
+        defaults -> Text,
+        installed_by -> Text,
+        installed_at -> Text,
+        updated -> Text,
+    }
+}
+
+diesel::table! {
+    exchange_users (account_id) {
+        account_id -> Text,
+        org_id -> Text,
+        enabled -> Bool,
+        settings -> Nullable<Text>,
+        login -> Nullable<Text>,
+        domain -> Nullable<Text>,
+        secret -> Nullable<Text>,
+        updated -> Text,
+    }
+}
+
 diesel::joinable!(directory_connections -> orgs (org_id));
 diesel::joinable!(accounts -> profiles (profile_id));
 diesel::joinable!(account_sessions -> accounts (account_id));
@@ -236,8 +270,11 @@ diesel::joinable!(microsoft_identities -> accounts (account_id));
 diesel::joinable!(scim_tokens -> directory_connections (connection_id));
 diesel::joinable!(oauth_grants -> directory_connections (connection_id));
 diesel::joinable!(oauth_refresh_tokens -> oauth_grants (grant_id));
+diesel::joinable!(exchange_users -> accounts (account_id));
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
+    exchange_installs,
+    exchange_users,
     directory_connections,
     scim_tokens,
     profiles,

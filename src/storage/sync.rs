@@ -302,6 +302,36 @@ pub fn suspend_for_account(
     suspend(conn, which, reason, now)
 }
 
+/// Stops every sync of an org through one provider (its authorization was revoked, or its
+/// extension uninstalled).
+pub fn suspend_provider(
+    conn: &mut AnyConnection,
+    org_id: &str,
+    provider: &str,
+    reason: &str,
+    now: &str,
+) -> StorageResult<usize> {
+    let mut which = Sql::new("org_id = ");
+    which.text(org_id).push(" AND provider = ").text(provider);
+    suspend(conn, which, reason, now)
+}
+
+/// Stops one account's syncs through one provider.
+pub fn suspend_provider_for_account(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    provider: &str,
+    reason: &str,
+    now: &str,
+) -> StorageResult<usize> {
+    let mut which = Sql::new("account_id = ");
+    which
+        .text(account_id)
+        .push(" AND provider = ")
+        .text(provider);
+    suspend(conn, which, reason, now)
+}
+
 /// Cancels one connection's queued or running sync jobs.
 pub fn cancel_connection_jobs(
     conn: &mut AnyConnection,

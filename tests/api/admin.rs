@@ -137,7 +137,8 @@ async fn org1_owner_signs_in_and_holds_every_permission() {
             "org.manage",
             "connections.manage",
             "users.manage",
-            "logs.read"
+            "logs.read",
+            "exchange.manage"
         ])
     );
     assert!(me.body["account"].get("password_hash").is_none());

@@ -14,6 +14,7 @@ mod console_welcome;
 mod discovery;
 mod errors;
 mod exactness;
+mod exchange;
 mod fake_graph;
 mod fake_microsoft;
 mod groups;

@@ -747,6 +747,7 @@ pub async fn audit_log(
                 action: p.action,
                 actor_id: p.actor_id,
                 target_id: p.target_id,
+                target_type: None,
                 since: p.since,
                 until: p.until,
                 before: p.cursor,

@@ -2,6 +2,7 @@
 //! and their tokens, the audit log; documented as OpenAPI at `/admin/v1/openapi.json`.
 //! Errors are RFC 9457 problem documents.
 
+mod exchange;
 mod handlers;
 mod microsoft;
 pub(super) mod openapi;
@@ -268,6 +269,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/sync/{account_id}/{module}",
                 web::delete().to(crate::http::sync::admin_disable),
+            )
+            .route("/exchange", web::get().to(exchange::get_exchange))
+            .route("/exchange", web::put().to(exchange::put_exchange))
+            .route("/exchange", web::delete().to(exchange::uninstall_exchange))
+            .route(
+                "/exchange/revoke",
+                web::post().to(exchange::revoke_exchange),
+            )
+            .route("/exchange/users", web::get().to(exchange::exchange_users))
+            .route(
+                "/exchange/users/{account_id}",
+                web::put().to(exchange::put_exchange_user),
+            )
+            .route("/exchange/status", web::get().to(exchange::exchange_status))
+            .route(
+                "/exchange/audit-log",
+                web::get().to(exchange::exchange_audit_log),
             )
             .route("/microsoft", web::get().to(microsoft::get_microsoft))
             .route("/microsoft", web::put().to(microsoft::put_microsoft))

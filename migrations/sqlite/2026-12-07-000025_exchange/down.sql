@@ -1,0 +1,2 @@
+DROP TABLE exchange_users;
+DROP TABLE exchange_installs;
