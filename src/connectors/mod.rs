@@ -5,3 +5,5 @@
 pub mod microsoft;
 
 pub mod collection;
+pub mod ews;
+pub mod slots;

@@ -60,12 +60,23 @@ impl Conflict {
     }
 }
 
+/// Which way a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Both,
+    /// Provider → Roster only: nothing is ever written to the provider's items.
+    PullOnly,
+    /// Roster → provider only: the provider's changes are never read into Roster.
+    PushOnly,
+}
+
 /// What a run is allowed to do.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Records the first run sends at most.
     pub initial_limit: i64,
     pub conflict: Conflict,
+    pub direction: Direction,
     /// What the user calls the container when it is gone.
     pub container_label: String,
 }
@@ -229,9 +240,17 @@ impl<'a, C: Collection> Run<'a, C> {
         })
         .await?;
         let container = self.container().await?;
-        self.recover(&container).await?;
-        self.pull(&container).await?;
-        self.push(&container).await?;
+        // Recovery settles writes a crashed run sent (it may send a delete again): a run that
+        // never writes the provider leaves them.
+        if self.plan.direction != Direction::PullOnly {
+            self.recover(&container).await?;
+        }
+        if self.plan.direction != Direction::PushOnly {
+            self.pull(&container).await?;
+        }
+        if self.plan.direction != Direction::PullOnly {
+            self.push(&container).await?;
+        }
         Ok(())
     }
 

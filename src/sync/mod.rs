@@ -23,7 +23,7 @@ use crate::org::{audit, Actor, OrgError};
 use crate::scim::resource::format_datetime;
 use crate::storage::sync::{self as store, ConnectionOverview, ConnectionRow, RunRow};
 use crate::storage::{cursor, Db, StorageError};
-use engine::{Conflict, EngineError, Plan, Run};
+use engine::{Conflict, Direction, EngineError, Plan, Run};
 
 /// The modules a mailbox syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -683,6 +683,8 @@ impl SyncService {
         let plan = Plan {
             initial_limit: module.initial_limit(),
             conflict: Conflict::parse(&conn.conflict),
+            // The Microsoft 365 calendar and contacts always sync both ways.
+            direction: Direction::Both,
             container_label: module.container_label().into(),
         };
         let api = match self.office365.mailbox_api(&conn.account_id).await {

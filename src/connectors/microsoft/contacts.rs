@@ -14,6 +14,7 @@ use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, 
 use crate::connectors::collection::{
     Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
 };
+use crate::connectors::slots::{keep_unheld, ContactSlots};
 
 const PAGE: u32 = 200;
 
@@ -296,58 +297,23 @@ fn address_of(v: &Value, kind: &str) -> Option<Value> {
     })
 }
 
+/// What Graph's contact holds: three emails; work and home numbers (any number of each), one
+/// mobile; one address each of work, home and other.
+pub const GRAPH_SLOTS: ContactSlots = ContactSlots {
+    emails: MAX_EMAILS,
+    phone: |kind, nth| match kind {
+        None | Some("work" | "home") => true,
+        Some("mobile") => nth == 1,
+        Some(_) => false,
+    },
+    address: |kind, nth| nth == 1 && matches!(kind, None | Some("work" | "home" | "other")),
+};
+
 /// A pull of a contact: the mapped fields become Graph's, plus the values Graph could not hold
 /// (emails past the third, mobile numbers past the first, phones of another kind, a second
 /// address of a kind), so an edit in Outlook never drops them from Roster.
 pub fn merge_pulled(local: &Value, remote: &Value, mapped: &[String]) -> Value {
-    let mut out = crate::connectors::collection::replace_mapped(local, remote, mapped);
-    // The local values a slot of Graph does not hold: `held(item, nth)` says whether Graph
-    // holds the item that is the nth of its kind.
-    let unheld = |field: &str, held: &dyn Fn(Option<&str>, usize) -> bool| -> Vec<Value> {
-        let mut per_kind: std::collections::HashMap<Option<&str>, usize> = Default::default();
-        list(&local[field])
-            .filter(|item| {
-                let kind = item["kind"].as_str();
-                let nth = per_kind.entry(kind).or_default();
-                *nth += 1;
-                !held(kind, *nth)
-            })
-            .cloned()
-            .collect()
-    };
-    let extras = [
-        (
-            "emails",
-            list(&local["emails"]).skip(MAX_EMAILS).cloned().collect(),
-        ),
-        (
-            "phones",
-            unheld("phones", &|kind, nth| match kind {
-                None | Some("work" | "home") => true,
-                Some("mobile") => nth == 1,
-                Some(_) => false,
-            }),
-        ),
-        (
-            "addresses",
-            unheld("addresses", &|kind, nth| {
-                nth == 1 && matches!(kind, None | Some("work" | "home" | "other"))
-            }),
-        ),
-    ];
-    for (field, extra) in extras {
-        if extra.is_empty() || !mapped.iter().any(|m| m == field) {
-            continue;
-        }
-        let mut items: Vec<Value> = list(&out[field]).cloned().collect();
-        for e in extra {
-            if !items.contains(&e) {
-                items.push(e);
-            }
-        }
-        out[field] = json!(items);
-    }
-    out
+    keep_unheld(local, remote, mapped, &GRAPH_SLOTS)
 }
 
 pub struct ContactFolder {

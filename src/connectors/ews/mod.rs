@@ -1,0 +1,10 @@
+//! Exchange Server over EWS (Exchange Web Services, SOAP): the connector family of the Exchange
+//! extension for servers Roster reaches with basic authentication, acting for each mailbox by
+//! impersonation or with the user's own credentials.
+
+pub mod client;
+pub mod contact_fields;
+pub mod contacts;
+mod folder;
+pub mod soap;
+pub mod xml;
