@@ -375,6 +375,22 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         org.clone(),
         mailer.clone(),
     )?;
+    let exchange = crate::exchange::ExchangeService::new(
+        db.clone(),
+        secrets_for_exchange,
+        crate::exchange::ExchangeSettings {
+            ews_url: settings.exchange_ews_url.clone(),
+            graph_url: settings
+                .exchange_graph_url
+                .clone()
+                .unwrap_or_else(|| settings.microsoft_graph_url.clone()),
+            folder_name: settings.exchange_folder_name.clone(),
+            task_list_name: settings.exchange_task_list_name.clone(),
+            microsoft_app: settings.microsoft_client_id.is_some(),
+        },
+        queue.clone(),
+        Duration::from_secs(settings.sync_interval_minutes * 60),
+    );
     let sync = crate::sync::SyncService::new(
         db.clone(),
         office365.clone(),
@@ -385,6 +401,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
             contacts_folder: settings.sync_contacts_folder.clone(),
             window: Default::default(),
         },
+        exchange.clone(),
     );
     sync.register();
     mailer.register_sender();
@@ -419,20 +436,6 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
     spawn_statistics(db.clone(), settings.analyze_interval_seconds);
     let limits = scim_limits(&settings);
     let crm = crate::crm::CrmService::new(db.clone());
-    let exchange = crate::exchange::ExchangeService::new(
-        db.clone(),
-        secrets_for_exchange,
-        crate::exchange::ExchangeSettings {
-            ews_url: settings.exchange_ews_url.clone(),
-            graph_url: settings
-                .exchange_graph_url
-                .clone()
-                .unwrap_or_else(|| settings.microsoft_graph_url.clone()),
-            folder_name: settings.exchange_folder_name.clone(),
-            task_list_name: settings.exchange_task_list_name.clone(),
-            microsoft_app: settings.microsoft_client_id.is_some(),
-        },
-    );
     let state = crate::http::AppState::new(
         settings.clone(),
         limits,

@@ -7,7 +7,9 @@
 //! month, and uninstalling (syncs stop, synced data stays). Secrets are sealed with Roster's key
 //! before they are stored and never leave this module in a view.
 
+mod me;
 mod model;
+pub mod sync;
 
 use serde_json::json;
 
@@ -17,9 +19,10 @@ use crate::security::SecretBox;
 use crate::storage::accounts::AuditQuery;
 use crate::storage::exchange::{self as store, InstallRow, Scope, UserRow};
 use crate::storage::{cursor, Db};
+pub use me::{ExchangeRun, MyExchange, MyExchangeInput};
 pub use model::{
     AuthInput, AuthMode, AuthView, Conflict, Defaults, Direction, ExchangeUser, ExchangeUserPage,
-    InstallInput, InstallView, UserStatus, UserStatusPage,
+    InstallInput, InstallView, ModuleState, UserStatus, UserStatusPage,
 };
 
 /// The permission every admin route of the extension needs.
@@ -45,6 +48,12 @@ pub struct ExchangeService {
     db: Db,
     secrets: SecretBox,
     settings: ExchangeSettings,
+    queue: crate::jobs::Queue,
+    /// How often each synced module runs.
+    interval: std::time::Duration,
+    http: reqwest::Client,
+    /// The longest wait for a busy server within one call.
+    max_wait: std::time::Duration,
 }
 
 fn now() -> String {
@@ -58,11 +67,24 @@ fn not_installed() -> OrgError {
 }
 
 impl ExchangeService {
-    pub fn new(db: Db, secrets: SecretBox, settings: ExchangeSettings) -> Self {
+    pub fn new(
+        db: Db,
+        secrets: SecretBox,
+        settings: ExchangeSettings,
+        queue: crate::jobs::Queue,
+        interval: std::time::Duration,
+    ) -> Self {
         ExchangeService {
             db,
             secrets,
             settings,
+            queue,
+            interval,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
+            max_wait: std::time::Duration::from_secs(60),
         }
     }
 
@@ -170,6 +192,11 @@ impl ExchangeService {
                 Ok::<_, OrgError>(())
             })
             .await?;
+        self.reconcile_org(
+            &actor.org_id,
+            "the install no longer covers this user or module",
+        )
+        .await?;
         Ok(InstallView::of(Some(&row)))
     }
 
@@ -276,7 +303,7 @@ impl ExchangeService {
             .write(move |c| {
                 store::save_install(c, &saved)?;
                 store::forget_user_secrets(c, &who.org_id, &at)?;
-                crate::storage::sync::suspend_provider(
+                crate::storage::sync::stop_provider(
                     c,
                     &who.org_id,
                     PROVIDER,
@@ -307,7 +334,7 @@ impl ExchangeService {
                 if !store::delete_install(c, &who.org_id)? {
                     return Err(not_installed());
                 }
-                crate::storage::sync::suspend_provider(
+                crate::storage::sync::stop_provider(
                     c,
                     &who.org_id,
                     PROVIDER,
@@ -401,9 +428,9 @@ impl ExchangeService {
                 account.email, install.scope
             )));
         }
-        let (who, at) = (actor.clone(), now());
+        let (who, at, d) = (actor.clone(), now(), self.db.dialect());
         let account_row = account.clone();
-        let row = self
+        let (row, run) = self
             .db
             .write(move |c| {
                 let mut row = store::find_user(c, &account_row.id)?.unwrap_or(UserRow {
@@ -420,15 +447,6 @@ impl ExchangeService {
                     row.enabled = enabled;
                     row.updated = at.clone();
                     store::save_user(c, &row)?;
-                    if !enabled {
-                        crate::storage::sync::suspend_provider_for_account(
-                            c,
-                            &account_row.id,
-                            PROVIDER,
-                            "an admin turned this user's Exchange sync off",
-                            &at,
-                        )?;
-                    }
                     let action = if enabled {
                         "exchange.user_enabled"
                     } else {
@@ -442,9 +460,20 @@ impl ExchangeService {
                         json!({"email": account_row.email}),
                     )?;
                 }
-                Ok::<_, OrgError>(row)
+                // The admin's own switch: it may resume a sync the directory had stopped.
+                let run = sync::reconcile_in(
+                    c,
+                    d,
+                    &account_row,
+                    "an admin turned this user's Exchange sync off",
+                    true,
+                )?;
+                Ok::<_, OrgError>((row, run))
             })
             .await?;
+        for id in run {
+            self.schedule(&id, true).await?;
+        }
         Ok(ExchangeUser::of((account, Some(row))))
     }
 

@@ -85,6 +85,8 @@ pub enum AuthInput {
     EwsImpersonation {
         /// `https://host/EWS/Exchange.asmx`; default the `exchange_ews_url` setting.
         ews_url: Option<String>,
+        /// The service account's address; with `domain`, Roster signs in as `DOMAIN\name`
+        /// (the address before `@`).
         email: String,
         password: String,
         /// The Windows domain, when the server asks for `DOMAIN\user`.

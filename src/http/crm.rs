@@ -252,7 +252,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let (json, query) = (json_config(MAX_BODY), query_config());
     let scope = web::scope("/api/v1").app_data(json).app_data(query);
     cfg.service(
-        super::sync::user_routes(scope)
+        super::exchange::user_routes(super::sync::user_routes(scope))
             .route("/me/mailbox", web::get().to(mailbox))
             .route("/me/mailbox", web::delete().to(disconnect_mailbox))
             .route("/me/mailbox/check", web::post().to(check_mailbox))

@@ -8,6 +8,7 @@ mod console;
 mod crm;
 mod discovery;
 pub mod error;
+mod exchange;
 mod input;
 mod invitations;
 mod metrics;

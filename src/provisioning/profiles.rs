@@ -488,7 +488,8 @@ fn end_user(
 }
 
 /// Writes a user event and what follows from it in the same transaction: a user the directory
-/// deactivated or deleted stops syncing at once (SY-9), their accounts' mailbox tokens erased,
+/// deactivated or deleted stops syncing at once (SY-9), their accounts' mailbox tokens and own
+/// Exchange credentials erased,
 /// their sync jobs cancelled and the connections suspended; reactivation leaves them suspended until the user connects
 /// again.
 fn record_event(conn: &mut AnyConnection, event: &UserEvent) -> StorageResult<()> {
@@ -500,6 +501,7 @@ fn record_event(conn: &mut AnyConnection, event: &UserEvent) -> StorageResult<()
         );
         crate::storage::mailboxes::suspend_for_user(conn, event.user_id, &reason, event.at)?;
         crate::storage::sync::suspend_for_user(conn, event.user_id, &reason, event.at)?;
+        crate::storage::exchange::forget_secrets_of_directory_user(conn, event.user_id, event.at)?;
     }
     Ok(())
 }

@@ -104,6 +104,29 @@ pub fn forget_user_secrets(
         .map_err(db)
 }
 
+/// Forgets the own Exchange credentials of the accounts that are directory user `user_id` (the
+/// directory deactivated or deleted them: SY-9).
+pub fn forget_secrets_of_directory_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: &str,
+) -> StorageResult<usize> {
+    let accounts_of_user = accounts::table
+        .filter(accounts::user_id.eq(user_id))
+        .select(accounts::id);
+    diesel::update(
+        exchange_users::table.filter(exchange_users::account_id.eq_any(accounts_of_user)),
+    )
+    .set((
+        exchange_users::login.eq(None::<String>),
+        exchange_users::domain.eq(None::<String>),
+        exchange_users::secret.eq(None::<String>),
+        exchange_users::updated.eq(now),
+    ))
+    .execute(conn)
+    .map_err(db)
+}
+
 pub fn find_user(conn: &mut AnyConnection, account_id: &str) -> StorageResult<Option<UserRow>> {
     exchange_users::table
         .find(account_id)

@@ -303,8 +303,8 @@ pub fn suspend_for_account(
 }
 
 /// Stops every sync of an org through one provider (its authorization was revoked, or its
-/// extension uninstalled).
-pub fn suspend_provider(
+/// extension uninstalled): jobs cancelled, connections `disabled` with the reason, links kept.
+pub fn stop_provider(
     conn: &mut AnyConnection,
     org_id: &str,
     provider: &str,
@@ -313,23 +313,12 @@ pub fn suspend_provider(
 ) -> StorageResult<usize> {
     let mut which = Sql::new("org_id = ");
     which.text(org_id).push(" AND provider = ").text(provider);
-    suspend(conn, which, reason, now)
-}
-
-/// Stops one account's syncs through one provider.
-pub fn suspend_provider_for_account(
-    conn: &mut AnyConnection,
-    account_id: &str,
-    provider: &str,
-    reason: &str,
-    now: &str,
-) -> StorageResult<usize> {
-    let mut which = Sql::new("account_id = ");
-    which
-        .text(account_id)
-        .push(" AND provider = ")
-        .text(provider);
-    suspend(conn, which, reason, now)
+    cancel_jobs(conn, which.clone(), now)?;
+    let mut q = Sql::new("UPDATE sync_connections SET state = 'disabled', state_reason = ");
+    q.text(reason).push(", updated = ").text(now);
+    q.push(" WHERE state IN ('active', 'disabling', 'container_gone') AND ");
+    q.append(which);
+    q.execute(conn).map_err(db)
 }
 
 /// Cancels one connection's queued or running sync jobs.

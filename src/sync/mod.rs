@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::connectors::collection::{Collection, RemoteError};
 use crate::connectors::microsoft::calendar::{Calendar, Window};
 use crate::connectors::microsoft::contacts::{catalogue, ContactFolder, ContactMapping};
+use crate::exchange::sync::ExchangeCollection;
 use crate::jobs::{JobContext, JobError, Queue};
 use crate::office365::{Office365Error, Office365Service};
 use crate::org::{audit, Actor, OrgError};
@@ -197,15 +198,24 @@ pub struct SyncService {
     office365: Office365Service,
     queue: Queue,
     settings: Arc<SyncSettings>,
+    /// The Exchange extension, whose connections the same jobs run.
+    exchange: crate::exchange::ExchangeService,
 }
 
 impl SyncService {
-    pub fn new(db: Db, office365: Office365Service, queue: Queue, settings: SyncSettings) -> Self {
+    pub fn new(
+        db: Db,
+        office365: Office365Service,
+        queue: Queue,
+        settings: SyncSettings,
+        exchange: crate::exchange::ExchangeService,
+    ) -> Self {
         SyncService {
             db,
             office365,
             queue,
             settings: Arc::new(settings),
+            exchange,
         }
     }
 
@@ -671,8 +681,6 @@ impl SyncService {
         if conn.state != "active" {
             return Err(JobError::Stop(format!("the sync is {}", conn.state)));
         }
-        let module =
-            Module::parse(&conn.module).ok_or_else(|| JobError::Stop("unknown module".into()))?;
         let trigger = if ctx.attempt > 1 {
             "retry"
         } else if !conn.initial_done {
@@ -680,6 +688,19 @@ impl SyncService {
         } else {
             "scheduled"
         };
+        if conn.provider == crate::exchange::PROVIDER {
+            return match self.exchange.collection(&conn).await {
+                Ok((ExchangeCollection::EwsContacts(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
+                Err(why) => {
+                    engine::failed_run(&self.db, ctx.lease(), conn, trigger, &why).await?;
+                    Ok(())
+                }
+            };
+        }
+        let module =
+            Module::parse(&conn.module).ok_or_else(|| JobError::Stop("unknown module".into()))?;
         let plan = Plan {
             initial_limit: module.initial_limit(),
             conflict: Conflict::parse(&conn.conflict),
@@ -860,7 +881,7 @@ const ENABLE_AFTER_REMOVAL: &str = "turning on again once the removal in progres
 /// What marks the calendar or folder of this connection's current generation: a fresh start
 /// (a new generation) never adopts the container of an earlier one, whose items it would send
 /// again.
-fn container_marker(conn: &ConnectionRow) -> String {
+pub(crate) fn container_marker(conn: &ConnectionRow) -> String {
     format!("{}:{}", conn.id, conn.generation)
 }
 

@@ -293,7 +293,7 @@ async fn sy5_the_authorization_is_chosen_once_sealed_and_revoke_stops_every_exch
     );
     assert_eq!(
         app.text("SELECT state AS value FROM sync_connections WHERE id = 'c-exchange'"),
-        "suspended"
+        "disabled"
     );
     assert_eq!(
         app.text("SELECT state AS value FROM sync_connections WHERE id = 'c-microsoft'"),

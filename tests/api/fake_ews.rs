@@ -26,6 +26,7 @@ struct Folder {
 
 #[derive(Debug, Clone)]
 pub struct Item {
+    id: String,
     pub mailbox: String,
     pub folder: String,
     /// `GivenName`, `Body`, `Email:EmailAddress1`, `Phone:HomePhone`, `Addr:Business:City`, ….
@@ -35,6 +36,12 @@ pub struct Item {
     created_seq: u64,
     seq: u64,
     pub deleted: bool,
+}
+
+impl Item {
+    pub fn id(&self) -> String {
+        self.id.clone()
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -65,6 +72,9 @@ pub struct EwsState {
 }
 
 pub type Shared = Arc<Mutex<EwsState>>;
+
+/// Well-known folders every mailbox has (`DistinguishedFolderId`).
+const WELL_KNOWN: [&str; 5] = ["contacts", "calendar", "tasks", "inbox", "msgfolderroot"];
 
 #[derive(Clone)]
 pub struct FakeEws {
@@ -340,6 +350,7 @@ impl EwsState {
         self.items.insert(
             id.clone(),
             Item {
+                id: id.clone(),
                 mailbox: mailbox.into(),
                 folder: folder.into(),
                 fields,
@@ -450,6 +461,7 @@ impl EwsState {
             "GetFolder" => folder_ids(op.child("FolderIds"))
                 .iter()
                 .map(|id| match self.folder_of(mailbox, id) {
+                    _ if WELL_KNOWN.contains(&id.as_str()) => ok("GetFolder", &format!(r#"<m:Folders><t:ContactsFolder><t:FolderId Id="{id}-root"/></t:ContactsFolder></m:Folders>"#)),
                     Some(_) => ok("GetFolder", &format!(r#"<m:Folders><t:ContactsFolder><t:FolderId Id="{id}"/></t:ContactsFolder></m:Folders>"#)),
                     None => error("GetFolder", "ErrorItemNotFound"),
                 })

@@ -16,6 +16,7 @@ mod errors;
 mod ews;
 mod exactness;
 mod exchange;
+mod exchange_sync;
 mod fake_ews;
 mod fake_graph;
 mod fake_microsoft;

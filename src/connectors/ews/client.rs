@@ -42,10 +42,14 @@ impl std::fmt::Debug for EwsAccess {
     }
 }
 
-/// The login basic authentication sends: `DOMAIN\user` when a domain is given.
+/// The login basic authentication sends: `DOMAIN\\user` when a domain is given (the user name
+/// being the part of an address before `@`), else the user name or address as given.
 pub fn login(user: &str, domain: Option<&str>) -> String {
     match domain.map(str::trim).filter(|d| !d.is_empty()) {
-        Some(d) => format!("{d}\\{user}"),
+        Some(d) => {
+            let name = user.split('@').next().unwrap_or(user);
+            format!("{d}\\{name}")
+        }
         None => user.to_owned(),
     }
 }
@@ -267,6 +271,7 @@ mod tests {
             Some(RemoteError::Throttled(Duration::from_millis(250)))
         );
         assert_eq!(login("ada", Some("CORP")), "CORP\\ada");
+        assert_eq!(login("ada@corp.example", Some("CORP")), "CORP\\ada");
         assert_eq!(login("ada@example.com", Some(" ")), "ada@example.com");
         let shown = format!(
             "{:?}",

@@ -163,6 +163,8 @@ impl Modify for AdminBearer {
         super::exchange::uninstall_exchange, super::exchange::revoke_exchange,
         super::exchange::exchange_users, super::exchange::put_exchange_user,
         super::exchange::exchange_status, super::exchange::exchange_audit_log,
+        crate::http::exchange::my_exchange, crate::http::exchange::put_my_exchange,
+        crate::http::exchange::run_my_exchange, crate::http::exchange::my_exchange_runs,
         crate::http::crm::list, crate::http::crm::create, crate::http::crm::get,
         crate::http::crm::replace, crate::http::crm::delete, crate::http::crm::import,
         crate::http::crm::mass_update, crate::http::crm::mailbox,

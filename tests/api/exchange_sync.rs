@@ -1,0 +1,451 @@
+//! Exchange Server contacts synced on the engine over EWS (issue 21), end to end through the
+//! admin and user APIs against the fake Exchange Server: impersonation and each user's own
+//! credentials, one-way runs that never write the other side, the conflict rule, turning off and
+//! on again without duplicates, and revoke keeping the data.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::fake_ews::FakeEws;
+use crate::helpers::TestApp;
+use crate::sync::api;
+
+async fn ex(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+) -> (StatusCode, Value) {
+    let r = app
+        .admin(method, &format!("/exchange{path}"), body, Some(token))
+        .await;
+    (r.status, r.body)
+}
+
+async fn my_id(app: &TestApp, token: &str) -> String {
+    let me = app.admin(Method::GET, "/me", None, Some(token)).await;
+    me.body["account"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the caller's Exchange runs number `n` finished ones; the newest.
+async fn runs_done(app: &TestApp, token: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, runs) = api(app, Method::GET, "/me/exchange/runs?count=200", None, token).await;
+        let done: Vec<&Value> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] != "running")
+            .collect();
+        if done.len() >= n {
+            return done[0].clone();
+        }
+        assert!(Instant::now() < deadline, "no run {n}: {runs}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn sync_now(app: &TestApp, token: &str, done_before: usize) -> Value {
+    let (s, body) = api(app, Method::POST, "/me/exchange/run", None, token).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    runs_done(app, token, done_before + 1).await
+}
+
+async fn contacts(app: &TestApp, token: &str) -> Vec<Value> {
+    let (_, page) = api(app, Method::GET, "/contacts?count=1000", None, token).await;
+    page["records"].as_array().unwrap().clone()
+}
+
+fn given(items: &[crate::fake_ews::Item]) -> Vec<String> {
+    let mut names: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.fields.get("GivenName").cloned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_revoke_keeps_data()
+{
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    fake.impersonator("CORP\\svc-roster", "svc-pass");
+    let (s, _) = api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Ada", "emails": [{"address": "ada@example.com"}]})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Before the install, the user has no Exchange page.
+    let (s, _) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc-roster@example.com", "password": "svc-pass", "domain": "CORP"});
+    let (s, body) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "admins", "auth": auth})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, mine) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert_eq!(
+        (mine["enabled"].as_bool(), mine["available_modules"].clone()),
+        (Some(false), json!(["contacts"])),
+        "{mine}"
+    );
+    let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "nothing syncs before the admin's switch"
+    );
+
+    // The admin turns the user on: the first run sends Roster's contacts.
+    let id = my_id(&app, &owner).await;
+    let (s, _) = ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let first = runs_done(&app, &owner, 1).await;
+    assert_eq!(
+        (
+            first["status"].as_str(),
+            first["pushed_created"].as_i64(),
+            first["module"].as_str()
+        ),
+        (Some("succeeded"), Some(1), Some("contacts")),
+        "{first}"
+    );
+    let stored = fake.contacts("owner@example.com", "Roster");
+    assert_eq!(given(&stored), ["Ada"]);
+    assert!(stored[0].key.is_some(), "stamped with Roster's key");
+
+    // Written in Outlook → Roster.
+    let folder = stored[0].folder.clone();
+    fake.user_writes(
+        None,
+        &folder,
+        "owner@example.com",
+        &[("GivenName", "Grace")],
+    );
+    fake.user_writes(
+        Some(&stored[0].id()),
+        "",
+        "",
+        &[("CompanyName", "Analytical")],
+    );
+    let run = sync_now(&app, &owner, 1).await;
+    assert_eq!(
+        (
+            run["pulled_created"].as_i64(),
+            run["pulled_updated"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    let all = contacts(&app, &owner).await;
+    assert_eq!(all.len(), 2);
+    let ada = all
+        .iter()
+        .find(|c| c["fields"]["given_name"] == "Ada")
+        .unwrap()
+        .clone();
+    assert_eq!(ada["fields"]["company"], "Analytical");
+
+    // One way, Exchange → Roster: a Roster contact is never sent.
+    let (s, body) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"direction": "to_roster"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    runs_done(&app, &owner, 3).await;
+    api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Local only"})),
+        &owner,
+    )
+    .await;
+    let run = sync_now(&app, &owner, 3).await;
+    assert_eq!(run["pushed_created"], 0, "{run}");
+    assert_eq!(
+        given(&fake.contacts("owner@example.com", "Roster")),
+        ["Ada", "Grace"]
+    );
+
+    // Both ways, Exchange wins a conflict: changed on both sides, Exchange's value stays.
+    api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"direction": "both", "conflict": "exchange_wins"})),
+        &owner,
+    )
+    .await;
+    let done = runs_done(&app, &owner, 5).await;
+    assert_eq!(
+        done["pushed_created"], 1,
+        "the Roster-only contact goes out once both ways: {done}"
+    );
+    let mut f = ada["fields"].clone();
+    f["company"] = json!("Roster's value");
+    let (s, _) = api(
+        &app,
+        Method::PUT,
+        &format!("/contacts/{}", ada["id"].as_str().unwrap()),
+        Some(f),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    fake.user_writes(
+        Some(&stored[0].id()),
+        "",
+        "",
+        &[("CompanyName", "Exchange's value")],
+    );
+    sync_now(&app, &owner, 5).await;
+    let (_, now) = api(
+        &app,
+        Method::GET,
+        &format!("/contacts/{}", ada["id"].as_str().unwrap()),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(now["fields"]["company"], "Exchange's value", "{now}");
+    let c = fake.contacts("owner@example.com", "Roster");
+    assert_eq!(
+        c.iter().find(|i| i.id() == stored[0].id()).unwrap().fields["CompanyName"],
+        "Exchange's value"
+    );
+
+    // Off and on again (the admin's switch): nothing is sent or read twice.
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": false})),
+        &owner,
+    )
+    .await;
+    let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
+    assert_eq!(mine["modules"][0]["state"], "disabled", "{mine}");
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let again = runs_done(&app, &owner, 7).await;
+    for k in ["pulled_created", "pushed_created"] {
+        assert_eq!(again[k], 0, "{k}: {again}");
+    }
+    assert_eq!(fake.contacts("owner@example.com", "Roster").len(), 3);
+
+    // Revoke: the sync stops, every contact stays in Roster.
+    let (s, _) = ex(&app, Method::POST, "/revoke", None, &owner).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
+    assert_eq!(mine["modules"][0]["state"], "disabled", "{mine}");
+    assert_eq!(contacts(&app, &owner).await.len(), 3);
+    let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn sy5_each_user_enters_their_own_credentials_checked_by_exchange() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    let (s, body) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": {"mode": "ews_individual", "ews_url": fake.url}})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = my_id(&app, &owner).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
+    assert_eq!(
+        (
+            mine["needs_credentials"].as_bool(),
+            mine["has_credentials"].as_bool()
+        ),
+        (Some(true), Some(false)),
+        "{mine}"
+    );
+    assert_eq!(mine["modules"], json!([]), "no credentials, no sync");
+
+    let (s, why) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"login": "owner", "password": "wrong"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+    let (s, why) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"password": "owner-pass"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+    api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Mine"})),
+        &owner,
+    )
+    .await;
+    let (s, mine) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"login": "owner", "password": "owner-pass"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert!(!mine.to_string().contains("owner-pass"));
+    assert_eq!(mine["has_credentials"], true);
+    let run = runs_done(&app, &owner, 1).await;
+    assert_eq!(run["pushed_created"], 1, "{run}");
+    assert_eq!(
+        given(&fake.contacts("owner@example.com", "Roster")),
+        ["Mine"]
+    );
+    let stored = app.text("SELECT secret AS value FROM exchange_users");
+    assert!(!stored.contains("owner-pass"));
+
+    // A directory-less account keeps working; revoke forgets the user's own password too.
+    ex(&app, Method::POST, "/revoke", None, &owner).await;
+    assert_eq!(
+        app.count("exchange_users WHERE secret IS NULL AND login IS NULL"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_their_credentials() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let user = app.create_user("ada@example.com").await;
+    app.exec_sql(&format!(
+        "UPDATE accounts SET user_id = '{user}' WHERE email_norm = 'owner@example.com'"
+    ));
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": {"mode": "ews_individual", "ews_url": fake.url}})),
+        &owner,
+    )
+    .await;
+    let id = my_id(&app, &owner).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let (s, _) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"login": "owner", "password": "owner-pass"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    runs_done(&app, &owner, 1).await;
+
+    let active = |on: bool| {
+        crate::helpers::patch_ops(json!([{"op": "replace", "path": "active", "value": on}]))
+    };
+    let off = app.patch(&format!("/Users/{user}"), active(false)).await;
+    assert_eq!(off.status, StatusCode::OK);
+    assert_eq!(
+        app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
+        1,
+        "stopped in the same transaction"
+    );
+    assert_eq!(
+        app.count("exchange_users WHERE secret IS NULL AND login IS NULL"),
+        1,
+        "their own credentials erased"
+    );
+    assert_eq!(
+        app.count("jobs WHERE kind = 'sync.run' AND state IN ('queued', 'running')"),
+        0
+    );
+    // Reactivated: nothing resumes by itself, not even when the admin changes the install.
+    let on = app.patch(&format!("/Users/{user}"), active(true)).await;
+    assert_eq!(on.status, StatusCode::OK);
+    ex(&app, Method::PUT, "", Some(json!({"scope": "all"})), &owner).await;
+    assert_eq!(
+        app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
+        1
+    );
+    // The user enters their credentials again: it resumes where it stopped, sending nothing twice.
+    let (s, _) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"login": "owner", "password": "owner-pass"})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let run = runs_done(&app, &owner, 2).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(0)),
+        "{run}"
+    );
+}
