@@ -20,15 +20,15 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
 /// A chromedriver process and a session on it.
-struct Browser {
-    client: Client,
+pub struct Browser {
+    pub client: Client,
     driver: Child,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
     /// None when no browser is installed and none is required.
-    async fn start(width: u32, height: u32) -> Option<Browser> {
+    pub async fn start(width: u32, height: u32) -> Option<Browser> {
         let installed =
             std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
         if !installed {
@@ -88,14 +88,14 @@ impl Browser {
     }
 
     /// Saves a screenshot as `screenshots/<name>.png` under the target directory.
-    async fn screenshot(&self, name: &str) {
+    pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn fill(&self, name: &str, value: &str) {
+    pub async fn fill(&self, name: &str, value: &str) {
         let field = self
             .client
             .find(Locator::Css(&format!("input[name=\"{name}\"]")))
@@ -106,13 +106,13 @@ impl Browser {
     }
 
     /// Submits the form and waits for the next page (the old one's elements go stale).
-    async fn submit(&self) {
+    pub async fn submit(&self) {
         self.click_then_wait(Locator::Css("button[type=\"submit\"]"))
             .await;
     }
 
     /// Presses the button labelled `text` and waits for the next page.
-    async fn press(&self, text: &str) {
+    pub async fn press(&self, text: &str) {
         let xpath = format!("//button[normalize-space()='{text}']");
         self.click_then_wait(Locator::XPath(&xpath)).await;
     }
@@ -136,7 +136,7 @@ impl Browser {
     }
 
     /// Signs in with `email` and the test password, for the console.
-    async fn sign_in(&self, app: &TestApp, email: &str) {
+    pub async fn sign_in(&self, app: &TestApp, email: &str) {
         self.client
             .goto(&format!("{}/sign-in?next=/console", app.root))
             .await
@@ -148,7 +148,7 @@ impl Browser {
 
     /// Presses the button labelled `text`, accepts the confirmation it asks for, and waits
     /// for the next page.
-    async fn press_and_confirm(&self, text: &str) {
+    pub async fn press_and_confirm(&self, text: &str) {
         let old = self.client.find(Locator::Css("h1")).await.unwrap();
         let xpath = format!("//button[normalize-space()='{text}']");
         let button = self.client.find(Locator::XPath(&xpath)).await.unwrap();
@@ -166,7 +166,7 @@ impl Browser {
     }
 
     /// The text of the page's status message.
-    async fn status(&self) -> String {
+    pub async fn status(&self) -> String {
         self.client
             .find(Locator::Css("[role=status]"))
             .await
@@ -176,7 +176,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn heading(&self) -> String {
+    pub async fn heading(&self) -> String {
         self.client
             .find(Locator::Css("h1"))
             .await
@@ -186,7 +186,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn alert(&self) -> String {
+    pub async fn alert(&self) -> String {
         self.client
             .find(Locator::Css("[role=alert]"))
             .await
@@ -196,7 +196,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn close(mut self) {
+    pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();

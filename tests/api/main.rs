@@ -3,6 +3,7 @@
 
 mod admin;
 mod browser;
+mod browser_exchange;
 mod bulk;
 mod cli;
 mod console;

@@ -38,6 +38,8 @@ async fn me_page(
         (Ok(a), Ok(d)) => (a, d),
         (Err(e), _) | (_, Err(e)) => return refused(v, e),
     };
+    // Only the accounts the Exchange extension covers see its page.
+    let exchange = state.exchange.my_exchange(&v.actor).await.is_ok();
     let content = html! {
         (notice(&message))
         dl.facts {
@@ -46,6 +48,7 @@ async fn me_page(
             dt { "Member since" } dd { (when(&account.created)) }
         }
         p { a href="/console/me/sync" { "Calendar and contacts sync" } " · "
+            @if exchange { a href="/console/me/exchange" { "Exchange sync" } " · " }
             a href="/account" { "Microsoft 365 and API tokens" } }
         h2 { "Name" }
         form.stack method="post" action="/console/me/name" {
@@ -152,18 +155,20 @@ pub async fn change_password(
     }
 }
 
-fn run_rows(runs: &[RunView]) -> Markup {
+/// What each run did, `remote` naming the other side (Outlook, Exchange).
+pub(super) fn run_rows(runs: &[RunView], remote: &str) -> Markup {
+    let (from, to) = (format!("From {remote}"), format!("To {remote}"));
     html! {
         div.scroll { table.fold {
-            thead { tr { th scope="col" { "Started" } th scope="col" { "Result" } th scope="col" { "From Outlook" }
-                th scope="col" { "To Outlook" } th scope="col" { "Skipped" } th scope="col" { "Errors" } } }
+            thead { tr { th scope="col" { "Started" } th scope="col" { "Result" } th scope="col" { (from) }
+                th scope="col" { (to) } th scope="col" { "Skipped" } th scope="col" { "Errors" } } }
             tbody {
                 @for r in runs {
                     tr.failure[r.status == "failed"] {
                         td { (when(&r.started)) }
                         td data-label="Result" { (r.status) @if let Some(e) = &r.error { br; small { (e) } } }
-                        td data-label="From Outlook" { (r.pulled_created) " new, " (r.pulled_updated) " changed, " (r.pulled_deleted) " deleted" }
-                        td data-label="To Outlook" { (r.pushed_created) " new, " (r.pushed_updated) " changed, " (r.pushed_deleted) " deleted" }
+                        td data-label=(from) { (r.pulled_created) " new, " (r.pulled_updated) " changed, " (r.pulled_deleted) " deleted" }
+                        td data-label=(to) { (r.pushed_created) " new, " (r.pushed_updated) " changed, " (r.pushed_deleted) " deleted" }
                         td data-label="Skipped" { (r.skipped) }
                         td data-label="Errors" { (r.errors) }
                     }
@@ -259,7 +264,7 @@ async fn sync_page(
                 }
                 @if !runs.is_empty() {
                     h3 { "Recent runs" }
-                    (run_rows(runs))
+                    (run_rows(runs, "Outlook"))
                 }
             }
         }

@@ -28,6 +28,7 @@ macro_rules! form_from {
 mod access;
 mod accounts;
 mod domains;
+mod exchange;
 mod groups;
 mod logs;
 mod mapping;
@@ -92,7 +93,7 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 12] = [
+const NAV: [(&str, &str, Option<&str>); 13] = [
     ("/console", "Dashboard", None),
     ("/console/users", "Users", Some("users.manage")),
     ("/console/groups", "Groups", Some("users.manage")),
@@ -113,6 +114,7 @@ const NAV: [(&str, &str, Option<&str>); 12] = [
     ("/console/audit-log", "Audit log", Some("logs.read")),
     ("/console/outbox", "Outbox", Some("org.manage")),
     ("/console/sync", "Sync", Some("users.manage")),
+    ("/console/exchange", "Exchange", Some("exchange.manage")),
 ];
 
 /// The console's page around a title, what the header shows beside the brand, and content.
@@ -384,6 +386,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/console/profiles/{id}/delete",
             web::post().to(accounts::delete_profile),
         )
+        .route("/console/exchange", web::get().to(exchange::exchange))
+        .route(
+            "/console/exchange/install",
+            web::post().to(exchange::install),
+        )
+        .route(
+            "/console/exchange/authorize",
+            web::post().to(exchange::authorize),
+        )
+        .route("/console/exchange/revoke", web::post().to(exchange::revoke))
+        .route(
+            "/console/exchange/uninstall",
+            web::post().to(exchange::uninstall),
+        )
+        .route(
+            "/console/exchange/users/{id}",
+            web::post().to(exchange::switch_user),
+        )
+        .route("/console/me/exchange", web::get().to(exchange::mine))
+        .route(
+            "/console/me/exchange/credentials",
+            web::post().to(exchange::my_credentials),
+        )
+        .route(
+            "/console/me/exchange/settings",
+            web::post().to(exchange::my_settings),
+        )
+        .route("/console/me/exchange/run", web::post().to(exchange::my_run))
         .route("/console/me", web::get().to(me::me))
         .route("/console/me/name", web::post().to(me::set_name))
         .route("/console/me/password", web::post().to(me::change_password))

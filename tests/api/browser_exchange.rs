@@ -1,0 +1,95 @@
+//! The Exchange console pages in a real browser (issue 21), at desktop and phone width: an
+//! admin installs for all users, authorizes impersonation against the fake Exchange Server and
+//! turns a user on; the user reads their sync, syncs now and sees the run; the admin revokes.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+
+use crate::browser::Browser;
+use crate::fake_ews::FakeEws;
+use crate::helpers::TestApp;
+
+async fn page_has(browser: &Browser, text: &str) -> bool {
+    browser
+        .client
+        .source()
+        .await
+        .map(|s| s.contains(text))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn sy7_an_admin_sets_up_exchange_and_a_user_syncs_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        app.owner().await;
+        let fake = FakeEws::start().await;
+        fake.user("owner", "owner-pass", "owner@example.com");
+        fake.impersonator("CORP\\svc-roster", "svc-pass");
+        browser.sign_in(&app, "owner@example.com").await;
+        let c = &browser.client;
+
+        c.goto(&format!("{}/console/exchange", app.root))
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Exchange");
+        browser
+            .screenshot(&format!("exchange-install-{label}"))
+            .await;
+        c.find(Locator::Css("input[name=scope][value=all]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        browser.press("Install").await;
+        assert!(page_has(&browser, "How Roster reaches Exchange").await);
+
+        browser.fill("ews_url", &fake.url).await;
+        browser.fill("email", "svc-roster@example.com").await;
+        browser.fill("password", "svc-pass").await;
+        browser.fill("domain", "CORP").await;
+        browser.press("Authorize with impersonation").await;
+        assert!(page_has(&browser, "one service account with impersonation").await);
+        assert!(!page_has(&browser, "svc-pass").await, "never shown");
+        browser.press("Turn on").await;
+        assert!(page_has(&browser, "Turn off").await);
+        browser.screenshot(&format!("exchange-admin-{label}")).await;
+
+        // The user's own page: the first run went out; sync now runs again.
+        c.goto(&format!("{}/console/me/exchange", app.root))
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Your Exchange sync");
+        let mut ran = false;
+        for _ in 0..100 {
+            c.goto(&format!("{}/console/me/exchange", app.root))
+                .await
+                .unwrap();
+            if page_has(&browser, "succeeded").await {
+                ran = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(ran, "the first run shows on the user's page");
+        browser.press("Sync now").await;
+        assert!(browser.status().await.contains("on its way"));
+        browser.screenshot(&format!("exchange-me-{label}")).await;
+
+        // A bad setting is said on the page: the admin's authorization cannot be chosen twice.
+        c.goto(&format!("{}/console/exchange", app.root))
+            .await
+            .unwrap();
+        browser.press_and_confirm("Revoke").await;
+        assert!(page_has(&browser, "Not authorized yet").await);
+        browser
+            .screenshot(&format!("exchange-revoked-{label}"))
+            .await;
+        browser.close().await;
+    }
+}
