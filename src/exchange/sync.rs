@@ -9,6 +9,7 @@ use super::model::{AuthMode, Conflict as ConflictRule, Defaults, Direction as Di
 use super::{ExchangeService, PROVIDER};
 use crate::connectors::ews::client::{login, Ews, EwsAccess};
 use crate::connectors::ews::contacts::EwsContacts;
+use crate::connectors::ews::tasks::EwsTasks;
 use crate::scim::resource::format_datetime;
 use crate::storage::accounts::AccountRow;
 use crate::storage::exchange::{self as store, InstallRow, UserRow};
@@ -17,7 +18,9 @@ use crate::storage::{AnyConnection, Dialect, StorageError};
 use crate::sync::engine::{Conflict, Direction, Plan};
 
 /// The modules Roster syncs over EWS today.
-pub const EWS_MODULES: &[&str] = &["contacts"];
+pub const EWS_MODULES: &[&str] = &["contacts", "tasks"];
+/// How far back tasks, events and mails reach (six months).
+const REACH_BACK: std::time::Duration = std::time::Duration::from_secs(183 * 86_400);
 
 /// Records a first run sends at most, per module (SY-3's cap for contacts).
 fn initial_limit(module: &str) -> i64 {
@@ -30,6 +33,7 @@ fn initial_limit(module: &str) -> i64 {
 /// A collection of an Exchange connection, ready for the engine.
 pub enum ExchangeCollection {
     EwsContacts(EwsContacts),
+    EwsTasks(EwsTasks),
 }
 
 fn now() -> String {
@@ -305,6 +309,11 @@ impl ExchangeService {
                 &self.settings.folder_name,
                 &marker,
             )),
+            "tasks" => ExchangeCollection::EwsTasks(EwsTasks::new(
+                ews,
+                &self.settings.task_list_name,
+                &marker,
+            )),
             other => return Err(format!("Roster does not sync Exchange {other} yet")),
         };
         let plan = Plan {
@@ -318,6 +327,7 @@ impl ExchangeService {
                 DirectionRule::ToRoster => Direction::PullOnly,
                 DirectionRule::ToExchange => Direction::PushOnly,
             },
+            reach_back: (conn.module != "contacts").then_some(REACH_BACK),
             container_label: format!("Roster's Exchange {} folder", conn.module),
         };
         Ok((collection, plan))

@@ -171,6 +171,7 @@ pub fn first_sync_selection(
     owner_id: &str,
     kind: &str,
     now_local: &str,
+    since_local: Option<&str>,
     limit: i64,
 ) -> StorageResult<Vec<RecordRow>> {
     let base = |q: &mut Sql| {
@@ -198,6 +199,11 @@ pub fn first_sync_selection(
         past.push(" AND (sort_at IS NULL OR sort_at < ")
             .text(now_local)
             .push(")");
+        if let Some(since) = since_local {
+            past.push(" AND (sort_at IS NULL OR sort_at >= ")
+                .text(since)
+                .push(")");
+        }
         past.push(" ORDER BY sort_at DESC, updated DESC, id LIMIT ")
             .bind(Bind::Int(rest));
         past.cached(true);

@@ -77,6 +77,9 @@ pub struct Plan {
     pub initial_limit: i64,
     pub conflict: Conflict,
     pub direction: Direction,
+    /// How far back dated records sync (tasks, events and mails of the Exchange extension reach
+    /// back six months): older ones are neither sent on the first run nor taken in when new.
+    pub reach_back: Option<std::time::Duration>,
     /// What the user calls the container when it is gone.
     pub container_label: String,
 }
@@ -186,10 +189,10 @@ impl<'a, C: Collection> Run<'a, C> {
         conn: ConnectionRow,
         trigger: &str,
     ) -> Self {
-        let kind = if remote.kind() == "contact" {
-            Kind::Contact
-        } else {
-            Kind::Event
+        let kind = match remote.kind() {
+            "contact" => Kind::Contact,
+            "task" => Kind::Task,
+            _ => Kind::Event,
         };
         let stats = RunRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -335,6 +338,16 @@ impl<'a, C: Collection> Run<'a, C> {
             }
         }
         Ok(())
+    }
+
+    /// The oldest local time a dated record may have to sync, when the plan reaches back.
+    fn since(&self) -> Option<String> {
+        self.plan.reach_back.map(|back| {
+            let back = chrono::Duration::from_std(back).unwrap_or_default();
+            (chrono::Utc::now() - back)
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string()
+        })
     }
 
     /// The link once the remote item is known.
@@ -555,6 +568,7 @@ impl<'a, C: Collection> Run<'a, C> {
                 }
             }
         }
+        let since = self.since();
         let (owner, org, kind, mapped, conflict, round, merge) = (
             self.conn.account_id.clone(),
             self.conn.org_id.clone(),
@@ -590,6 +604,7 @@ impl<'a, C: Collection> Run<'a, C> {
                                 round,
                                 connection: &cid,
                                 at: &at,
+                                since: since.as_deref(),
                             };
                             pulled.upsert(c, links.get(&item.id), &item, &mut n)?;
                         }
@@ -618,9 +633,19 @@ impl<'a, C: Collection> Run<'a, C> {
                 self.plan.initial_limit,
             );
             let local_now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
+            let since = self.since();
             let rows = self
                 .db
-                .read(move |c| records::first_sync_selection(c, &owner, kind, &local_now, limit))
+                .read(move |c| {
+                    records::first_sync_selection(
+                        c,
+                        &owner,
+                        kind,
+                        &local_now,
+                        since.as_deref(),
+                        limit,
+                    )
+                })
                 .await?;
             for chunk in rows.chunks(CHUNK) {
                 self.send(container, chunk.to_vec(), Vec::new()).await?;
@@ -998,6 +1023,8 @@ struct Pulled<'a> {
     round: i64,
     connection: &'a str,
     at: &'a str,
+    /// New items dated before this are left out (the plan's reach back).
+    since: Option<&'a str>,
 }
 
 impl Pulled<'_> {
@@ -1085,6 +1112,12 @@ impl Pulled<'_> {
                     n.errors += 1;
                     return Ok(());
                 };
+                if let (Some(since), Some(at)) = (self.since, sort_at.as_deref()) {
+                    if at < since {
+                        n.skipped += 1;
+                        return Ok(());
+                    }
+                }
                 let row = RecordRow {
                     id: uuid::Uuid::now_v7().to_string(),
                     org_id: self.org.to_owned(),

@@ -693,6 +693,9 @@ impl SyncService {
                 Ok((ExchangeCollection::EwsContacts(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }
+                Ok((ExchangeCollection::EwsTasks(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
                 Err(why) => {
                     engine::failed_run(&self.db, ctx.lease(), conn, trigger, &why).await?;
                     Ok(())
@@ -704,8 +707,9 @@ impl SyncService {
         let plan = Plan {
             initial_limit: module.initial_limit(),
             conflict: Conflict::parse(&conn.conflict),
-            // The Microsoft 365 calendar and contacts always sync both ways.
+            // The Microsoft 365 calendar and contacts always sync both ways, all of it.
             direction: Direction::Both,
+            reach_back: None,
             container_label: module.container_label().into(),
         };
         let api = match self.office365.mailbox_api(&conn.account_id).await {

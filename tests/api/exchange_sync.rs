@@ -30,8 +30,13 @@ async fn my_id(app: &TestApp, token: &str) -> String {
     me.body["account"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Waits until the caller's Exchange runs number `n` finished ones; the newest.
+/// Waits until the caller's contacts runs number `n` finished ones; the newest.
 async fn runs_done(app: &TestApp, token: &str, n: usize) -> Value {
+    module_runs_done(app, token, "contacts", n).await
+}
+
+/// Waits until the caller's runs of `module` number `n` finished ones; the newest.
+async fn module_runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, runs) = api(app, Method::GET, "/me/exchange/runs?count=200", None, token).await;
@@ -39,7 +44,7 @@ async fn runs_done(app: &TestApp, token: &str, n: usize) -> Value {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|r| r["status"] != "running")
+            .filter(|r| r["status"] != "running" && r["module"] == module)
             .collect();
         if done.len() >= n {
             return done[0].clone();
@@ -50,9 +55,13 @@ async fn runs_done(app: &TestApp, token: &str, n: usize) -> Value {
 }
 
 async fn sync_now(app: &TestApp, token: &str, done_before: usize) -> Value {
+    module_sync_now(app, token, "contacts", done_before).await
+}
+
+async fn module_sync_now(app: &TestApp, token: &str, module: &str, done_before: usize) -> Value {
     let (s, body) = api(app, Method::POST, "/me/exchange/run", None, token).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
-    runs_done(app, token, done_before + 1).await
+    module_runs_done(app, token, module, done_before + 1).await
 }
 
 async fn contacts(app: &TestApp, token: &str) -> Vec<Value> {
@@ -103,7 +112,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     assert_eq!(s, StatusCode::OK, "{mine}");
     assert_eq!(
         (mine["enabled"].as_bool(), mine["available_modules"].clone()),
-        (Some(false), json!(["contacts"])),
+        (Some(false), json!(["contacts", "tasks"])),
         "{mine}"
     );
     let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
@@ -412,8 +421,8 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
     assert_eq!(off.status, StatusCode::OK);
     assert_eq!(
         app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
-        1,
-        "stopped in the same transaction"
+        2,
+        "contacts and tasks stopped in the same transaction"
     );
     assert_eq!(
         app.count("exchange_users WHERE secret IS NULL AND login IS NULL"),
@@ -430,7 +439,7 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
     ex(&app, Method::PUT, "", Some(json!({"scope": "all"})), &owner).await;
     assert_eq!(
         app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
-        1
+        2
     );
     // The user enters their credentials again: it resumes where it stopped, sending nothing twice.
     let (s, _) = api(
@@ -447,5 +456,102 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
         (run["status"].as_str(), run["pushed_created"].as_i64()),
         (Some("succeeded"), Some(0)),
         "{run}"
+    );
+}
+
+#[tokio::test]
+async fn sy6_tasks_sync_over_ews_reaching_back_six_months() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    fake.impersonator("svc@example.com", "svc-pass");
+    let day = |n: i64| (chrono::Utc::now().date_naive() + chrono::Duration::days(n)).to_string();
+    for task in [
+        json!({"subject": "Next week", "due": day(7), "priority": "high"}),
+        json!({"subject": "Last month", "due": day(-30), "status": "completed"}),
+        json!({"subject": "Last year", "due": day(-365)}),
+        json!({"subject": "Someday"}),
+    ] {
+        let (s, body) = api(&app, Method::POST, "/tasks", Some(task), &owner).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc@example.com", "password": "svc-pass"});
+    ex(&app, Method::PUT, "", Some(json!({"scope": "all", "auth": auth, "defaults": {
+        "contacts": false, "tasks": true, "events": false, "mails": false, "direction": "both", "conflict": "roster_wins"}})), &owner).await;
+    let id = my_id(&app, &owner).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let first = module_runs_done(&app, &owner, "tasks", 1).await;
+    assert_eq!(
+        (first["pushed_created"].as_i64(), first["errors"].as_i64()),
+        (Some(3), Some(0)),
+        "{first}"
+    );
+    let sent = fake.items("Task", "owner@example.com", "Roster");
+    let mut subjects: Vec<&str> = sent.iter().map(|t| t.fields["Subject"].as_str()).collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        ["Last month", "Next week", "Someday"],
+        "a year back is past the six months"
+    );
+    let next = sent
+        .iter()
+        .find(|t| t.fields["Subject"] == "Next week")
+        .unwrap();
+    assert_eq!(
+        (
+            next.fields["Importance"].as_str(),
+            next.fields["DueDate"].clone()
+        ),
+        ("High", format!("{}T00:00:00Z", day(7)))
+    );
+
+    // Made in Outlook: a task due in two days comes in; one due two years ago does not.
+    let folder = next.folder.clone();
+    fake.user_creates_task(
+        &folder,
+        "owner@example.com",
+        &[
+            ("Subject", "From Outlook"),
+            ("DueDate", &format!("{}T00:00:00Z", day(2))),
+            ("Status", "InProgress"),
+        ],
+    );
+    fake.user_creates_task(
+        &folder,
+        "owner@example.com",
+        &[
+            ("Subject", "Ancient"),
+            ("DueDate", &format!("{}T00:00:00Z", day(-730))),
+        ],
+    );
+    let run = module_sync_now(&app, &owner, "tasks", 1).await;
+    assert_eq!(
+        (run["pulled_created"].as_i64(), run["skipped"].as_i64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    let (_, page) = api(&app, Method::GET, "/tasks?count=100", None, &owner).await;
+    let pulled = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["fields"]["subject"] == "From Outlook")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            pulled["fields"]["status"].as_str(),
+            pulled["fields"]["due"].clone()
+        ),
+        (Some("in_progress"), json!(day(2)))
     );
 }

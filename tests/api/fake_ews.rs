@@ -27,6 +27,8 @@ struct Folder {
 #[derive(Debug, Clone)]
 pub struct Item {
     id: String,
+    /// `Contact` or `Task`.
+    pub class: String,
     pub mailbox: String,
     pub folder: String,
     /// `GivenName`, `Body`, `Email:EmailAddress1`, `Phone:HomePhone`, `Addr:Business:City`, ….
@@ -166,7 +168,13 @@ impl FakeEws {
         let mut st = self.state.lock().unwrap();
         let id = match id {
             Some(id) => id.to_owned(),
-            None => st.new_item(&mailbox.to_lowercase(), folder, BTreeMap::new(), None),
+            None => st.new_item(
+                "Contact",
+                &mailbox.to_lowercase(),
+                folder,
+                BTreeMap::new(),
+                None,
+            ),
         };
         for (k, v) in fields {
             st.items
@@ -177,6 +185,29 @@ impl FakeEws {
         }
         st.touch(&id);
         id
+    }
+
+    /// A task made in Outlook.
+    pub fn user_creates_task(
+        &self,
+        folder: &str,
+        mailbox: &str,
+        fields: &[(&str, &str)],
+    ) -> String {
+        let mut st = self.state.lock().unwrap();
+        let fields = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        st.new_item("Task", &mailbox.to_lowercase(), folder, fields, None)
+    }
+
+    /// Live items of a class in a mailbox's folder named `folder`.
+    pub fn items(&self, class: &str, mailbox: &str, folder: &str) -> Vec<Item> {
+        self.contacts(mailbox, folder)
+            .into_iter()
+            .filter(|i| i.class == class)
+            .collect()
     }
 
     pub fn user_deletes(&self, id: &str) {
@@ -340,6 +371,7 @@ impl EwsState {
 
     fn new_item(
         &mut self,
+        class: &str,
         mailbox: &str,
         folder: &str,
         fields: BTreeMap<String, String>,
@@ -351,6 +383,7 @@ impl EwsState {
             id.clone(),
             Item {
                 id: id.clone(),
+                class: class.into(),
                 mailbox: mailbox.into(),
                 folder: folder.into(),
                 fields,
@@ -371,6 +404,9 @@ impl EwsState {
     }
 
     fn render(&self, id: &str) -> String {
+        if self.items[id].class == "Task" {
+            return self.render_task(id);
+        }
         let i = &self.items[id];
         let v = |k: &str| i.fields.get(k).filter(|v| !v.is_empty());
         let mut x = format!(
@@ -428,6 +464,39 @@ impl EwsState {
             }
         }
         x + "</t:Contact>"
+    }
+
+    fn render_task(&self, id: &str) -> String {
+        let i = &self.items[id];
+        let v = |k: &str| i.fields.get(k).filter(|v| !v.is_empty());
+        let mut x = format!(
+            r#"<t:Task><t:ItemId Id="{id}" ChangeKey="{}"/><t:ParentFolderId Id="{}"/><t:ItemClass>IPM.Task</t:ItemClass>"#,
+            i.change_key, i.folder
+        );
+        if let Some(t) = v("Subject") {
+            x += &format!("<t:Subject>{}</t:Subject>", esc(t));
+        }
+        if let Some(b) = v("Body") {
+            x += &format!(r#"<t:Body BodyType="Text">{}</t:Body>"#, esc(b));
+        }
+        x += &format!(
+            "<t:Importance>{}</t:Importance>",
+            v("Importance").map(String::as_str).unwrap_or("Normal")
+        );
+        if let Some(k) = &i.key {
+            x += &format!(
+                r#"<t:ExtendedProperty><t:ExtendedFieldURI PropertySetId="6d1c6e2a-4f0b-4c0e-9b3a-526f73746572" PropertyName="RosterKey" PropertyType="String"/><t:Value>{}</t:Value></t:ExtendedProperty>"#,
+                esc(k)
+            );
+        }
+        if let Some(d) = v("DueDate") {
+            x += &format!("<t:DueDate>{}</t:DueDate>", esc(d));
+        }
+        x += &format!(
+            "<t:Status>{}</t:Status>",
+            v("Status").map(String::as_str).unwrap_or("NotStarted")
+        );
+        x + "</t:Task>"
     }
 
     fn dispatch(&mut self, mailbox: &str, op: &Element) -> (String, Vec<String>) {
@@ -527,7 +596,7 @@ impl EwsState {
                     .iter()
                     .map(|c| {
                         let (fields, key) = contact_fields(c);
-                        let id = self.new_item(mailbox, &folder, fields, key);
+                        let id = self.new_item(&c.name, mailbox, &folder, fields, key);
                         ok("CreateItem", &format!(r#"<m:Items><t:Contact><t:ItemId Id="{id}" ChangeKey="{}"/></t:Contact></m:Items>"#, self.items[&id].change_key))
                     })
                     .collect()
@@ -641,7 +710,8 @@ impl EwsState {
                 } else {
                     "Update"
                 };
-                format!(r#"<t:{tag}><t:Contact><t:ItemId Id="{id}" ChangeKey="{}"/></t:Contact></t:{tag}>"#, i.change_key)
+                let class = &i.class;
+                format!(r#"<t:{tag}><t:{class}><t:ItemId Id="{id}" ChangeKey="{}"/></t:{class}></t:{tag}>"#, i.change_key)
             })
             .collect();
         ok(

@@ -1,367 +1,48 @@
-//! A dedicated Exchange contacts folder over EWS as a sync collection. Changes come from
-//! `SyncFolderItems` (ids only, at most 512 a call, its `SyncState` as the cursor), then
-//! `GetItem` ten at a time; each item Roster creates carries Roster's key in a named property,
-//! found again with `FindItem` after a crash; updates name the `ChangeKey` they were based on
-//! (`NeverOverwrite`), so a change made meanwhile in Outlook is a failed precondition.
+//! Exchange contacts over EWS: Roster's contacts in a dedicated contacts folder.
 
 use serde_json::Value;
 
-use super::client::Ews;
+use super::collection::{EwsFolder, EwsKind};
 use super::contact_fields::{from_ews, to_ews, updates, EWS_SLOTS, MAPPED};
-use super::folder::{ensure_folder, item_id, settle, stamped_key};
-use super::soap::{
-    ExtendedProperty, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemChange, ItemChanges,
-    ItemIds, Items, Op, Restriction, Shape, Updates, KEY,
-};
+use super::soap::{ExtendedProperty, FolderOfClass, Item, NewFolder, Update};
 use super::xml::Element;
-use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, Next, PullMerge, RemoteError, RemoteItem, RemoteOp,
-    RemoteResult,
-};
+use crate::connectors::collection::PullMerge;
 use crate::connectors::slots::keep_unheld;
 
-/// Changes one `SyncFolderItems` returns at most (EWS's own limit).
-const MAX_CHANGES: u32 = 512;
-/// Items one `GetItem` reads.
-const READ_BATCH: usize = 10;
+pub struct ContactKind;
 
-fn remote_item(c: &Element) -> Option<RemoteItem> {
-    let (id, change_key) = item_id(c)?;
-    Some(RemoteItem {
-        id,
-        change_key,
-        fields: from_ews(c),
-        op_key: stamped_key(c),
-    })
-}
+impl EwsKind for ContactKind {
+    const KIND: &'static str = "contact";
+    const PARENT: &'static str = "contacts";
 
-pub struct EwsContacts {
-    ews: Ews,
-    name: String,
-    marker: String,
-}
-
-impl EwsContacts {
-    /// `marker` names the sync connection the folder is for.
-    pub fn new(ews: Ews, name: &str, marker: &str) -> Self {
-        EwsContacts {
-            ews,
-            name: name.to_owned(),
-            marker: marker.to_owned(),
-        }
+    fn folder(f: NewFolder) -> FolderOfClass {
+        FolderOfClass::Contacts(f)
     }
 
-    /// Items by id, in order; an id that is gone (or no longer in `container`) is None.
-    async fn read(&self, container: &str, ids: &[String]) -> RemoteResult<Vec<Option<RemoteItem>>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(READ_BATCH) {
-            let answers = self
-                .ews
-                .call(&Op::GetItem {
-                    shape: Shape::all(),
-                    ids: ItemIds {
-                        ids: chunk.iter().map(|id| Id::new(id)).collect(),
-                    },
-                })
-                .await?;
-            for answer in answers {
-                out.push(match answer {
-                    Ok(m) => m
-                        .find("Items")
-                        .and_then(|i| i.children.first())
-                        .filter(|c| {
-                            c.child("ParentFolderId")
-                                .is_none_or(|p| p.attr("Id") == Some(container))
-                        })
-                        .and_then(remote_item),
-                    Err(RemoteError::NotFound) => None,
-                    Err(e) => return Err(e),
-                });
-            }
-        }
-        Ok(out)
+    fn mapped() -> &'static [&'static str] {
+        &MAPPED
     }
 
-    pub(super) fn folder(container: &str) -> FolderRefs {
-        FolderRefs {
-            folders: vec![FolderRef::Id(Id::new(container))],
-        }
-    }
-}
-
-impl Collection for EwsContacts {
-    fn kind(&self) -> &'static str {
-        "contact"
+    fn to_item(fields: &Value, key: Option<ExtendedProperty>) -> Item {
+        let mut c = to_ews(fields);
+        c.extended = key.into_iter().collect();
+        Item::Contact(c)
     }
 
-    fn mapped_fields(&self) -> Vec<String> {
-        MAPPED.iter().map(|s| s.to_string()).collect()
+    fn from_item(item: &Element) -> Value {
+        from_ews(item)
     }
 
-    fn round_lifetime(&self) -> Option<std::time::Duration> {
-        None
+    fn updates(fields: &Value) -> Vec<Update> {
+        updates(fields)
     }
 
-    fn pull_merge(&self) -> PullMerge {
+    fn merge() -> PullMerge {
         std::sync::Arc::new(|local: &Value, remote: &Value, mapped: &[String]| {
             keep_unheld(local, remote, mapped, &EWS_SLOTS)
         })
     }
-
-    async fn create_container(&self) -> RemoteResult<String> {
-        ensure_folder(
-            &self.ews,
-            "contacts",
-            FolderOfClass::Contacts,
-            &self.name,
-            &self.marker,
-        )
-        .await
-    }
-
-    async fn container_exists(&self, id: &str) -> RemoteResult<bool> {
-        let found = self
-            .ews
-            .one(&Op::GetFolder {
-                shape: Shape::ids(),
-                folders: Self::folder(id),
-            })
-            .await;
-        match found {
-            Ok(_) => Ok(true),
-            Err(RemoteError::NotFound) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn delete_container(&self, id: &str) -> RemoteResult<()> {
-        let done = self
-            .ews
-            .one(&Op::DeleteFolder {
-                delete_type: "HardDelete",
-                folders: Self::folder(id),
-            })
-            .await;
-        match done {
-            Ok(_) | Err(RemoteError::NotFound) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        let m = self
-            .ews
-            .one(&Op::SyncFolderItems {
-                shape: Shape::ids(),
-                folder: Self::folder(container),
-                state: cursor.map(str::to_owned),
-                max: MAX_CHANGES,
-            })
-            .await?;
-        let state = m
-            .text_of("SyncState")
-            .ok_or_else(|| RemoteError::Transient("Exchange answered no SyncState".into()))?
-            .to_owned();
-        let last = m.text_of("IncludesLastItemInRange").map(str::trim) != Some("false");
-        let mut changes = Vec::new();
-        let mut fetch: Vec<String> = Vec::new();
-        for ch in m
-            .child("Changes")
-            .map(|c| c.children.as_slice())
-            .unwrap_or_default()
-        {
-            let id = ch
-                .find("ItemId")
-                .and_then(|i| i.attr("Id"))
-                .map(str::to_owned);
-            match (ch.name.as_str(), id) {
-                ("Create" | "Update", Some(id)) if !fetch.contains(&id) => fetch.push(id),
-                ("Delete", Some(id)) => changes.push(Change::Removed { id }),
-                _ => {}
-            }
-        }
-        for (id, found) in fetch.iter().zip(self.read(container, &fetch).await?) {
-            match found {
-                Some(item) => changes.push(Change::Upsert(item)),
-                // Deleted since: its Delete comes in a later call.
-                None => changes.push(Change::Removed { id: id.clone() }),
-            }
-        }
-        Ok(ChangePage {
-            changes,
-            next: if last {
-                Next::Done(state)
-            } else {
-                Next::Page(state)
-            },
-        })
-    }
-
-    async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
-        Ok(self
-            .read(container, &[id.to_owned()])
-            .await?
-            .pop()
-            .flatten())
-    }
-
-    async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        let m = self
-            .ews
-            .one(&Op::FindItem {
-                traversal: "Shallow",
-                shape: Shape::ids(),
-                restriction: Restriction::equal(KEY, op_key),
-                parents: Self::folder(container),
-            })
-            .await?;
-        let id = m
-            .find("Items")
-            .and_then(|i| i.children.first())
-            .and_then(item_id)
-            .map(|(id, _)| id);
-        match id {
-            Some(id) => self.get(container, &id).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
-        let mut out: Vec<Option<RemoteResult<Applied>>> = vec![None; ops.len()];
-        // Written ids to read back, by position.
-        let mut written: Vec<(usize, String)> = Vec::new();
-        let creates: Vec<(usize, &String, &Value)> = ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Create { op_key, fields } => Some((i, op_key, fields)),
-                _ => None,
-            })
-            .collect();
-        if !creates.is_empty() {
-            let items = creates
-                .iter()
-                .map(|(_, key, fields)| {
-                    let mut c = to_ews(fields);
-                    c.extended = vec![ExtendedProperty {
-                        uri: KEY,
-                        value: (*key).clone(),
-                    }];
-                    Item::Contact(c)
-                })
-                .collect();
-            let answer = self
-                .ews
-                .call(&Op::CreateItem {
-                    invitations: "SendToNone",
-                    folder: Self::folder(container),
-                    items: Items { items },
-                })
-                .await;
-            settle(
-                &mut out,
-                &mut written,
-                creates.iter().map(|(i, _, _)| *i),
-                answer,
-            );
-        }
-        let changes: Vec<(usize, &String, &Option<String>, &Value)> = ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Update {
-                    id,
-                    change_key,
-                    fields,
-                } => Some((i, id, change_key, fields)),
-                _ => None,
-            })
-            .collect();
-        for (i, id, change_key, fields) in changes {
-            // Each its own call: the conflict rule differs with and without a version.
-            let answer = self
-                .ews
-                .call(&Op::UpdateItem {
-                    conflict: if change_key.is_some() {
-                        "NeverOverwrite"
-                    } else {
-                        "AlwaysOverwrite"
-                    },
-                    invitations: "SendToNone",
-                    changes: ItemChanges {
-                        changes: vec![ItemChange {
-                            id: Id {
-                                id: id.clone(),
-                                change_key: change_key.clone(),
-                            },
-                            updates: Updates {
-                                updates: updates(fields),
-                            },
-                        }],
-                    },
-                })
-                .await;
-            settle(&mut out, &mut written, std::iter::once(i), answer);
-        }
-        let deletes: Vec<(usize, &String)> = ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Delete { id } => Some((i, id)),
-                _ => None,
-            })
-            .collect();
-        if !deletes.is_empty() {
-            let answer = self
-                .ews
-                .call(&Op::DeleteItem {
-                    delete_type: "HardDelete",
-                    cancellations: "SendToNone",
-                    ids: ItemIds {
-                        ids: deletes.iter().map(|(_, id)| Id::new(id)).collect(),
-                    },
-                })
-                .await;
-            match answer {
-                Ok(messages) => {
-                    for ((i, _), m) in
-                        deletes
-                            .iter()
-                            .zip(messages.into_iter().chain(std::iter::repeat_with(|| {
-                                Err(RemoteError::Transient(
-                                    "Exchange answered fewer messages than items".into(),
-                                ))
-                            })))
-                    {
-                        out[*i] = Some(match m {
-                            Ok(_) | Err(RemoteError::NotFound) => Ok(Applied::Deleted),
-                            Err(e) => Err(e),
-                        });
-                    }
-                }
-                Err(e) => {
-                    for (i, _) in &deletes {
-                        out[*i] = Some(Err(e.clone()));
-                    }
-                }
-            }
-        }
-        // Read the written items back: what Exchange stored, with its ChangeKey.
-        let ids: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
-        match self.read(container, &ids).await {
-            Ok(found) => {
-                for ((i, _), item) in written.iter().zip(found) {
-                    out[*i] = Some(item.map(Applied::Written).ok_or(RemoteError::NotFound));
-                }
-            }
-            Err(e) => {
-                for (i, _) in &written {
-                    out[*i] = Some(Err(e.clone()));
-                }
-            }
-        }
-        out.into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(RemoteError::Transient("no answer".into()))))
-            .collect()
-    }
 }
+
+/// A dedicated Exchange contacts folder.
+pub type EwsContacts = EwsFolder<ContactKind>;

@@ -3,8 +3,10 @@
 //! impersonation or with the user's own credentials.
 
 pub mod client;
+pub mod collection;
 pub mod contact_fields;
 pub mod contacts;
 mod folder;
 pub mod soap;
+pub mod tasks;
 pub mod xml;

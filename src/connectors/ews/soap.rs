@@ -320,11 +320,32 @@ pub struct Contact {
     pub surname: Option<String>,
 }
 
+/// A task (`t:Task`), item elements first, then the task's, in the schemas' order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Task {
+    #[serde(rename = "t:Subject", skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(rename = "t:Body", skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodyText>,
+    /// Low, Normal or High.
+    #[serde(rename = "t:Importance", skip_serializing_if = "Option::is_none")]
+    pub importance: Option<&'static str>,
+    #[serde(rename = "t:ExtendedProperty", skip_serializing_if = "Vec::is_empty")]
+    pub extended: Vec<ExtendedProperty>,
+    #[serde(rename = "t:DueDate", skip_serializing_if = "Option::is_none")]
+    pub due: Option<String>,
+    /// NotStarted, InProgress, Completed, WaitingOnOthers or Deferred.
+    #[serde(rename = "t:Status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
+}
+
 /// An item of a kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Item {
     #[serde(rename = "t:Contact")]
     Contact(Contact),
+    #[serde(rename = "t:Task")]
+    Task(Task),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
