@@ -1,5 +1,6 @@
-//! The user API (`/api/v1`): an account's own contacts, events and tasks, authenticated by the
-//! session tokens `POST /admin/v1/sessions` gives any account. Errors are RFC 9457 problems.
+//! The user API (`/api/v1`): an account's own contacts, events and tasks (each its own paths
+//! and schemas, see [`super::crm_typed`]), authenticated by the session tokens
+//! `POST /admin/v1/sessions` gives any account. Errors are RFC 9457 problems.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,7 +9,7 @@ use serde_json::Value;
 
 use super::admin::{json_config, query_config, AdminPrincipal, Problem};
 use super::AppState;
-use crate::crm::{CrmError, Kind, RecordPage, RecordView};
+use crate::crm::{CrmError, Kind, RecordView};
 
 type Answer = Result<HttpResponse, Problem>;
 
@@ -31,15 +32,6 @@ impl From<CrmError> for Problem {
         };
         Problem::new(status, e.to_string())
     }
-}
-
-fn kind(collection: &str) -> Result<Kind, Problem> {
-    Kind::from_collection(collection).ok_or_else(|| {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            format!("no collection '{collection}': contacts, events or tasks"),
-        )
-    })
 }
 
 /// `If-Match: "<version>"` (or `W/"<version>"`), when sent.
@@ -80,13 +72,12 @@ pub struct ListParams {
     pub count: Option<i64>,
 }
 
-#[utoipa::path(get, path = "/api/v1/{collection}", tag = "records", params(ListParams),
-    responses((status = 200, body = RecordPage, description = "the caller's records in change order")),
-    security(("admin" = [])))]
-pub async fn list(
+/// The record operations, for one kind; each kind's routes and typed OpenAPI paths are in
+/// [`typed`].
+pub(super) async fn list_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<String>,
+    kind: Kind,
     q: web::Query<ListParams>,
 ) -> Answer {
     let q = q.into_inner();
@@ -94,7 +85,7 @@ pub async fn list(
         .crm
         .list(
             &who.0,
-            kind(&path)?,
+            kind,
             q.updated_since,
             q.cursor,
             q.include_deleted.unwrap_or(false),
@@ -104,68 +95,48 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[utoipa::path(post, path = "/api/v1/{collection}", tag = "records",
-    request_body(content = Object, description = "the fields of a Contact, Event or Task"),
-    responses((status = 201, body = RecordView)), security(("admin" = [])))]
-pub async fn create(
+pub(super) async fn create_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<String>,
+    kind: Kind,
     body: web::Json<Value>,
 ) -> Answer {
-    let record = state
-        .crm
-        .create(&who.0, kind(&path)?, body.into_inner())
-        .await?;
+    let record = state.crm.create(&who.0, kind, body.into_inner()).await?;
     Ok(with_etag(StatusCode::CREATED, &record))
 }
 
-#[utoipa::path(get, path = "/api/v1/{collection}/{id}", tag = "records",
-    responses((status = 200, body = RecordView), (status = 404)), security(("admin" = [])))]
-pub async fn get(
+pub(super) async fn get_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<(String, String)>,
+    kind: Kind,
+    id: web::Path<String>,
 ) -> Answer {
-    let (collection, id) = path.into_inner();
-    let record = state.crm.get(&who.0, kind(&collection)?, &id).await?;
+    let record = state.crm.get(&who.0, kind, &id).await?;
     Ok(with_etag(StatusCode::OK, &record))
 }
 
-#[utoipa::path(put, path = "/api/v1/{collection}/{id}", tag = "records",
-    request_body(content = Object, description = "all the record's fields"),
-    responses((status = 200, body = RecordView), (status = 412, description = "If-Match names an older version")),
-    security(("admin" = [])))]
-pub async fn replace(
+pub(super) async fn replace_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
+    kind: Kind,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    id: web::Path<String>,
     body: web::Json<Value>,
 ) -> Answer {
-    let (collection, id) = path.into_inner();
     let record = state
         .crm
-        .update(
-            &who.0,
-            kind(&collection)?,
-            &id,
-            body.into_inner(),
-            if_match(&req)?,
-        )
+        .update(&who.0, kind, &id, body.into_inner(), if_match(&req)?)
         .await?;
     Ok(with_etag(StatusCode::OK, &record))
 }
 
-#[utoipa::path(delete, path = "/api/v1/{collection}/{id}", tag = "records",
-    responses((status = 204, description = "deleted; a tombstone stays for sync")), security(("admin" = [])))]
-pub async fn delete(
+pub(super) async fn delete_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<(String, String)>,
+    kind: Kind,
+    id: web::Path<String>,
 ) -> Answer {
-    let (collection, id) = path.into_inner();
-    state.crm.delete(&who.0, kind(&collection)?, &id).await?;
+    state.crm.delete(&who.0, kind, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -177,18 +148,15 @@ pub struct Import {
     pub records: Vec<Value>,
 }
 
-#[utoipa::path(post, path = "/api/v1/{collection}/import", tag = "records", request_body = Import,
-    responses((status = 201, body = [RecordView], description = "stored with source import (not synced to calendars)")),
-    security(("admin" = [])))]
-pub async fn import(
+pub(super) async fn import_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<String>,
+    kind: Kind,
     body: web::Json<Import>,
 ) -> Answer {
     let records = state
         .crm
-        .import(&who.0, kind(&path)?, body.into_inner().records)
+        .import(&who.0, kind, body.into_inner().records)
         .await?;
     Ok(HttpResponse::Created().json(records))
 }
@@ -203,20 +171,14 @@ pub struct MassUpdate {
     pub set: serde_json::Map<String, Value>,
 }
 
-#[utoipa::path(post, path = "/api/v1/{collection}/mass-update", tag = "records", request_body = MassUpdate,
-    responses((status = 200, body = [RecordView], description = "all updated (source mass_update) or none")),
-    security(("admin" = [])))]
-pub async fn mass_update(
+pub(super) async fn mass_update_kind(
     state: web::Data<AppState>,
     who: AdminPrincipal,
-    path: web::Path<String>,
+    kind: Kind,
     body: web::Json<MassUpdate>,
 ) -> Answer {
     let MassUpdate { ids, set } = body.into_inner();
-    let records = state
-        .crm
-        .mass_update(&who.0, kind(&path)?, ids, set)
-        .await?;
+    let records = state.crm.mass_update(&who.0, kind, ids, set).await?;
     Ok(HttpResponse::Ok().json(records))
 }
 
@@ -256,13 +218,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/me/mailbox", web::get().to(mailbox))
             .route("/me/mailbox", web::delete().to(disconnect_mailbox))
             .route("/me/mailbox/check", web::post().to(check_mailbox))
-            .route("/{collection}", web::get().to(list))
-            .route("/{collection}", web::post().to(create))
-            .route("/{collection}/import", web::post().to(import))
-            .route("/{collection}/mass-update", web::post().to(mass_update))
-            .route("/{collection}/{id}", web::get().to(get))
-            .route("/{collection}/{id}", web::put().to(replace))
-            .route("/{collection}/{id}", web::delete().to(delete))
+            .configure(super::crm_typed::routes)
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(Problem::new(
                     StatusCode::NOT_FOUND,

@@ -6,6 +6,7 @@ mod auth;
 mod bulk;
 mod console;
 mod crm;
+mod crm_typed;
 mod discovery;
 pub mod error;
 mod exchange;

@@ -821,6 +821,46 @@ async fn org2_openapi_document_lists_every_endpoint() {
     }
     let me = &paths["/admin/v1/me"]["get"]["responses"]["200"]["content"]["application/json"];
     assert!(me["schema"].is_object(), "{me}");
+    // The user API: each kind its own paths and schemas (issue 21, item 7).
+    for (kind, schema) in [
+        ("contacts", "Contact"),
+        ("events", "Event"),
+        ("tasks", "Task"),
+    ] {
+        for (path, method) in [
+            (format!("/api/v1/{kind}"), "get"),
+            (format!("/api/v1/{kind}"), "post"),
+            (format!("/api/v1/{kind}/{{id}}"), "put"),
+            (format!("/api/v1/{kind}/import"), "post"),
+            (format!("/api/v1/{kind}/mass-update"), "post"),
+        ] {
+            assert!(
+                paths.get(&path).and_then(|p| p.get(method)).is_some(),
+                "{method} {path}"
+            );
+        }
+        let body = &paths[&format!("/api/v1/{kind}")]["post"]["requestBody"]["content"]
+            ["application/json"]["schema"];
+        assert_eq!(
+            body["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{body}"
+        );
+        let record = &r.body["components"]["schemas"][format!("{schema}Record")];
+        assert_eq!(
+            record["properties"]["fields"]["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{record}"
+        );
+    }
+    assert!(paths.get("/api/v1/{collection}").is_none());
+    for path in [
+        "/api/v1/me/exchange",
+        "/admin/v1/exchange",
+        "/admin/v1/exchange/users/{account_id}",
+    ] {
+        assert!(paths.contains_key(path), "{path}");
+    }
 }
 
 #[tokio::test]
