@@ -390,6 +390,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         },
         queue.clone(),
         Duration::from_secs(settings.sync_interval_minutes * 60),
+        office365.clone(),
     );
     let sync = crate::sync::SyncService::new(
         db.clone(),

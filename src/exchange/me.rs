@@ -258,6 +258,9 @@ impl ExchangeService {
     /// "Sync now": every module of the caller that syncs runs at once.
     pub async fn run_mine(&self, actor: &Actor) -> OrgResult<MyExchange> {
         let (_, account, _) = self.mine(actor).await?;
+        // What changed since (a mailbox connected, a Microsoft 365 sync turned off) counts now.
+        self.reconcile(&account.id, "turned off in your Exchange settings", true)
+            .await?;
         let id = account.id.clone();
         let active: Vec<String> = self
             .db

@@ -54,6 +54,8 @@ pub struct ExchangeService {
     http: reqwest::Client,
     /// The longest wait for a busy server within one call.
     max_wait: std::time::Duration,
+    /// The users' Microsoft 365 mailbox connections (Exchange Online by authorization code).
+    office365: crate::office365::Office365Service,
 }
 
 fn now() -> String {
@@ -73,6 +75,7 @@ impl ExchangeService {
         settings: ExchangeSettings,
         queue: crate::jobs::Queue,
         interval: std::time::Duration,
+        office365: crate::office365::Office365Service,
     ) -> Self {
         ExchangeService {
             db,
@@ -85,6 +88,7 @@ impl ExchangeService {
                 .build()
                 .unwrap_or_default(),
             max_wait: std::time::Duration::from_secs(60),
+            office365,
         }
     }
 

@@ -10,6 +10,8 @@ use super::{ExchangeService, PROVIDER};
 use crate::connectors::ews::client::{login, Ews, EwsAccess};
 use crate::connectors::ews::contacts::EwsContacts;
 use crate::connectors::ews::tasks::EwsTasks;
+use crate::connectors::microsoft::calendar::{Calendar, Window};
+use crate::connectors::microsoft::contacts::{ContactFolder, ContactMapping};
 use crate::scim::resource::format_datetime;
 use crate::storage::accounts::AccountRow;
 use crate::storage::exchange::{self as store, InstallRow, UserRow};
@@ -19,6 +21,8 @@ use crate::sync::engine::{Conflict, Direction, Plan};
 
 /// The modules Roster syncs over EWS today.
 pub const EWS_MODULES: &[&str] = &["contacts", "tasks"];
+/// The modules Roster syncs over Graph today.
+pub const GRAPH_MODULES: &[&str] = &["contacts", "events"];
 /// How far back tasks, events and mails reach (six months).
 const REACH_BACK: std::time::Duration = std::time::Duration::from_secs(183 * 86_400);
 
@@ -34,6 +38,8 @@ fn initial_limit(module: &str) -> i64 {
 pub enum ExchangeCollection {
     EwsContacts(EwsContacts),
     EwsTasks(EwsTasks),
+    GraphContacts(ContactFolder),
+    GraphEvents(Calendar),
 }
 
 fn now() -> String {
@@ -44,6 +50,7 @@ fn now() -> String {
 pub fn available(mode: Option<&str>) -> &'static [&'static str] {
     match mode {
         Some("ews_impersonation" | "ews_individual") => EWS_MODULES,
+        Some("graph_code") => GRAPH_MODULES,
         _ => &[],
     }
 }
@@ -71,12 +78,26 @@ fn module_on(s: &Defaults, module: &str) -> bool {
     }
 }
 
-/// Whether the credentials the mode needs for this user are stored.
-fn has_credentials(install: &InstallRow, user: Option<&UserRow>) -> bool {
+/// Whether the credentials the mode needs for this user are stored (for the authorization code
+/// mode: the user's Microsoft 365 mailbox connection is active).
+fn has_credentials(install: &InstallRow, user: Option<&UserRow>, mailbox_active: bool) -> bool {
     match install.auth_mode.as_deref() {
         Some("ews_impersonation") => install.secret.is_some(),
         Some("ews_individual") => user.is_some_and(|u| u.secret.is_some() && u.login.is_some()),
+        Some("graph_code") => mailbox_active,
         _ => false,
+    }
+}
+
+/// Why an Exchange Online module waits while the Microsoft 365 sync of its kind is on.
+const TWIN_ON: &str = "the Microsoft 365 sync of this kind is on for the same mailbox; turn it off to sync through Exchange";
+
+/// The Microsoft 365 sync module that writes the same mailbox as an Exchange Online module.
+fn microsoft_twin(module: &str) -> Option<&'static str> {
+    match module {
+        "contacts" => Some("contacts"),
+        "events" => Some("calendar"),
+        _ => None,
     }
 }
 
@@ -127,16 +148,35 @@ pub(crate) fn reconcile_in(
     let install = store::find_install(c, &account.org_id)?;
     let user = store::find_user(c, &account.id)?;
     let may_act = !account.disabled && crate::org::directory_user_active(c, account)?;
+    let mailbox_active = crate::storage::mailboxes::find(c, d, &account.id, false)?
+        .is_some_and(|m| m.status == "active");
+    let graph = install
+        .as_ref()
+        .is_some_and(|i| i.auth_mode.as_deref() == Some("graph_code"));
     let mut run = Vec::new();
     for module in ["contacts", "tasks", "events", "mails"] {
         let existing = sync_store::find_module(c, d, &account.id, PROVIDER, module, true)?;
-        let wanted = install.as_ref().is_some_and(|i| {
+        let mut wanted = install.as_ref().is_some_and(|i| {
             super::covers(i, account)
                 && available(i.auth_mode.as_deref()).contains(&module)
-                && has_credentials(i, user.as_ref())
+                && has_credentials(i, user.as_ref(), mailbox_active)
                 && user.as_ref().is_some_and(|u| u.enabled)
                 && module_on(&settings_of(i, user.as_ref()), module)
         }) && may_act;
+        // Over the user's own Microsoft 365 mailbox, the Microsoft 365 sync of the same kind
+        // would write every record a second time: one of them syncs.
+        let twin_on = match microsoft_twin(module).filter(|_| graph) {
+            Some(twin) => sync_store::find_module(c, d, &account.id, "microsoft", twin, false)?
+                .is_some_and(|r| matches!(r.state.as_str(), "active" | "disabling")),
+            None => false,
+        };
+        let blocked = wanted && twin_on;
+        let reason_off = if blocked {
+            wanted = false;
+            TWIN_ON
+        } else {
+            reason_off
+        };
         let settings = install.as_ref().map(|i| settings_of(i, user.as_ref()));
         let conflict = conflict_name(settings.map(|s| s.conflict).unwrap_or_default());
         match (existing, wanted) {
@@ -158,12 +198,22 @@ pub(crate) fn reconcile_in(
                 }
                 run.push(row.id);
             }
-            (Some(mut row), false) if row.state == "active" => {
+            (Some(mut row), false)
+                if row.state == "active"
+                    || (blocked && row.state_reason.as_deref() != Some(TWIN_ON)) =>
+            {
                 sync_store::cancel_connection_jobs(c, &row.id, &at)?;
                 row.state = "disabled".into();
                 row.state_reason = Some(reason_off.into());
                 row.updated = at.clone();
                 sync_store::update_connection(c, &row)?;
+            }
+            (None, false) if blocked => {
+                // Shown to the user, so they know why it does not sync.
+                let mut row = new_connection(account, module, conflict, &at);
+                row.state = "disabled".into();
+                row.state_reason = Some(reason_off.into());
+                sync_store::insert_connection(c, &row)?;
             }
             _ => {}
         }
@@ -298,6 +348,7 @@ impl ExchangeService {
                     max_wait: self.max_wait,
                 }
             }
+            Some("graph_code") => return self.graph_collection(conn, &settings).await,
             Some(other) => return Err(format!("Roster does not sync Exchange over {other} yet")),
             None => return Err("the Exchange authorization was revoked".into()),
         };
@@ -316,20 +367,57 @@ impl ExchangeService {
             )),
             other => return Err(format!("Roster does not sync Exchange {other} yet")),
         };
-        let plan = Plan {
-            initial_limit: initial_limit(&conn.module),
-            conflict: match settings.conflict {
-                ConflictRule::RosterWins => Conflict::RosterWins,
-                ConflictRule::ExchangeWins => Conflict::RemoteWins,
-            },
-            direction: match settings.direction {
-                DirectionRule::Both => Direction::Both,
-                DirectionRule::ToRoster => Direction::PullOnly,
-                DirectionRule::ToExchange => Direction::PushOnly,
-            },
-            reach_back: (conn.module != "contacts").then_some(REACH_BACK),
-            container_label: format!("Roster's Exchange {} folder", conn.module),
+        Ok((collection, plan_of(conn, &settings)))
+    }
+
+    /// Exchange Online by authorization code: the user's own Microsoft 365 mailbox connection.
+    async fn graph_collection(
+        &self,
+        conn: &ConnectionRow,
+        settings: &Defaults,
+    ) -> Result<(ExchangeCollection, Plan), String> {
+        let api = self
+            .office365
+            .mailbox_api(&conn.account_id)
+            .await
+            .map_err(|e| format!("connect your Microsoft 365 mailbox (again): {e}"))?;
+        let marker = crate::sync::container_marker(conn);
+        let collection = match conn.module.as_str() {
+            "contacts" => ExchangeCollection::GraphContacts(ContactFolder::new(
+                api,
+                &self.settings.folder_name,
+                &marker,
+                ContactMapping::default(),
+            )),
+            "events" => ExchangeCollection::GraphEvents(Calendar::new(
+                api,
+                &self.settings.folder_name,
+                &marker,
+                Window {
+                    past: REACH_BACK,
+                    future: Window::default().future,
+                },
+            )),
+            other => return Err(format!("Roster does not sync Exchange Online {other} yet")),
         };
-        Ok((collection, plan))
+        Ok((collection, plan_of(conn, settings)))
+    }
+}
+
+/// The engine's plan for an Exchange connection under the user's settings.
+fn plan_of(conn: &ConnectionRow, settings: &Defaults) -> Plan {
+    Plan {
+        initial_limit: initial_limit(&conn.module),
+        conflict: match settings.conflict {
+            ConflictRule::RosterWins => Conflict::RosterWins,
+            ConflictRule::ExchangeWins => Conflict::RemoteWins,
+        },
+        direction: match settings.direction {
+            DirectionRule::Both => Direction::Both,
+            DirectionRule::ToRoster => Direction::PullOnly,
+            DirectionRule::ToExchange => Direction::PushOnly,
+        },
+        reach_back: (conn.module != "contacts").then_some(REACH_BACK),
+        container_label: format!("Roster's Exchange {} folder", conn.module),
     }
 }

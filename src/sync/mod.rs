@@ -696,6 +696,12 @@ impl SyncService {
                 Ok((ExchangeCollection::EwsTasks(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }
+                Ok((ExchangeCollection::GraphContacts(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
+                Ok((ExchangeCollection::GraphEvents(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
                 Err(why) => {
                     engine::failed_run(&self.db, ctx.lease(), conn, trigger, &why).await?;
                     Ok(())

@@ -555,3 +555,97 @@ async fn sy6_tasks_sync_over_ews_reaching_back_six_months() {
         (Some("in_progress"), json!(day(2)))
     );
 }
+
+#[tokio::test]
+async fn sy5_exchange_online_by_authorization_code_syncs_through_the_users_own_mailbox() {
+    let (app, fake, token) = crate::sync::connected().await;
+    let (s, _) = api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Ada"})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let start = format!(
+        "{}T09:00",
+        chrono::Utc::now().date_naive() + chrono::Duration::days(3)
+    );
+    let event = json!({"subject": "Review", "start": {"date_time": start, "time_zone": "UTC"},
+        "end": {"date_time": start, "time_zone": "UTC"}});
+    let (s, _) = api(&app, Method::POST, "/events", Some(event), &token).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // The Microsoft 365 calendar sync is already on for this mailbox.
+    crate::sync::turn(&app, &token, "calendar", true).await;
+    crate::sync::runs_done(&app, &token, "calendar", 1).await;
+
+    let (s, body) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": {"mode": "graph_code"}})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = my_id(&app, &token).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &token,
+    )
+    .await;
+    let run = runs_done(&app, &token, 1).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(1)),
+        "{run}"
+    );
+    let folders = fake.graph.lock().unwrap().containers("contact");
+    assert!(
+        folders.iter().any(|(_, name)| name == "Roster"),
+        "{folders:?}"
+    );
+    // Events would be written twice into the same mailbox: the Exchange module says why it waits.
+    let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &token).await;
+    let events = mine["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "events")
+        .unwrap()
+        .clone();
+    assert_eq!(events["state"], "disabled", "{mine}");
+    assert!(
+        events["reason"].as_str().unwrap().contains("Microsoft 365"),
+        "{events}"
+    );
+    assert_eq!(
+        crate::sync::remote(&fake, "event").len(),
+        1,
+        "the event is in one calendar only"
+    );
+
+    // The Microsoft 365 calendar sync off: Exchange takes the events over on the next run.
+    crate::sync::turn(&app, &token, "calendar", false).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, m) = api(&app, Method::GET, "/me/sync/calendar", None, &token).await;
+        if m["state"] == "off" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &token).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let run = module_runs_done(&app, &token, "events", 1).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(1)),
+        "{run}"
+    );
+}
