@@ -448,46 +448,60 @@ impl GraphState {
                 "start": o["start"], "end": o["end"]})
         };
         let removed = |id: &Value| json!({"id": id, "@removed": {"reason": "deleted"}});
-        let mut entries: Vec<Value> = Vec::new();
-        for i in changed {
-            if i.body["type"] == "seriesMaster" {
-                if i.deleted {
-                    entries.extend(self.occurrence_ids(i).iter().map(|id| removed(&json!(id))));
-                } else {
-                    entries.extend(
-                        self.instances_of(i.body["id"].as_str().unwrap_or(""))
-                            .iter()
-                            .filter(|o| o["type"] == "occurrence" && in_window(o))
-                            .map(sparse),
-                    );
-                }
-            } else if i.deleted || !in_window(&i.body) {
-                // Graph also reports events that changed outside the window as removed.
-                entries.push(removed(&i.body["id"]));
-            } else if !i.body["seriesMasterId"].is_null() {
-                entries.push(sparse(&i.body));
-            } else {
-                let mut b = i.body.clone();
-                if let Value::Object(m) = &mut b {
-                    m.remove("singleValueExtendedProperties");
-                }
-                entries.push(b);
-            }
-        }
         let start = if self.faults.repeat && offset > 0 {
             offset - 1
         } else {
             offset
         };
-        let page: Vec<Value> = entries
-            .iter()
-            .skip(start)
-            .take(page_size + (offset - start))
-            .cloned()
-            .collect();
+        let (lo, hi) = (start, offset + page_size);
+        // Only the entries of the page are built: a round of thousands of items stays cheap.
+        let mut page: Vec<Value> = Vec::new();
+        let mut total = 0usize;
+        for i in changed {
+            let master = i.body["type"] == "seriesMaster";
+            let occurrences = || -> Vec<Value> {
+                self.instances_of(i.body["id"].as_str().unwrap_or(""))
+                    .into_iter()
+                    .filter(|o| o["type"] == "occurrence" && in_window(o))
+                    .collect()
+            };
+            let n = match (master, i.deleted) {
+                (true, true) => self.occurrence_ids(i).len(),
+                (true, false) => occurrences().len(),
+                _ => 1,
+            };
+            if total + n <= lo || total >= hi {
+                total += n;
+                continue;
+            }
+            let built: Vec<Value> = match (master, i.deleted) {
+                (true, true) => self
+                    .occurrence_ids(i)
+                    .iter()
+                    .map(|id| removed(&json!(id)))
+                    .collect(),
+                (true, false) => occurrences().iter().map(sparse).collect(),
+                // Graph also reports events that changed outside the window as removed.
+                _ if i.deleted || !in_window(&i.body) => vec![removed(&i.body["id"])],
+                _ if !i.body["seriesMasterId"].is_null() => vec![sparse(&i.body)],
+                _ => {
+                    let mut b = i.body.clone();
+                    if let Value::Object(m) = &mut b {
+                        m.remove("singleValueExtendedProperties");
+                    }
+                    vec![b]
+                }
+            };
+            for (k, e) in built.into_iter().enumerate() {
+                if (lo..hi).contains(&(total + k)) {
+                    page.push(e);
+                }
+            }
+            total += n;
+        }
         let end = offset + page_size;
         let mut out = json!({"value": page});
-        if end < entries.len() {
+        if end < total {
             out["@odata.nextLink"] = json!(link("$skiptoken", format!("{since}:{upto}:{end}")));
         } else {
             out["@odata.deltaLink"] = json!(link("$deltatoken", upto.to_string()));
