@@ -50,7 +50,7 @@ fn now() -> String {
 pub fn available(mode: Option<&str>) -> &'static [&'static str] {
     match mode {
         Some("ews_impersonation" | "ews_individual") => EWS_MODULES,
-        Some("graph_code") => GRAPH_MODULES,
+        Some("graph_code" | "graph_client") => GRAPH_MODULES,
         _ => &[],
     }
 }
@@ -85,6 +85,7 @@ fn has_credentials(install: &InstallRow, user: Option<&UserRow>, mailbox_active:
         Some("ews_impersonation") => install.secret.is_some(),
         Some("ews_individual") => user.is_some_and(|u| u.secret.is_some() && u.login.is_some()),
         Some("graph_code") => mailbox_active,
+        Some("graph_client") => install.tenant_id.is_some(),
         _ => false,
     }
 }
@@ -152,7 +153,7 @@ pub(crate) fn reconcile_in(
         .is_some_and(|m| m.status == "active");
     let graph = install
         .as_ref()
-        .is_some_and(|i| i.auth_mode.as_deref() == Some("graph_code"));
+        .is_some_and(|i| matches!(i.auth_mode.as_deref(), Some("graph_code" | "graph_client")));
     let mut run = Vec::new();
     for module in ["contacts", "tasks", "events", "mails"] {
         let existing = sync_store::find_module(c, d, &account.id, PROVIDER, module, true)?;
@@ -348,7 +349,27 @@ impl ExchangeService {
                     max_wait: self.max_wait,
                 }
             }
-            Some("graph_code") => return self.graph_collection(conn, &settings).await,
+            Some("graph_code") => {
+                let api = self
+                    .office365
+                    .mailbox_api(&conn.account_id)
+                    .await
+                    .map_err(|e| format!("connect your Microsoft 365 mailbox (again): {e}"))?;
+                return self.graph_collection(conn, &settings, api);
+            }
+            Some("graph_client") => {
+                let app = match (&install.client_id, &install.secret) {
+                    (Some(id), Some(sealed)) => Some((id.clone(), self.open(sealed)?)),
+                    _ => None,
+                };
+                let tenant = install.tenant_id.clone().ok_or("no tenant is set")?;
+                let api = self
+                    .office365
+                    .app_mailbox_api(&tenant, app, &account.email)
+                    .await
+                    .map_err(|e| format!("Exchange Online refused the app: {e}"))?;
+                return self.graph_collection(conn, &settings, api);
+            }
             Some(other) => return Err(format!("Roster does not sync Exchange over {other} yet")),
             None => return Err("the Exchange authorization was revoked".into()),
         };
@@ -370,17 +391,15 @@ impl ExchangeService {
         Ok((collection, plan_of(conn, &settings)))
     }
 
-    /// Exchange Online by authorization code: the user's own Microsoft 365 mailbox connection.
-    async fn graph_collection(
+    /// Exchange Online through `api`: the user's own mailbox connection (authorization code) or
+    /// an app-only token for the user's mailbox (client credentials).
+    fn graph_collection(
         &self,
         conn: &ConnectionRow,
         settings: &Defaults,
+        api: crate::connectors::microsoft::outlook::Outlook,
     ) -> Result<(ExchangeCollection, Plan), String> {
-        let api = self
-            .office365
-            .mailbox_api(&conn.account_id)
-            .await
-            .map_err(|e| format!("connect your Microsoft 365 mailbox (again): {e}"))?;
+        let api = api.on_graph(&self.settings.graph_url);
         let marker = crate::sync::container_marker(conn);
         let collection = match conn.module.as_str() {
             "contacts" => ExchangeCollection::GraphContacts(ContactFolder::new(

@@ -234,6 +234,46 @@ impl Office365Service {
         Ok(Outlook::new(&ms.config, ms.http.clone(), token))
     }
 
+    /// Graph for `user`'s mailbox in `tenant` with an app-only token (client credentials, which
+    /// need the tenant's admin consent): Roster's own Microsoft app, or the org's own `app`
+    /// (client id and secret).
+    pub async fn app_mailbox_api(
+        &self,
+        tenant: &str,
+        app: Option<(String, String)>,
+        user: &str,
+    ) -> Office365Result<Outlook> {
+        let ms = self.microsoft()?;
+        let token = match app {
+            None => ms.platform.app_token(tenant).await?,
+            Some((id, secret)) => {
+                let platform = {
+                    let mut apps = self.apps.lock().unwrap_or_else(|e| e.into_inner());
+                    match apps.get(&id).filter(|(s, _)| *s == secret) {
+                        Some((_, p)) => p.clone(),
+                        None => {
+                            let config = crate::connectors::microsoft::MicrosoftConfig {
+                                client_id: id.clone(),
+                                client_secret: secret.clone(),
+                                ..ms.config.clone()
+                            };
+                            let p = std::sync::Arc::new(
+                                crate::connectors::microsoft::IdentityPlatform::new(
+                                    config,
+                                    ms.http.clone(),
+                                ),
+                            );
+                            apps.insert(id, (secret, p.clone()));
+                            p
+                        }
+                    }
+                };
+                platform.app_token(tenant).await?
+            }
+        };
+        Ok(Outlook::new(&ms.config, ms.http.clone(), token).for_user(user))
+    }
+
     /// Checks the connection end to end: a live token (refreshed if due) and Graph's `/me`.
     pub async fn check_mailbox(&self, actor: &Actor) -> Office365Result<MailboxCheck> {
         let (token, access_expires) = self.mailbox_token(&actor.account_id).await?;

@@ -9,6 +9,7 @@ mod invitations;
 mod mailbox;
 mod requests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -164,7 +165,13 @@ pub struct Office365Service {
     public_base: String,
     /// How long an invitation link works.
     invitation_days: u64,
+    /// Organizations' own Microsoft apps (Exchange Online by client credentials), by client id,
+    /// with the secret they were made with: their app-only tokens are cached like Roster's.
+    apps: Arc<std::sync::Mutex<OrgApps>>,
 }
+
+/// Organizations' own Microsoft apps: client id → (secret, identity platform).
+type OrgApps = HashMap<String, (String, Arc<IdentityPlatform>)>;
 
 /// What the service needs besides its collaborators.
 #[derive(Debug, Clone)]
@@ -208,6 +215,7 @@ impl Office365Service {
             db,
             secrets,
             org,
+            apps: Default::default(),
             microsoft,
             terms: settings.terms,
             mailer,

@@ -649,3 +649,80 @@ async fn sy5_exchange_online_by_authorization_code_syncs_through_the_users_own_m
         "{run}"
     );
 }
+
+#[tokio::test]
+async fn sy5_exchange_online_by_client_credentials_reaches_each_users_mailbox_app_only_without_tasks(
+) {
+    let (app, fake, token) = crate::sync::connected().await;
+    let (s, _) = api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Grace"})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let auth = json!({"mode": "graph_client", "tenant_id": crate::microsoft::TENANT});
+    let (s, body) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": auth})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["tasks_available"], false);
+    let id = my_id(&app, &token).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &token,
+    )
+    .await;
+    // Without the tenant's admin consent, the run says so.
+    let run = runs_done(&app, &token, 1).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["error"].as_str().unwrap().contains("consented"),
+        "{run}"
+    );
+    fake.tenant_with_users(crate::microsoft::TENANT, 1);
+    let run = sync_now(&app, &token, 1).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(1)),
+        "{run}"
+    );
+    let contacts = crate::sync::remote(&fake, "contact");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert_eq!(contacts[0]["givenName"], "Grace");
+    assert!(
+        fake.graph.lock().unwrap().user_paths > 0,
+        "the user's mailbox by /users/{{address}}"
+    );
+    // The user's own choices cannot bring tasks back under client credentials.
+    let (s, why) = api(
+        &app,
+        Method::PUT,
+        "/me/exchange",
+        Some(json!({"tasks": true})),
+        &token,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+    let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &token).await;
+    assert_eq!(
+        mine["available_modules"],
+        json!(["contacts", "events"]),
+        "{mine}"
+    );
+    assert!(mine["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["module"] != "tasks"));
+}

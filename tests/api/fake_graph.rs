@@ -74,6 +74,8 @@ pub struct GraphState {
     pub batches: u32,
     /// Largest number of sub-requests in one batch.
     pub largest_batch: usize,
+    /// Requests (and batch sub-requests) that named a user's mailbox (`/users/{user}/…`).
+    pub user_paths: u32,
 }
 
 pub type Shared = Arc<Mutex<GraphState>>;
@@ -599,14 +601,26 @@ fn answer(status: u16, body: Value) -> HttpResponse {
     }
 }
 
-/// `/graph/v1.0/me/{calendars|contactFolders}/...`
+/// A user's mailbox path (`/users/{user}/…`, app-only) as the one mailbox this fake holds
+/// (`/me/…`).
+fn as_me(path: &str) -> String {
+    match path
+        .strip_prefix("/users/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((_, rest)) => format!("/me/{rest}"),
+        None => path.to_owned(),
+    }
+}
+
+/// `/graph/v1.0/me/{calendars|contactFolders}/...` (or `/users/{user}/…`)
 pub async fn mailbox(
     graph: web::Data<Shared>,
     req: HttpRequest,
     body: web::Bytes,
     base: String,
 ) -> HttpResponse {
-    let path = req.path().trim_start_matches("/graph/v1.0").to_owned();
+    let path = as_me(req.path().trim_start_matches("/graph/v1.0"));
     let deletes_container = req.method() == actix_web::http::Method::DELETE
         && path.trim_matches('/').split('/').count() == 3;
     let delay = graph.lock().unwrap().faults.container_delete_delay;
@@ -615,6 +629,9 @@ pub async fn mailbox(
     }
     let mut st = graph.lock().unwrap();
     st.requests += 1;
+    if req.path().contains("/v1.0/users/") {
+        st.user_paths += 1;
+    }
     if let Some(no) = refused(&mut st) {
         return no;
     }
@@ -671,8 +688,11 @@ pub async fn batch(graph: web::Data<Shared>, body: web::Json<Value>, base: Strin
                 "body": {"error": {"code": "ApplicationThrottled", "message": "Too many requests"}}}));
             continue;
         }
-        let url = r["url"].as_str().unwrap_or_default();
-        let (path, query) = url.split_once('?').unwrap_or((url, ""));
+        if r["url"].as_str().is_some_and(|u| u.starts_with("/users/")) {
+            st.user_paths += 1;
+        }
+        let url = as_me(r["url"].as_str().unwrap_or_default());
+        let (path, query) = url.split_once('?').unwrap_or((&url, ""));
         let (status, out) = st.dispatch(
             r["method"].as_str().unwrap_or("GET"),
             path,

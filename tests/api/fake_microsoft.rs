@@ -186,6 +186,14 @@ impl FakeMicrosoft {
                     web::route().to(graph_mailbox),
                 )
                 .route(
+                    "/graph/v1.0/users/{user}/calendars{tail:.*}",
+                    web::route().to(graph_user_mailbox),
+                )
+                .route(
+                    "/graph/v1.0/users/{user}/contactFolders{tail:.*}",
+                    web::route().to(graph_user_mailbox),
+                )
+                .route(
                     "/common/v2.0/.well-known/openid-configuration",
                     web::get().to(discovery),
                 )
@@ -546,7 +554,22 @@ async fn graph_mailbox(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    if !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
+    // An app-only token follows the links this fake writes with `/me` too.
+    let app = bearer(&req).starts_with("app-");
+    if !app && !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
+        return unauthorized();
+    }
+    crate::fake_graph::mailbox(graph, req, body, format!("{}/graph", fake.base)).await
+}
+
+/// A user's mailbox reached with an app-only token (client credentials).
+async fn graph_user_mailbox(
+    fake: web::Data<FakeMicrosoft>,
+    graph: web::Data<crate::fake_graph::Shared>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if !bearer(&req).starts_with("app-") {
         return unauthorized();
     }
     crate::fake_graph::mailbox(graph, req, body, format!("{}/graph", fake.base)).await
@@ -558,7 +581,8 @@ async fn graph_batch(
     req: HttpRequest,
     body: web::Json<Value>,
 ) -> HttpResponse {
-    if !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
+    let app = bearer(&req).starts_with("app-");
+    if !app && !fake.state.lock().unwrap().tokens.contains_key(bearer(&req)) {
         return unauthorized();
     }
     crate::fake_graph::batch(graph, body, format!("{}/graph", fake.base)).await

@@ -28,12 +28,15 @@ pub struct Request {
     pub if_match: Option<String>,
 }
 
-/// Graph for one mailbox.
+/// Graph for one mailbox: the signed-in user's (`/me`, a delegated token), or a named user's
+/// (`/users/{address}`, an app-only token).
 pub struct Outlook {
     http: reqwest::Client,
     root: String,
     token: String,
     max_wait: Duration,
+    /// The mailbox an app-only token reaches; None: `/me`.
+    user: Option<String>,
 }
 
 fn retry_after(value: Option<&str>) -> Option<Duration> {
@@ -70,6 +73,31 @@ impl Outlook {
             root: format!("{}/v1.0", trimmed(&config.graph)),
             token,
             max_wait: config.max_retry_wait,
+            user: None,
+        }
+    }
+
+    /// The same, for `user`'s mailbox with an app-only token: connectors' `/me/…` paths go to
+    /// `/users/{user}/…`.
+    pub fn for_user(mut self, user: &str) -> Self {
+        self.user = Some(user.to_owned());
+        self
+    }
+
+    /// The same, on another Graph root (`https://graph.microsoft.com`, a sovereign cloud's).
+    pub fn on_graph(mut self, graph: &str) -> Self {
+        self.root = format!("{}/v1.0", trimmed(graph));
+        self
+    }
+
+    /// A connector's path for this mailbox.
+    fn mailbox_path(&self, path: &str) -> String {
+        match (&self.user, path.strip_prefix("/me/")) {
+            (Some(user), Some(rest)) => format!(
+                "/users/{}/{rest}",
+                url::form_urlencoded::byte_serialize(user.as_bytes()).collect::<String>()
+            ),
+            _ => path.to_owned(),
         }
     }
 
@@ -77,7 +105,7 @@ impl Outlook {
     /// elsewhere would carry the token away).
     fn url(&self, path_or_link: &str) -> RemoteResult<String> {
         if path_or_link.starts_with('/') {
-            return Ok(format!("{}{path_or_link}", self.root));
+            return Ok(format!("{}{}", self.root, self.mailbox_path(path_or_link)));
         }
         let host = self.root.trim_end_matches("/v1.0");
         if path_or_link.starts_with(&format!("{host}/")) {
@@ -201,7 +229,7 @@ impl Outlook {
                 if let Some(tag) = &r.if_match {
                     headers["If-Match"] = json!(tag);
                 }
-                let mut sub = json!({"id": i.to_string(), "method": r.method, "url": r.path, "headers": headers});
+                let mut sub = json!({"id": i.to_string(), "method": r.method, "url": self.mailbox_path(&r.path), "headers": headers});
                 if let Some(b) = &r.body {
                     sub["body"] = b.clone();
                 }
