@@ -15,141 +15,20 @@
 //! The PostgreSQL database must exist and be empty (Roster migrates it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
 #[path = "../tests/api/fake_graph.rs"]
 #[allow(dead_code)]
 mod fake_graph;
 
 use std::io::BufRead;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{web, App, HttpRequest, HttpServer};
-use diesel::RunQueryDsl;
+use common::{arg, count, cpu, memory, runs_finished, sql, text, DAY, KEY, T0};
 use roster::config::{SecretString, Settings};
 use roster::jobs::{Enqueue, Queue};
 use roster::storage::{Db, StorageError};
 use serde_json::{json, Value};
-
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const DAY: u64 = 86_400;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-/// The child: the fake Graph alone, printing its port.
-fn fake_graph_server() {
-    let rt = actix_web::rt::System::new();
-    rt.block_on(async {
-        let graph: fake_graph::Shared = Default::default();
-        // One fake for every user's mailbox: names need not be unique across them.
-        graph.lock().unwrap().many_mailboxes = true;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}/graph", listener.local_addr().unwrap());
-        println!("{}", listener.local_addr().unwrap().port());
-        let b = base.clone();
-        HttpServer::new(move || {
-            let (b1, b2) = (b.clone(), b.clone());
-            App::new()
-                .app_data(web::Data::new(graph.clone()))
-                .app_data(web::JsonConfig::default().limit(64 << 20))
-                .route(
-                    "/graph/v1.0/$batch",
-                    web::post().to(
-                        move |g: web::Data<fake_graph::Shared>, body: web::Json<Value>| {
-                            fake_graph::batch(g, body, b1.clone())
-                        },
-                    ),
-                )
-                .default_service(web::to(
-                    move |g: web::Data<fake_graph::Shared>, req: HttpRequest, body: web::Bytes| {
-                        fake_graph::mailbox(g, req, body, b2.clone())
-                    },
-                ))
-        })
-        .workers(2)
-        .listen(listener)
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
-    });
-}
-
-/// Roster's own CPU time so far (user + system).
-fn cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-/// (VmRSS, VmHWM) in MB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (kb("VmRSS:"), kb("VmHWM:"))
-}
-
-fn sql(db: &Db, q: String) {
-    db.run_sync(move |c| {
-        diesel::sql_query(q)
-            .execute(c)
-            .map_err(|e| StorageError::Unsupported(e.to_string()))
-    })
-    .unwrap();
-}
-
-fn count(db: &Db, from: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let q = format!("SELECT COUNT(*) AS n FROM {from}");
-    db.run_sync(move |c| {
-        diesel::sql_query(q)
-            .load::<N>(c)
-            .map_err(|e| StorageError::Unsupported(e.to_string()))
-    })
-    .unwrap()[0]
-        .n
-}
-
-fn text(db: &Db, q: &str) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct T {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        v: String,
-    }
-    let q = q.to_owned();
-    db.run_sync(move |c| {
-        diesel::sql_query(q)
-            .load::<T>(c)
-            .map_err(|e| StorageError::Unsupported(e.to_string()))
-    })
-    .unwrap()
-    .remove(0)
-    .v
-}
-
-const T0: &str = "2026-01-01T00:00:00.000Z";
 
 /// Accounts `from..to` of the org, each with a connected mailbox; their ids.
 fn seed_users(db: &Db, org: &str, profile: &str, from: usize, to: usize) -> Vec<String> {
@@ -226,19 +105,43 @@ fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
     }
 }
 
-/// Waits until `n` runs have finished; the time it took.
-async fn runs_finished(db: &Db, n: i64, started: Instant) -> Duration {
-    loop {
-        let done = count(db, "sync_runs WHERE finished IS NOT NULL");
-        if done >= n {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "{done} of {n} runs finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The child: the fake Graph alone, printing its port.
+fn fake_graph_server() {
+    let rt = actix_web::rt::System::new();
+    rt.block_on(async {
+        let graph: fake_graph::Shared = Default::default();
+        // One fake for every user's mailbox: names need not be unique across them.
+        graph.lock().unwrap().many_mailboxes = true;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}/graph", listener.local_addr().unwrap());
+        println!("{}", listener.local_addr().unwrap().port());
+        let b = base.clone();
+        HttpServer::new(move || {
+            let (b1, b2) = (b.clone(), b.clone());
+            App::new()
+                .app_data(web::Data::new(graph.clone()))
+                .app_data(web::JsonConfig::default().limit(64 << 20))
+                .route(
+                    "/graph/v1.0/$batch",
+                    web::post().to(
+                        move |g: web::Data<fake_graph::Shared>, body: web::Json<Value>| {
+                            fake_graph::batch(g, body, b1.clone())
+                        },
+                    ),
+                )
+                .default_service(web::to(
+                    move |g: web::Data<fake_graph::Shared>, req: HttpRequest, body: web::Bytes| {
+                        fake_graph::mailbox(g, req, body, b2.clone())
+                    },
+                ))
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    });
 }
 
 fn main() {

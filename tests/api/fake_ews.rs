@@ -68,6 +68,8 @@ pub struct EwsState {
     /// Mailboxes the server hosts.
     mailboxes: HashSet<String>,
     pub faults: EwsFaults,
+    /// Every address has a mailbox (the benchmark's thousands of users).
+    pub any_mailbox: bool,
     pub requests: u32,
     /// Operations seen, by name.
     pub operations: Vec<String>,
@@ -770,7 +772,7 @@ async fn endpoint(state: web::Data<Shared>, req: HttpRequest, body: String) -> H
                     None,
                 );
             }
-            if !st.mailboxes.contains(&smtp) {
+            if !st.any_mailbox && !st.mailboxes.contains(&smtp) {
                 return fault(
                     "ErrorNonExistentMailbox",
                     "The SMTP address has no mailbox associated with it.",

@@ -1,0 +1,106 @@
+//! What the sync benchmarks share: arguments, the process's CPU and memory, SQL on the
+//! benchmark's database, and waiting for runs.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use diesel::RunQueryDsl;
+use roster::storage::{Db, StorageError};
+
+pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const DAY: u64 = 86_400;
+
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+/// Roster's own CPU time so far (user + system).
+pub fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// (VmRSS, VmHWM) in MB.
+pub fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+pub fn sql(db: &Db, q: String) {
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .execute(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap();
+}
+
+pub fn count(db: &Db, from: &str) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let q = format!("SELECT COUNT(*) AS n FROM {from}");
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .load::<N>(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap()[0]
+        .n
+}
+
+pub fn text(db: &Db, q: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        v: String,
+    }
+    let q = q.to_owned();
+    db.run_sync(move |c| {
+        diesel::sql_query(q)
+            .load::<T>(c)
+            .map_err(|e| StorageError::Unsupported(e.to_string()))
+    })
+    .unwrap()
+    .remove(0)
+    .v
+}
+
+pub const T0: &str = "2026-01-01T00:00:00.000Z";
+
+/// Waits until `n` runs have finished; the time it took.
+pub async fn runs_finished(db: &Db, n: i64, started: Instant) -> Duration {
+    loop {
+        let done = count(db, "sync_runs WHERE finished IS NOT NULL");
+        if done >= n {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{done} of {n} runs finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
