@@ -12,6 +12,7 @@ use crate::connectors::ews::contacts::EwsContacts;
 use crate::connectors::ews::tasks::EwsTasks;
 use crate::connectors::microsoft::calendar::{Calendar, Window};
 use crate::connectors::microsoft::contacts::{ContactFolder, ContactMapping};
+use crate::connectors::microsoft::todo::TodoList;
 use crate::scim::resource::format_datetime;
 use crate::storage::accounts::AccountRow;
 use crate::storage::exchange::{self as store, InstallRow, UserRow};
@@ -21,8 +22,10 @@ use crate::sync::engine::{Conflict, Direction, Plan};
 
 /// The modules Roster syncs over EWS today.
 pub const EWS_MODULES: &[&str] = &["contacts", "tasks"];
-/// The modules Roster syncs over Graph today.
-pub const GRAPH_MODULES: &[&str] = &["contacts", "events"];
+/// The modules Roster syncs over Graph today: delegated, and app-only (To Do has no app-only
+/// access).
+pub const GRAPH_MODULES: &[&str] = &["contacts", "tasks", "events"];
+pub const APP_ONLY_MODULES: &[&str] = &["contacts", "events"];
 /// How far back tasks, events and mails reach (six months).
 const REACH_BACK: std::time::Duration = std::time::Duration::from_secs(183 * 86_400);
 
@@ -39,6 +42,7 @@ pub enum ExchangeCollection {
     EwsContacts(EwsContacts),
     EwsTasks(EwsTasks),
     GraphContacts(ContactFolder),
+    GraphTasks(TodoList),
     GraphEvents(Calendar),
 }
 
@@ -50,7 +54,8 @@ fn now() -> String {
 pub fn available(mode: Option<&str>) -> &'static [&'static str] {
     match mode {
         Some("ews_impersonation" | "ews_individual") => EWS_MODULES,
-        Some("graph_code" | "graph_client") => GRAPH_MODULES,
+        Some("graph_code") => GRAPH_MODULES,
+        Some("graph_client") => APP_ONLY_MODULES,
         _ => &[],
     }
 }
@@ -407,6 +412,11 @@ impl ExchangeService {
                 &self.settings.folder_name,
                 &marker,
                 ContactMapping::default(),
+            )),
+            "tasks" => ExchangeCollection::GraphTasks(TodoList::new(
+                api,
+                &self.settings.task_list_name,
+                &marker,
             )),
             "events" => ExchangeCollection::GraphEvents(Calendar::new(
                 api,

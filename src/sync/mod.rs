@@ -699,6 +699,9 @@ impl SyncService {
                 Ok((ExchangeCollection::GraphContacts(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }
+                Ok((ExchangeCollection::GraphTasks(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
                 Ok((ExchangeCollection::GraphEvents(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }

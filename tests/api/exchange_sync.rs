@@ -576,6 +576,11 @@ async fn sy5_exchange_online_by_authorization_code_syncs_through_the_users_own_m
         "end": {"date_time": start, "time_zone": "UTC"}});
     let (s, _) = api(&app, Method::POST, "/events", Some(event), &token).await;
     assert_eq!(s, StatusCode::CREATED);
+    let due = (chrono::Utc::now().date_naive() + chrono::Duration::days(2)).to_string();
+    let task =
+        json!({"subject": "Send the slides", "due": format!("{due}T16:00:00"), "priority": "high"});
+    let (s, _) = api(&app, Method::POST, "/tasks", Some(task), &token).await;
+    assert_eq!(s, StatusCode::CREATED);
     // The Microsoft 365 calendar sync is already on for this mailbox.
     crate::sync::turn(&app, &token, "calendar", true).await;
     crate::sync::runs_done(&app, &token, "calendar", 1).await;
@@ -628,6 +633,54 @@ async fn sy5_exchange_online_by_authorization_code_syncs_through_the_users_own_m
         1,
         "the event is in one calendar only"
     );
+    // Tasks go to a To Do list; one made in To Do comes back; a due time Roster had stays.
+    let run = module_runs_done(&app, &token, "tasks", 1).await;
+    assert_eq!(
+        (run["status"].as_str(), run["pushed_created"].as_i64()),
+        (Some("succeeded"), Some(1)),
+        "{run}"
+    );
+    let lists = fake.graph.lock().unwrap().containers("task");
+    assert_eq!(lists.len(), 1, "{lists:?}");
+    let sent = crate::sync::remote(&fake, "task");
+    assert_eq!(
+        (sent[0]["title"].as_str(), sent[0]["importance"].as_str()),
+        (Some("Send the slides"), Some("high"))
+    );
+    fake.graph.lock().unwrap().user_creates(
+        &lists[0].0,
+        "task",
+        json!({"title": "From To Do", "status": "inProgress",
+        "importance": "normal", "body": {"contentType": "text", "content": ""}}),
+    );
+    fake.graph.lock().unwrap().user_updates(
+        sent[0]["id"].as_str().unwrap(),
+        json!({"status": "completed"}),
+    );
+    let run = module_sync_now(&app, &token, "tasks", 1).await;
+    assert_eq!(
+        (
+            run["pulled_created"].as_i64(),
+            run["pulled_updated"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    let (_, page) = api(&app, Method::GET, "/tasks?count=100", None, &token).await;
+    let tasks = page["records"].as_array().unwrap();
+    let slides = tasks
+        .iter()
+        .find(|t| t["fields"]["subject"] == "Send the slides")
+        .unwrap();
+    assert_eq!(slides["fields"]["status"], "completed");
+    assert_eq!(
+        slides["fields"]["due"],
+        format!("{due}T16:00:00"),
+        "the time To Do cannot hold stays"
+    );
+    assert!(tasks
+        .iter()
+        .any(|t| t["fields"]["subject"] == "From To Do" && t["fields"]["status"] == "in_progress"));
 
     // The Microsoft 365 calendar sync off: Exchange takes the events over on the next run.
     crate::sync::turn(&app, &token, "calendar", false).await;

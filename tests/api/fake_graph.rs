@@ -199,10 +199,13 @@ impl GraphState {
         page_size: usize,
         base: &str,
     ) -> (u16, Value) {
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // To Do lists (`/me/todo/lists/…`) read like the other containers.
+        let parsed = path.replacen("/me/todo/lists", "/me/todoLists", 1);
+        let parts: Vec<&str> = parsed.trim_matches('/').split('/').collect();
         let (kind, items_word) = match parts.get(1) {
             Some(&"calendars") => ("event", "events"),
             Some(&"contactFolders") => ("contact", "contacts"),
+            Some(&"todoLists") => ("task", "tasks"),
             _ => return err(404, "ResourceNotFound"),
         };
         match (method, &parts[..]) {
@@ -257,7 +260,7 @@ impl GraphState {
             (_, ["me", _, id, ..]) if !self.live_container(id, kind) => {
                 err(404, "ErrorItemNotFound")
             }
-            ("GET", ["me", _, id, "calendarView" | "contacts", "delta"]) => {
+            ("GET", ["me", _, id, "calendarView" | "contacts" | "tasks", "delta"]) => {
                 self.delta(id, query, page_size, base, path)
             }
             ("GET", ["me", _, id, w]) if *w == items_word => {

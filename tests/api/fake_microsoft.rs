@@ -186,6 +186,10 @@ impl FakeMicrosoft {
                     web::route().to(graph_mailbox),
                 )
                 .route(
+                    "/graph/v1.0/me/todo{tail:.*}",
+                    web::route().to(graph_mailbox),
+                )
+                .route(
                     "/graph/v1.0/users/{user}/calendars{tail:.*}",
                     web::route().to(graph_user_mailbox),
                 )

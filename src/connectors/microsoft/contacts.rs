@@ -10,13 +10,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::calendar::{enc, KEY_PROPERTY};
-use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, Request};
+use super::items::Items;
+use super::outlook::{change_key, stamped_key, Outlook};
 use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+    Applied, ChangePage, Collection, RemoteItem, RemoteOp, RemoteResult,
 };
 use crate::connectors::slots::{keep_unheld, ContactSlots};
-
-const PAGE: u32 = 200;
 
 /// Graph `contact` properties that hold one string.
 const TEXT_PROPERTIES: [&str; 18] = [
@@ -339,6 +338,14 @@ impl ContactFolder {
         format!("/me/contactFolders/{}/contacts", enc(container))
     }
 
+    fn items(&self, container: &str) -> Items<'_, impl Fn(&Value) -> RemoteItem + Sync + '_> {
+        Items {
+            api: &self.api,
+            path: Self::contacts(container),
+            item: |c: &Value| self.item(c),
+        }
+    }
+
     fn item(&self, c: &Value) -> RemoteItem {
         RemoteItem {
             id: c["id"].as_str().unwrap_or_default().to_owned(),
@@ -390,90 +397,20 @@ impl Collection for ContactFolder {
     }
 
     async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        let url = match cursor {
-            Some(link) => link.to_owned(),
-            None => format!("{}/delta", Self::contacts(container)),
-        };
-        let page = self.api.call("GET", &url, None, Some(PAGE)).await?;
-        let changes = page["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| match c.get("@removed") {
-                Some(_) => Change::Removed {
-                    id: c["id"].as_str().unwrap_or_default().to_owned(),
-                },
-                None => Change::Upsert(self.item(c)),
-            })
-            .collect();
-        let next = next_of(&page)?;
-        Ok(ChangePage { changes, next })
+        self.items(container).changes(cursor).await
     }
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
-        let path = format!("{}/{}", Self::contacts(container), enc(id));
-        Ok(self.api.find(&path).await?.map(|c| self.item(&c)))
+        self.items(container).get(id).await
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        let path = format!(
-            "{}?{}",
-            Self::contacts(container),
-            stamped_filter(KEY_PROPERTY, op_key)
-        );
-        let page = self.api.call("GET", &path, None, None).await?;
-        Ok(page["value"]
-            .as_array()
-            .and_then(|v| v.first())
-            .map(|c| self.item(c)))
+        self.items(container).find_by_key(op_key).await
     }
 
     async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
-        let requests = ops
-            .iter()
-            .map(|op| match op {
-                RemoteOp::Create { op_key, fields } => {
-                    let mut body = self.mapping.to_graph(fields);
-                    body["singleValueExtendedProperties"] =
-                        json!([{"id": KEY_PROPERTY, "value": op_key}]);
-                    Request {
-                        method: "POST",
-                        path: Self::contacts(container),
-                        body: Some(body),
-                        if_match: None,
-                    }
-                }
-                RemoteOp::Update {
-                    id,
-                    change_key,
-                    fields,
-                } => Request {
-                    method: "PATCH",
-                    path: format!("{}/{}", Self::contacts(container), enc(id)),
-                    body: Some(self.mapping.to_graph(fields)),
-                    if_match: change_key.clone(),
-                },
-                RemoteOp::Delete { id } => Request {
-                    method: "DELETE",
-                    path: format!("{}/{}", Self::contacts(container), enc(id)),
-                    body: None,
-                    if_match: None,
-                },
-            })
-            .collect();
-        self.api
-            .batch(requests)
-            .await
-            .into_iter()
-            .zip(&ops)
-            .map(|(answer, op)| match (op, answer) {
-                (RemoteOp::Delete { .. }, Ok(_) | Err(RemoteError::NotFound)) => {
-                    Ok(Applied::Deleted)
-                }
-                (_, Ok(c)) => Ok(Applied::Written(self.item(&c))),
-                (_, Err(e)) => Err(e),
-            })
-            .collect()
+        let to_graph = |f: &Value| self.mapping.to_graph(f);
+        self.items(container).apply(&ops, &to_graph).await
     }
 }
 

@@ -5,9 +5,11 @@ pub mod calendar;
 pub mod contacts;
 mod graph;
 mod identity;
+mod items;
 pub mod outlook;
 mod recurrence;
 mod series;
+pub mod todo;
 
 use std::time::Duration;
 
