@@ -22,13 +22,11 @@ mod common;
 #[allow(dead_code)]
 mod fake_ews;
 
-use std::io::BufRead;
 use std::time::Instant;
 
-use common::{arg, count, cpu, memory, runs_finished, sql, text, DAY, KEY, T0};
+use common::{arg, count, cpu, enable, memory, runs_finished, sql, text, KEY, T0};
 use roster::config::{SecretString, Settings};
-use roster::jobs::{Enqueue, Queue};
-use roster::storage::{Db, StorageError};
+use roster::storage::Db;
 use serde_json::json;
 
 /// The child: the fake Exchange Server alone, printing its URL.
@@ -76,35 +74,6 @@ fn install(db: &Db, org: &str, ews: &str) {
     sql(db, format!("INSERT INTO exchange_installs (org_id, scope, profile_ids, auth_mode, ews_url, service_email, service_domain, tenant_id, client_id, secret, authorized_by, authorized_at, defaults, installed_by, installed_at, updated) VALUES ('{org}', 'all', '[]', 'ews_impersonation', '{ews}', 'svc-roster@bench.example', 'CORP', NULL, NULL, '{sealed}', 'bench', '{T0}', '{defaults}', 'bench', '{T0}', '{T0}')"));
 }
 
-/// Turns `module` on for these accounts, their first runs due now.
-fn enable(db: &Db, org: &str, accounts: &[String], module: &str) {
-    let conns: Vec<String> = accounts
-        .iter()
-        .map(|_| uuid::Uuid::now_v7().to_string())
-        .collect();
-    for (chunk, accs) in conns.chunks(500).zip(accounts.chunks(500)) {
-        let rows: Vec<String> = chunk
-            .iter()
-            .zip(accs)
-            .map(|(id, acc)| format!("('{id}', '{org}', '{acc}', 'exchange', '{module}', 'active', NULL, NULL, 1, NULL, 'roster_wins', NULL, NULL, 0, NULL, false, NULL, NULL, NULL, NULL, '{T0}', '{T0}')"))
-            .collect();
-        sql(db, format!("INSERT INTO sync_connections (id, org_id, account_id, provider, module, state, state_reason, container_id, generation, mapping, conflict, remote_cursor, pending_cursor, round_id, round_started, initial_done, initial_cutoff, watermark, last_run, last_success, created, updated) VALUES {}", rows.join(", ")));
-    }
-    let d = db.dialect();
-    db.run_sync(move |c| {
-        for id in &conns {
-            let job = Enqueue::new(
-                "sync.run",
-                json!({"connection_id": id, "every_seconds": DAY}),
-            )
-            .key(id);
-            Queue::enqueue_in(c, d, &job)?;
-        }
-        Ok::<_, StorageError>(())
-    })
-    .unwrap();
-}
-
 fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
     let soon = chrono::Utc::now().date_naive();
     for start in (0..n).step_by(1000) {
@@ -138,16 +107,7 @@ fn main() {
 async fn bench() {
     let users: usize = arg("--users").map(|n| n.parse().unwrap()).unwrap_or(1_000);
     let workers: usize = arg("--workers").map(|n| n.parse().unwrap()).unwrap_or(8);
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("--fake-ews")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ews = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ews)
-        .unwrap();
-    let ews = ews.trim().to_owned();
+    let (mut child, ews) = common::child("--fake-ews");
 
     let dir = tempfile::tempdir().unwrap();
     let url = arg("--database-url")
@@ -185,7 +145,7 @@ async fn bench() {
     seed_records(&db, &org, &owner, "task", 5_000);
     for (module, items, before) in [("contacts", 10_000.0, 0), ("tasks", 5_000.0, 1)] {
         let (c0, t) = (cpu(), Instant::now());
-        enable(&db, &org, std::slice::from_ref(&owner), module);
+        enable(&db, &org, std::slice::from_ref(&owner), "exchange", module);
         let took = runs_finished(&db, before + 1, t).await;
         let used = cpu() - c0;
         let pushed = count(&db, &format!("sync_runs WHERE pushed_created = {items}"));
@@ -200,8 +160,8 @@ async fn bench() {
     // 2. An impersonation org of many users, contacts and tasks on.
     let accounts = seed_accounts(&db, &org, &profile, 1, users + 1);
     let (c0, t) = (cpu(), Instant::now());
-    enable(&db, &org, &accounts, "contacts");
-    enable(&db, &org, &accounts, "tasks");
+    enable(&db, &org, &accounts, "exchange", "contacts");
+    enable(&db, &org, &accounts, "exchange", "tasks");
     let runs = 2 * users as i64;
     let took = runs_finished(&db, 2 + runs, t).await;
     println!(

@@ -20,14 +20,12 @@ mod common;
 #[allow(dead_code)]
 mod fake_graph;
 
-use std::io::BufRead;
 use std::time::Instant;
 
 use actix_web::{web, App, HttpRequest, HttpServer};
-use common::{arg, count, cpu, memory, runs_finished, sql, text, DAY, KEY, T0};
+use common::{arg, count, cpu, enable, memory, runs_finished, sql, text, KEY, T0};
 use roster::config::{SecretString, Settings};
-use roster::jobs::{Enqueue, Queue};
-use roster::storage::{Db, StorageError};
+use roster::storage::Db;
 use serde_json::{json, Value};
 
 /// Accounts `from..to` of the org, each with a connected mailbox; their ids.
@@ -55,37 +53,6 @@ fn seed_users(db: &Db, org: &str, profile: &str, from: usize, to: usize) -> Vec<
         sql(db, format!("INSERT INTO mailbox_connections (account_id, org_id, provider, tenant_id, object_id, email, scopes, refresh_token, access_token, access_expires, status, status_reason, token_version, created, updated) VALUES {}", mailboxes.join(", ")));
     }
     ids
-}
-
-/// Turns `module` on for these accounts, their first runs due now; the connection ids.
-fn enable(db: &Db, org: &str, accounts: &[String], module: &str) -> Vec<String> {
-    let conns: Vec<String> = accounts
-        .iter()
-        .map(|_| uuid::Uuid::now_v7().to_string())
-        .collect();
-    for (chunk, accs) in conns.chunks(500).zip(accounts.chunks(500)) {
-        let rows: Vec<String> = chunk
-            .iter()
-            .zip(accs)
-            .map(|(id, acc)| format!("('{id}', '{org}', '{acc}', 'microsoft', '{module}', 'active', NULL, NULL, 1, NULL, 'roster_wins', NULL, NULL, 0, NULL, false, NULL, NULL, NULL, NULL, '{T0}', '{T0}')"))
-            .collect();
-        sql(db, format!("INSERT INTO sync_connections (id, org_id, account_id, provider, module, state, state_reason, container_id, generation, mapping, conflict, remote_cursor, pending_cursor, round_id, round_started, initial_done, initial_cutoff, watermark, last_run, last_success, created, updated) VALUES {}", rows.join(", ")));
-    }
-    let d = db.dialect();
-    let ids = conns.clone();
-    db.run_sync(move |c| {
-        for id in &ids {
-            let job = Enqueue::new(
-                "sync.run",
-                json!({"connection_id": id, "every_seconds": DAY}),
-            )
-            .key(id);
-            Queue::enqueue_in(c, d, &job)?;
-        }
-        Ok::<_, StorageError>(())
-    })
-    .unwrap();
-    conns
 }
 
 fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
@@ -159,16 +126,8 @@ fn main() {
 async fn bench() {
     let users: usize = arg("--users").map(|n| n.parse().unwrap()).unwrap_or(10_000);
     let workers: usize = arg("--workers").map(|n| n.parse().unwrap()).unwrap_or(8);
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("--fake-graph")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let graph = format!("http://127.0.0.1:{}/graph", port.trim());
+    let (mut child, port) = common::child("--fake-graph");
+    let graph = format!("http://127.0.0.1:{port}/graph");
 
     let dir = tempfile::tempdir().unwrap();
     let url =
@@ -209,7 +168,7 @@ async fn bench() {
     seed_records(&db, &org, &owner, "contact", 10_000);
     for (module, items, before) in [("calendar", 5_000.0, 0), ("contacts", 10_000.0, 1)] {
         let (c0, t) = (cpu(), Instant::now());
-        enable(&db, &org, std::slice::from_ref(&owner), module);
+        enable(&db, &org, std::slice::from_ref(&owner), "microsoft", module);
         let took = runs_finished(&db, before + 1, t).await;
         let used = cpu() - c0;
         let pushed = count(&db, &format!("sync_runs WHERE pushed_created = {items}"));
@@ -229,7 +188,7 @@ async fn bench() {
         t.elapsed().as_secs_f64()
     );
     let (c0, t) = (cpu(), Instant::now());
-    enable(&db, &org, &accounts, "calendar");
+    enable(&db, &org, &accounts, "microsoft", "calendar");
     let took = runs_finished(&db, 2 + users as i64, t).await;
     println!(
         "{users} first calendar runs (each creates its calendar): {:.1} s, Roster CPU {:.2} ms per user",

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
+use roster::jobs::{Enqueue, Queue};
 use roster::storage::{Db, StorageError};
+use serde_json::json;
 
 pub const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const DAY: u64 = 86_400;
@@ -103,4 +105,57 @@ pub async fn runs_finished(db: &Db, n: i64, started: Instant) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Turns `provider`'s `module` on for these accounts, their first runs due now; the connection ids.
+pub fn enable(
+    db: &Db,
+    org: &str,
+    accounts: &[String],
+    provider: &str,
+    module: &str,
+) -> Vec<String> {
+    let conns: Vec<String> = accounts
+        .iter()
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    for (chunk, accs) in conns.chunks(500).zip(accounts.chunks(500)) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .zip(accs)
+            .map(|(id, acc)| format!("('{id}', '{org}', '{acc}', '{provider}', '{module}', 'active', NULL, NULL, 1, NULL, 'roster_wins', NULL, NULL, 0, NULL, false, NULL, NULL, NULL, NULL, '{T0}', '{T0}')"))
+            .collect();
+        sql(db, format!("INSERT INTO sync_connections (id, org_id, account_id, provider, module, state, state_reason, container_id, generation, mapping, conflict, remote_cursor, pending_cursor, round_id, round_started, initial_done, initial_cutoff, watermark, last_run, last_success, created, updated) VALUES {}", rows.join(", ")));
+    }
+    let d = db.dialect();
+    let ids = conns.clone();
+    db.run_sync(move |c| {
+        for id in &ids {
+            let job = Enqueue::new(
+                "sync.run",
+                json!({"connection_id": id, "every_seconds": DAY}),
+            )
+            .key(id);
+            Queue::enqueue_in(c, d, &job)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .unwrap();
+    conns
+}
+
+/// This benchmark's binary started again with `flag` (its fake server), and the first line it
+/// prints (where the fake listens).
+pub fn child(flag: &str) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg(flag)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
 }

@@ -65,6 +65,34 @@ pub fn time_zone(name: &str) -> Option<chrono_tz::Tz> {
     })
 }
 
+/// A rule as the `rrule` crate reads it (an `RRULE:` prefix allowed), and the series' first
+/// start in its zone.
+fn read_rule(
+    rule: &str,
+    start: NaiveDateTime,
+    zone: chrono_tz::Tz,
+) -> Result<
+    (
+        rrule::RRule<rrule::Unvalidated>,
+        chrono::DateTime<rrule::Tz>,
+    ),
+    String,
+> {
+    let rule = rule.trim();
+    let rule = rule
+        .strip_prefix("RRULE:")
+        .or_else(|| rule.strip_prefix("rrule:"))
+        .unwrap_or(rule);
+    let parsed: rrule::RRule<rrule::Unvalidated> = rule
+        .parse()
+        .map_err(|e: rrule::RRuleError| format!("recurrence is not a valid RRULE: {e}"))?;
+    let first = rrule::Tz::Tz(zone)
+        .from_local_datetime(&start)
+        .earliest()
+        .ok_or("recurrence starts at a time its zone skips")?;
+    Ok((parsed, first))
+}
+
 /// Checks an RFC 5545 recurrence rule (section 3.3.10) against the series' first start, as the
 /// `rrule` crate reads it: known parts, each once, valid values, `UNTIL` and `COUNT` not both.
 pub fn check_rrule(rule: &str, start: NaiveDateTime, zone: chrono_tz::Tz) -> Result<(), String> {
@@ -73,18 +101,7 @@ pub fn check_rrule(rule: &str, start: NaiveDateTime, zone: chrono_tz::Tz) -> Res
     if rule.is_empty() || rule.len() > 1024 || !rule.is_ascii() {
         return Err("recurrence is an RFC 5545 RRULE of at most 1024 ASCII characters".into());
     }
-    let rule = rule
-        .strip_prefix("RRULE:")
-        .or_else(|| rule.strip_prefix("rrule:"))
-        .unwrap_or(rule);
-    let parsed: rrule::RRule<rrule::Unvalidated> = rule
-        .parse()
-        .map_err(|e: rrule::RRuleError| format!("recurrence is not a valid RRULE: {e}"))?;
-    let zone = rrule::Tz::Tz(zone);
-    let first = zone
-        .from_local_datetime(&start)
-        .earliest()
-        .ok_or("recurrence starts at a time its zone skips")?;
+    let (parsed, first) = read_rule(rule, start, zone)?;
     parsed
         .validate(first)
         .map(|_| ())
@@ -102,19 +119,8 @@ pub fn occurrence_dates(
     to: NaiveDate,
     limit: u16,
 ) -> Result<Vec<NaiveDate>, String> {
-    let rule = rule.trim();
-    let rule = rule
-        .strip_prefix("RRULE:")
-        .or_else(|| rule.strip_prefix("rrule:"))
-        .unwrap_or(rule);
-    let parsed: rrule::RRule<rrule::Unvalidated> = rule
-        .parse()
-        .map_err(|e: rrule::RRuleError| format!("recurrence is not a valid RRULE: {e}"))?;
+    let (parsed, first) = read_rule(rule, start, zone)?;
     let tz = rrule::Tz::Tz(zone);
-    let first = tz
-        .from_local_datetime(&start)
-        .earliest()
-        .ok_or("recurrence starts at a time its zone skips")?;
     let at = |d: NaiveDate| {
         tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
             .earliest()

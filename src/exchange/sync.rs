@@ -108,30 +108,15 @@ fn microsoft_twin(module: &str) -> Option<&'static str> {
 }
 
 fn new_connection(account: &AccountRow, module: &str, conflict: &str, at: &str) -> ConnectionRow {
-    ConnectionRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: account.org_id.clone(),
-        account_id: account.id.clone(),
-        provider: PROVIDER.into(),
-        module: module.into(),
-        state: "active".into(),
-        state_reason: None,
-        container_id: None,
-        generation: 1,
-        mapping: None,
-        conflict: conflict.into(),
-        remote_cursor: None,
-        pending_cursor: None,
-        round_id: 0,
-        round_started: None,
-        initial_done: false,
-        initial_cutoff: None,
-        watermark: None,
-        last_run: None,
-        last_success: None,
-        created: at.to_owned(),
-        updated: at.to_owned(),
-    }
+    ConnectionRow::fresh(
+        &account.org_id,
+        &account.id,
+        PROVIDER,
+        module,
+        "active",
+        conflict,
+        at,
+    )
 }
 
 fn conflict_name(c: ConflictRule) -> &'static str {

@@ -93,6 +93,44 @@ fn connection_values(q: &mut Sql, r: &ConnectionRow) {
     q.text(&r.created).push(", ").text(&r.updated);
 }
 
+impl ConnectionRow {
+    /// A connection never synced yet, of an account, through `provider`, for `module`.
+    pub fn fresh(
+        org_id: &str,
+        account_id: &str,
+        provider: &str,
+        module: &str,
+        state: &str,
+        conflict: &str,
+        at: &str,
+    ) -> ConnectionRow {
+        ConnectionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: org_id.to_owned(),
+            account_id: account_id.to_owned(),
+            provider: provider.into(),
+            module: module.into(),
+            state: state.into(),
+            state_reason: None,
+            container_id: None,
+            generation: 1,
+            mapping: None,
+            conflict: conflict.into(),
+            remote_cursor: None,
+            pending_cursor: None,
+            round_id: 0,
+            round_started: None,
+            initial_done: false,
+            initial_cutoff: None,
+            watermark: None,
+            last_run: None,
+            last_success: None,
+            created: at.to_owned(),
+            updated: at.to_owned(),
+        }
+    }
+}
+
 pub fn insert_connection(conn: &mut AnyConnection, r: &ConnectionRow) -> StorageResult<()> {
     let mut q = Sql::new("INSERT INTO sync_connections (");
     q.push(CONNECTION_COLUMNS).push(") VALUES (");

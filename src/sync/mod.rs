@@ -900,30 +900,15 @@ pub(crate) fn container_marker(conn: &ConnectionRow) -> String {
 
 /// A connection never synced yet.
 fn new_connection(a: &Actor, module: Module, state: &str, at: &str) -> ConnectionRow {
-    ConnectionRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: a.org_id.clone(),
-        account_id: a.account_id.clone(),
-        provider: PROVIDER.into(),
-        module: module.as_str().into(),
-        state: state.into(),
-        state_reason: None,
-        container_id: None,
-        generation: 1,
-        mapping: None,
-        conflict: "roster_wins".into(),
-        remote_cursor: None,
-        pending_cursor: None,
-        round_id: 0,
-        round_started: None,
-        initial_done: false,
-        initial_cutoff: None,
-        watermark: None,
-        last_run: None,
-        last_success: None,
-        created: at.to_owned(),
-        updated: at.to_owned(),
-    }
+    ConnectionRow::fresh(
+        &a.org_id,
+        &a.account_id,
+        PROVIDER,
+        module.as_str(),
+        state,
+        "roster_wins",
+        at,
+    )
 }
 
 fn mapping_of(c: &ConnectionRow) -> ContactMapping {

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-async fn ex(
+/// A call to `/admin/v1/exchange{path}`.
+pub async fn ex(
     app: &TestApp,
     method: Method,
     path: &str,

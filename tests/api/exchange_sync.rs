@@ -8,22 +8,10 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::exchange::ex;
 use crate::fake_ews::FakeEws;
 use crate::helpers::TestApp;
 use crate::sync::api;
-
-async fn ex(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    token: &str,
-) -> (StatusCode, Value) {
-    let r = app
-        .admin(method, &format!("/exchange{path}"), body, Some(token))
-        .await;
-    (r.status, r.body)
-}
 
 async fn my_id(app: &TestApp, token: &str) -> String {
     let me = app.admin(Method::GET, "/me", None, Some(token)).await;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::calendar::{enc, KEY_PROPERTY};
-use super::items::Items;
+use super::items::{read_through_items, Items};
 use super::outlook::{change_key, stamped_key, Outlook};
 use crate::connectors::collection::{
     Applied, ChangePage, Collection, RemoteItem, RemoteOp, RemoteResult,
@@ -396,17 +396,7 @@ impl Collection for ContactFolder {
             .await
     }
 
-    async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        self.items(container).changes(cursor).await
-    }
-
-    async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
-        self.items(container).get(id).await
-    }
-
-    async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        self.items(container).find_by_key(op_key).await
-    }
+    read_through_items!();
 
     async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
         let to_graph = |f: &Value| self.mapping.to_graph(f);

@@ -113,3 +113,26 @@ impl<F: Fn(&Value) -> RemoteItem + Sync> Items<'_, F> {
             .collect()
     }
 }
+
+/// The reading methods of a [`Collection`](crate::connectors::collection::Collection) whose
+/// `self.items(container)` gives its [`Items`].
+macro_rules! read_through_items {
+    () => {
+        async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
+            self.items(container).changes(cursor).await
+        }
+
+        async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
+            self.items(container).get(id).await
+        }
+
+        async fn find_by_key(
+            &self,
+            container: &str,
+            op_key: &str,
+        ) -> RemoteResult<Option<RemoteItem>> {
+            self.items(container).find_by_key(op_key).await
+        }
+    };
+}
+pub(super) use read_through_items;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::calendar::enc;
 use super::calendar::KEY_PROPERTY;
-use super::items::Items;
+use super::items::{read_through_items, Items};
 use super::outlook::{change_key, stamped_key, Outlook};
 use crate::connectors::collection::{
     replace_mapped, Applied, ChangePage, Collection, PullMerge, RemoteItem, RemoteOp, RemoteResult,
@@ -147,17 +147,7 @@ impl Collection for TodoList {
             .await
     }
 
-    async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        self.items(container).changes(cursor).await
-    }
-
-    async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
-        self.items(container).get(id).await
-    }
-
-    async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        self.items(container).find_by_key(op_key).await
-    }
+    read_through_items!();
 
     async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
         self.items(container).apply(&ops, &to_graph).await
