@@ -54,27 +54,27 @@ macro_rules! typed_kind {
                 pub next_cursor: Option<String>,
             }
 
-            #[utoipa::path(get, path = $list, tag = $tag, params(ListParams),
+            #[utoipa::path(get, path = $list, tag = $tag, operation_id = concat!("list_", stringify!($module)), params(ListParams),
                 responses((status = 200, body = $page, description = "the caller's records in change order")),
                 security(("admin" = [])))]
             pub async fn list(state: web::Data<AppState>, who: AdminPrincipal, q: web::Query<ListParams>) -> Answer {
                 list_kind(state, who, $kind, q).await
             }
 
-            #[utoipa::path(post, path = $list, tag = $tag, request_body = $fields,
+            #[utoipa::path(post, path = $list, tag = $tag, operation_id = concat!("create_", stringify!($module)), request_body = $fields,
                 responses((status = 201, body = $record), (status = 400, description = "a field that is not valid, named")),
                 security(("admin" = [])))]
             pub async fn create(state: web::Data<AppState>, who: AdminPrincipal, body: web::Json<Value>) -> Answer {
                 create_kind(state, who, $kind, body).await
             }
 
-            #[utoipa::path(get, path = $one, tag = $tag,
+            #[utoipa::path(get, path = $one, tag = $tag, operation_id = concat!("get_", stringify!($module)),
                 responses((status = 200, body = $record), (status = 404)), security(("admin" = [])))]
             pub async fn get(state: web::Data<AppState>, who: AdminPrincipal, id: web::Path<String>) -> Answer {
                 get_kind(state, who, $kind, id).await
             }
 
-            #[utoipa::path(put, path = $one, tag = $tag, request_body = $fields,
+            #[utoipa::path(put, path = $one, tag = $tag, operation_id = concat!("replace_", stringify!($module)), request_body = $fields,
                 responses((status = 200, body = $record), (status = 412, description = "If-Match names an older version")),
                 security(("admin" = [])))]
             pub async fn replace(
@@ -87,20 +87,20 @@ macro_rules! typed_kind {
                 replace_kind(state, who, $kind, req, id, body).await
             }
 
-            #[utoipa::path(delete, path = $one, tag = $tag,
+            #[utoipa::path(delete, path = $one, tag = $tag, operation_id = concat!("delete_", stringify!($module)),
                 responses((status = 204, description = "deleted; a tombstone stays for sync")), security(("admin" = [])))]
             pub async fn delete(state: web::Data<AppState>, who: AdminPrincipal, id: web::Path<String>) -> Answer {
                 delete_kind(state, who, $kind, id).await
             }
 
-            #[utoipa::path(post, path = $import, tag = $tag, request_body = Import,
+            #[utoipa::path(post, path = $import, tag = $tag, operation_id = concat!("import_", stringify!($module)), request_body = Import,
                 responses((status = 201, body = [$record], description = "stored with source import (not synced to calendars)")),
                 security(("admin" = [])))]
             pub async fn import(state: web::Data<AppState>, who: AdminPrincipal, body: web::Json<Import>) -> Answer {
                 import_kind(state, who, $kind, body).await
             }
 
-            #[utoipa::path(post, path = $mass, tag = $tag, request_body = MassUpdate,
+            #[utoipa::path(post, path = $mass, tag = $tag, operation_id = concat!("mass_update_", stringify!($module)), request_body = MassUpdate,
                 responses((status = 200, body = [$record], description = "all updated (source mass_update) or none")),
                 security(("admin" = [])))]
             pub async fn mass_update(state: web::Data<AppState>, who: AdminPrincipal, body: web::Json<MassUpdate>) -> Answer {

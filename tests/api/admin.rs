@@ -854,6 +854,16 @@ async fn org2_openapi_document_lists_every_endpoint() {
         );
     }
     assert!(paths.get("/api/v1/{collection}").is_none());
+    // Operation ids are unique (OpenAPI 3.1, which .ci/openapi.py also checks).
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "duplicate operationIds");
     for path in [
         "/api/v1/me/exchange",
         "/admin/v1/exchange",
