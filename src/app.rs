@@ -380,6 +380,7 @@ pub fn start(mut settings: Settings) -> anyhow::Result<Running> {
         secrets_for_exchange,
         crate::exchange::ExchangeSettings {
             ews_url: settings.exchange_ews_url.clone(),
+            autodiscover_url: settings.exchange_autodiscover_url.clone(),
             graph_url: settings
                 .exchange_graph_url
                 .clone()

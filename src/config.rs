@@ -129,6 +129,10 @@ pub struct Settings {
     /// The Exchange Server EWS endpoint (`https://host/EWS/Exchange.asmx`) an Exchange
     /// authorization uses when the admin gives none.
     pub exchange_ews_url: Option<String>,
+    /// The Autodiscover endpoint asked for the EWS URL when neither the admin nor
+    /// `exchange_ews_url` gives one; unset: the service account's domain and `autodiscover.`
+    /// that domain.
+    pub exchange_autodiscover_url: Option<String>,
     /// Microsoft Graph for Exchange Online; unset: `microsoft_graph_url`.
     pub exchange_graph_url: Option<String>,
     /// The contact folder, calendar and mail folder the Exchange extension creates in each
@@ -196,6 +200,7 @@ impl Default for Settings {
             sync_calendar_name: "Roster".into(),
             sync_contacts_folder: "Roster Contacts".into(),
             exchange_ews_url: None,
+            exchange_autodiscover_url: None,
             exchange_graph_url: None,
             exchange_folder_name: "Roster".into(),
             exchange_task_list_name: "Roster".into(),
@@ -340,6 +345,7 @@ impl Settings {
             ("microsoft_graph_url", &graph),
             ("terms_url", &self.terms_url),
             ("exchange_ews_url", &self.exchange_ews_url),
+            ("exchange_autodiscover_url", &self.exchange_autodiscover_url),
             ("exchange_graph_url", &self.exchange_graph_url),
         ] {
             if let Some(url) = url {

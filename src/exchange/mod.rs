@@ -35,6 +35,8 @@ const AUDIT_DAYS: i64 = 30;
 pub struct ExchangeSettings {
     /// The EWS endpoint used when the admin gives none.
     pub ews_url: Option<String>,
+    /// The Autodiscover endpoint asked when neither gives one.
+    pub autodiscover_url: Option<String>,
     pub graph_url: String,
     pub folder_name: String,
     pub task_list_name: String,
@@ -161,7 +163,8 @@ impl ExchangeService {
                     "Roster already reaches Exchange by {mode}; the mode is chosen once: revoke (POST /admin/v1/exchange/revoke), then authorize again"
                 )));
             }
-            self.authorize(&mut row, auth, actor, &at)?;
+            let ews_url = self.checked_ews_url(auth).await?;
+            self.authorize(&mut row, auth, ews_url, actor, &at)?;
             authorized = Some(auth.mode());
         }
         let mut defaults = match &input.defaults {
@@ -204,27 +207,108 @@ impl ExchangeService {
         Ok(InstallView::of(Some(&row)))
     }
 
-    /// Checks an authorization and writes it into `row`, secrets sealed.
+    /// The EWS URL of an EWS authorization: the admin's, else `exchange_ews_url`, else (with
+    /// the service account's credentials) Autodiscover's; the service account's credentials are
+    /// checked against it. None for the Graph modes.
+    async fn checked_ews_url(&self, auth: &AuthInput) -> OrgResult<Option<String>> {
+        use crate::connectors::collection::RemoteError;
+        use crate::connectors::ews::{autodiscover, client};
+        valid(auth)?;
+        if let AuthInput::EwsImpersonation { email, .. } = auth {
+            if !crate::org::looks_like_email(email) {
+                return Err(OrgError::Invalid(
+                    "email is the service account's address".into(),
+                ));
+            }
+        }
+        let (given, service) = match auth {
+            AuthInput::EwsImpersonation {
+                ews_url,
+                email,
+                password,
+                domain,
+            } => (
+                ews_url.clone(),
+                Some((email.as_str(), password.as_str(), domain.as_deref())),
+            ),
+            AuthInput::EwsIndividual { ews_url } => (ews_url.clone(), None),
+            _ => return Ok(None),
+        };
+        let url = match (given.or_else(|| self.settings.ews_url.clone()), service) {
+            (Some(url), _) => url,
+            (None, Some((email, password, domain))) => {
+                let candidates = match &self.settings.autodiscover_url {
+                    Some(u) => vec![u.clone()],
+                    None => autodiscover::candidates(email),
+                };
+                let login = client::login(email, domain);
+                autodiscover::ews_url(&self.http, &candidates, &login, password, email)
+                    .await
+                    .map_err(|e| match e {
+                        RemoteError::Unauthorized(m) => OrgError::Invalid(m),
+                        other => OrgError::Unavailable(format!(
+                            "Autodiscover found no EWS URL for {email} ({other}); give ews_url"
+                        )),
+                    })?
+            }
+            (None, None) => {
+                return Err(OrgError::Invalid(
+                    "ews_url is required (the server's https://host/EWS/Exchange.asmx), or set exchange_ews_url"
+                        .into(),
+                ))
+            }
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(OrgError::Invalid("ews_url starts with https://".into()));
+        }
+        if let Some((email, password, domain)) = service {
+            // The service account signs in to its own mailbox: a refused password is said now.
+            let ews = client::Ews::new(
+                self.http.clone(),
+                client::EwsAccess {
+                    url: url.clone(),
+                    login: client::login(email, domain),
+                    password: password.to_owned(),
+                    mailbox: None,
+                    max_wait: std::time::Duration::from_secs(5),
+                },
+            );
+            let probe = crate::connectors::ews::soap::Op::GetFolder {
+                shape: crate::connectors::ews::soap::Shape::ids(),
+                folders: crate::connectors::ews::soap::FolderRefs {
+                    folders: vec![crate::connectors::ews::soap::FolderRef::Distinguished {
+                        id: "msgfolderroot",
+                    }],
+                },
+            };
+            match ews.one(&probe).await {
+                // A service account without a mailbox of its own is fine.
+                Ok(_) | Err(RemoteError::Forbidden(_)) | Err(RemoteError::NotFound) => {}
+                Err(RemoteError::Unauthorized(_)) => {
+                    return Err(OrgError::Invalid(
+                        "Exchange refused the service account's user name or password".into(),
+                    ))
+                }
+                Err(e) => {
+                    return Err(OrgError::Unavailable(format!(
+                        "Exchange could not be reached at {url} to check the service account: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(Some(url))
+    }
+
+    /// Writes an authorization into `row`, secrets sealed.
     fn authorize(
         &self,
         row: &mut InstallRow,
         auth: &AuthInput,
+        ews_url: Option<String>,
         actor: &Actor,
         at: &str,
     ) -> OrgResult<()> {
         valid(auth)?;
-        let ews_url = |given: &Option<String>| -> OrgResult<String> {
-            let url = given
-                .clone()
-                .or_else(|| self.settings.ews_url.clone())
-                .ok_or_else(|| {
-                    OrgError::Invalid("ews_url is required (the server's https://host/EWS/Exchange.asmx), or set exchange_ews_url".into())
-                })?;
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(OrgError::Invalid("ews_url starts with https://".into()));
-            }
-            Ok(url)
-        };
         let seal = |s: &str| {
             self.secrets
                 .seal(s.as_bytes())
@@ -232,23 +316,18 @@ impl ExchangeService {
         };
         match auth {
             AuthInput::EwsImpersonation {
-                ews_url: url,
                 email,
                 password,
                 domain,
+                ..
             } => {
-                if !crate::org::looks_like_email(email) {
-                    return Err(OrgError::Invalid(
-                        "email is the service account's address".into(),
-                    ));
-                }
-                row.ews_url = Some(ews_url(url)?);
+                row.ews_url = ews_url;
                 row.service_email = Some(email.clone());
                 row.service_domain = domain.clone().filter(|d| !d.trim().is_empty());
                 row.secret = Some(seal(password)?);
             }
-            AuthInput::EwsIndividual { ews_url: url } => {
-                row.ews_url = Some(ews_url(url)?);
+            AuthInput::EwsIndividual { .. } => {
+                row.ews_url = ews_url;
             }
             AuthInput::GraphCode {} => {
                 if !self.settings.microsoft_app {

@@ -219,7 +219,22 @@ async fn sy4_an_admin_installs_for_admins_all_or_profiles_and_switches_covered_u
 async fn sy5_the_authorization_is_chosen_once_sealed_and_revoke_stops_every_exchange_sync() {
     let app = TestApp::spawn().await;
     let owner = app.owner().await;
-    let ews = json!({"mode": "ews_impersonation", "ews_url": "https://mail.example.com/EWS/Exchange.asmx",
+    let fake = crate::fake_ews::FakeEws::start().await;
+    fake.impersonator("CORP\\svc-roster", "S3cret-service-pass");
+    // A password Exchange refuses is said at once.
+    let wrong = json!({"mode": "ews_impersonation", "ews_url": fake.url,
+        "email": "svc-roster@example.com", "password": "not-it", "domain": "CORP"});
+    let (s, why) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": wrong})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+    assert!(why["detail"].as_str().unwrap().contains("refused"), "{why}");
+    let ews = json!({"mode": "ews_impersonation", "ews_url": fake.url,
         "email": "svc-roster@example.com", "password": "S3cret-service-pass", "domain": "CORP"});
     let (s, body) = ex(
         &app,
@@ -369,6 +384,32 @@ async fn sy5_the_authorization_is_chosen_once_sealed_and_revoke_stops_every_exch
         Method::PUT,
         "",
         Some(json!({"scope": "all", "auth": {"mode": "carrier_pigeon"}})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+}
+
+#[tokio::test]
+async fn sy5_without_an_ews_url_autodiscover_finds_it_with_the_service_account() {
+    let fake = crate::fake_ews::FakeEws::start().await;
+    fake.impersonator("svc@example.com", "svc-pass");
+    let autodiscover = fake.autodiscover_url.clone();
+    let app = TestApp::spawn_with(|s| s.exchange_autodiscover_url = Some(autodiscover)).await;
+    let owner = app.owner().await;
+    let auth = |password: &str| json!({"scope": "all", "auth": {"mode": "ews_impersonation", "email": "svc@example.com", "password": password}});
+    let (s, why) = ex(&app, Method::PUT, "", Some(auth("wrong")), &owner).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{why}");
+    let (s, body) = ex(&app, Method::PUT, "", Some(auth("svc-pass")), &owner).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["auth"]["ews_url"], fake.url, "{body}");
+    // Each user's own credentials: Autodiscover has none to ask with, so the URL is needed.
+    ex(&app, Method::POST, "/revoke", None, &owner).await;
+    let (s, why) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": {"mode": "ews_individual"}})),
         &owner,
     )
     .await;

@@ -42,14 +42,48 @@ async fn module_runs_done(app: &TestApp, token: &str, module: &str, n: usize) ->
     }
 }
 
-async fn sync_now(app: &TestApp, token: &str, done_before: usize) -> Value {
-    module_sync_now(app, token, "contacts", done_before).await
+/// Now, as the server writes a run's start.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-async fn module_sync_now(app: &TestApp, token: &str, module: &str, done_before: usize) -> Value {
+/// The first run of `module` that started at `since` or later, once it finished. Runs are
+/// told apart by when they started, not by how many there were: an action may land while a
+/// run is under way and be followed by one more.
+async fn module_run_after(app: &TestApp, token: &str, module: &str, since: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, runs) = api(app, Method::GET, "/me/exchange/runs?count=200", None, token).await;
+        let after: Vec<&Value> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["module"] == module && r["started"].as_str().unwrap() >= since)
+            .collect();
+        if let Some(first) = after.last().filter(|r| r["status"] != "running") {
+            return (*first).clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {module} run since {since}: {runs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run_after(app: &TestApp, token: &str, since: &str) -> Value {
+    module_run_after(app, token, "contacts", since).await
+}
+
+async fn sync_now(app: &TestApp, token: &str, _done_before: usize) -> Value {
+    module_sync_now(app, token, "contacts", 0).await
+}
+
+async fn module_sync_now(app: &TestApp, token: &str, module: &str, _done_before: usize) -> Value {
+    let since = now();
     let (s, body) = api(app, Method::POST, "/me/exchange/run", None, token).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
-    module_runs_done(app, token, module, done_before + 1).await
+    module_run_after(app, token, module, &since).await
 }
 
 async fn contacts(app: &TestApp, token: &str) -> Vec<Value> {
@@ -168,6 +202,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     assert_eq!(ada["fields"]["company"], "Analytical");
 
     // One way, Exchange → Roster: a Roster contact is never sent.
+    let since = now();
     let (s, body) = api(
         &app,
         Method::PUT,
@@ -177,7 +212,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    runs_done(&app, &owner, 3).await;
+    run_after(&app, &owner, &since).await;
     api(
         &app,
         Method::POST,
@@ -194,6 +229,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     );
 
     // Both ways, Exchange wins a conflict: changed on both sides, Exchange's value stays.
+    let since = now();
     api(
         &app,
         Method::PUT,
@@ -202,7 +238,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
         &owner,
     )
     .await;
-    let done = runs_done(&app, &owner, 5).await;
+    let done = run_after(&app, &owner, &since).await;
     assert_eq!(
         done["pushed_created"], 1,
         "the Roster-only contact goes out once both ways: {done}"
@@ -225,7 +261,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
         &[("CompanyName", "Exchange's value")],
     );
     sync_now(&app, &owner, 5).await;
-    let (_, now) = api(
+    let (_, read) = api(
         &app,
         Method::GET,
         &format!("/contacts/{}", ada["id"].as_str().unwrap()),
@@ -233,7 +269,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
         &owner,
     )
     .await;
-    assert_eq!(now["fields"]["company"], "Exchange's value", "{now}");
+    assert_eq!(read["fields"]["company"], "Exchange's value", "{read}");
     let c = fake.contacts("owner@example.com", "Roster");
     assert_eq!(
         c.iter().find(|i| i.id() == stored[0].id()).unwrap().fields["CompanyName"],
@@ -251,6 +287,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     .await;
     let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &owner).await;
     assert_eq!(mine["modules"][0]["state"], "disabled", "{mine}");
+    let since = now();
     ex(
         &app,
         Method::PUT,
@@ -259,7 +296,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
         &owner,
     )
     .await;
-    let again = runs_done(&app, &owner, 7).await;
+    let again = run_after(&app, &owner, &since).await;
     for k in ["pulled_created", "pushed_created"] {
         assert_eq!(again[k], 0, "{k}: {again}");
     }
@@ -430,6 +467,7 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
         2
     );
     // The user enters their credentials again: it resumes where it stopped, sending nothing twice.
+    let since = now();
     let (s, _) = api(
         &app,
         Method::PUT,
@@ -439,7 +477,7 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let run = runs_done(&app, &owner, 2).await;
+    let run = run_after(&app, &owner, &since).await;
     assert_eq!(
         (run["status"].as_str(), run["pushed_created"].as_i64()),
         (Some("succeeded"), Some(0)),

@@ -83,30 +83,44 @@ const WELL_KNOWN: [&str; 5] = ["contacts", "calendar", "tasks", "inbox", "msgfol
 #[derive(Clone)]
 pub struct FakeEws {
     pub url: String,
+    /// Its Autodiscover endpoint, which answers with `url`.
+    pub autodiscover_url: String,
     pub state: Shared,
 }
 
 impl FakeEws {
     pub async fn start() -> FakeEws {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://{}/EWS/Exchange.asmx",
-            listener.local_addr().unwrap()
-        );
+        let root = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{root}/EWS/Exchange.asmx");
         let state: Shared = Arc::default();
         let shared = state.clone();
+        let answer = url.clone();
         let server = HttpServer::new(move || {
+            let ews = answer.clone();
             App::new()
                 .app_data(web::Data::new(shared.clone()))
                 .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
                 .route("/EWS/Exchange.asmx", web::post().to(endpoint))
+                .route(
+                    "/autodiscover/autodiscover.xml",
+                    web::post().to(
+                        move |st: web::Data<Shared>, req: HttpRequest, body: String| {
+                            autodiscover(st, req, body, ews.clone())
+                        },
+                    ),
+                )
         })
         .workers(1)
         .listen(listener)
         .unwrap()
         .run();
         tokio::spawn(server);
-        FakeEws { url, state }
+        FakeEws {
+            url,
+            autodiscover_url: format!("{root}/autodiscover/autodiscover.xml"),
+            state,
+        }
     }
 
     /// A mailbox whose owner signs in as `login` with `password`.
@@ -721,6 +735,32 @@ impl EwsState {
             &format!("<m:SyncState>S{state}</m:SyncState><m:IncludesLastItemInRange>{last}</m:IncludesLastItemInRange><m:Changes>{changes}</m:Changes>"),
         )
     }
+}
+
+/// Autodiscover (POX): a signed-in request naming an address gets this server's EWS URL.
+async fn autodiscover(
+    state: web::Data<Shared>,
+    req: HttpRequest,
+    body: String,
+    ews: String,
+) -> HttpResponse {
+    let st = state.lock().unwrap();
+    let Some((login, password)) = basic(&req) else {
+        return HttpResponse::Unauthorized().finish();
+    };
+    if st.users.get(&login).is_none_or(|(p, _)| *p != password) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let Some(email) = Element::parse(&body)
+        .ok()
+        .and_then(|r| r.find("EMailAddress").map(|e| e.text.clone()))
+    else {
+        return HttpResponse::BadRequest().finish();
+    };
+    HttpResponse::Ok().content_type("text/xml; charset=utf-8").body(format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/responseschema/2006"><Response xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"><User><AutoDiscoverSMTPAddress>{}</AutoDiscoverSMTPAddress></User><Account><AccountType>email</AccountType><Action>settings</Action><Protocol><Type>EXCH</Type><EwsUrl>{ews}</EwsUrl></Protocol></Account></Response></Autodiscover>"#,
+        esc(&email)
+    ))
 }
 
 async fn endpoint(state: web::Data<Shared>, req: HttpRequest, body: String) -> HttpResponse {

@@ -2,6 +2,7 @@
 //! extension for servers Roster reaches with basic authentication, acting for each mailbox by
 //! impersonation or with the user's own credentials.
 
+pub mod autodiscover;
 pub mod client;
 pub mod collection;
 pub mod contact_fields;
