@@ -805,3 +805,122 @@ async fn sy5_exchange_online_by_client_credentials_reaches_each_users_mailbox_ap
         .iter()
         .all(|m| m["module"] != "tasks"));
 }
+
+#[tokio::test]
+async fn sy6_one_way_to_exchange_never_reads_a_lost_answer_never_doubles_and_uninstall_keeps_data()
+{
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    fake.impersonator("svc@example.com", "svc-pass");
+    api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Ada"})),
+        &owner,
+    )
+    .await;
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc@example.com", "password": "svc-pass"});
+    let defaults = json!({"contacts": true, "tasks": false, "events": false, "mails": false,
+        "direction": "to_exchange", "conflict": "roster_wins"});
+    let (s, body) = ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": auth, "defaults": defaults})),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let id = my_id(&app, &owner).await;
+    let since = now();
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let first = run_after(&app, &owner, &since).await;
+    assert_eq!(first["pushed_created"], 1, "{first}");
+
+    // Roster → Exchange only: what Outlook writes is never read.
+    let folder = fake.contacts("owner@example.com", "Roster")[0]
+        .folder
+        .clone();
+    fake.user_writes(
+        None,
+        &folder,
+        "owner@example.com",
+        &[("GivenName", "Grace")],
+    );
+    let run = sync_now(&app, &owner, 0).await;
+    assert_eq!(
+        (run["pulled_created"].as_i64(), run["status"].as_str()),
+        (Some(0), Some("succeeded")),
+        "{run}"
+    );
+    assert!(contacts(&app, &owner)
+        .await
+        .iter()
+        .all(|c| c["fields"]["given_name"] != "Grace"));
+
+    // Exchange applies a create and its answer is lost: the run fails, the retry finds the
+    // contact by Roster's key, and there is one.
+    api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Lost answer"})),
+        &owner,
+    )
+    .await;
+    fake.state.lock().unwrap().faults.drop_after_write = 1;
+    let since = now();
+    let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let failed = run_after(&app, &owner, &since).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, runs) = api(
+            &app,
+            Method::GET,
+            "/me/exchange/runs?count=50",
+            None,
+            &owner,
+        )
+        .await;
+        let recovered = runs.as_array().unwrap().iter().any(|r| {
+            r["started"].as_str().unwrap() > failed["started"].as_str().unwrap()
+                && r["status"] == "succeeded"
+        });
+        if recovered {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run after the failed one: {runs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lost: Vec<_> = fake
+        .contacts("owner@example.com", "Roster")
+        .into_iter()
+        .filter(|c| c.fields.get("GivenName").map(String::as_str) == Some("Lost answer"))
+        .collect();
+    assert_eq!(lost.len(), 1, "never created twice");
+
+    // Uninstall: the sync stops; every contact stays in Roster.
+    let before = contacts(&app, &owner).await.len();
+    let (s, _) = ex(&app, Method::DELETE, "", None, &owner).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(contacts(&app, &owner).await.len(), before);
+    assert_eq!(
+        app.count("sync_connections WHERE provider = 'exchange' AND state = 'active'"),
+        0
+    );
+}
