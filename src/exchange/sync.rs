@@ -9,6 +9,7 @@ use super::model::{AuthMode, Conflict as ConflictRule, Defaults, Direction as Di
 use super::{ExchangeService, PROVIDER};
 use crate::connectors::ews::client::{login, Ews, EwsAccess};
 use crate::connectors::ews::contacts::EwsContacts;
+use crate::connectors::ews::events::EwsEvents;
 use crate::connectors::ews::tasks::EwsTasks;
 use crate::connectors::microsoft::calendar::{Calendar, Window};
 use crate::connectors::microsoft::contacts::{ContactFolder, ContactMapping};
@@ -21,7 +22,7 @@ use crate::storage::{AnyConnection, Dialect, StorageError};
 use crate::sync::engine::{Conflict, Direction, Plan};
 
 /// The modules Roster syncs over EWS today.
-pub const EWS_MODULES: &[&str] = &["contacts", "tasks"];
+pub const EWS_MODULES: &[&str] = &["contacts", "tasks", "events"];
 /// The modules Roster syncs over Graph today: delegated, and app-only (To Do has no app-only
 /// access).
 pub const GRAPH_MODULES: &[&str] = &["contacts", "tasks", "events"];
@@ -41,6 +42,7 @@ fn initial_limit(module: &str) -> i64 {
 pub enum ExchangeCollection {
     EwsContacts(EwsContacts),
     EwsTasks(EwsTasks),
+    EwsEvents(EwsEvents),
     GraphContacts(ContactFolder),
     GraphTasks(TodoList),
     GraphEvents(Calendar),
@@ -374,6 +376,11 @@ impl ExchangeService {
             "tasks" => ExchangeCollection::EwsTasks(EwsTasks::new(
                 ews,
                 &self.settings.task_list_name,
+                &marker,
+            )),
+            "events" => ExchangeCollection::EwsEvents(EwsEvents::new(
+                ews,
+                &self.settings.folder_name,
                 &marker,
             )),
             other => return Err(format!("Roster does not sync Exchange {other} yet")),

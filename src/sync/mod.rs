@@ -696,6 +696,9 @@ impl SyncService {
                 Ok((ExchangeCollection::EwsTasks(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }
+                Ok((ExchangeCollection::EwsEvents(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
                 Ok((ExchangeCollection::GraphContacts(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }

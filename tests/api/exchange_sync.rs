@@ -134,7 +134,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     assert_eq!(s, StatusCode::OK, "{mine}");
     assert_eq!(
         (mine["enabled"].as_bool(), mine["available_modules"].clone()),
-        (Some(false), json!(["contacts", "tasks"])),
+        (Some(false), json!(["contacts", "tasks", "events"])),
         "{mine}"
     );
     let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
@@ -446,8 +446,8 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
     assert_eq!(off.status, StatusCode::OK);
     assert_eq!(
         app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
-        2,
-        "contacts and tasks stopped in the same transaction"
+        3,
+        "contacts, tasks and events stopped in the same transaction"
     );
     assert_eq!(
         app.count("exchange_users WHERE secret IS NULL AND login IS NULL"),
@@ -464,7 +464,7 @@ async fn sy9_a_user_the_directory_deactivates_stops_syncing_exchange_and_loses_t
     ex(&app, Method::PUT, "", Some(json!({"scope": "all"})), &owner).await;
     assert_eq!(
         app.count("sync_connections WHERE provider = 'exchange' AND state = 'suspended'"),
-        2
+        3
     );
     // The user enters their credentials again: it resumes where it stopped, sending nothing twice.
     let since = now();
@@ -923,4 +923,92 @@ async fn sy6_one_way_to_exchange_never_reads_a_lost_answer_never_doubles_and_uni
         app.count("sync_connections WHERE provider = 'exchange' AND state = 'active'"),
         0
     );
+}
+
+#[tokio::test]
+async fn sy6_events_sync_over_ews_as_utc_keeping_roster_zones_and_series_stay_in_roster() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    fake.impersonator("svc@example.com", "svc-pass");
+    let day = (chrono::Utc::now().date_naive() + chrono::Duration::days(5)).to_string();
+    let at = |h: &str| json!({"date_time": format!("{day}T{h}"), "time_zone": "Asia/Tokyo"});
+    let events = [
+        json!({"subject": "Review", "start": at("10:00:00"), "end": at("11:00:00"), "location": "Room 4", "reminder_minutes": 15}),
+        json!({"subject": "Weekly", "start": at("09:00:00"), "end": at("09:30:00"), "recurrence": "FREQ=WEEKLY;COUNT=3"}),
+    ];
+    for e in events {
+        let (s, body) = api(&app, Method::POST, "/events", Some(e), &owner).await;
+        assert_eq!(s, StatusCode::CREATED, "{body}");
+    }
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc@example.com", "password": "svc-pass"});
+    let defaults = json!({"contacts": false, "tasks": false, "events": true, "mails": false,
+        "direction": "both", "conflict": "roster_wins"});
+    ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": auth, "defaults": defaults})),
+        &owner,
+    )
+    .await;
+    let id = my_id(&app, &owner).await;
+    let since = now();
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let first = module_run_after(&app, &owner, "events", &since).await;
+    assert_eq!(
+        (
+            first["pushed_created"].as_i64(),
+            first["errors"].as_i64(),
+            first["status"].as_str()
+        ),
+        (Some(1), Some(1), Some("partial")),
+        "the series is counted as an error and stays in Roster: {first}"
+    );
+    let sent = fake.items("CalendarItem", "owner@example.com", "Roster");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].fields["Start"],
+        format!("{day}T01:00:00Z"),
+        "10:00 in Tokyo, as UTC"
+    );
+    assert_eq!(sent[0].fields["Location"], "Room 4");
+
+    // Moved in Outlook by two hours: Roster keeps the event in Tokyo time.
+    fake.user_writes(
+        Some(&sent[0].id()),
+        "",
+        "",
+        &[
+            ("Start", &format!("{day}T03:00:00Z")),
+            ("End", &format!("{day}T04:00:00Z")),
+        ],
+    );
+    let run = module_sync_now(&app, &owner, "events", 0).await;
+    assert_eq!(run["pulled_updated"], 1, "{run}");
+    let (_, page) = api(&app, Method::GET, "/events?count=10", None, &owner).await;
+    let review = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fields"]["subject"] == "Review")
+        .unwrap()
+        .clone();
+    assert_eq!(review["fields"]["start"], at("12:00:00"), "{review}");
+    let weekly = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fields"]["subject"] == "Weekly")
+        .unwrap()
+        .clone();
+    assert_eq!(weekly["fields"]["recurrence"], "FREQ=WEEKLY;COUNT=3");
 }

@@ -423,6 +423,9 @@ impl EwsState {
         if self.items[id].class == "Task" {
             return self.render_task(id);
         }
+        if self.items[id].class == "CalendarItem" {
+            return self.render_event(id);
+        }
         let i = &self.items[id];
         let v = |k: &str| i.fields.get(k).filter(|v| !v.is_empty());
         let mut x = format!(
@@ -480,6 +483,40 @@ impl EwsState {
             }
         }
         x + "</t:Contact>"
+    }
+
+    fn render_event(&self, id: &str) -> String {
+        let i = &self.items[id];
+        let v = |k: &str| i.fields.get(k).filter(|v| !v.is_empty());
+        let mut x = format!(
+            r#"<t:CalendarItem><t:ItemId Id="{id}" ChangeKey="{}"/><t:ParentFolderId Id="{}"/><t:ItemClass>IPM.Appointment</t:ItemClass>"#,
+            i.change_key, i.folder
+        );
+        if let Some(t) = v("Subject") {
+            x += &format!("<t:Subject>{}</t:Subject>", esc(t));
+        }
+        if let Some(b) = v("Body") {
+            x += &format!(r#"<t:Body BodyType="Text">{}</t:Body>"#, esc(b));
+        }
+        x += &format!(
+            "<t:ReminderIsSet>{}</t:ReminderIsSet>",
+            v("ReminderIsSet").map(String::as_str).unwrap_or("false")
+        );
+        if let Some(m) = v("ReminderMinutesBeforeStart") {
+            x += &format!("<t:ReminderMinutesBeforeStart>{m}</t:ReminderMinutesBeforeStart>");
+        }
+        if let Some(k) = &i.key {
+            x += &format!(
+                r#"<t:ExtendedProperty><t:ExtendedFieldURI PropertySetId="6d1c6e2a-4f0b-4c0e-9b3a-526f73746572" PropertyName="RosterKey" PropertyType="String"/><t:Value>{}</t:Value></t:ExtendedProperty>"#,
+                esc(k)
+            );
+        }
+        for name in ["Start", "End", "IsAllDayEvent", "Location"] {
+            if let Some(t) = v(name) {
+                x += &format!("<t:{name}>{}</t:{name}>", esc(t));
+            }
+        }
+        x + "</t:CalendarItem>"
     }
 
     fn render_task(&self, id: &str) -> String {

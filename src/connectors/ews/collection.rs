@@ -37,6 +37,10 @@ pub trait EwsKind: Send + Sync + 'static {
     fn from_item(item: &Element) -> Value;
     /// The changes that make an item hold `fields`.
     fn updates(fields: &Value) -> Vec<Update>;
+    /// Why a record cannot be written as this kind (it stays in Roster, counted as an error).
+    fn refuses(_fields: &Value) -> Option<String> {
+        None
+    }
     /// How a pull combines with the record (plain replacement unless the kind holds fewer
     /// values than Roster).
     fn merge() -> PullMerge {
@@ -247,9 +251,17 @@ impl<K: EwsKind> Collection for EwsFolder<K> {
         let mut out: Vec<Option<RemoteResult<Applied>>> = vec![None; ops.len()];
         // Written ids to read back, by position.
         let mut written: Vec<(usize, String)> = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            if let RemoteOp::Create { fields, .. } | RemoteOp::Update { fields, .. } = op {
+                if let Some(why) = K::refuses(fields) {
+                    out[i] = Some(Err(RemoteError::Invalid(why)));
+                }
+            }
+        }
         let creates: Vec<(usize, &String, &Value)> = ops
             .iter()
             .enumerate()
+            .filter(|(i, _)| out[*i].is_none())
             .filter_map(|(i, op)| match op {
                 RemoteOp::Create { op_key, fields } => Some((i, op_key, fields)),
                 _ => None,
@@ -286,6 +298,7 @@ impl<K: EwsKind> Collection for EwsFolder<K> {
         let changes: Vec<(usize, &String, &Option<String>, &Value)> = ops
             .iter()
             .enumerate()
+            .filter(|(i, _)| out[*i].is_none())
             .filter_map(|(i, op)| match op {
                 RemoteOp::Update {
                     id,

@@ -7,6 +7,7 @@ pub mod client;
 pub mod collection;
 pub mod contact_fields;
 pub mod contacts;
+pub mod events;
 mod folder;
 pub mod soap;
 pub mod tasks;

@@ -339,9 +339,38 @@ pub struct Task {
     pub status: Option<&'static str>,
 }
 
+/// An event (`t:CalendarItem`), item elements first, then the calendar item's, in the schemas'
+/// order. Times are UTC instants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CalendarItem {
+    #[serde(rename = "t:Subject", skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(rename = "t:Body", skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodyText>,
+    #[serde(rename = "t:ReminderIsSet", skip_serializing_if = "Option::is_none")]
+    pub reminder_set: Option<bool>,
+    #[serde(
+        rename = "t:ReminderMinutesBeforeStart",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reminder_minutes: Option<u32>,
+    #[serde(rename = "t:ExtendedProperty", skip_serializing_if = "Vec::is_empty")]
+    pub extended: Vec<ExtendedProperty>,
+    #[serde(rename = "t:Start", skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(rename = "t:End", skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(rename = "t:IsAllDayEvent", skip_serializing_if = "Option::is_none")]
+    pub all_day: Option<bool>,
+    #[serde(rename = "t:Location", skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
 /// An item of a kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Item {
+    #[serde(rename = "t:CalendarItem")]
+    CalendarItem(CalendarItem),
     #[serde(rename = "t:Contact")]
     Contact(Contact),
     #[serde(rename = "t:Task")]

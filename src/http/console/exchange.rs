@@ -278,7 +278,7 @@ async fn admin_page(
     };
     let content = html! {
         @if let Some(m) = &message { p.error role="alert" { (m) } }
-        p { "Sync contacts, tasks, events and mails between Roster and Exchange Server (EWS) or Exchange Online. Today Roster syncs contacts and tasks over EWS, and contacts, tasks and events over Exchange Online; mails and events over EWS come next." }
+        p { "Sync contacts, tasks, events and mails between Roster and Exchange Server (EWS) or Exchange Online. Today Roster syncs contacts, tasks and events over EWS and Exchange Online; mails come next." }
         h2 { @if view.installed { "Installed" } @else { "Install" } }
         (scope_form(v, &view, &profiles))
         @if view.installed {
