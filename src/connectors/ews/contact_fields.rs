@@ -364,8 +364,7 @@ pub fn updates(fields: &Value) -> Vec<Update> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::contacts::EwsContacts;
-    use super::super::soap::{Items, Op};
+    use super::super::soap::as_created;
     use super::*;
     use crate::connectors::slots::keep_unheld;
 
@@ -380,19 +379,7 @@ mod tests {
             "addresses": [{"kind": "work", "street": "1 Lane", "city": "London", "country": "UK"}],
             "birthday": "1815-12-10",
         });
-        let env = super::super::soap::envelope(
-            &Op::CreateItem {
-                invitations: "SendToNone",
-                folder: EwsContacts::folder("F"),
-                items: Items {
-                    items: vec![Item::Contact(to_ews(&fields))],
-                },
-            },
-            None,
-        )
-        .unwrap();
-        let root = Element::parse(&env).unwrap();
-        let back = from_ews(root.find("Contact").unwrap());
+        let back = from_ews(&as_created(Item::Contact(to_ews(&fields))));
         assert_eq!(back, fields);
         // A Roster value Exchange cannot hold stays through a pull.
         let mut local = fields.clone();
@@ -405,18 +392,7 @@ mod tests {
             json!({"address": "d@x.example"}),
         ]);
         let mapped: Vec<String> = MAPPED.iter().map(|s| s.to_string()).collect();
-        let env = super::super::soap::envelope(
-            &Op::CreateItem {
-                invitations: "SendToNone",
-                folder: EwsContacts::folder("F"),
-                items: Items {
-                    items: vec![Item::Contact(to_ews(&local))],
-                },
-            },
-            None,
-        )
-        .unwrap();
-        let held = from_ews(Element::parse(&env).unwrap().find("Contact").unwrap());
+        let held = from_ews(&as_created(Item::Contact(to_ews(&local))));
         assert_eq!(held["emails"].as_array().unwrap().len(), 3);
         let merged = keep_unheld(&local, &held, &mapped, &EWS_SLOTS);
         assert_eq!(merged["phones"].as_array().unwrap().len(), 4, "{merged}");

@@ -289,7 +289,7 @@ pub type EwsEvents = EwsFolder<EventKind>;
 
 #[cfg(test)]
 mod tests {
-    use super::super::soap::{envelope, FolderRef, FolderRefs, Id, Items, Op};
+    use super::super::soap::as_created;
     use super::*;
 
     #[test]
@@ -298,21 +298,7 @@ mod tests {
             "start": {"date_time": "2027-03-01T10:00:00", "time_zone": "Europe/Paris"},
             "end": {"date_time": "2027-03-01T11:00:00", "time_zone": "Europe/Paris"},
             "all_day": false, "reminder_minutes": 15});
-        let xml = envelope(
-            &Op::CreateItem {
-                invitations: "SendToNone",
-                folder: FolderRefs {
-                    folders: vec![FolderRef::Id(Id::new("F"))],
-                },
-                items: Items {
-                    items: vec![EventKind::to_item(&fields, None)],
-                },
-            },
-            None,
-        )
-        .unwrap();
-        let root = Element::parse(&xml).unwrap();
-        let item = root.find("CalendarItem").unwrap();
+        let item = &as_created(EventKind::to_item(&fields, None));
         let order: Vec<&str> = item.children.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             order,

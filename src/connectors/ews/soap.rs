@@ -555,6 +555,20 @@ pub enum Op {
     },
 }
 
+/// The item a `CreateItem` of `item` carries, as Exchange reads it (for the kinds' tests).
+#[cfg(test)]
+pub fn as_created(item: Item) -> super::xml::Element {
+    let op = Op::CreateItem {
+        invitations: "SendToNone",
+        folder: FolderRefs {
+            folders: vec![FolderRef::Id(Id::new("F"))],
+        },
+        items: Items { items: vec![item] },
+    };
+    let root = super::xml::Element::parse(&envelope(&op, None).unwrap()).unwrap();
+    root.find("Items").unwrap().children[0].clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::xml::Element;

@@ -202,7 +202,7 @@ pub type EwsTasks = EwsFolder<TaskKind>;
 
 #[cfg(test)]
 mod tests {
-    use super::super::soap::{envelope, FolderRef, FolderRefs, Id, Items, Op};
+    use super::super::soap::as_created;
     use super::*;
 
     #[test]
@@ -213,21 +213,7 @@ mod tests {
             json!({"subject": "Plain", "status": "not_started", "priority": "normal"}),
             json!({"subject": "Timed", "due": "2027-01-15T14:30:00", "status": "completed", "priority": "low"}),
         ] {
-            let xml = envelope(
-                &Op::CreateItem {
-                    invitations: "SendToNone",
-                    folder: FolderRefs {
-                        folders: vec![FolderRef::Id(Id::new("F"))],
-                    },
-                    items: Items {
-                        items: vec![TaskKind::to_item(&fields, None)],
-                    },
-                },
-                None,
-            )
-            .unwrap();
-            let root = Element::parse(&xml).unwrap();
-            let task = root.find("Task").unwrap();
+            let task = &as_created(TaskKind::to_item(&fields, None));
             let order: Vec<&str> = task.children.iter().map(|c| c.name.as_str()).collect();
             let expected: Vec<&str> = ["Subject", "Body", "Importance", "DueDate", "Status"]
                 .into_iter()
