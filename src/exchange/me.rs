@@ -11,7 +11,6 @@ use super::sync::{available, settings_of};
 use super::{covers, ExchangeService, PROVIDER};
 use crate::connectors::collection::RemoteError;
 use crate::connectors::ews::client::{login, Ews, EwsAccess};
-use crate::connectors::ews::soap::{FolderRef, FolderRefs, Op, Shape};
 use crate::org::{audit, valid, Actor, OrgError, OrgResult};
 use crate::storage::exchange::{self as store, InstallRow, UserRow};
 use crate::storage::sync as sync_store;
@@ -145,13 +144,7 @@ impl ExchangeService {
                 max_wait: std::time::Duration::from_secs(5),
             },
         );
-        let probe = Op::GetFolder {
-            shape: Shape::ids(),
-            folders: FolderRefs {
-                folders: vec![FolderRef::Distinguished { id: "contacts" }],
-            },
-        };
-        match ews.one(&probe).await {
+        match ews.sign_in().await {
             Ok(_) => Ok(()),
             Err(RemoteError::Unauthorized(_)) => Err(OrgError::Invalid(
                 "Exchange refused this user name or password".into(),

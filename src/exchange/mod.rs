@@ -273,15 +273,7 @@ impl ExchangeService {
                     max_wait: std::time::Duration::from_secs(5),
                 },
             );
-            let probe = crate::connectors::ews::soap::Op::GetFolder {
-                shape: crate::connectors::ews::soap::Shape::ids(),
-                folders: crate::connectors::ews::soap::FolderRefs {
-                    folders: vec![crate::connectors::ews::soap::FolderRef::Distinguished {
-                        id: "msgfolderroot",
-                    }],
-                },
-            };
-            match ews.one(&probe).await {
+            match ews.sign_in().await {
                 // A service account without a mailbox of its own is fine.
                 Ok(_) | Err(RemoteError::Forbidden(_)) | Err(RemoteError::NotFound) => {}
                 Err(RemoteError::Unauthorized(_)) => {

@@ -109,15 +109,17 @@ impl GraphState {
         }
     }
 
-    /// Creates a calendar or folder; a live one of the same name is `409 ErrorFolderExists`,
-    /// as Exchange answers.
+    /// Creates a calendar, folder or To Do list; a live calendar or folder of the same name is
+    /// `409 ErrorFolderExists`, as Exchange answers (To Do takes two lists of one name).
     fn create_container(
         &mut self,
         kind: &'static str,
         name: &str,
         properties: Value,
     ) -> (u16, Value) {
+        // Calendars and contact folders have unique names; To Do lists need not.
         let taken = !self.many_mailboxes
+            && kind != "task"
             && self
                 .containers
                 .values()

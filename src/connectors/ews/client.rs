@@ -136,6 +136,21 @@ impl Ews {
         self.access.mailbox.as_deref()
     }
 
+    /// Signs in once to the login's own mailbox (a `GetFolder` of its root): whether Exchange
+    /// takes the credentials. A login without a mailbox of its own answers `Forbidden`.
+    pub async fn sign_in(&self) -> RemoteResult<()> {
+        use super::soap::{FolderRef, FolderRefs, Shape};
+        let probe = Op::GetFolder {
+            shape: Shape::ids(),
+            folders: FolderRefs {
+                folders: vec![FolderRef::Distinguished {
+                    id: "msgfolderroot",
+                }],
+            },
+        };
+        self.one(&probe).await.map(|_| ())
+    }
+
     /// Sends one operation; its response messages, one per item it named, in order.
     pub async fn call(&self, op: &Op) -> RemoteResult<Vec<RemoteResult<Element>>> {
         let body = envelope(op, self.access.mailbox.as_deref()).map_err(RemoteError::Invalid)?;

@@ -8,8 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 
-use super::me::run_rows;
-use super::pages::{when, CsrfForm};
+use super::pages::{run_rows, when, CsrfForm};
 use super::{layout, refused, respond, see_other, then_to, Visitor};
 use crate::exchange::{
     AuthInput, Conflict, Defaults, Direction, InstallInput, InstallView, MyExchange,

@@ -9,13 +9,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::pages::{sync_refused, when};
+use super::pages::{run_rows, sync_refused, when};
 use super::people::o365_refused;
 use super::{layout, refused, respond, see_other, Visitor};
 use crate::http::account_sync::state_text;
 use crate::http::AppState;
 use crate::org::OrgError;
-use crate::sync::{Module, RunView, SyncService};
+use crate::sync::{Module, SyncService};
 
 fn notice(message: &Option<(bool, String)>) -> Markup {
     html! {
@@ -152,29 +152,6 @@ pub async fn change_password(
         }
         Err(OrgError::Invalid(m)) => said(StatusCode::BAD_REQUEST, false, &m).await,
         Err(e) => refused(&v, e),
-    }
-}
-
-/// What each run did, `remote` naming the other side (Outlook, Exchange).
-pub(super) fn run_rows(runs: &[RunView], remote: &str) -> Markup {
-    let (from, to) = (format!("From {remote}"), format!("To {remote}"));
-    html! {
-        div.scroll { table.fold {
-            thead { tr { th scope="col" { "Started" } th scope="col" { "Result" } th scope="col" { (from) }
-                th scope="col" { (to) } th scope="col" { "Skipped" } th scope="col" { "Errors" } } }
-            tbody {
-                @for r in runs {
-                    tr.failure[r.status == "failed"] {
-                        td { (when(&r.started)) }
-                        td data-label="Result" { (r.status) @if let Some(e) = &r.error { br; small { (e) } } }
-                        td data-label=(from) { (r.pulled_created) " new, " (r.pulled_updated) " changed, " (r.pulled_deleted) " deleted" }
-                        td data-label=(to) { (r.pushed_created) " new, " (r.pushed_updated) " changed, " (r.pushed_deleted) " deleted" }
-                        td data-label="Skipped" { (r.skipped) }
-                        td data-label="Errors" { (r.errors) }
-                    }
-                }
-            }
-        } }
     }
 }
 

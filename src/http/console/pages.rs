@@ -11,7 +11,7 @@ use crate::http::AppState;
 use crate::org::dashboard::Dashboard;
 use crate::org::{ConnectionView, NewConnection};
 use crate::storage::profiles::UserFilter;
-use crate::sync::{Module, SyncError};
+use crate::sync::{Module, RunView, SyncError};
 
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
@@ -645,5 +645,28 @@ pub async fn sync_off(
     match state.sync.admin_disable(&v.actor, &account, module).await {
         Ok(()) => see_other("/console/sync"),
         Err(e) => sync_refused(&v, e),
+    }
+}
+
+/// What each run did, `remote` naming the other side (Outlook, Exchange).
+pub(super) fn run_rows(runs: &[RunView], remote: &str) -> Markup {
+    let (from, to) = (format!("From {remote}"), format!("To {remote}"));
+    html! {
+        div.scroll { table.fold {
+            thead { tr { th scope="col" { "Started" } th scope="col" { "Result" } th scope="col" { (from) }
+                th scope="col" { (to) } th scope="col" { "Skipped" } th scope="col" { "Errors" } } }
+            tbody {
+                @for r in runs {
+                    tr.failure[r.status == "failed"] {
+                        td { (when(&r.started)) }
+                        td data-label="Result" { (r.status) @if let Some(e) = &r.error { br; small { (e) } } }
+                        td data-label=(from) { (r.pulled_created) " new, " (r.pulled_updated) " changed, " (r.pulled_deleted) " deleted" }
+                        td data-label=(to) { (r.pushed_created) " new, " (r.pushed_updated) " changed, " (r.pushed_deleted) " deleted" }
+                        td data-label="Skipped" { (r.skipped) }
+                        td data-label="Errors" { (r.errors) }
+                    }
+                }
+            }
+        } }
     }
 }
