@@ -2,8 +2,9 @@
 //! in a child process, so Roster's CPU is measured alone), with an org authorized by
 //! impersonation:
 //!
-//! 1. one user's first runs: 10,000 contacts, then 5,000 tasks: items per second and Roster's
-//!    CPU per item;
+//! 1. one user's first runs: 10,000 contacts, 5,000 tasks and 5,000 events sent to Exchange,
+//!    then 20,000 mails (a tenth with an attachment) read from the Inbox: items per second and
+//!    Roster's CPU per item;
 //! 2. an org of 1,000 users (`--users`) with contacts and tasks on: their first runs, then one
 //!    scheduler cycle in which every run finds nothing to do: wall time (target: under 60 s),
 //!    Roster's CPU per run, and its memory (target: RSS under 200 MB).
@@ -29,6 +30,30 @@ use roster::config::{SecretString, Settings};
 use roster::storage::Db;
 use serde_json::json;
 
+/// Mails in the first user's Inbox.
+const MAILS: usize = 20_000;
+
+/// A mail of about 3 KB: a text and an HTML part, and every tenth a PDF attachment.
+fn bench_mime(i: usize) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::minutes(i as i64 * 7);
+    let para = "The quarterly figures are attached; the tables cover every region and the notes explain each change. ";
+    let text = para.repeat(8);
+    let html = format!(
+        "<div><p>Hello,</p><p>{}</p><p>Regards,<br><b>Ada</b></p></div>",
+        para.repeat(8)
+    );
+    let attachment = if i % 10 == 0 {
+        "--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"figures.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+Pgo=\r\n"
+    } else {
+        ""
+    };
+    format!(
+        "From: Ada <ada{}@example.net>\r\nTo: user0@bench.example\r\nCc: team@example.net\r\nSubject: Figures {i}\r\nDate: {}\r\nMessage-ID: <m{i}@example.net>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: multipart/alternative; boundary=\"b2\"\r\n\r\n--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n--b2\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--b2--\r\n{attachment}--b1--\r\n",
+        i % 50,
+        at.to_rfc2822()
+    )
+}
+
 /// The child: the fake Exchange Server alone, printing its URL.
 fn fake_ews_server() {
     let rt = actix_web::rt::System::new();
@@ -36,6 +61,15 @@ fn fake_ews_server() {
         let fake = fake_ews::FakeEws::start().await;
         fake.impersonator("CORP\\svc-roster", "svc-pass");
         fake.state.lock().unwrap().any_mailbox = true;
+        for i in 0..MAILS {
+            let at = chrono::Utc::now() - chrono::Duration::minutes(i as i64 * 7);
+            fake.user_receives_mail(
+                "user0@bench.example",
+                "inbox",
+                &bench_mime(i),
+                &at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            );
+        }
         println!("{}", fake.url);
         std::future::pending::<()>().await;
     });
@@ -69,7 +103,7 @@ fn seed_accounts(db: &Db, org: &str, profile: &str, from: usize, to: usize) -> V
 fn install(db: &Db, org: &str, ews: &str) {
     let secrets = roster::security::SecretBox::from_base64(KEY).unwrap();
     let sealed = secrets.seal(b"svc-pass").unwrap();
-    let defaults = json!({"contacts": true, "tasks": true, "events": false, "mails": false,
+    let defaults = json!({"contacts": true, "tasks": true, "events": true, "mails": true,
         "direction": "both", "conflict": "roster_wins"});
     sql(db, format!("INSERT INTO exchange_installs (org_id, scope, profile_ids, auth_mode, ews_url, service_email, service_domain, tenant_id, client_id, secret, authorized_by, authorized_at, defaults, installed_by, installed_at, updated) VALUES ('{org}', 'all', '[]', 'ews_impersonation', '{ews}', 'svc-roster@bench.example', 'CORP', NULL, NULL, '{sealed}', 'bench', '{T0}', '{defaults}', 'bench', '{T0}', '{T0}')"));
 }
@@ -79,7 +113,10 @@ fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
     for start in (0..n).step_by(1000) {
         let rows: Vec<String> = (start..(start + 1000).min(n))
             .map(|i| {
-                let (data, sort) = if kind == "task" {
+                let (data, sort) = if kind == "event" {
+                    let at = format!("{}T{:02}:00", soon + chrono::Duration::days((i % 300) as i64), i % 24);
+                    (json!({"subject": format!("event {i}"), "start": {"date_time": at, "time_zone": "UTC"}, "end": {"date_time": at, "time_zone": "UTC"}, "all_day": false, "location": "Room 4"}), format!("'{at}'"))
+                } else if kind == "task" {
                     let due = (soon + chrono::Duration::days((i % 300) as i64)).to_string();
                     (json!({"subject": format!("task {i}"), "due": due, "status": "not_started", "priority": "normal"}), format!("'{due}'"))
                 } else {
@@ -139,23 +176,35 @@ async fn bench() {
     );
     install(&db, &org, &ews);
 
-    // 1. One user's first runs: 10,000 contacts, then 5,000 tasks.
+    // 1. One user's first runs: 10,000 contacts, 5,000 tasks and 5,000 events out, then
+    //    20,000 mails in.
     let owner = seed_accounts(&db, &org, &profile, 0, 1).remove(0);
     seed_records(&db, &org, &owner, "contact", 10_000);
     seed_records(&db, &org, &owner, "task", 5_000);
-    for (module, items, before) in [("contacts", 10_000.0, 0), ("tasks", 5_000.0, 1)] {
+    seed_records(&db, &org, &owner, "event", 5_000);
+    for (n, (module, items, column)) in [
+        ("contacts", 10_000, "pushed_created"),
+        ("tasks", 5_000, "pushed_created"),
+        ("events", 5_000, "pushed_created"),
+        ("mails", MAILS, "pulled_created"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let (c0, t) = (cpu(), Instant::now());
         enable(&db, &org, std::slice::from_ref(&owner), "exchange", module);
-        let took = runs_finished(&db, before + 1, t).await;
+        let took = runs_finished(&db, n as i64 + 1, t).await;
         let used = cpu() - c0;
-        let pushed = count(&db, &format!("sync_runs WHERE pushed_created = {items}"));
+        let moved = count(&db, &format!("sync_runs WHERE {column} = {items}"));
+        let items = items as f64;
         println!(
-            "first EWS {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that sent all: {pushed})",
+            "first EWS {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that moved all: {moved})",
             took.as_secs_f64(),
             items / took.as_secs_f64(),
             used.as_micros() as f64 / items
         );
     }
+    let first_runs = 4;
 
     // 2. An impersonation org of many users, contacts and tasks on.
     let accounts = seed_accounts(&db, &org, &profile, 1, users + 1);
@@ -163,7 +212,7 @@ async fn bench() {
     enable(&db, &org, &accounts, "exchange", "contacts");
     enable(&db, &org, &accounts, "exchange", "tasks");
     let runs = 2 * users as i64;
-    let took = runs_finished(&db, 2 + runs, t).await;
+    let took = runs_finished(&db, first_runs + runs, t).await;
     println!(
         "{users} users' first contacts and tasks runs (each makes its folder): {:.1} s, Roster CPU {:.2} ms per run",
         took.as_secs_f64(),
@@ -176,15 +225,15 @@ async fn bench() {
         &db,
         format!("UPDATE jobs SET run_at = '{now}' WHERE kind = 'sync.run' AND state = 'queued'"),
     );
-    let took = runs_finished(&db, 2 + 2 * runs + 2, t).await;
+    let took = runs_finished(&db, first_runs + 2 * runs + first_runs, t).await;
     let (rss, peak) = memory();
     let failed = count(&db, "sync_runs WHERE status <> 'succeeded'");
     println!(
         "one scheduler cycle, {} EWS connections of {} users, nothing to do: {:.1} s wall (target < 60 s), Roster CPU {:.2} ms per run, RSS {rss:.0} MB (peak {peak:.0} MB; target < 200 MB), runs not succeeded: {failed}",
-        runs + 2,
+        runs + first_runs,
         users + 1,
         took.as_secs_f64(),
-        (cpu() - c0).as_secs_f64() * 1000.0 / (runs + 2) as f64
+        (cpu() - c0).as_secs_f64() * 1000.0 / (runs + first_runs) as f64
     );
     child.kill().ok();
     child.wait().ok();

@@ -3,6 +3,9 @@
 //!
 //! 1. the first calendar run of one user with 5,000 events, and the first contacts run with
 //!    10,000 contacts: items per second and Roster's CPU per item;
+//!    The same user's Exchange Online sync by authorization code (the Exchange extension over
+//!    Graph): the first run of 5,000 tasks to a To Do list, and of 20,000 mails (a tenth with an
+//!    attachment) read from the Inbox;
 //! 2. 10,000 users with the calendar sync on: their first runs, then one scheduler cycle in
 //!    which every run finds nothing to do: wall time, Roster's CPU per user, and its memory.
 //!
@@ -72,6 +75,46 @@ fn seed_records(db: &Db, org: &str, owner: &str, kind: &str, n: usize) {
     }
 }
 
+/// Mails in the first user's Inbox (the Exchange Online mail run).
+const MAILS: usize = 20_000;
+
+/// Graph messages of about 3 KB of HTML, every tenth with an attachment.
+fn seed_mails(graph: &fake_graph::Shared) {
+    let para = "The quarterly figures are attached; the tables cover every region and the notes explain each change. ";
+    let mut g = graph.lock().unwrap();
+    for i in 0..MAILS {
+        let at = (chrono::Utc::now() - chrono::Duration::minutes(i as i64 * 7))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let attachments = if i % 10 == 0 {
+            json!([{"name": "figures.pdf", "size": 48213, "contentType": "application/pdf"}])
+        } else {
+            json!([])
+        };
+        g.user_receives_mail(
+            "inbox",
+            json!({"subject": format!("Figures {i}"),
+                "from": {"emailAddress": {"address": format!("ada{}@example.net", i % 50), "name": "Ada"}},
+                "toRecipients": [{"emailAddress": {"address": "user0@bench.example"}}],
+                "ccRecipients": [{"emailAddress": {"address": "team@example.net"}}], "bccRecipients": [],
+                "sentDateTime": at, "receivedDateTime": at,
+                "internetMessageId": format!("<m{i}@example.net>"),
+                "body": {"contentType": "html", "content": format!("<div><p>Hello,</p><p>{}</p><p>Regards,<br><b>Ada</b></p></div>", para.repeat(8))},
+                "isRead": i % 3 == 0}),
+            attachments,
+        );
+    }
+}
+
+/// The org's Exchange extension, authorized for Exchange Online by authorization code, the
+/// first user's sync on.
+fn install_exchange_online(db: &Db, org: &str, owner: &str) {
+    let defaults = json!({"contacts": false, "tasks": true, "events": false, "mails": true,
+        "direction": "both", "conflict": "roster_wins"});
+    sql(db, format!("INSERT INTO exchange_installs (org_id, scope, profile_ids, auth_mode, ews_url, service_email, service_domain, tenant_id, client_id, secret, authorized_by, authorized_at, defaults, installed_by, installed_at, updated) VALUES ('{org}', 'all', '[]', 'graph_code', NULL, NULL, NULL, NULL, NULL, NULL, 'bench', '{T0}', '{defaults}', 'bench', '{T0}', '{T0}')"));
+    sql(db, format!("INSERT INTO exchange_users (account_id, org_id, enabled, settings, login, domain, secret, updated) VALUES ('{owner}', '{org}', true, NULL, NULL, NULL, NULL, '{T0}')"));
+}
+
 /// The child: the fake Graph alone, printing its port.
 fn fake_graph_server() {
     let rt = actix_web::rt::System::new();
@@ -79,6 +122,7 @@ fn fake_graph_server() {
         let graph: fake_graph::Shared = Default::default();
         // One fake for every user's mailbox: names need not be unique across them.
         graph.lock().unwrap().many_mailboxes = true;
+        seed_mails(&graph);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}/graph", listener.local_addr().unwrap());
         println!("{}", listener.local_addr().unwrap().port());
@@ -180,6 +224,31 @@ async fn bench() {
         );
     }
 
+    // 1b. Exchange Online by authorization code: 5,000 tasks out to To Do, 20,000 mails in.
+    seed_records(&db, &org, &owner, "task", 5_000);
+    install_exchange_online(&db, &org, &owner);
+    for (n, (module, items, column)) in [
+        ("tasks", 5_000, "pushed_created"),
+        ("mails", MAILS, "pulled_created"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (c0, t) = (cpu(), Instant::now());
+        enable(&db, &org, std::slice::from_ref(&owner), "exchange", module);
+        let took = runs_finished(&db, n as i64 + 3, t).await;
+        let used = cpu() - c0;
+        let moved = count(&db, &format!("sync_runs WHERE {column} = {items}"));
+        let items = items as f64;
+        println!(
+            "first Exchange Online {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that moved all: {moved})",
+            took.as_secs_f64(),
+            items / took.as_secs_f64(),
+            used.as_micros() as f64 / items
+        );
+    }
+    let first_runs = 4;
+
     // 2. Many users with the calendar sync on.
     let t = Instant::now();
     let accounts = seed_users(&db, &org, &profile, 1, users + 1);
@@ -189,7 +258,7 @@ async fn bench() {
     );
     let (c0, t) = (cpu(), Instant::now());
     enable(&db, &org, &accounts, "microsoft", "calendar");
-    let took = runs_finished(&db, 2 + users as i64, t).await;
+    let took = runs_finished(&db, first_runs + users as i64, t).await;
     println!(
         "{users} first calendar runs (each creates its calendar): {:.1} s, Roster CPU {:.2} ms per user",
         took.as_secs_f64(),
@@ -202,15 +271,15 @@ async fn bench() {
         &db,
         format!("UPDATE jobs SET run_at = '{now}' WHERE kind = 'sync.run' AND state = 'queued'"),
     );
-    let took = runs_finished(&db, 2 + 2 * users as i64 + 2, t).await;
+    let took = runs_finished(&db, first_runs + 2 * users as i64 + first_runs, t).await;
     let (rss, peak) = memory();
     let failed = count(&db, "sync_runs WHERE status <> 'succeeded'");
     println!(
         "one scheduler cycle, {} connections of {} users, nothing to do: {:.1} s wall, Roster CPU {:.2} ms per run, RSS {rss:.0} MB (peak {peak:.0} MB), runs not succeeded: {failed}",
-        users + 2,
+        users as i64 + first_runs,
         users + 1,
         took.as_secs_f64(),
-        (cpu() - c0).as_secs_f64() * 1000.0 / (users + 2) as f64
+        (cpu() - c0).as_secs_f64() * 1000.0 / (users as i64 + first_runs) as f64
     );
     child.kill().ok();
     child.wait().ok();

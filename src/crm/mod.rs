@@ -4,6 +4,8 @@
 //! tombstones so every sync sees them. The user API and the sync engine both go through here.
 
 pub mod fields;
+pub mod mail;
+mod reads;
 pub mod when;
 
 use serde::Serialize;
@@ -15,6 +17,7 @@ use crate::storage::crm::{self as store, RecordRow};
 use crate::storage::cursor;
 use crate::storage::{Db, StorageError};
 use fields::{Contact, Event, Invalid, Task};
+use mail::Mail;
 
 /// The kinds of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +25,7 @@ pub enum Kind {
     Contact,
     Event,
     Task,
+    Mail,
 }
 
 impl Kind {
@@ -30,6 +34,7 @@ impl Kind {
             Kind::Contact => "contact",
             Kind::Event => "event",
             Kind::Task => "task",
+            Kind::Mail => "mail",
         }
     }
 
@@ -39,6 +44,7 @@ impl Kind {
             "contacts" => Some(Kind::Contact),
             "events" => Some(Kind::Event),
             "tasks" => Some(Kind::Task),
+            "mails" => Some(Kind::Mail),
             _ => None,
         }
     }
@@ -63,6 +69,13 @@ impl Kind {
             Kind::Task => {
                 let (t, v) = typed::<Task>(fields, Task::check)?;
                 (v, t.due)
+            }
+            Kind::Mail => {
+                let mut m: Mail =
+                    serde_json::from_value(fields).map_err(|e| Invalid(e.to_string()))?;
+                m.check()?;
+                let v = serde_json::to_value(&m).map_err(|e| Invalid(e.to_string()))?;
+                (v, Some(m.sort_key()))
             }
         })
     }
@@ -168,6 +181,22 @@ fn merged(mut fields: Value, set: &serde_json::Map<String, Value>) -> Value {
     fields
 }
 
+/// A mail's content is fixed once stored: only its read flag changes.
+fn fixed_content(kind: Kind, found: &RecordRow, fields: &Value) -> CrmResult<()> {
+    if kind == Kind::Mail
+        && !mail::same_content(
+            &serde_json::from_str(&found.data).unwrap_or(Value::Null),
+            fields,
+        )
+    {
+        return Err(CrmError::Invalid(format!(
+            "a mail's content cannot change once stored; only {} may",
+            mail::MUTABLE.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// The records of every account.
 #[derive(Clone)]
 pub struct CrmService {
@@ -234,6 +263,7 @@ impl CrmService {
                 if expected.is_some_and(|v| v != found.version) {
                     return Err(CrmError::Stale(found.version));
                 }
+                fixed_content(kind, &found, &fields)?;
                 // A record written one by one keeps how it came (an imported one stays imported).
                 let source = if found.source == "sync" {
                     "single".to_owned()
@@ -270,56 +300,6 @@ impl CrmService {
                 Ok(())
             })
             .await
-    }
-
-    /// A page of the caller's records in change order: all of them, or those changed after
-    /// `updated_since`, or after a `cursor` from the page before.
-    pub async fn list(
-        &self,
-        actor: &Actor,
-        kind: Kind,
-        updated_since: Option<String>,
-        cursor: Option<String>,
-        include_deleted: bool,
-        count: i64,
-    ) -> CrmResult<RecordPage> {
-        let (since, after) = match (cursor, updated_since) {
-            (Some(c), _) => {
-                let (u, id) = parse_cursor(&c)?;
-                (Some(u), Some(id))
-            }
-            (None, Some(since)) => {
-                let parsed = chrono::DateTime::parse_from_rfc3339(&since)
-                    .map_err(|_| CrmError::Invalid("updated_since is an RFC 3339 time".into()))?;
-                (
-                    Some(format_datetime(parsed.with_timezone(&chrono::Utc))),
-                    None,
-                )
-            }
-            (None, None) => (None, None),
-        };
-        let (owner, limit) = (actor.account_id.clone(), count.clamp(1, 1000));
-        let rows = self
-            .db
-            .read(move |c| {
-                store::list(
-                    c,
-                    &owner,
-                    kind.as_str(),
-                    since.as_deref(),
-                    after.as_deref(),
-                    include_deleted,
-                    limit,
-                )
-            })
-            .await?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(cursor_of))
-            .flatten();
-        Ok(RecordPage {
-            records: rows.into_iter().map(RecordView::from).collect(),
-            next_cursor,
-        })
     }
 
     /// Imports records (source `import`): all or none, in one transaction.
@@ -385,6 +365,7 @@ impl CrmService {
                     let (fields, sort_at) = kind
                         .normalize(fields)
                         .map_err(|e| CrmError::Invalid(format!("record {id}: {e}")))?;
+                    fixed_content(kind, &found, &fields)?;
                     let row = RecordRow {
                         data: fields.to_string(),
                         sort_at,

@@ -10,9 +10,11 @@ use super::{ExchangeService, PROVIDER};
 use crate::connectors::ews::client::{login, Ews, EwsAccess};
 use crate::connectors::ews::contacts::EwsContacts;
 use crate::connectors::ews::events::EwsEvents;
+use crate::connectors::ews::mail::EwsMail;
 use crate::connectors::ews::tasks::EwsTasks;
 use crate::connectors::microsoft::calendar::{Calendar, Window};
 use crate::connectors::microsoft::contacts::{ContactFolder, ContactMapping};
+use crate::connectors::microsoft::mail::MailFolders;
 use crate::connectors::microsoft::todo::TodoList;
 use crate::scim::resource::format_datetime;
 use crate::storage::accounts::AccountRow;
@@ -21,12 +23,12 @@ use crate::storage::sync::{self as sync_store, ConnectionRow};
 use crate::storage::{AnyConnection, Dialect, StorageError};
 use crate::sync::engine::{Conflict, Direction, Plan};
 
-/// The modules Roster syncs over EWS today.
-pub const EWS_MODULES: &[&str] = &["contacts", "tasks", "events"];
-/// The modules Roster syncs over Graph today: delegated, and app-only (To Do has no app-only
+/// The modules Roster syncs over EWS.
+pub const EWS_MODULES: &[&str] = &["contacts", "tasks", "events", "mails"];
+/// The modules Roster syncs over Graph: delegated, and app-only (To Do has no app-only
 /// access).
-pub const GRAPH_MODULES: &[&str] = &["contacts", "tasks", "events"];
-pub const APP_ONLY_MODULES: &[&str] = &["contacts", "events"];
+pub const GRAPH_MODULES: &[&str] = &["contacts", "tasks", "events", "mails"];
+pub const APP_ONLY_MODULES: &[&str] = &["contacts", "events", "mails"];
 /// How far back tasks, events and mails reach (six months).
 const REACH_BACK: std::time::Duration = std::time::Duration::from_secs(183 * 86_400);
 
@@ -34,6 +36,7 @@ const REACH_BACK: std::time::Duration = std::time::Duration::from_secs(183 * 86_
 fn initial_limit(module: &str) -> i64 {
     match module {
         "contacts" => 10_000,
+        "mails" => 20_000,
         _ => 5_000,
     }
 }
@@ -43,9 +46,11 @@ pub enum ExchangeCollection {
     EwsContacts(EwsContacts),
     EwsTasks(EwsTasks),
     EwsEvents(EwsEvents),
+    EwsMail(EwsMail),
     GraphContacts(ContactFolder),
     GraphTasks(TodoList),
     GraphEvents(Calendar),
+    GraphMail(MailFolders),
 }
 
 fn now() -> String {
@@ -383,6 +388,7 @@ impl ExchangeService {
                 &self.settings.folder_name,
                 &marker,
             )),
+            "mails" => ExchangeCollection::EwsMail(EwsMail::new(ews, Some(REACH_BACK))),
             other => return Err(format!("Roster does not sync Exchange {other} yet")),
         };
         Ok((collection, plan_of(conn, &settings)))
@@ -419,6 +425,7 @@ impl ExchangeService {
                     future: Window::default().future,
                 },
             )),
+            "mails" => ExchangeCollection::GraphMail(MailFolders::new(api, Some(REACH_BACK))),
             other => return Err(format!("Roster does not sync Exchange Online {other} yet")),
         };
         Ok((collection, plan_of(conn, settings)))
@@ -439,6 +446,9 @@ fn plan_of(conn: &ConnectionRow, settings: &Defaults) -> Plan {
             DirectionRule::ToExchange => Direction::PushOnly,
         },
         reach_back: (conn.module != "contacts").then_some(REACH_BACK),
-        container_label: format!("Roster's Exchange {} folder", conn.module),
+        container_label: match conn.module.as_str() {
+            "mails" => "Inbox or Sent Items".into(),
+            module => format!("Roster's Exchange {module} folder"),
+        },
     }
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/contacts`, `/api/v1/events` and `/api/v1/tasks`: each kind's own paths, request
+//! `/api/v1/contacts`, `/api/v1/events`, `/api/v1/tasks` and `/api/v1/mails`: each kind's own paths, request
 //! bodies and record schemas in the OpenAPI document, so a generated client knows each kind's
 //! fields. The handlers are the shared record operations of [`super::crm`] for that kind.
 
@@ -12,6 +12,7 @@ use super::crm::{
 };
 use super::AppState;
 use crate::crm::fields::{Contact, Event, Task};
+use crate::crm::mail::Mail;
 use crate::crm::Kind;
 
 type Answer = Result<actix_web::HttpResponse, super::admin::Problem>;
@@ -157,9 +158,60 @@ typed_kind!(
     "/api/v1/tasks/mass-update"
 );
 
+typed_kind!(
+    mails,
+    Kind::Mail,
+    Mail,
+    MailRecord,
+    MailPage,
+    "mails",
+    "/api/v1/mails",
+    "/api/v1/mails/{id}",
+    "/api/v1/mails/import",
+    "/api/v1/mails/mass-update"
+);
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RelatedParams {
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// 1 to 1000 (default 50).
+    pub count: Option<i64>,
+}
+
+/// A contact's related mails: the caller's mails whose from, to, cc or bcc carry one of the
+/// contact's addresses, newest first.
+#[utoipa::path(get, path = "/api/v1/contacts/{id}/mails", tag = "mails", params(RelatedParams),
+    responses((status = 200, body = mails::MailPage), (status = 404, description = "no such contact")),
+    security(("admin" = [])))]
+pub async fn contact_mails(
+    state: web::Data<AppState>,
+    who: AdminPrincipal,
+    id: web::Path<String>,
+    q: web::Query<RelatedParams>,
+) -> Answer {
+    let q = q.into_inner();
+    let page = state
+        .crm
+        .related_mails(&who.0, &id, q.cursor, q.count.unwrap_or(50))
+        .await?;
+    Ok(actix_web::HttpResponse::Ok().json(page))
+}
+
 /// Mounts each kind's routes inside `/api/v1` (the paths above are the documented full paths).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    for kind in [contacts::routes, events::routes, tasks::routes] {
+    cfg.route(
+        within("/api/v1/contacts/{id}/mails"),
+        web::get().to(contact_mails),
+    );
+    for kind in [
+        contacts::routes,
+        events::routes,
+        tasks::routes,
+        mails::routes,
+    ] {
         cfg.configure(kind);
     }
 }

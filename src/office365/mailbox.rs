@@ -1,7 +1,7 @@
 //! A user's Microsoft 365 mailbox connection (for calendar and contacts sync): the user
-//! authorizes Roster for their own mailbox (authorization code with PKCE, delegated
-//! `offline_access User.Read Calendars.ReadWrite Contacts.ReadWrite Tasks.ReadWrite`); the tokens are sealed at
-//! rest (SY-10), the access token is refreshed shortly before it expires, and disconnecting
+//! authorizes Roster for their own mailbox (authorization code with PKCE, delegated `offline_access
+//! User.Read Calendars.ReadWrite Contacts.ReadWrite Tasks.ReadWrite Mail.ReadWrite`); the tokens
+//! are sealed at rest (SY-10), the access token is refreshed shortly before it expires, and disconnecting
 //! drops them.
 
 use std::time::Duration;

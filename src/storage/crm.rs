@@ -65,6 +65,35 @@ pub fn insert(conn: &mut AnyConnection, r: &RecordRow) -> StorageResult<()> {
     q.bind(Bind::OptText(r.deleted.clone())).push(")");
     q.cached(true);
     q.execute(conn).map_err(db)?;
+    if r.kind == "mail" && r.deleted.is_none() {
+        index_addresses(conn, r)?;
+    }
+    Ok(())
+}
+
+/// Records the addresses a mail names, for its contacts' related lists.
+fn index_addresses(conn: &mut AnyConnection, r: &RecordRow) -> StorageResult<()> {
+    let addresses = crate::crm::mail::addresses_of(&r.data);
+    if addresses.is_empty() {
+        return Ok(());
+    }
+    let mut q = Sql::new("INSERT INTO mail_addresses (owner_id, address, record_id) VALUES ");
+    for (i, a) in addresses.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.push("(").text(&r.owner_id).push(", ").text(a);
+        q.push(", ").text(&r.id).push(")");
+    }
+    q.execute(conn).map_err(db)?;
+    Ok(())
+}
+
+fn unindex_addresses(conn: &mut AnyConnection, record_id: &str) -> StorageResult<()> {
+    let mut q = Sql::new("DELETE FROM mail_addresses WHERE record_id = ");
+    q.text(record_id);
+    q.cached(true);
+    q.execute(conn).map_err(db)?;
     Ok(())
 }
 
@@ -104,7 +133,12 @@ pub fn update(conn: &mut AnyConnection, r: &RecordRow, expected: i64) -> Storage
         .bind(Bind::Int(expected));
     q.push(" AND deleted IS NULL");
     q.cached(true);
-    Ok(q.execute(conn).map_err(db)? == 1)
+    let written = q.execute(conn).map_err(db)? == 1;
+    if written && r.kind == "mail" {
+        unindex_addresses(conn, &r.id)?;
+        index_addresses(conn, r)?;
+    }
+    Ok(written)
 }
 
 /// Leaves a tombstone: the fields are dropped, the id, version and deletion time stay.
@@ -113,7 +147,50 @@ pub fn delete(conn: &mut AnyConnection, id: &str, now: &str) -> StorageResult<bo
     q.text(now).push(", deleted = ").text(now);
     q.push(" WHERE id = ").text(id).push(" AND deleted IS NULL");
     q.cached(true);
-    Ok(q.execute(conn).map_err(db)? == 1)
+    let deleted = q.execute(conn).map_err(db)? == 1;
+    if deleted {
+        unindex_addresses(conn, id)?;
+    }
+    Ok(deleted)
+}
+
+/// A page of an owner's live mails naming one of `addresses` (lower-cased), newest first,
+/// older than the cursor (`before`: a sort key and an id).
+pub fn mails_naming(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    addresses: &[String],
+    before: Option<(&str, &str)>,
+    limit: i64,
+) -> StorageResult<Vec<RecordRow>> {
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM crm_records WHERE owner_id = ")
+        .text(owner_id);
+    q.push(" AND kind = 'mail' AND deleted IS NULL AND id IN (SELECT record_id FROM mail_addresses WHERE owner_id = ")
+        .text(owner_id)
+        .push(" AND address IN (");
+    for (i, a) in addresses.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.text(a);
+    }
+    q.push("))");
+    if let Some((at, id)) = before {
+        q.push(" AND (sort_at < ").text(at);
+        q.push(" OR (sort_at = ")
+            .text(at)
+            .push(" AND id < ")
+            .text(id)
+            .push("))");
+    }
+    q.push(" ORDER BY sort_at DESC, id DESC LIMIT ")
+        .bind(Bind::Int(limit));
+    q.load::<RecordRow>(conn).map_err(db)
 }
 
 /// A page of an owner's records of one kind, in change order (`updated`, then id), changed
@@ -210,4 +287,31 @@ pub fn first_sync_selection(
         rows.extend(past.load::<RecordRow>(conn).map_err(db)?);
     }
     Ok(rows)
+}
+
+/// A page of an owner's live records of a kind, newest first: mails by date, the others by
+/// their last change; older than the cursor (`before`: that key and an id).
+pub fn newest(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    kind: &str,
+    before: Option<(&str, &str)>,
+    limit: i64,
+) -> StorageResult<Vec<RecordRow>> {
+    let key = if kind == "mail" { "sort_at" } else { "updated" };
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM crm_records WHERE owner_id = ")
+        .text(owner_id);
+    q.push(" AND kind = ")
+        .text(kind)
+        .push(" AND deleted IS NULL");
+    if let Some((at, id)) = before {
+        q.push(" AND (").push(key).push(" < ").text(at);
+        q.push(" OR (").push(key).push(" = ").text(at);
+        q.push(" AND id < ").text(id).push("))");
+    }
+    q.push(" ORDER BY ").push(key).push(" DESC, id DESC LIMIT ");
+    q.bind(Bind::Int(limit));
+    q.load::<RecordRow>(conn).map_err(db)
 }

@@ -192,6 +192,7 @@ impl<'a, C: Collection> Run<'a, C> {
         let kind = match remote.kind() {
             "contact" => Kind::Contact,
             "task" => Kind::Task,
+            "mail" => Kind::Mail,
             _ => Kind::Event,
         };
         let stats = RunRow {

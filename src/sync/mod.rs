@@ -708,6 +708,12 @@ impl SyncService {
                 Ok((ExchangeCollection::GraphEvents(c), plan)) => {
                     self.run_with(&ctx, &c, plan, conn, trigger).await
                 }
+                Ok((ExchangeCollection::EwsMail(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
+                Ok((ExchangeCollection::GraphMail(c), plan)) => {
+                    self.run_with(&ctx, &c, plan, conn, trigger).await
+                }
                 Err(why) => {
                     engine::failed_run(&self.db, ctx.lease(), conn, trigger, &why).await?;
                     Ok(())

@@ -93,3 +93,123 @@ async fn sy7_an_admin_sets_up_exchange_and_a_user_syncs_in_a_browser() {
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn sy6_a_user_reads_their_mails_and_a_contacts_related_mails_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        let owner = app.owner().await;
+        let (_, ada) = crate::sync::api(
+            &app,
+            reqwest::Method::POST,
+            "/contacts",
+            Some(
+                serde_json::json!({"given_name": "Ada", "family_name": "Lovelace",
+                "company": "Analytical Engines", "emails": [{"address": "ada@example.net"}]}),
+            ),
+            &owner,
+        )
+        .await;
+        let long = "w".repeat(300);
+        for (subject, folder, from, to, day) in [
+            (
+                "Quarterly review agenda",
+                "sent",
+                "owner@example.com",
+                "ada@example.net",
+                2,
+            ),
+            (
+                "Re: the engine's tables",
+                "inbox",
+                "ada@example.net",
+                "owner@example.com",
+                1,
+            ),
+            (
+                long.as_str(),
+                "inbox",
+                "bob@example.org",
+                "owner@example.com",
+                3,
+            ),
+        ] {
+            let (s, body) = crate::sync::api(
+                &app,
+                reqwest::Method::POST,
+                "/mails",
+                Some(serde_json::json!({"folder": folder, "subject": subject,
+                    "date": (chrono::Utc::now() - chrono::Duration::days(day)).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "from": {"address": from, "name": if from.starts_with("ada") { "Ada Lovelace" } else { "" }},
+                    "to": [{"address": to}], "text": "Hello,\nthe tables are ready.",
+                    "html": "<p>Hello,</p><p>the <b>tables</b> are ready.<script>alert(1)</script></p>",
+                    "attachments": [{"name": "tables.xlsx", "size": 48_213}]})),
+                &owner,
+            )
+            .await;
+            assert_eq!(s, reqwest::StatusCode::CREATED, "{body}");
+        }
+        browser.sign_in(&app, "owner@example.com").await;
+        let c = &browser.client;
+
+        c.goto(&format!("{}/console/me/mails", app.root))
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Mails");
+        assert!(page_has(&browser, "Re: the engine").await);
+        let overflow: bool = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap();
+        assert!(
+            !overflow,
+            "a long subject wraps instead of widening the page ({label})"
+        );
+        browser.screenshot(&format!("mails-{label}")).await;
+
+        c.find(Locator::LinkText("Re: the engine's tables"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Re: the engine's tables");
+        assert!(page_has(&browser, "tables.xlsx (47 KB)").await);
+        assert!(
+            !page_has(&browser, "alert(1)").await,
+            "the body is sanitised"
+        );
+        browser.screenshot(&format!("mail-{label}")).await;
+        browser.press("Mark as read").await;
+        assert!(page_has(&browser, "Mark as unread").await);
+
+        let ada_id = ada["id"].as_str().unwrap();
+        c.goto(&format!("{}/console/me/contacts", app.root))
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("Ada Lovelace"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Ada Lovelace");
+        assert!(c.current_url().await.unwrap().as_str().ends_with(ada_id));
+        assert!(page_has(&browser, "Quarterly review agenda").await);
+        assert!(page_has(&browser, "Re: the engine").await);
+        assert!(
+            !page_has(&browser, "wwwwwwww").await,
+            "Bob's mail does not name Ada"
+        );
+        browser.screenshot(&format!("contact-mails-{label}")).await;
+        browser.close().await;
+    }
+}

@@ -13,7 +13,7 @@ use crate::fake_ews::FakeEws;
 use crate::helpers::TestApp;
 use crate::sync::api;
 
-async fn my_id(app: &TestApp, token: &str) -> String {
+pub(crate) async fn my_id(app: &TestApp, token: &str) -> String {
     let me = app.admin(Method::GET, "/me", None, Some(token)).await;
     me.body["account"]["id"].as_str().unwrap().to_owned()
 }
@@ -24,7 +24,7 @@ async fn runs_done(app: &TestApp, token: &str, n: usize) -> Value {
 }
 
 /// Waits until the caller's runs of `module` number `n` finished ones; the newest.
-async fn module_runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Value {
+pub(crate) async fn module_runs_done(app: &TestApp, token: &str, module: &str, n: usize) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, runs) = api(app, Method::GET, "/me/exchange/runs?count=200", None, token).await;
@@ -43,14 +43,19 @@ async fn module_runs_done(app: &TestApp, token: &str, module: &str, n: usize) ->
 }
 
 /// Now, as the server writes a run's start.
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The first run of `module` that started at `since` or later, once it finished. Runs are
 /// told apart by when they started, not by how many there were: an action may land while a
 /// run is under way and be followed by one more.
-async fn module_run_after(app: &TestApp, token: &str, module: &str, since: &str) -> Value {
+pub(crate) async fn module_run_after(
+    app: &TestApp,
+    token: &str,
+    module: &str,
+    since: &str,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, runs) = api(app, Method::GET, "/me/exchange/runs?count=200", None, token).await;
@@ -79,7 +84,12 @@ async fn sync_now(app: &TestApp, token: &str, _done_before: usize) -> Value {
     module_sync_now(app, token, "contacts", 0).await
 }
 
-async fn module_sync_now(app: &TestApp, token: &str, module: &str, _done_before: usize) -> Value {
+pub(crate) async fn module_sync_now(
+    app: &TestApp,
+    token: &str,
+    module: &str,
+    _done_before: usize,
+) -> Value {
     let since = now();
     let (s, body) = api(app, Method::POST, "/me/exchange/run", None, token).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{body}");
@@ -134,7 +144,7 @@ async fn sy6_impersonation_syncs_both_ways_one_way_and_by_the_conflict_rule_and_
     assert_eq!(s, StatusCode::OK, "{mine}");
     assert_eq!(
         (mine["enabled"].as_bool(), mine["available_modules"].clone()),
-        (Some(false), json!(["contacts", "tasks", "events"])),
+        (Some(false), json!(["contacts", "tasks", "events", "mails"])),
         "{mine}"
     );
     let (s, _) = api(&app, Method::POST, "/me/exchange/run", None, &owner).await;
@@ -796,7 +806,7 @@ async fn sy5_exchange_online_by_client_credentials_reaches_each_users_mailbox_ap
     let (_, mine) = api(&app, Method::GET, "/me/exchange", None, &token).await;
     assert_eq!(
         mine["available_modules"],
-        json!(["contacts", "events"]),
+        json!(["contacts", "events", "mails"]),
         "{mine}"
     );
     assert!(mine["modules"]

@@ -5,7 +5,8 @@
 //! `MaxChangesReturned` paging (`IncludesLastItemInRange`), `GetItem`, `FindItem` on a named
 //! property, `CreateItem`, `UpdateItem` with `ChangeKey` conflicts, `DeleteItem`, and faults:
 //! `ErrorServerBusy` with `BackOffMilliseconds`, an invalid sync state, a dropped connection
-//! after a write was applied.
+//! after a write was applied. Mails (`fake_ews/mail.rs`) live in each mailbox's Inbox and Sent
+//! Items as MIME content.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::TcpListener;
@@ -14,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use quick_xml::escape::escape;
 use roster::connectors::ews::xml::Element;
+
+#[path = "fake_ews/mail.rs"]
+mod mail;
 
 #[derive(Debug, Clone)]
 struct Folder {
@@ -73,12 +77,22 @@ pub struct EwsState {
     pub requests: u32,
     /// Operations seen, by name.
     pub operations: Vec<String>,
+    /// Mails a `CreateItem` asked to send (Roster never does).
+    pub sent: u32,
 }
 
 pub type Shared = Arc<Mutex<EwsState>>;
 
 /// Well-known folders every mailbox has (`DistinguishedFolderId`).
-const WELL_KNOWN: [&str; 5] = ["contacts", "calendar", "tasks", "inbox", "msgfolderroot"];
+const WELL_KNOWN: [&str; 7] = [
+    "contacts",
+    "calendar",
+    "tasks",
+    "inbox",
+    "sentitems",
+    "deleteditems",
+    "msgfolderroot",
+];
 
 #[derive(Clone)]
 pub struct FakeEws {
@@ -583,6 +597,10 @@ impl EwsState {
             "GetFolder" => folder_ids(op.child("FolderIds"))
                 .iter()
                 .map(|id| match self.folder_of(mailbox, id) {
+                    _ if mail::MAIL_FOLDERS.contains(&id.as_str()) => {
+                        let real = self.mail_folder(mailbox, id);
+                        ok("GetFolder", &format!(r#"<m:Folders><t:Folder><t:FolderId Id="{real}"/></t:Folder></m:Folders>"#))
+                    }
                     _ if WELL_KNOWN.contains(&id.as_str()) => ok("GetFolder", &format!(r#"<m:Folders><t:ContactsFolder><t:FolderId Id="{id}-root"/></t:ContactsFolder></m:Folders>"#)),
                     Some(_) => ok("GetFolder", &format!(r#"<m:Folders><t:ContactsFolder><t:FolderId Id="{id}"/></t:ContactsFolder></m:Folders>"#)),
                     None => error("GetFolder", "ErrorItemNotFound"),
@@ -614,7 +632,9 @@ impl EwsState {
                 })
                 .collect(),
             "SyncFolderItems" => vec![self.sync(mailbox, op)],
-            "GetItem" => op
+            "GetItem" => {
+                let mime = op.find("IncludeMimeContent").is_some_and(|m| m.text == "true");
+                op
                 .child("ItemIds")
                 .map(|ids| ids.children.clone())
                 .unwrap_or_default()
@@ -622,11 +642,13 @@ impl EwsState {
                 .map(|i| {
                     let id = i.attr("Id").unwrap_or("");
                     match self.items.get(id).filter(|x| !x.deleted && x.mailbox == mailbox) {
+                        Some(x) if x.class == "Message" => ok("GetItem", &format!("<m:Items>{}</m:Items>", self.render_message(id, mime))),
                         Some(_) => ok("GetItem", &format!("<m:Items>{}</m:Items>", self.render(id))),
                         None => error("GetItem", "ErrorItemNotFound"),
                     }
                 })
-                .collect(),
+                .collect()
+            }
             "FindItem" => {
                 let folders = folder_ids(op.child("ParentFolderIds"));
                 let value = op.find("Constant").and_then(|c| c.attr("Value")).unwrap_or("").to_owned();
@@ -645,6 +667,9 @@ impl EwsState {
                     return (name, vec![error("CreateItem", "ErrorFolderNotFound")]);
                 }
                 let items = op.child("Items").map(|i| i.children.clone()).unwrap_or_default();
+                if items.iter().any(|i| i.name == "Message") {
+                    return (name, self.create_messages(mailbox, &folder, op, &items));
+                }
                 items
                     .iter()
                     .map(|c| {
@@ -699,6 +724,9 @@ impl EwsState {
                 .map(|i| {
                     let id = i.attr("Id").unwrap_or("").to_owned();
                     if self.items.get(&id).is_some_and(|x| !x.deleted && x.mailbox == mailbox) {
+                        if op.attr("DeleteType") == Some("MoveToDeletedItems") {
+                            self.move_to_deleted_items(mailbox, &id);
+                        }
                         self.items.get_mut(&id).unwrap().deleted = true;
                         self.touch(&id);
                         ok("DeleteItem", "")
@@ -764,7 +792,8 @@ impl EwsState {
                     "Update"
                 };
                 let class = &i.class;
-                format!(r#"<t:{tag}><t:{class}><t:ItemId Id="{id}" ChangeKey="{}"/></t:{class}></t:{tag}>"#, i.change_key)
+                let received = i.fields.get("DateTimeReceived").map(|d| format!("<t:DateTimeReceived>{d}</t:DateTimeReceived>")).unwrap_or_default();
+                format!(r#"<t:{tag}><t:{class}><t:ItemId Id="{id}" ChangeKey="{}"/>{received}</t:{class}></t:{tag}>"#, i.change_key)
             })
             .collect();
         ok(

@@ -6,8 +6,10 @@
 //! (whole requests or batch items), `410 Gone` on a delta token, an item repeated across pages,
 //! an empty first page with a next link, and a dropped connection after a write was applied.
 //! Recurring series (occurrences, exceptions, cancelled occurrences, `/instances`) are in
-//! [`series`].
+//! [`series`]; mails (Inbox, Sent Items, `messages/delta`, attachments) in [`mail`].
 
+#[path = "fake_graph/mail.rs"]
+mod mail;
 #[path = "fake_graph/series.rs"]
 mod series;
 
@@ -76,6 +78,8 @@ pub struct GraphState {
     pub largest_batch: usize,
     /// Requests (and batch sub-requests) that named a user's mailbox (`/users/{user}/…`).
     pub user_paths: u32,
+    /// A mail's attachments (name, size, contentType), by message id.
+    attachments: HashMap<String, Value>,
 }
 
 pub type Shared = Arc<Mutex<GraphState>>;
@@ -201,6 +205,11 @@ impl GraphState {
         page_size: usize,
         base: &str,
     ) -> (u16, Value) {
+        if let Some(answer) =
+            self.dispatch_mail(method, path, query, body.clone(), if_match, page_size, base)
+        {
+            return answer;
+        }
         // To Do lists (`/me/todo/lists/…`) read like the other containers.
         let parsed = path.replacen("/me/todo/lists", "/me/todoLists", 1);
         let parts: Vec<&str> = parsed.trim_matches('/').split('/').collect();
@@ -421,13 +430,29 @@ impl GraphState {
             (Some(a), Some(b)) => Some((a, b)),
             _ => None,
         };
-        let carried = window
+        // Messages' `$filter=receivedDateTime ge …` is kept in the links too.
+        let received_since = query_param(query, "$filter")
+            .and_then(|f| f.strip_prefix("receivedDateTime ge ").map(str::to_owned));
+        let mut carried = window
             .as_ref()
             .map(|(a, b)| format!("&startDateTime={a}&endDateTime={b}"))
             .unwrap_or_default();
+        if let Some(since) = &received_since {
+            carried.push_str(&format!(
+                "&$filter={}",
+                url::form_urlencoded::byte_serialize(
+                    format!("receivedDateTime ge {since}").as_bytes()
+                )
+                .collect::<String>()
+            ));
+        }
         let link = |token: &str, v: String| format!("{base}/v1.0{path}?{token}={v}{carried}");
         let in_window = |body: &Value| match &window {
-            None => true,
+            None => received_since.as_deref().is_none_or(|since| {
+                body["receivedDateTime"]
+                    .as_str()
+                    .is_some_and(|r| r >= since)
+            }),
             Some((a, b)) => {
                 let start = body["start"]["dateTime"].as_str().unwrap_or("");
                 let at = start.get(..19).unwrap_or(start);

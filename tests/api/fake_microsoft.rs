@@ -198,6 +198,22 @@ impl FakeMicrosoft {
                     web::route().to(graph_user_mailbox),
                 )
                 .route(
+                    "/graph/v1.0/me/mailFolders{tail:.*}",
+                    web::route().to(graph_mailbox),
+                )
+                .route(
+                    "/graph/v1.0/me/messages{tail:.*}",
+                    web::route().to(graph_mailbox),
+                )
+                .route(
+                    "/graph/v1.0/users/{user}/mailFolders{tail:.*}",
+                    web::route().to(graph_user_mailbox),
+                )
+                .route(
+                    "/graph/v1.0/users/{user}/messages{tail:.*}",
+                    web::route().to(graph_user_mailbox),
+                )
+                .route(
                     "/common/v2.0/.well-known/openid-configuration",
                     web::get().to(discovery),
                 )

@@ -38,6 +38,7 @@ async fn sy10_a_user_connects_their_mailbox_and_its_tokens_are_sealed_refreshed_
         "Calendars.ReadWrite",
         "Contacts.ReadWrite",
         "Tasks.ReadWrite",
+        "Mail.ReadWrite",
     ] {
         assert!(authorize.contains(scope), "{scope} in {authorize}");
     }

@@ -17,6 +17,7 @@ mod errors;
 mod ews;
 mod exactness;
 mod exchange;
+mod exchange_mail;
 mod exchange_sync;
 mod fake_ews;
 mod fake_graph;

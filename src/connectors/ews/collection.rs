@@ -10,10 +10,13 @@ use serde_json::Value;
 use std::marker::PhantomData;
 
 use super::client::Ews;
-use super::folder::{ensure_folder, item_id, settle, stamped_key};
+use super::folder::{
+    create_items, delete_items, ensure_folder, item_id, read_back, sort_ops, stamped_key,
+    update_item,
+};
 use super::soap::{
-    ExtendedProperty, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemChange, ItemChanges,
-    ItemIds, Items, NewFolder, Op, Restriction, Shape, Update, Updates, KEY,
+    ExtendedProperty, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemIds, NewFolder, Op,
+    Restriction, Shape, Update, KEY,
 };
 use super::xml::Element;
 use crate::connectors::collection::{
@@ -251,148 +254,47 @@ impl<K: EwsKind> Collection for EwsFolder<K> {
         let mut out: Vec<Option<RemoteResult<Applied>>> = vec![None; ops.len()];
         // Written ids to read back, by position.
         let mut written: Vec<(usize, String)> = Vec::new();
-        for (i, op) in ops.iter().enumerate() {
-            if let RemoteOp::Create { fields, .. } | RemoteOp::Update { fields, .. } = op {
-                if let Some(why) = K::refuses(fields) {
-                    out[i] = Some(Err(RemoteError::Invalid(why)));
-                }
-            }
-        }
-        let creates: Vec<(usize, &String, &Value)> = ops
+        let sorted = sort_ops(&ops, K::refuses, &mut out);
+        let items = sorted
+            .creates
             .iter()
-            .enumerate()
-            .filter(|(i, _)| out[*i].is_none())
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Create { op_key, fields } => Some((i, op_key, fields)),
-                _ => None,
+            .map(|(_, key, fields)| {
+                K::to_item(
+                    fields,
+                    Some(ExtendedProperty {
+                        uri: KEY,
+                        value: (*key).clone(),
+                    }),
+                )
             })
             .collect();
-        if !creates.is_empty() {
-            let items = creates
-                .iter()
-                .map(|(_, key, fields)| {
-                    K::to_item(
-                        fields,
-                        Some(ExtendedProperty {
-                            uri: KEY,
-                            value: (*key).clone(),
-                        }),
-                    )
-                })
-                .collect();
-            let answer = self
-                .ews
-                .call(&Op::CreateItem {
-                    invitations: "SendToNone",
-                    folder: Self::folder(container),
-                    items: Items { items },
-                })
-                .await;
-            settle(
+        create_items(
+            &self.ews,
+            Self::folder(container),
+            None,
+            items,
+            sorted.creates.iter().map(|(i, _, _)| *i),
+            &mut out,
+            &mut written,
+        )
+        .await;
+        for (i, id, change_key, fields) in sorted.updates {
+            // Each its own call: the conflict rule differs with and without a version.
+            update_item(
+                &self.ews,
+                id,
+                change_key,
+                K::updates(fields),
+                i,
                 &mut out,
                 &mut written,
-                creates.iter().map(|(i, _, _)| *i),
-                answer,
-            );
+            )
+            .await;
         }
-        let changes: Vec<(usize, &String, &Option<String>, &Value)> = ops
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| out[*i].is_none())
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Update {
-                    id,
-                    change_key,
-                    fields,
-                } => Some((i, id, change_key, fields)),
-                _ => None,
-            })
-            .collect();
-        for (i, id, change_key, fields) in changes {
-            // Each its own call: the conflict rule differs with and without a version.
-            let answer = self
-                .ews
-                .call(&Op::UpdateItem {
-                    conflict: if change_key.is_some() {
-                        "NeverOverwrite"
-                    } else {
-                        "AlwaysOverwrite"
-                    },
-                    invitations: "SendToNone",
-                    changes: ItemChanges {
-                        changes: vec![ItemChange {
-                            id: Id {
-                                id: id.clone(),
-                                change_key: change_key.clone(),
-                            },
-                            updates: Updates {
-                                updates: K::updates(fields),
-                            },
-                        }],
-                    },
-                })
-                .await;
-            settle(&mut out, &mut written, std::iter::once(i), answer);
-        }
-        let deletes: Vec<(usize, &String)> = ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| match op {
-                RemoteOp::Delete { id } => Some((i, id)),
-                _ => None,
-            })
-            .collect();
-        if !deletes.is_empty() {
-            let answer = self
-                .ews
-                .call(&Op::DeleteItem {
-                    delete_type: "HardDelete",
-                    cancellations: "SendToNone",
-                    ids: ItemIds {
-                        ids: deletes.iter().map(|(_, id)| Id::new(id)).collect(),
-                    },
-                })
-                .await;
-            match answer {
-                Ok(messages) => {
-                    for ((i, _), m) in
-                        deletes
-                            .iter()
-                            .zip(messages.into_iter().chain(std::iter::repeat_with(|| {
-                                Err(RemoteError::Transient(
-                                    "Exchange answered fewer messages than items".into(),
-                                ))
-                            })))
-                    {
-                        out[*i] = Some(match m {
-                            Ok(_) | Err(RemoteError::NotFound) => Ok(Applied::Deleted),
-                            Err(e) => Err(e),
-                        });
-                    }
-                }
-                Err(e) => {
-                    for (i, _) in &deletes {
-                        out[*i] = Some(Err(e.clone()));
-                    }
-                }
-            }
-        }
+        delete_items(&self.ews, "HardDelete", &sorted.deletes, &mut out).await;
         // Read the written items back: what Exchange stored, with its ChangeKey.
         let ids: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
-        match self.read(container, &ids).await {
-            Ok(found) => {
-                for ((i, _), item) in written.iter().zip(found) {
-                    out[*i] = Some(item.map(Applied::Written).ok_or(RemoteError::NotFound));
-                }
-            }
-            Err(e) => {
-                for (i, _) in &written {
-                    out[*i] = Some(Err(e.clone()));
-                }
-            }
-        }
-        out.into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(RemoteError::Transient("no answer".into()))))
-            .collect()
+        let found = self.read(container, &ids).await;
+        read_back(out, &written, found)
     }
 }

@@ -4,11 +4,14 @@
 
 use super::client::Ews;
 use super::soap::{
-    ExtendedProperty, FieldUri, FolderOfClass, FolderRef, FolderRefs, NewFolder, NewFolders, Op,
-    Path, Paths, Shape, CONTAINER, KEY,
+    ExtendedProperty, FieldUri, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemChange,
+    ItemChanges, ItemIds, Items, NewFolder, NewFolders, Op, Path, Paths, Shape, Update, Updates,
+    CONTAINER, KEY,
 };
 use super::xml::Element;
-use crate::connectors::collection::{Applied, RemoteError, RemoteResult};
+use serde_json::Value;
+
+use crate::connectors::collection::{Applied, RemoteError, RemoteItem, RemoteOp, RemoteResult};
 
 /// Names tried for the folder when the user owns one of that name: `Roster`, `Roster (2)`, ….
 const NAME_TRIES: usize = 20;
@@ -18,7 +21,7 @@ pub fn stamped_key(item: &Element) -> Option<String> {
     item.children_named("ExtendedProperty")
         .find(|p| {
             p.child("ExtendedFieldURI")
-                .is_some_and(|u| u.attr("PropertyName") == Some(KEY.name))
+                .is_some_and(|u| u.attr("PropertyName") == KEY.name)
         })
         .and_then(|p| p.text_of("Value"))
         .map(str::to_owned)
@@ -46,6 +49,7 @@ pub async fn ensure_folder(
             traversal: "Shallow",
             shape: Shape {
                 base: "IdOnly",
+                mime: None,
                 more: Some(Paths {
                     paths: vec![
                         Path::Field(FieldUri {
@@ -153,4 +157,166 @@ pub fn settle(
             }
         }
     }
+}
+
+/// Sends one `CreateItem` of `items` into `folder` for the ops at `positions`; records the ids
+/// written (to read back) or each failure.
+pub async fn create_items(
+    ews: &Ews,
+    folder: FolderRefs,
+    disposition: Option<&'static str>,
+    items: Vec<Item>,
+    positions: impl Iterator<Item = usize>,
+    out: &mut [Option<RemoteResult<Applied>>],
+    written: &mut Vec<(usize, String)>,
+) {
+    if items.is_empty() {
+        return;
+    }
+    let answer = ews
+        .call(&Op::CreateItem {
+            disposition,
+            invitations: "SendToNone",
+            folder,
+            items: Items { items },
+        })
+        .await;
+    settle(out, written, positions, answer);
+}
+
+/// Sends one `UpdateItem` of one item for the op at `position`: only while it is at
+/// `change_key` when one is named.
+pub async fn update_item(
+    ews: &Ews,
+    id: &str,
+    change_key: &Option<String>,
+    updates: Vec<Update>,
+    position: usize,
+    out: &mut [Option<RemoteResult<Applied>>],
+    written: &mut Vec<(usize, String)>,
+) {
+    let answer = ews
+        .call(&Op::UpdateItem {
+            conflict: if change_key.is_some() {
+                "NeverOverwrite"
+            } else {
+                "AlwaysOverwrite"
+            },
+            invitations: "SendToNone",
+            changes: ItemChanges {
+                changes: vec![ItemChange {
+                    id: Id {
+                        id: id.to_owned(),
+                        change_key: change_key.clone(),
+                    },
+                    updates: Updates { updates },
+                }],
+            },
+        })
+        .await;
+    settle(out, written, std::iter::once(position), answer);
+}
+
+/// Deletes the items of the delete ops (`(position, id)`) in one call; an item already gone
+/// counts as deleted.
+pub async fn delete_items(
+    ews: &Ews,
+    delete_type: &'static str,
+    deletes: &[(usize, &String)],
+    out: &mut [Option<RemoteResult<Applied>>],
+) {
+    if deletes.is_empty() {
+        return;
+    }
+    let answer = ews
+        .call(&Op::DeleteItem {
+            delete_type,
+            cancellations: "SendToNone",
+            ids: ItemIds {
+                ids: deletes.iter().map(|(_, id)| Id::new(id)).collect(),
+            },
+        })
+        .await;
+    match answer {
+        Ok(messages) => {
+            let mut messages = messages.into_iter();
+            for (i, _) in deletes {
+                out[*i] = Some(match messages.next() {
+                    Some(Ok(_) | Err(RemoteError::NotFound)) => Ok(Applied::Deleted),
+                    Some(Err(e)) => Err(e),
+                    None => Err(RemoteError::Transient(
+                        "Exchange answered fewer messages than items".into(),
+                    )),
+                });
+            }
+        }
+        Err(e) => {
+            for (i, _) in deletes {
+                out[*i] = Some(Err(e.clone()));
+            }
+        }
+    }
+}
+
+/// Fills the outcomes of written items from what reading them back found, and every op still
+/// without one as unanswered.
+pub fn read_back(
+    mut out: Vec<Option<RemoteResult<Applied>>>,
+    written: &[(usize, String)],
+    found: RemoteResult<Vec<Option<RemoteItem>>>,
+) -> Vec<RemoteResult<Applied>> {
+    match found {
+        Ok(found) => {
+            for ((i, _), item) in written.iter().zip(found) {
+                out[*i] = Some(item.map(Applied::Written).ok_or(RemoteError::NotFound));
+            }
+        }
+        Err(e) => {
+            for (i, _) in written {
+                out[*i] = Some(Err(e.clone()));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(RemoteError::Transient("no answer".into()))))
+        .collect()
+}
+
+/// A batch of writes by what they do, each with its position; a write `refuses` names a reason
+/// for is settled as refused.
+pub struct Sorted<'a> {
+    pub creates: Vec<(usize, &'a String, &'a Value)>,
+    pub updates: Vec<(usize, &'a String, &'a Option<String>, &'a Value)>,
+    pub deletes: Vec<(usize, &'a String)>,
+}
+
+pub fn sort_ops<'a>(
+    ops: &'a [RemoteOp],
+    refuses: impl Fn(&Value) -> Option<String>,
+    out: &mut [Option<RemoteResult<Applied>>],
+) -> Sorted<'a> {
+    let mut sorted = Sorted {
+        creates: Vec::new(),
+        updates: Vec::new(),
+        deletes: Vec::new(),
+    };
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            RemoteOp::Create { fields, .. } | RemoteOp::Update { fields, .. } => {
+                if let Some(why) = refuses(fields) {
+                    out[i] = Some(Err(RemoteError::Invalid(why)));
+                    continue;
+                }
+                match op {
+                    RemoteOp::Create { op_key, .. } => sorted.creates.push((i, op_key, fields)),
+                    RemoteOp::Update { id, change_key, .. } => {
+                        sorted.updates.push((i, id, change_key, fields))
+                    }
+                    RemoteOp::Delete { .. } => {}
+                }
+            }
+            RemoteOp::Delete { id } => sorted.deletes.push((i, id)),
+        }
+    }
+    sorted
 }

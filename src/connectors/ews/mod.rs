@@ -9,6 +9,8 @@ pub mod contact_fields;
 pub mod contacts;
 pub mod events;
 mod folder;
+mod items;
+pub mod mail;
 pub mod soap;
 pub mod tasks;
 pub mod xml;

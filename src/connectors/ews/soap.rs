@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+pub use super::items::*;
+
 pub const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const TYPES_NS: &str = "http://schemas.microsoft.com/exchange/services/2006/types";
 pub const MESSAGES_NS: &str = "http://schemas.microsoft.com/exchange/services/2006/messages";
@@ -86,25 +88,38 @@ pub fn envelope(op: &Op, mailbox: Option<&str>) -> Result<String, String> {
 /// A named property in Roster's property set (`ExtendedFieldURI`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExtendedFieldUri {
-    #[serde(rename = "@PropertySetId")]
-    pub set: &'static str,
-    #[serde(rename = "@PropertyName")]
-    pub name: &'static str,
+    /// A MAPI property by tag (`0x0E07`), instead of a named one.
+    #[serde(rename = "@PropertyTag", skip_serializing_if = "Option::is_none")]
+    pub tag: Option<&'static str>,
+    #[serde(rename = "@PropertySetId", skip_serializing_if = "Option::is_none")]
+    pub set: Option<&'static str>,
+    #[serde(rename = "@PropertyName", skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'static str>,
     #[serde(rename = "@PropertyType")]
     pub kind: &'static str,
 }
 
 /// Roster's key on an item.
 pub const KEY: ExtendedFieldUri = ExtendedFieldUri {
-    set: PROPERTY_SET,
-    name: "RosterKey",
+    tag: None,
+    set: Some(PROPERTY_SET),
+    name: Some("RosterKey"),
     kind: "String",
 };
 /// The marker of the folder a sync created.
 pub const CONTAINER: ExtendedFieldUri = ExtendedFieldUri {
-    set: PROPERTY_SET,
-    name: "RosterContainer",
+    tag: None,
+    set: Some(PROPERTY_SET),
+    name: Some("RosterContainer"),
     kind: "String",
+};
+/// `PR_MESSAGE_FLAGS`: a message saved with it cleared of "unsent" is a sent or received mail,
+/// not a draft (1 = read).
+pub const MESSAGE_FLAGS: ExtendedFieldUri = ExtendedFieldUri {
+    tag: Some("0x0E07"),
+    set: None,
+    name: None,
+    kind: "Integer",
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,6 +166,11 @@ pub struct Shape {
     #[serde(rename = "t:BaseShape")]
     pub base: &'static str,
     #[serde(
+        rename = "t:IncludeMimeContent",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mime: Option<bool>,
+    #[serde(
         rename = "t:AdditionalProperties",
         skip_serializing_if = "Option::is_none"
     )]
@@ -161,6 +181,7 @@ impl Shape {
     pub fn ids() -> Shape {
         Shape {
             base: "IdOnly",
+            mime: None,
             more: None,
         }
     }
@@ -169,6 +190,7 @@ impl Shape {
     pub fn all() -> Shape {
         Shape {
             base: "AllProperties",
+            mime: None,
             more: Some(Paths {
                 paths: vec![Path::Extended(KEY)],
             }),
@@ -243,180 +265,6 @@ pub enum FolderOfClass {
 pub struct NewFolders {
     #[serde(rename = "$value")]
     pub folder: FolderOfClass,
-}
-
-/// Text of an item's body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BodyText {
-    #[serde(rename = "@BodyType")]
-    pub kind: &'static str,
-    #[serde(rename = "$text")]
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
-    #[serde(rename = "@Key")]
-    pub key: &'static str,
-    #[serde(rename = "$text")]
-    pub value: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entries {
-    #[serde(rename = "t:Entry")]
-    pub entries: Vec<Entry>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct AddressEntry {
-    #[serde(rename = "@Key")]
-    pub key: &'static str,
-    #[serde(rename = "t:Street", skip_serializing_if = "Option::is_none")]
-    pub street: Option<String>,
-    #[serde(rename = "t:City", skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(rename = "t:State", skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    #[serde(rename = "t:CountryOrRegion", skip_serializing_if = "Option::is_none")]
-    pub country: Option<String>,
-    #[serde(rename = "t:PostalCode", skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddressEntries {
-    #[serde(rename = "t:Entry")]
-    pub entries: Vec<AddressEntry>,
-}
-
-/// A contact (`t:Contact`), its elements in the schema's order; absent ones are left out.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Contact {
-    #[serde(rename = "t:Body", skip_serializing_if = "Option::is_none")]
-    pub body: Option<BodyText>,
-    #[serde(rename = "t:ExtendedProperty", skip_serializing_if = "Vec::is_empty")]
-    pub extended: Vec<ExtendedProperty>,
-    #[serde(rename = "t:DisplayName", skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(rename = "t:GivenName", skip_serializing_if = "Option::is_none")]
-    pub given_name: Option<String>,
-    #[serde(rename = "t:CompanyName", skip_serializing_if = "Option::is_none")]
-    pub company: Option<String>,
-    #[serde(rename = "t:EmailAddresses", skip_serializing_if = "Option::is_none")]
-    pub emails: Option<Entries>,
-    #[serde(
-        rename = "t:PhysicalAddresses",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub addresses: Option<AddressEntries>,
-    #[serde(rename = "t:PhoneNumbers", skip_serializing_if = "Option::is_none")]
-    pub phones: Option<Entries>,
-    #[serde(rename = "t:Birthday", skip_serializing_if = "Option::is_none")]
-    pub birthday: Option<String>,
-    #[serde(rename = "t:JobTitle", skip_serializing_if = "Option::is_none")]
-    pub job_title: Option<String>,
-    #[serde(rename = "t:Surname", skip_serializing_if = "Option::is_none")]
-    pub surname: Option<String>,
-}
-
-/// A task (`t:Task`), item elements first, then the task's, in the schemas' order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Task {
-    #[serde(rename = "t:Subject", skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(rename = "t:Body", skip_serializing_if = "Option::is_none")]
-    pub body: Option<BodyText>,
-    /// Low, Normal or High.
-    #[serde(rename = "t:Importance", skip_serializing_if = "Option::is_none")]
-    pub importance: Option<&'static str>,
-    #[serde(rename = "t:ExtendedProperty", skip_serializing_if = "Vec::is_empty")]
-    pub extended: Vec<ExtendedProperty>,
-    #[serde(rename = "t:DueDate", skip_serializing_if = "Option::is_none")]
-    pub due: Option<String>,
-    /// NotStarted, InProgress, Completed, WaitingOnOthers or Deferred.
-    #[serde(rename = "t:Status", skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'static str>,
-}
-
-/// An event (`t:CalendarItem`), item elements first, then the calendar item's, in the schemas'
-/// order. Times are UTC instants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct CalendarItem {
-    #[serde(rename = "t:Subject", skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    #[serde(rename = "t:Body", skip_serializing_if = "Option::is_none")]
-    pub body: Option<BodyText>,
-    #[serde(rename = "t:ReminderIsSet", skip_serializing_if = "Option::is_none")]
-    pub reminder_set: Option<bool>,
-    #[serde(
-        rename = "t:ReminderMinutesBeforeStart",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub reminder_minutes: Option<u32>,
-    #[serde(rename = "t:ExtendedProperty", skip_serializing_if = "Vec::is_empty")]
-    pub extended: Vec<ExtendedProperty>,
-    #[serde(rename = "t:Start", skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
-    #[serde(rename = "t:End", skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
-    #[serde(rename = "t:IsAllDayEvent", skip_serializing_if = "Option::is_none")]
-    pub all_day: Option<bool>,
-    #[serde(rename = "t:Location", skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-}
-
-/// An item of a kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Item {
-    #[serde(rename = "t:CalendarItem")]
-    CalendarItem(CalendarItem),
-    #[serde(rename = "t:Contact")]
-    Contact(Contact),
-    #[serde(rename = "t:Task")]
-    Task(Task),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Items {
-    #[serde(rename = "$value")]
-    pub items: Vec<Item>,
-}
-
-/// One change of an `UpdateItem`: set a property (the item carries just its new value) or
-/// delete it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Update {
-    #[serde(rename = "t:SetItemField")]
-    Set {
-        #[serde(rename = "$value")]
-        parts: (Path, Box<Item>),
-    },
-    #[serde(rename = "t:DeleteItemField")]
-    Delete {
-        #[serde(rename = "$value")]
-        path: Path,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Updates {
-    #[serde(rename = "$value")]
-    pub updates: Vec<Update>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemChange {
-    #[serde(rename = "t:ItemId")]
-    pub id: Id,
-    #[serde(rename = "t:Updates")]
-    pub updates: Updates,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ItemChanges {
-    #[serde(rename = "t:ItemChange")]
-    pub changes: Vec<ItemChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -527,7 +375,13 @@ pub enum Op {
     },
     #[serde(rename = "m:CreateItem")]
     CreateItem {
-        /// Only for messages; meeting requests are never sent.
+        /// For messages: `SaveOnly` (Roster never sends a mail).
+        #[serde(
+            rename = "@MessageDisposition",
+            skip_serializing_if = "Option::is_none"
+        )]
+        disposition: Option<&'static str>,
+        /// For calendar items; meeting requests are never sent.
         #[serde(rename = "@SendMeetingInvitations")]
         invitations: &'static str,
         #[serde(rename = "m:SavedItemFolderId")]
@@ -559,6 +413,7 @@ pub enum Op {
 #[cfg(test)]
 pub fn as_created(item: Item) -> super::xml::Element {
     let op = Op::CreateItem {
+        disposition: None,
         invitations: "SendToNone",
         folder: FolderRefs {
             folders: vec![FolderRef::Id(Id::new("F"))],
@@ -577,6 +432,7 @@ mod tests {
     #[test]
     fn an_envelope_has_the_version_the_impersonation_and_the_operation_in_order() {
         let op = Op::CreateItem {
+            disposition: None,
             invitations: "SendToNone",
             folder: FolderRefs {
                 folders: vec![FolderRef::Id(Id::new("F1"))],

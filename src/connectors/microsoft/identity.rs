@@ -105,10 +105,11 @@ pub struct AuthorizeRequest {
 }
 
 /// Scopes a user grants Roster for their own mailbox (calendar and contacts sync).
-pub const MAILBOX_SCOPES: [&str; 3] = [
+pub const MAILBOX_SCOPES: [&str; 4] = [
     "Calendars.ReadWrite",
     "Contacts.ReadWrite",
     "Tasks.ReadWrite",
+    "Mail.ReadWrite",
 ];
 
 /// A sign-in as begun: the URL to send the browser to and what the callback must match.

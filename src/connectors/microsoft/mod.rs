@@ -6,6 +6,7 @@ pub mod contacts;
 mod graph;
 mod identity;
 mod items;
+pub mod mail;
 pub mod outlook;
 mod recurrence;
 mod series;

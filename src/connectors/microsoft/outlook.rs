@@ -17,6 +17,8 @@ pub const BATCH_SIZE: usize = 20;
 /// Wait used when a throttled answer carries no usable `Retry-After`.
 const DEFAULT_RETRY: Duration = Duration::from_secs(2);
 const PREFER: &str = "IdType=\"ImmutableId\", outlook.body-content-type=\"text\"";
+/// The same with bodies as Outlook holds them (HTML for most mails).
+const PREFER_HTML: &str = "IdType=\"ImmutableId\"";
 
 /// One request of a batch.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct Outlook {
     max_wait: Duration,
     /// The mailbox an app-only token reaches; None: `/me`.
     user: Option<String>,
+    /// The `Prefer` header of every request.
+    prefer: &'static str,
 }
 
 fn retry_after(value: Option<&str>) -> Option<Duration> {
@@ -74,7 +78,14 @@ impl Outlook {
             token,
             max_wait: config.max_retry_wait,
             user: None,
+            prefer: PREFER,
         }
+    }
+
+    /// The same, reading bodies as Outlook holds them rather than as plain text (for mails).
+    pub fn with_html_bodies(mut self) -> Self {
+        self.prefer = PREFER_HTML;
+        self
     }
 
     /// The same, for `user`'s mailbox with an app-only token: connectors' `/me/…` paths go to
@@ -134,7 +145,7 @@ impl Outlook {
                 .http
                 .request(method.clone(), &url)
                 .bearer_auth(&self.token)
-                .header("Prefer", PREFER);
+                .header("Prefer", self.prefer);
             if let Some(n) = page_size {
                 req = req.header("Prefer", format!("odata.maxpagesize={n}"));
             }
@@ -222,7 +233,7 @@ impl Outlook {
             }
             let body = json!({"requests": pending.iter().map(|&i| {
                 let r = &requests[i];
-                let mut headers = json!({"Prefer": PREFER});
+                let mut headers = json!({"Prefer": self.prefer});
                 if r.body.is_some() {
                     headers["Content-Type"] = json!("application/json");
                 }

@@ -47,7 +47,8 @@ async fn me_page(
             dt { "Role" } dd { (account.role) }
             dt { "Member since" } dd { (when(&account.created)) }
         }
-        p { a href="/console/me/sync" { "Calendar and contacts sync" } " · "
+        p { a href="/console/me/contacts" { "Contacts" } " · " a href="/console/me/mails" { "Mails" } " · "
+            a href="/console/me/sync" { "Calendar and contacts sync" } " · "
             @if exchange { a href="/console/me/exchange" { "Exchange sync" } " · " }
             a href="/account" { "Microsoft 365 and API tokens" } }
         h2 { "Name" }

@@ -36,6 +36,7 @@ mod me;
 mod microsoft;
 mod pages;
 mod people;
+mod records;
 mod settings;
 mod welcome;
 
@@ -93,8 +94,10 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 }
 
 /// Navigation entries: path, label, the permission that shows them.
-const NAV: [(&str, &str, Option<&str>); 13] = [
+const NAV: [(&str, &str, Option<&str>); 15] = [
     ("/console", "Dashboard", None),
+    ("/console/me/contacts", "Contacts", None),
+    ("/console/me/mails", "Mails", None),
     ("/console/users", "Users", Some("users.manage")),
     ("/console/groups", "Groups", Some("users.manage")),
     (
@@ -414,6 +417,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(exchange::my_settings),
         )
         .route("/console/me/exchange/run", web::post().to(exchange::my_run))
+        .route("/console/me/contacts", web::get().to(records::contacts))
+        .route("/console/me/contacts/{id}", web::get().to(records::contact))
+        .route("/console/me/mails", web::get().to(records::mails))
+        .route("/console/me/mails/{id}", web::get().to(records::mail))
+        .route(
+            "/console/me/mails/{id}/read",
+            web::post().to(records::mark_read),
+        )
         .route("/console/me", web::get().to(me::me))
         .route("/console/me/name", web::post().to(me::set_name))
         .route("/console/me/password", web::post().to(me::change_password))

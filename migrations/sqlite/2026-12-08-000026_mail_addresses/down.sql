@@ -1,0 +1,2 @@
+DROP INDEX crm_records_mail_dates;
+DROP TABLE mail_addresses;
