@@ -516,7 +516,8 @@ impl Queue {
         let d = self.db.dialect();
         let written = match result {
             Ok(()) => {
-                // A periodic job queues its next run in the transaction that completes it.
+                // A periodic job queues its next run in the transaction that completes it: at
+                // its interval, or at once when it was asked for again while it ran.
                 let payload = serde_json::from_str::<Value>(&job.payload).unwrap_or(Value::Null);
                 let next = payload
                     .get(EVERY)
@@ -529,10 +530,18 @@ impl Queue {
                         max_attempts: job.max_attempts,
                         payload: payload.clone(),
                     });
+                let claimed_at = job.run_at.clone();
                 self.db
                     .write(move |c| {
+                        let asked_again = match &next {
+                            Some(_) => store::find(c, &id)?.is_some_and(|j| j.run_at != claimed_at),
+                            None => false,
+                        };
                         let done = store::complete(c, &id, token, &at)?;
-                        if let (true, Some(next)) = (done, next) {
+                        if let (true, Some(mut next)) = (done, next) {
+                            if asked_again {
+                                next.delay = Duration::ZERO;
+                            }
                             Queue::enqueue_in(c, d, &next)?;
                         }
                         Ok::<_, StorageError>(done)

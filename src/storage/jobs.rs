@@ -245,7 +245,11 @@ pub fn make_due(conn: &mut AnyConnection, kind: &str, key: &str, now: &str) -> S
         .text(kind)
         .push(" AND key = ")
         .text(key);
-    q.push(" AND state = 'queued' AND run_at > ").text(now);
+    // A running job is marked asked again (its `run_at` moves past the claim's): when it
+    // completes, its next run is due at once.
+    q.push(" AND ((state = 'queued' AND run_at > ")
+        .text(now)
+        .push(") OR state = 'running')");
     Ok(q.execute(conn).map_err(db)? == 1)
 }
 

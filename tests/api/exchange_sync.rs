@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use roster::connectors::ews::xml::Element;
+
 use crate::exchange::ex;
 use crate::fake_ews::FakeEws;
 use crate::helpers::TestApp;
@@ -936,7 +938,7 @@ async fn sy6_one_way_to_exchange_never_reads_a_lost_answer_never_doubles_and_uni
 }
 
 #[tokio::test]
-async fn sy6_events_sync_over_ews_as_utc_keeping_roster_zones_and_series_stay_in_roster() {
+async fn sy6_events_sync_over_ews_as_utc_keeping_roster_zones() {
     let app = TestApp::spawn().await;
     let owner = app.owner().await;
     let fake = FakeEws::start().await;
@@ -980,21 +982,26 @@ async fn sy6_events_sync_over_ews_as_utc_keeping_roster_zones_and_series_stay_in
             first["errors"].as_i64(),
             first["status"].as_str()
         ),
-        (Some(1), Some(1), Some("partial")),
-        "the series is counted as an error and stays in Roster: {first}"
+        (Some(2), Some(0), Some("succeeded")),
+        "{first}"
     );
     let sent = fake.items("CalendarItem", "owner@example.com", "Roster");
-    assert_eq!(sent.len(), 1);
+    assert_eq!(sent.len(), 2);
+    let review_item = sent
+        .iter()
+        .find(|e| e.fields["Subject"] == "Review")
+        .unwrap();
     assert_eq!(
-        sent[0].fields["Start"],
+        review_item.fields["Start"],
         format!("{day}T01:00:00Z"),
         "10:00 in Tokyo, as UTC"
     );
-    assert_eq!(sent[0].fields["Location"], "Room 4");
+    assert_eq!(review_item.fields["Location"], "Room 4");
+    assert!(!review_item.fields.contains_key("Recurrence"));
 
     // Moved in Outlook by two hours: Roster keeps the event in Tokyo time.
     fake.user_writes(
-        Some(&sent[0].id()),
+        Some(&review_item.id()),
         "",
         "",
         &[
@@ -1021,4 +1028,145 @@ async fn sy6_events_sync_over_ews_as_utc_keeping_roster_zones_and_series_stay_in
         .unwrap()
         .clone();
     assert_eq!(weekly["fields"]["recurrence"], "FREQ=WEEKLY;COUNT=3");
+}
+
+#[tokio::test]
+async fn sy6_recurring_series_sync_over_ews_in_their_zone_with_cancelled_occurrences_both_ways() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    fake.user("owner", "owner-pass", "owner@example.com");
+    fake.impersonator("svc@example.com", "svc-pass");
+    // Six Mondays at 10:00 in Paris, from the Monday after next; the third one cancelled.
+    let today = chrono::Utc::now().date_naive();
+    let monday = today
+        + chrono::Duration::days(
+            7 + (7 - chrono::Datelike::weekday(&today).num_days_from_monday() as i64) % 7,
+        );
+    let nth = |n: i64| (monday + chrono::Duration::weeks(n - 1)).to_string();
+    let at = |h: &str| json!({"date_time": format!("{}T{h}", nth(1)), "time_zone": "Europe/Paris"});
+    let series = json!({"subject": "Stand-up", "start": at("10:00:00"), "end": at("10:15:00"),
+        "recurrence": "FREQ=WEEKLY;BYDAY=MO;COUNT=6", "exceptions": [nth(3)]});
+    let (s, created) = api(&app, Method::POST, "/events", Some(series), &owner).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let record = created["id"].as_str().unwrap().to_owned();
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc@example.com", "password": "svc-pass"});
+    let defaults = json!({"contacts": false, "tasks": false, "events": true, "mails": false,
+        "direction": "both", "conflict": "roster_wins"});
+    ex(
+        &app,
+        Method::PUT,
+        "",
+        Some(json!({"scope": "all", "auth": auth, "defaults": defaults})),
+        &owner,
+    )
+    .await;
+    let id = my_id(&app, &owner).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let first = module_runs_done(&app, &owner, "events", 1).await;
+    assert_eq!(
+        (first["pushed_created"].as_i64(), first["errors"].as_i64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+
+    // In Exchange: the rule, the zone (its Windows name and daylight-saving rules), and the
+    // third occurrence deleted.
+    let item = fake
+        .items("CalendarItem", "owner@example.com", "Roster")
+        .remove(0);
+    let rec = Element::parse(&item.fields["Recurrence"]).unwrap();
+    assert_eq!(rec.find("DaysOfWeek").unwrap().text, "Monday");
+    assert_eq!(rec.find("NumberOfOccurrences").unwrap().text, "6");
+    assert_eq!(rec.find("StartDate").unwrap().text, nth(1));
+    let zone = Element::parse(&item.fields["MeetingTimeZone"]).unwrap();
+    assert_eq!(zone.attr("TimeZoneName"), Some("Romance Standard Time"));
+    assert_eq!(zone.find("BaseOffset").unwrap().text, "-PT1H");
+    assert_eq!(item.fields["Deleted"], "3");
+    let starts = fake.occurrence_starts(&item.id(), 6);
+    assert_eq!(starts.len(), 6);
+    assert!(starts[2].starts_with(&nth(3)), "{starts:?}");
+
+    // Nothing moves on an idle run: what Exchange stored reads back as what Roster sent.
+    let idle = module_sync_now(&app, &owner, "events", 0).await;
+    let moved: i64 = [
+        "pulled_created",
+        "pulled_updated",
+        "pushed_created",
+        "pushed_updated",
+        "errors",
+    ]
+    .iter()
+    .map(|k| idle[k].as_i64().unwrap())
+    .sum();
+    assert_eq!(moved, 0, "{idle}");
+
+    // Outlook deletes the fifth: Roster's series gains the date, in its own zone.
+    fake.user_deletes_occurrence(&item.id(), 5);
+    let run = module_sync_now(&app, &owner, "events", 0).await;
+    assert_eq!(run["pulled_updated"].as_i64(), Some(1), "{run}");
+    let (_, now) = api(
+        &app,
+        Method::GET,
+        &format!("/events/{record}"),
+        None,
+        &owner,
+    )
+    .await;
+    assert_eq!(now["fields"]["exceptions"], json!([nth(3), nth(5)]));
+    assert_eq!(now["fields"]["start"], at("10:00:00"), "{now}");
+    assert_eq!(now["fields"]["recurrence"], "FREQ=WEEKLY;BYDAY=MO;COUNT=6");
+
+    // Roster cancels the second and shortens the series to four: Exchange follows.
+    let mut fields = now["fields"].clone();
+    fields["exceptions"] = json!([nth(2), nth(3), nth(5)]);
+    fields["recurrence"] = json!("FREQ=WEEKLY;BYDAY=MO;COUNT=5");
+    let (s, body) = api(
+        &app,
+        Method::PUT,
+        &format!("/events/{record}"),
+        Some(fields),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let run = module_sync_now(&app, &owner, "events", 0).await;
+    assert_eq!(
+        (run["pushed_updated"].as_i64(), run["errors"].as_i64()),
+        (Some(1), Some(0)),
+        "{run}"
+    );
+    let item = fake
+        .items("CalendarItem", "owner@example.com", "Roster")
+        .remove(0);
+    let rec = Element::parse(&item.fields["Recurrence"]).unwrap();
+    assert_eq!(rec.find("NumberOfOccurrences").unwrap().text, "5");
+    assert_eq!(item.fields["Deleted"], "2,3,5");
+    let idle = module_sync_now(&app, &owner, "events", 0).await;
+    assert_eq!(
+        (
+            idle["pulled_updated"].as_i64(),
+            idle["pushed_updated"].as_i64()
+        ),
+        (Some(0), Some(0)),
+        "{idle}"
+    );
+
+    // A rule Exchange cannot say stays in Roster, counted as an error of its run.
+    let yearly = json!({"subject": "Every other year", "start": at("09:00:00"), "end": at("10:00:00"),
+        "recurrence": "FREQ=YEARLY;INTERVAL=2"});
+    api(&app, Method::POST, "/events", Some(yearly), &owner).await;
+    let run = module_sync_now(&app, &owner, "events", 0).await;
+    assert_eq!(
+        (run["pushed_created"].as_i64(), run["errors"].as_i64()),
+        (Some(0), Some(1)),
+        "{run}"
+    );
 }

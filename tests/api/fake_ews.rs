@@ -18,6 +18,8 @@ use roster::connectors::ews::xml::Element;
 
 #[path = "fake_ews/mail.rs"]
 mod mail;
+#[path = "fake_ews/series.rs"]
+mod series;
 
 #[derive(Debug, Clone)]
 struct Folder {
@@ -334,6 +336,10 @@ fn contact_fields(c: &Element) -> (BTreeMap<String, String>, Option<String>) {
                     key = ch.text_of("Value").map(str::to_owned);
                 }
             }
+            // Kept as sent (a series' rule and zone).
+            "Recurrence" | "MeetingTimeZone" => {
+                f.insert(ch.name.clone(), series::to_xml(ch));
+            }
             name => {
                 f.insert(name.to_owned(), ch.text.clone());
             }
@@ -530,6 +536,13 @@ impl EwsState {
                 x += &format!("<t:{name}>{}</t:{name}>", esc(t));
             }
         }
+        if let Some(r) = v("Recurrence") {
+            x += r;
+            x += &self.render_deleted(id);
+        }
+        if let Some(z) = v("MeetingTimeZone") {
+            x += z;
+        }
         x + "</t:CalendarItem>"
     }
 
@@ -722,6 +735,9 @@ impl EwsState {
                 .unwrap_or_default()
                 .iter()
                 .map(|i| {
+                    if i.name == "OccurrenceItemId" {
+                        return self.delete_occurrence(mailbox, i);
+                    }
                     let id = i.attr("Id").unwrap_or("").to_owned();
                     if self.items.get(&id).is_some_and(|x| !x.deleted && x.mailbox == mailbox) {
                         if op.attr("DeleteType") == Some("MoveToDeletedItems") {

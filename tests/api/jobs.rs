@@ -232,6 +232,50 @@ async fn periodic_jobs_are_queued_once_and_come_back_after_each_run() {
 }
 
 #[tokio::test]
+async fn a_periodic_job_asked_for_while_it_runs_runs_again_at_once() {
+    let t = TestDb::new();
+    let queue = Queue::new(t.db.clone(), fast());
+    let runs = Arc::new(Mutex::new(0u32));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let (r, g) = (runs.clone(), gate.clone());
+    queue.register("slow", move |_ctx| {
+        let (runs, gate) = (r.clone(), g.clone());
+        async move {
+            *runs.lock().unwrap() += 1;
+            // The first run waits until the test lets it finish.
+            if *runs.lock().unwrap() == 1 {
+                gate.acquire().await.unwrap().forget();
+            }
+            Ok(())
+        }
+    });
+    let hour = Duration::from_secs(3600);
+    queue
+        .periodic("slow", "sync-now", hour, json!({}), true)
+        .await
+        .unwrap();
+    queue.spawn();
+    until(|| *runs.lock().unwrap() == 1).await;
+    // "Sync now" while the run is under way: its change may come after the run read.
+    assert!(!queue
+        .periodic("slow", "sync-now", hour, json!({}), true)
+        .await
+        .unwrap());
+    gate.add_permits(1);
+    until(|| *runs.lock().unwrap() == 2).await;
+    // Not asked again during the second: the next one waits its interval.
+    until(|| job(&t.db, "queued").len() == 1).await;
+    let next = &job(&t.db, "queued")[0];
+    assert!(
+        next.run_at
+            > roster::scim::resource::format_datetime(
+                chrono::Utc::now() + chrono::Duration::minutes(50)
+            ),
+        "{next:?}"
+    );
+}
+
+#[tokio::test]
 async fn two_replicas_share_one_queue_and_run_each_job_once() {
     let t = TestDb::new();
     let runs = Runs::default();

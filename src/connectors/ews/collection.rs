@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 
 use super::client::Ews;
 use super::folder::{
-    create_items, delete_items, ensure_folder, item_id, read_back, sort_ops, stamped_key,
-    update_item,
+    cancel_occurrences, create_items, delete_items, ensure_folder, item_id, read_back, sort_ops,
+    stamped_key, update_item,
 };
 use super::soap::{
     ExtendedProperty, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemIds, NewFolder, Op,
@@ -43,6 +43,11 @@ pub trait EwsKind: Send + Sync + 'static {
     /// Why a record cannot be written as this kind (it stays in Roster, counted as an error).
     fn refuses(_fields: &Value) -> Option<String> {
         None
+    }
+    /// The parts to delete from an item just written so it holds what `sent` asks: the 1-based
+    /// instance indexes of a series' occurrences on Roster's exception dates.
+    fn to_cancel(_sent: &Value, _stored: &Value) -> Vec<u32> {
+        Vec::new()
     }
     /// How a pull combines with the record (plain replacement unless the kind holds fewer
     /// values than Roster).
@@ -92,9 +97,7 @@ impl<K: EwsKind> EwsFolder<K> {
                 .ews
                 .call(&Op::GetItem {
                     shape: Shape::all(),
-                    ids: ItemIds {
-                        ids: chunk.iter().map(|id| Id::new(id)).collect(),
-                    },
+                    ids: ItemIds::of(chunk.iter().map(|id| Id::new(id)).collect()),
                 })
                 .await?;
             for answer in answers {
@@ -113,6 +116,40 @@ impl<K: EwsKind> EwsFolder<K> {
             }
         }
         Ok(out)
+    }
+
+    /// Deletes the occurrences each written series must not have (Roster's exception dates),
+    /// then reads the series again for its new ChangeKey. A failure is the write's.
+    async fn cancel_parts(
+        &self,
+        container: &str,
+        ops: &[RemoteOp],
+        results: &mut [RemoteResult<Applied>],
+    ) {
+        for (op, result) in ops.iter().zip(results.iter_mut()) {
+            let (RemoteOp::Create { fields, .. } | RemoteOp::Update { fields, .. }) = op else {
+                continue;
+            };
+            let Ok(Applied::Written(item)) = &*result else {
+                continue;
+            };
+            let cancel = K::to_cancel(fields, &item.fields);
+            if cancel.is_empty() {
+                continue;
+            }
+            let id = item.id.clone();
+            *result = match cancel_occurrences(&self.ews, &id, &cancel).await {
+                Ok(()) => match self.read(container, std::slice::from_ref(&id)).await {
+                    Ok(mut found) => found
+                        .pop()
+                        .flatten()
+                        .map(Applied::Written)
+                        .ok_or(RemoteError::NotFound),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+        }
     }
 
     pub(super) fn folder(container: &str) -> FolderRefs {
@@ -295,6 +332,8 @@ impl<K: EwsKind> Collection for EwsFolder<K> {
         // Read the written items back: what Exchange stored, with its ChangeKey.
         let ids: Vec<String> = written.iter().map(|(_, id)| id.clone()).collect();
         let found = self.read(container, &ids).await;
-        read_back(out, &written, found)
+        let mut results = read_back(out, &written, found);
+        self.cancel_parts(container, &ops, &mut results).await;
+        results
     }
 }

@@ -1,13 +1,15 @@
 //! Exchange events over EWS: Roster's single events in a dedicated calendar — subject, body (as
 //! text), start and end (sent as UTC instants; a pull keeps Roster's own zone when the instant
 //! is the same, and converts into it when the event moved), all-day, location and reminder.
-//! Attendees are never written and meeting requests never sent (`SendToNone`). A series is not
-//! sent over EWS yet: it is counted as an error of its run and stays in Roster.
+//! Attendees are never written and meeting requests never sent (`SendToNone`). A recurring
+//! series carries its rule and zone ([`super::recurrence`]); Roster's exception dates are the
+//! occurrences deleted from it, and the ones Outlook deleted come back as exception dates.
 
 use chrono::TimeZone;
 use serde_json::{json, Value};
 
 use super::collection::{EwsFolder, EwsKind};
+use super::recurrence;
 use super::soap::{
     BodyText, CalendarItem, ExtendedProperty, FieldUri, FolderOfClass, Item, NewFolder, Path,
     Update,
@@ -16,7 +18,7 @@ use super::xml::Element;
 use crate::connectors::collection::{replace_mapped, PullMerge};
 use crate::crm::when;
 
-const MAPPED: [&str; 8] = [
+const MAPPED: [&str; 9] = [
     "subject",
     "body",
     "start",
@@ -25,6 +27,7 @@ const MAPPED: [&str; 8] = [
     "location",
     "reminder_minutes",
     "recurrence",
+    "exceptions",
 ];
 
 fn text(v: &Value) -> Option<String> {
@@ -70,6 +73,24 @@ pub fn to_ews(fields: &Value) -> CalendarItem {
         end: instant(&fields["end"], all_day),
         all_day: Some(all_day),
         location: text(&fields["location"]),
+        recurrence: None,
+        time_zone: None,
+    }
+    .with_series(fields)
+}
+
+impl CalendarItem {
+    /// The same with the series' rule and zone, when the fields are a series Exchange can say
+    /// (one it cannot is refused before it is sent).
+    fn with_series(self, fields: &Value) -> CalendarItem {
+        match recurrence::series_of(fields) {
+            Ok(Some((r, z))) => CalendarItem {
+                recurrence: Some(Box::new(r)),
+                time_zone: Some(Box::new(z)),
+                ..self
+            },
+            _ => self,
+        }
     }
 }
 
@@ -114,6 +135,7 @@ pub fn from_ews(e: &Element) -> Value {
             f["reminder_minutes"] = json!(m);
         }
     }
+    recurrence::read_series(e, &mut f);
     f
 }
 
@@ -149,7 +171,29 @@ pub fn updates(fields: &Value) -> Vec<Update> {
         parts: (field(uri), Box::new(Item::CalendarItem(item))),
     };
     let blank = CalendarItem::default;
-    vec![
+    let series = match (c.recurrence.clone(), c.time_zone.clone()) {
+        (Some(r), Some(z)) => vec![
+            // The zone first: the start, end and rule are read in it.
+            set(
+                "calendar:MeetingTimeZone",
+                CalendarItem {
+                    time_zone: Some(z),
+                    ..blank()
+                },
+            ),
+            set(
+                "calendar:Recurrence",
+                CalendarItem {
+                    recurrence: Some(r),
+                    ..blank()
+                },
+            ),
+        ],
+        _ => vec![Update::Delete {
+            path: field("calendar:Recurrence"),
+        }],
+    };
+    let mut out = vec![
         match c.subject.clone() {
             Some(s) => set(
                 "item:Subject",
@@ -226,7 +270,9 @@ pub fn updates(fields: &Value) -> Vec<Update> {
                 path: field("calendar:Location"),
             },
         },
-    ]
+    ];
+    out.extend(series);
+    out
 }
 
 pub struct EventKind;
@@ -244,9 +290,11 @@ impl EwsKind for EventKind {
     }
 
     fn refuses(fields: &Value) -> Option<String> {
-        fields["recurrence"]
-            .is_string()
-            .then(|| "Roster does not send a recurring series over EWS yet".into())
+        recurrence::series_of(fields).err()
+    }
+
+    fn to_cancel(sent: &Value, stored: &Value) -> Vec<u32> {
+        recurrence::to_cancel(sent, stored)
     }
 
     fn to_item(fields: &Value, key: Option<ExtendedProperty>) -> Item {
@@ -329,6 +377,10 @@ mod tests {
             merged["start"],
             json!({"date_time": "2027-03-01T14:00:00", "time_zone": "Europe/Paris"})
         );
-        assert!(EventKind::refuses(&json!({"recurrence": "FREQ=DAILY"})).is_some());
+        assert!(
+            EventKind::refuses(&json!({"recurrence": "FREQ=YEARLY;INTERVAL=2",
+            "start": {"date_time": "2027-03-01T10:00:00", "time_zone": "UTC"}}))
+            .is_some()
+        );
     }
 }

@@ -5,8 +5,8 @@
 use super::client::Ews;
 use super::soap::{
     ExtendedProperty, FieldUri, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemChange,
-    ItemChanges, ItemIds, Items, NewFolder, NewFolders, Op, Path, Paths, Shape, Update, Updates,
-    CONTAINER, KEY,
+    ItemChanges, ItemIds, Items, NewFolder, NewFolders, OccurrenceId, Op, Path, Paths, Shape,
+    Update, Updates, CONTAINER, KEY,
 };
 use super::xml::Element;
 use serde_json::Value;
@@ -232,9 +232,7 @@ pub async fn delete_items(
         .call(&Op::DeleteItem {
             delete_type,
             cancellations: "SendToNone",
-            ids: ItemIds {
-                ids: deletes.iter().map(|(_, id)| Id::new(id)).collect(),
-            },
+            ids: ItemIds::of(deletes.iter().map(|(_, id)| Id::new(id)).collect()),
         })
         .await;
     match answer {
@@ -319,4 +317,34 @@ pub fn sort_ops<'a>(
         }
     }
     sorted
+}
+
+/// Deletes occurrences of the series `master` by their 1-based instance indexes; one already
+/// deleted counts as deleted.
+pub async fn cancel_occurrences(ews: &Ews, master: &str, indexes: &[u32]) -> RemoteResult<()> {
+    let answers = ews
+        .call(&Op::DeleteItem {
+            delete_type: "MoveToDeletedItems",
+            cancellations: "SendToNone",
+            ids: ItemIds {
+                ids: Vec::new(),
+                occurrences: indexes
+                    .iter()
+                    .map(|&index| OccurrenceId {
+                        master: master.to_owned(),
+                        index,
+                    })
+                    .collect(),
+            },
+        })
+        .await?;
+    for a in answers {
+        match a {
+            Ok(_) | Err(RemoteError::NotFound) => {}
+            Err(RemoteError::Invalid(why))
+                if why.starts_with("ErrorCalendarOccurrenceIsDeletedFromRecurrence") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::recurrence::{MeetingTimeZone, Recurrence};
 use super::soap::{ExtendedProperty, Id, Path};
 
 /// Text of an item's body.
@@ -125,6 +126,10 @@ pub struct CalendarItem {
     pub all_day: Option<bool>,
     #[serde(rename = "t:Location", skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    #[serde(rename = "t:Recurrence", skip_serializing_if = "Option::is_none")]
+    pub recurrence: Option<Box<Recurrence>>,
+    #[serde(rename = "t:MeetingTimeZone", skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<Box<MeetingTimeZone>>,
 }
 
 /// A MIME message, base64 (`t:MimeContent`).

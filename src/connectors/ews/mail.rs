@@ -159,9 +159,7 @@ impl EwsMail {
                 .ews
                 .call(&Op::GetItem {
                     shape: mail_shape(),
-                    ids: ItemIds {
-                        ids: chunk.iter().map(|id| Id::new(id)).collect(),
-                    },
+                    ids: ItemIds::of(chunk.iter().map(|id| Id::new(id)).collect()),
                 })
                 .await?;
             for answer in answers {

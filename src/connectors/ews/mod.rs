@@ -11,6 +11,7 @@ pub mod events;
 mod folder;
 mod items;
 pub mod mail;
+pub mod recurrence;
 pub mod soap;
 pub mod tasks;
 pub mod xml;

@@ -237,6 +237,26 @@ pub struct FolderRefs {
 pub struct ItemIds {
     #[serde(rename = "t:ItemId")]
     pub ids: Vec<Id>,
+    /// Occurrences of recurring series, each by its series and 1-based index.
+    #[serde(rename = "t:OccurrenceItemId", skip_serializing_if = "Vec::is_empty")]
+    pub occurrences: Vec<OccurrenceId>,
+}
+
+impl ItemIds {
+    pub fn of(ids: Vec<Id>) -> ItemIds {
+        ItemIds {
+            ids,
+            occurrences: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OccurrenceId {
+    #[serde(rename = "@RecurringMasterId")]
+    pub master: String,
+    #[serde(rename = "@InstanceIndex")]
+    pub index: u32,
 }
 
 /// A new folder: its class element (`t:ContactsFolder`, `t:CalendarFolder`, `t:TasksFolder`,

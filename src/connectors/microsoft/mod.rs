@@ -8,7 +8,7 @@ mod identity;
 mod items;
 pub mod mail;
 pub mod outlook;
-mod recurrence;
+pub(crate) mod recurrence;
 mod series;
 pub mod todo;
 
