@@ -116,6 +116,39 @@ pub fn find(
     Ok(q.load::<RecordRow>(conn).map_err(db)?.into_iter().next())
 }
 
+/// Records of an owner by id, deleted or not, in the order of `ids` (ids not found are left
+/// out).
+pub fn find_many(
+    conn: &mut AnyConnection,
+    owner_id: &str,
+    kind: &str,
+    ids: &[String],
+) -> StorageResult<Vec<RecordRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Sql::new("SELECT ");
+    q.push(COLUMNS)
+        .push(" FROM crm_records WHERE owner_id = ")
+        .text(owner_id);
+    q.push(" AND kind = ").text(kind).push(" AND id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.text(id);
+    }
+    q.push(")");
+    let mut rows = q.load::<RecordRow>(conn).map_err(db)?;
+    let at: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    rows.sort_by_key(|r| at.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
 /// Writes new fields over a live record at `expected` version; false when the version moved
 /// (a concurrent write) or the record is deleted.
 pub fn update(conn: &mut AnyConnection, r: &RecordRow, expected: i64) -> StorageResult<bool> {
@@ -240,9 +273,17 @@ pub fn prune_tombstones(conn: &mut AnyConnection, before: &str) -> StorageResult
     q.execute(conn).map_err(db)
 }
 
-/// What a first sync sends, at most `limit` records: never imported ones, never deleted ones.
-/// Records with a time (events, tasks) come upcoming first, soonest first, then the most recent
-/// past ones; contacts come most recently changed first.
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// The ids of what a first sync sends, at most `limit` records: never imported ones, never
+/// deleted ones. Records with a time (events, tasks, mails) come upcoming first, soonest first,
+/// then the most recent past ones; contacts come most recently changed first. Ids only: the
+/// sync reads the records a chunk at a time (20,000 mails with their bodies are too many to
+/// hold at once).
 pub fn first_sync_selection(
     conn: &mut AnyConnection,
     owner_id: &str,
@@ -250,11 +291,9 @@ pub fn first_sync_selection(
     now_local: &str,
     since_local: Option<&str>,
     limit: i64,
-) -> StorageResult<Vec<RecordRow>> {
+) -> StorageResult<Vec<String>> {
     let base = |q: &mut Sql| {
-        q.push("SELECT ");
-        q.push(COLUMNS)
-            .push(" FROM crm_records WHERE owner_id = ")
+        q.push("SELECT id FROM crm_records WHERE owner_id = ")
             .text(owner_id);
         q.push(" AND kind = ").text(kind);
         q.push(" AND deleted IS NULL AND source <> 'import'");
@@ -268,7 +307,7 @@ pub fn first_sync_selection(
         .push(" ORDER BY sort_at, id LIMIT ")
         .bind(Bind::Int(limit));
     upcoming.cached(true);
-    let mut rows = upcoming.load::<RecordRow>(conn).map_err(db)?;
+    let mut rows = upcoming.load::<IdRow>(conn).map_err(db)?;
     let rest = limit - rows.len() as i64;
     if rest > 0 {
         let mut past = Sql::default();
@@ -284,9 +323,9 @@ pub fn first_sync_selection(
         past.push(" ORDER BY sort_at DESC, updated DESC, id LIMIT ")
             .bind(Bind::Int(rest));
         past.cached(true);
-        rows.extend(past.load::<RecordRow>(conn).map_err(db)?);
+        rows.extend(past.load::<IdRow>(conn).map_err(db)?);
     }
-    Ok(rows)
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 /// A page of an owner's live records of a kind, newest first: mails by date, the others by

@@ -635,7 +635,7 @@ impl<'a, C: Collection> Run<'a, C> {
             );
             let local_now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
             let since = self.since();
-            let rows = self
+            let ids = self
                 .db
                 .read(move |c| {
                     records::first_sync_selection(
@@ -648,8 +648,9 @@ impl<'a, C: Collection> Run<'a, C> {
                     )
                 })
                 .await?;
-            for chunk in rows.chunks(CHUNK) {
-                self.send(container, chunk.to_vec(), Vec::new()).await?;
+            for chunk in ids.chunks(CHUNK) {
+                let rows = self.records(chunk.to_vec()).await?;
+                self.send(container, rows, Vec::new()).await?;
             }
             self.conn.initial_done = true;
             self.conn.initial_cutoff = Some(cutoff.clone());
@@ -663,13 +664,7 @@ impl<'a, C: Collection> Run<'a, C> {
     async fn records(&self, ids: Vec<String>) -> Result<Vec<RecordRow>, StorageError> {
         let (owner, kind) = (self.conn.account_id.clone(), self.kind.as_str());
         self.db
-            .read(move |c| {
-                let mut out = Vec::with_capacity(ids.len());
-                for id in &ids {
-                    out.extend(records::find(c, &owner, kind, id)?);
-                }
-                Ok(out)
-            })
+            .read(move |c| records::find_many(c, &owner, kind, &ids))
             .await
     }
 

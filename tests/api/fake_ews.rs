@@ -714,11 +714,18 @@ impl EwsState {
                             match u.name.as_str() {
                                 "SetItemField" => {
                                     let (fields, _) = contact_fields(u.children.get(1).unwrap_or(&Element::default()));
+                                    // A new rule drops the series' deleted occurrences, as in Exchange.
+                                    if key == "Recurrence" {
+                                        entry.fields.remove("Deleted");
+                                    }
                                     if let Some(v) = fields.get(&key) {
                                         entry.fields.insert(key, v.clone());
                                     }
                                 }
                                 "DeleteItemField" => {
+                                    if key == "Recurrence" {
+                                        entry.fields.remove("Deleted");
+                                    }
                                     entry.fields.remove(&key);
                                 }
                                 _ => {}
