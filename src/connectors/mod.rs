@@ -6,4 +6,5 @@ pub mod microsoft;
 
 pub mod collection;
 pub mod ews;
+pub mod mail_folders;
 pub mod slots;

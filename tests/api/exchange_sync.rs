@@ -44,6 +44,20 @@ pub(crate) async fn module_runs_done(app: &TestApp, token: &str, module: &str, n
     }
 }
 
+/// What a run created, updated or failed on either side (deletions left out).
+pub(crate) fn moved(run: &Value) -> i64 {
+    [
+        "pulled_created",
+        "pulled_updated",
+        "pushed_created",
+        "pushed_updated",
+        "errors",
+    ]
+    .iter()
+    .map(|k| run[k].as_i64().unwrap())
+    .sum()
+}
+
 /// Now, as the server writes a run's start.
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -1096,17 +1110,7 @@ async fn sy6_recurring_series_sync_over_ews_in_their_zone_with_cancelled_occurre
 
     // Nothing moves on an idle run: what Exchange stored reads back as what Roster sent.
     let idle = module_sync_now(&app, &owner, "events", 0).await;
-    let moved: i64 = [
-        "pulled_created",
-        "pulled_updated",
-        "pushed_created",
-        "pushed_updated",
-        "errors",
-    ]
-    .iter()
-    .map(|k| idle[k].as_i64().unwrap())
-    .sum();
-    assert_eq!(moved, 0, "{idle}");
+    assert_eq!(moved(&idle), 0, "{idle}");
 
     // Outlook deletes the fifth: Roster's series gains the date, in its own zone.
     fake.user_deletes_occurrence(&item.id(), 5);

@@ -91,6 +91,27 @@ fn err(status: u16, code: &str) -> (u16, Value) {
     )
 }
 
+/// The value a `$filter` on an extended property asks for
+/// (`singleValueExtendedProperties/Any(ep: … and ep/value eq '…')`).
+fn filtered_key(query: &str) -> String {
+    query_param(query, "$filter")
+        .unwrap_or_default()
+        .split("ep/value eq '")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Whether an item carries `key` in one of its extended properties.
+fn stamped_with(body: &Value, key: &str) -> bool {
+    body["singleValueExtendedProperties"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|p| p["value"] == key)
+}
+
 fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
@@ -275,24 +296,13 @@ impl GraphState {
                 self.delta(id, query, page_size, base, path)
             }
             ("GET", ["me", _, id, w]) if *w == items_word => {
-                let filter = query_param(query, "$filter").unwrap_or_default();
-                let key = filter
-                    .split("ep/value eq '")
-                    .nth(1)
-                    .and_then(|s| s.split('\'').next())
-                    .unwrap_or("");
+                let key = filtered_key(query);
                 let found: Vec<Value> = self
                     .items
                     .values()
                     .filter(|i| i.container == *id && !i.deleted)
                     .filter(|i| i.body["seriesMasterId"].is_null())
-                    .filter(|i| {
-                        i.body["singleValueExtendedProperties"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|p| p["value"] == key)
-                    })
+                    .filter(|i| stamped_with(&i.body, &key))
                     .map(|i| i.body.clone())
                     .collect();
                 (200, json!({"value": found}))

@@ -11,12 +11,12 @@ use std::marker::PhantomData;
 
 use super::client::Ews;
 use super::folder::{
-    cancel_occurrences, create_items, delete_items, ensure_folder, item_id, read_back, sort_ops,
-    stamped_key, update_item,
+    cancel_occurrences, create_items, delete_items, ensure_folder, find_keyed, item_id, read_back,
+    sort_ops, stamped_key, update_item,
 };
 use super::soap::{
     ExtendedProperty, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemIds, NewFolder, Op,
-    Restriction, Shape, Update, KEY,
+    Shape, Update, KEY,
 };
 use super::xml::Element;
 use crate::connectors::collection::{
@@ -267,21 +267,7 @@ impl<K: EwsKind> Collection for EwsFolder<K> {
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        let m = self
-            .ews
-            .one(&Op::FindItem {
-                traversal: "Shallow",
-                shape: Shape::ids(),
-                restriction: Restriction::equal(KEY, op_key),
-                parents: Self::folder(container),
-            })
-            .await?;
-        let id = m
-            .find("Items")
-            .and_then(|i| i.children.first())
-            .and_then(item_id)
-            .map(|(id, _)| id);
-        match id {
+        match find_keyed(&self.ews, Self::folder(container), op_key).await? {
             Some(id) => self.get(container, &id).await,
             None => Ok(None),
         }

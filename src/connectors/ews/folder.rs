@@ -5,8 +5,8 @@
 use super::client::Ews;
 use super::soap::{
     ExtendedProperty, FieldUri, FolderOfClass, FolderRef, FolderRefs, Id, Item, ItemChange,
-    ItemChanges, ItemIds, Items, NewFolder, NewFolders, OccurrenceId, Op, Path, Paths, Shape,
-    Update, Updates, CONTAINER, KEY,
+    ItemChanges, ItemIds, Items, NewFolder, NewFolders, OccurrenceId, Op, Path, Paths, Restriction,
+    Shape, Update, Updates, CONTAINER, KEY,
 };
 use super::xml::Element;
 use serde_json::Value;
@@ -347,4 +347,20 @@ pub async fn cancel_occurrences(ews: &Ews, master: &str, indexes: &[u32]) -> Rem
         }
     }
     Ok(())
+}
+
+/// The id of the item stamped with Roster's `key` in one of `parents`, if any.
+pub async fn find_keyed(ews: &Ews, parents: FolderRefs, key: &str) -> RemoteResult<Option<String>> {
+    let m = ews
+        .one(&Op::FindItem {
+            traversal: "Shallow",
+            shape: Shape::ids(),
+            restriction: Restriction::equal(KEY, key),
+            parents,
+        })
+        .await?;
+    Ok(m.find("Items")
+        .and_then(|i| i.children.first())
+        .and_then(item_id)
+        .map(|(id, _)| id))
 }

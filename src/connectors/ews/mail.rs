@@ -8,25 +8,22 @@
 //! read flag; a mail Roster deletes goes to Deleted Items.
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::Ews;
 use super::folder::{
-    create_items, delete_items, item_id, read_back, sort_ops, stamped_key, update_item,
+    create_items, delete_items, find_keyed, item_id, read_back, sort_ops, stamped_key, update_item,
 };
 use super::soap::{
     ExtendedProperty, FieldUri, FolderRef, FolderRefs, Id, Item, ItemIds, Message, MimeContent, Op,
-    Path, Paths, Restriction, Shape, Update, KEY, MESSAGE_FLAGS,
+    Path, Paths, Shape, Update, KEY, MESSAGE_FLAGS,
 };
 use super::xml::Element;
 use crate::connectors::collection::{
-    Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
+    Applied, Change, ChangePage, Collection, RemoteError, RemoteItem, RemoteOp, RemoteResult,
 };
+use crate::connectors::mail_folders::{folder_for, folders, roster_folder, FolderCursor, FOLDERS};
 use crate::crm::mail::{self, Mail};
-
-/// The well-known folders synced, and the Roster folder of each.
-const FOLDERS: [(&str, &str); 2] = [("inbox", "inbox"), ("sentitems", "sent")];
 /// The Roster fields a mail maps: all of them.
 const MAPPED: [&str; 13] = [
     "folder",
@@ -47,13 +44,6 @@ const MAPPED: [&str; 13] = [
 const MAX_CHANGES: u32 = 512;
 /// Mails one `GetItem` reads (each with its MIME content).
 const READ_BATCH: usize = 10;
-
-/// Where the change feed stands: the folder being read, and each folder's `SyncState`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Cursor {
-    folder: usize,
-    states: [Option<String>; 2],
-}
 
 fn field(uri: &'static str) -> Path {
     Path::Field(FieldUri { uri })
@@ -95,10 +85,6 @@ impl EwsMail {
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| chrono::Utc::now() - d);
         EwsMail { ews, since }
-    }
-
-    fn folders(container: &str) -> Vec<&str> {
-        container.split_whitespace().collect()
     }
 
     fn refs(ids: &[&str]) -> FolderRefs {
@@ -152,7 +138,6 @@ impl EwsMail {
         container: &str,
         ids: &[String],
     ) -> RemoteResult<Vec<Option<Result<RemoteItem, ()>>>> {
-        let folders = Self::folders(container);
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(READ_BATCH) {
             let answers = self
@@ -173,7 +158,7 @@ impl EwsMail {
                     continue;
                 };
                 let parent = m.child("ParentFolderId").and_then(|p| p.attr("Id"));
-                let Some(at) = folders.iter().position(|f| Some(*f) == parent) else {
+                let Some(folder) = roster_folder(container, parent) else {
                     out.push(None);
                     continue;
                 };
@@ -185,7 +170,7 @@ impl EwsMail {
                     Ok(RemoteItem {
                         id,
                         change_key,
-                        fields: Self::fields(&m, FOLDERS[at].1),
+                        fields: Self::fields(&m, folder),
                         op_key: stamped_key(&m),
                     })
                 }));
@@ -287,14 +272,8 @@ impl Collection for EwsMail {
     }
 
     async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        let mut at: Cursor = match cursor {
-            Some(c) => serde_json::from_str(c).map_err(|_| RemoteError::CursorExpired)?,
-            None => Cursor::default(),
-        };
-        let folders = Self::folders(container);
-        let folder = *folders
-            .get(at.folder)
-            .ok_or_else(|| RemoteError::Invalid("the mail folders are not known".into()))?;
+        let at = FolderCursor::read(cursor)?;
+        let folder = at.folder(container)?;
         let m = self
             .ews
             .one(&Op::SyncFolderItems {
@@ -306,7 +285,7 @@ impl Collection for EwsMail {
                     }),
                 },
                 folder: Self::refs(&[folder]),
-                state: at.states[at.folder].clone(),
+                state: at.state().map(str::to_owned),
                 max: MAX_CHANGES,
             })
             .await?;
@@ -348,22 +327,9 @@ impl Collection for EwsMail {
                 None => Change::Removed { id: id.clone() },
             });
         }
-        at.states[at.folder] = Some(state);
-        let next: fn(String) -> Next = match (last, at.folder + 1 < folders.len()) {
-            (false, _) => Next::Page,
-            (true, true) => {
-                at.folder += 1;
-                Next::Page
-            }
-            (true, false) => {
-                at.folder = 0;
-                Next::Done
-            }
-        };
-        let cursor = serde_json::to_string(&at).map_err(|e| RemoteError::Invalid(e.to_string()))?;
         Ok(ChangePage {
             changes,
-            next: next(cursor),
+            next: at.advance(state, last)?,
         })
     }
 
@@ -376,21 +342,7 @@ impl Collection for EwsMail {
     }
 
     async fn find_by_key(&self, container: &str, op_key: &str) -> RemoteResult<Option<RemoteItem>> {
-        let m = self
-            .ews
-            .one(&Op::FindItem {
-                traversal: "Shallow",
-                shape: Shape::ids(),
-                restriction: Restriction::equal(KEY, op_key),
-                parents: Self::refs(&Self::folders(container)),
-            })
-            .await?;
-        let id = m
-            .find("Items")
-            .and_then(|i| i.children.first())
-            .and_then(item_id)
-            .map(|(id, _)| id);
-        match id {
+        match find_keyed(&self.ews, Self::refs(&folders(container)), op_key).await? {
             Some(id) => self.get(container, &id).await,
             None => Ok(None),
         }
@@ -400,17 +352,12 @@ impl Collection for EwsMail {
         let mut out: Vec<Option<RemoteResult<Applied>>> = vec![None; ops.len()];
         let mut written: Vec<(usize, String)> = Vec::new();
         let sorted = sort_ops(&ops, |_| None, &mut out);
-        let folders = Self::folders(container);
         // One CreateItem per folder: a received mail goes to Inbox, a sent one to Sent Items.
-        for (n, (_, name)) in FOLDERS.iter().enumerate() {
-            let Some(folder) = folders.get(n) else {
-                continue;
-            };
+        for folder in folders(container) {
             let mut items = Vec::new();
             let mut positions = Vec::new();
             for (i, key, fields) in &sorted.creates {
-                let here = fields["folder"].as_str().unwrap_or("inbox") == *name;
-                if !here {
+                if folder_for(container, fields) != Some(folder) {
                     continue;
                 }
                 match Self::to_item(fields, key) {

@@ -8,7 +8,6 @@
 //! times in `PR_CLIENT_SUBMIT_TIME` and `PR_MESSAGE_DELIVERY_TIME`), carrying Roster's key; it
 //! is never sent. Roster changes only its read flag; a mail Roster deletes goes to Deleted Items.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::calendar::{enc, KEY_PROPERTY};
@@ -16,10 +15,9 @@ use super::outlook::{change_key, next_of, stamped_filter, stamped_key, Outlook, 
 use crate::connectors::collection::{
     Applied, Change, ChangePage, Collection, Next, RemoteError, RemoteItem, RemoteOp, RemoteResult,
 };
+use crate::connectors::mail_folders::{folder_for, roster_folder, FolderCursor, FOLDERS};
 use crate::crm::mail::{cut, utc, Attachment, Mail, MailAddress, MAX_BODY};
 
-/// The well-known folders synced, and the Roster folder of each.
-const FOLDERS: [(&str, &str); 2] = [("inbox", "inbox"), ("sentitems", "sent")];
 /// What Graph holds of a mail (`in_reply_to` is Roster's alone: Graph's delta does not give it).
 const MAPPED: [&str; 12] = [
     "folder",
@@ -41,13 +39,6 @@ const PAGE: u32 = 100;
 const FLAGS_PROPERTY: &str = "Integer 0x0E07";
 const SUBMIT_TIME_PROPERTY: &str = "SystemTime 0x0039";
 const DELIVERY_TIME_PROPERTY: &str = "SystemTime 0x0E06";
-
-/// Where the change feed stands: the folder being read, and each folder's next or delta link.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct Cursor {
-    folder: usize,
-    links: [Option<String>; 2],
-}
 
 fn address(v: &Value) -> Option<MailAddress> {
     let a = v["emailAddress"]["address"].as_str()?.trim();
@@ -167,10 +158,6 @@ impl MailFolders {
         }
     }
 
-    fn folders(container: &str) -> Vec<&str> {
-        container.split_whitespace().collect()
-    }
-
     /// Each message with its attachments read (one batched request per message that has
     /// some), as a remote item; a message outside Inbox and Sent Items is None.
     async fn items(
@@ -178,7 +165,6 @@ impl MailFolders {
         container: &str,
         messages: Vec<Value>,
     ) -> RemoteResult<Vec<Option<RemoteItem>>> {
-        let folders = Self::folders(container);
         let with: Vec<usize> = messages
             .iter()
             .enumerate()
@@ -223,12 +209,11 @@ impl MailFolders {
             .iter()
             .zip(attachments)
             .map(|(m, attachments)| {
-                let parent = m["parentFolderId"].as_str();
-                let at = folders.iter().position(|f| Some(*f) == parent)?;
+                let folder = roster_folder(container, m["parentFolderId"].as_str())?;
                 Some(RemoteItem {
                     id: m["id"].as_str().unwrap_or_default().to_owned(),
                     change_key: change_key(m),
-                    fields: from_graph(m, FOLDERS[at].1, attachments),
+                    fields: from_graph(m, folder, attachments),
                     op_key: stamped_key(m, KEY_PROPERTY),
                 })
             })
@@ -295,17 +280,11 @@ impl Collection for MailFolders {
     }
 
     async fn changes(&self, container: &str, cursor: Option<&str>) -> RemoteResult<ChangePage> {
-        let mut at: Cursor = match cursor {
-            Some(c) => serde_json::from_str(c).map_err(|_| RemoteError::CursorExpired)?,
-            None => Cursor::default(),
+        let at = FolderCursor::read(cursor)?;
+        let url = match at.state() {
+            Some(link) => link.to_owned(),
+            None => self.delta_start(at.folder(container)?),
         };
-        let folders = Self::folders(container);
-        let folder = *folders
-            .get(at.folder)
-            .ok_or_else(|| RemoteError::Invalid("the mail folders are not known".into()))?;
-        let url = at.links[at.folder]
-            .clone()
-            .unwrap_or_else(|| self.delta_start(folder));
         let page = self.api.call("GET", &url, None, Some(PAGE)).await?;
         let mut changes = Vec::new();
         let mut upserts = Vec::new();
@@ -327,27 +306,11 @@ impl Collection for MailFolders {
                 None => Change::Removed { id },
             });
         }
-        let next: fn(String) -> Next = match next_of(&page)? {
-            Next::Page(link) => {
-                at.links[at.folder] = Some(link);
-                Next::Page
-            }
-            Next::Done(link) => {
-                at.links[at.folder] = Some(link);
-                if at.folder + 1 < folders.len() {
-                    at.folder += 1;
-                    Next::Page
-                } else {
-                    at.folder = 0;
-                    Next::Done
-                }
-            }
+        let next = match next_of(&page)? {
+            Next::Page(link) => at.advance(link, false)?,
+            Next::Done(link) => at.advance(link, true)?,
         };
-        let cursor = serde_json::to_string(&at).map_err(|e| RemoteError::Invalid(e.to_string()))?;
-        Ok(ChangePage {
-            changes,
-            next: next(cursor),
-        })
+        Ok(ChangePage { changes, next })
     }
 
     async fn get(&self, container: &str, id: &str) -> RemoteResult<Option<RemoteItem>> {
@@ -372,15 +335,13 @@ impl Collection for MailFolders {
     }
 
     async fn apply(&self, container: &str, ops: Vec<RemoteOp>) -> Vec<RemoteResult<Applied>> {
-        let folders = Self::folders(container);
         let mut out: Vec<Option<RemoteResult<Applied>>> = vec![None; ops.len()];
         let mut requests = Vec::new();
         let mut sent = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             let request = match op {
                 RemoteOp::Create { op_key, fields } => {
-                    let at = usize::from(fields["folder"].as_str() == Some("sent"));
-                    match (to_graph(fields, op_key), folders.get(at)) {
+                    match (to_graph(fields, op_key), folder_for(container, fields)) {
                         (Ok(body), Some(folder)) => Request {
                             method: "POST",
                             path: format!("/me/mailFolders/{}/messages", enc(folder)),

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 
-use super::{err, query_param, GraphState};
+use super::{err, filtered_key, stamped_with, GraphState};
 
 const WELL_KNOWN: [&str; 3] = ["inbox", "sentitems", "deleteditems"];
 
@@ -127,23 +127,11 @@ impl GraphState {
                 self.create_item(id, "mail", m)
             }
             ("GET", ["me", "messages"]) => {
-                let filter = query_param(query, "$filter").unwrap_or_default();
-                let key = filter
-                    .split("ep/value eq '")
-                    .nth(1)
-                    .and_then(|s| s.split('\'').next())
-                    .unwrap_or("");
+                let key = filtered_key(query);
                 let found: Vec<Value> = self
                     .items
                     .iter()
-                    .filter(|(id, _)| self.live_mail(id))
-                    .filter(|(_, i)| {
-                        i.body["singleValueExtendedProperties"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .any(|p| p["value"] == key)
-                    })
+                    .filter(|(id, i)| self.live_mail(id) && stamped_with(&i.body, &key))
                     .map(|(_, i)| i.body.clone())
                     .collect();
                 (200, json!({"value": found}))
