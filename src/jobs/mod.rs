@@ -533,18 +533,14 @@ impl Queue {
                 let claimed_at = job.run_at.clone();
                 self.db
                     .write(move |c| {
-                        let asked_again = match &next {
-                            Some(_) => store::find(c, &id)?.is_some_and(|j| j.run_at != claimed_at),
-                            None => false,
-                        };
-                        let done = store::complete(c, &id, token, &at)?;
-                        if let (true, Some(mut next)) = (done, next) {
-                            if asked_again {
+                        let done = store::complete_returning(c, &id, token, &at)?;
+                        if let (Some(run_at), Some(mut next)) = (&done, next) {
+                            if *run_at != claimed_at {
                                 next.delay = Duration::ZERO;
                             }
                             Queue::enqueue_in(c, d, &next)?;
                         }
-                        Ok::<_, StorageError>(done)
+                        Ok::<_, StorageError>(done.is_some())
                     })
                     .await
             }

@@ -139,6 +139,8 @@ pub fn find_many(
         q.text(id);
     }
     q.push(")");
+    // A sync reads at most 100 at a time, mostly exactly 100: those shapes stay prepared.
+    q.cached(ids.len() <= 100);
     let mut rows = q.load::<RecordRow>(conn).map_err(db)?;
     let at: std::collections::HashMap<&str, usize> = ids
         .iter()

@@ -172,6 +172,33 @@ pub fn complete(conn: &mut AnyConnection, id: &str, token: i64, now: &str) -> St
     Ok(q.execute(conn).map_err(db)? == 1)
 }
 
+#[derive(QueryableByName)]
+struct RunAt {
+    #[diesel(sql_type = Text)]
+    run_at: String,
+}
+
+/// Marks a running job done, as [`complete`] does, and gives its `run_at` as it stood (moved
+/// past the claim's when the job was asked for again while it ran); None when the lease was
+/// lost. One statement: the single writer's transaction stays short.
+pub fn complete_returning(
+    conn: &mut AnyConnection,
+    id: &str,
+    token: i64,
+    now: &str,
+) -> StorageResult<Option<String>> {
+    let mut q = Sql::new("UPDATE jobs SET state = 'done', lease_owner = NULL, lease_expires = NULL, last_error = NULL, finished = ");
+    q.text(now).push(", updated = ").text(now);
+    fenced(&mut q, id, token);
+    q.push(" RETURNING run_at");
+    q.cached(true);
+    Ok(q.load::<RunAt>(conn)
+        .map_err(db)?
+        .into_iter()
+        .next()
+        .map(|r| r.run_at))
+}
+
 /// Keeps a note on a finished job (why it stopped for good).
 pub fn note(conn: &mut AnyConnection, id: &str, note: &str) -> StorageResult<()> {
     let mut q = Sql::new("UPDATE jobs SET last_error = ");
