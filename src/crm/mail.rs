@@ -261,7 +261,8 @@ pub fn from_mime(raw: &[u8], folder: &str, received: Option<&str>) -> Option<Mai
         message_id: m.message_id().map(str::to_owned),
         in_reply_to,
         text,
-        html: html.map(|h| sanitize(&h)),
+        // Sanitised when stored (`Mail::check`), once.
+        html,
         attachments,
         is_read: false,
     })
@@ -373,7 +374,7 @@ mod tests {
         assert_eq!(back.message_id, m.message_id);
         assert_eq!(back.in_reply_to, m.in_reply_to);
         assert_eq!(back.text, m.text);
-        assert_eq!(back.html, Some(sanitize(m.html.as_deref().unwrap())));
+        assert_eq!(back.html, m.html);
         let plain = Mail {
             html: None,
             to: Vec::new(),
@@ -392,7 +393,8 @@ mod tests {
             <p onclick=\"x()\">Hi<script>alert(1)</script></p>\r\n--b1\r\nContent-Type: application/pdf\r\n\
             Content-Disposition: attachment; filename=\"plan.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
             JVBERi0xLjQK\r\n--b1--\r\n";
-        let m = from_mime(raw.as_bytes(), "inbox", None).unwrap();
+        let mut m = from_mime(raw.as_bytes(), "inbox", None).unwrap();
+        m.check().unwrap();
         assert_eq!(m.subject.as_deref(), Some("Café"));
         assert_eq!(m.date, "2027-01-15T09:30:00Z");
         assert_eq!(m.from.as_ref().unwrap().name.as_deref(), Some("Bob"));

@@ -75,7 +75,8 @@ pub fn from_graph(m: &Value, folder: &str, attachments: Vec<Attachment>) -> Valu
     let (text, html) = if m["body"]["contentType"].as_str() == Some("html") {
         (
             mail_parser::decoders::html::html_to_text(content),
-            Some(crate::crm::mail::sanitize(cut(content, MAX_BODY))),
+            // Sanitised when stored, once.
+            Some(cut(content, MAX_BODY).to_owned()),
         )
     } else {
         (content.to_owned(), None)
