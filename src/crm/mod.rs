@@ -4,6 +4,7 @@
 //! tombstones so every sync sees them. The user API and the sync engine both go through here.
 
 pub mod fields;
+pub mod lists;
 pub mod mail;
 mod reads;
 pub mod when;
@@ -90,6 +91,9 @@ pub enum CrmError {
     Invalid(String),
     #[error("not found")]
     NotFound,
+    /// The request clashes with what is stored (a name taken, a list of the other kind).
+    #[error("{0}")]
+    Conflict(String),
     /// The record changed since the version the caller read.
     #[error("the record changed since version {0}; read it again")]
     Stale(i64),

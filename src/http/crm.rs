@@ -21,6 +21,7 @@ impl From<CrmError> for Problem {
         let status = match &e {
             CrmError::Invalid(_) => StatusCode::BAD_REQUEST,
             CrmError::NotFound => StatusCode::NOT_FOUND,
+            CrmError::Conflict(_) => StatusCode::CONFLICT,
             CrmError::Stale(_) => StatusCode::PRECONDITION_FAILED,
             CrmError::Storage(inner) => {
                 tracing::error!(error = %inner, "user API storage error");
@@ -219,6 +220,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/me/mailbox", web::delete().to(disconnect_mailbox))
             .route("/me/mailbox/check", web::post().to(check_mailbox))
             .configure(super::crm_typed::routes)
+            .configure(super::contact_lists::routes)
             .default_service(web::to(|req: HttpRequest| async move {
                 Err::<HttpResponse, _>(Problem::new(
                     StatusCode::NOT_FOUND,

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bulk;
 mod console;
+mod contact_lists;
 mod crm;
 mod crm_typed;
 mod discovery;

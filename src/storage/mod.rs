@@ -11,6 +11,7 @@
 //! ([`Db::analyze_grown`]), which also makes PostgreSQL plan its kept statements again.
 
 pub mod accounts;
+pub mod contact_lists;
 pub mod crm;
 pub mod cursor;
 pub mod dashboard;

@@ -213,3 +213,93 @@ async fn sy6_a_user_reads_their_mails_and_a_contacts_related_mails_in_a_browser(
         browser.close().await;
     }
 }
+
+/// Picks `value` in the `select` named `name`.
+async fn choose(browser: &Browser, name: &str, value: &str) {
+    browser
+        .client
+        .find(Locator::Css(&format!(
+            "select[name=\"{name}\"] option[value=\"{value}\"]"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sy8_a_user_makes_contact_lists_in_a_browser() {
+    for (label, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
+        let Some(browser) = Browser::start(width, height).await else {
+            return;
+        };
+        let app = TestApp::spawn().await;
+        let owner = app.owner().await;
+        for (given, company) in [
+            ("Ada", "Analytical Engines"),
+            ("Grace", "Navy"),
+            ("Charles", "Engines Ltd"),
+        ] {
+            crate::sync::api(
+                &app,
+                reqwest::Method::POST,
+                "/contacts",
+                Some(serde_json::json!({"given_name": given, "company": company,
+                    "emails": [{"address": format!("{}@example.net", given.to_lowercase())}]})),
+                &owner,
+            )
+            .await;
+        }
+        browser.sign_in(&app, "owner@example.com").await;
+        let c = &browser.client;
+
+        // A filter list of one condition.
+        c.goto(&format!("{}/console/me/contact-lists", app.root))
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Contact lists");
+        browser.fill("name", "Engine makers").await;
+        choose(&browser, "field", "company").await;
+        choose(&browser, "op", "contains").await;
+        browser.fill("value", "engines").await;
+        browser.press("Create list").await;
+        assert_eq!(browser.heading().await, "Engine makers");
+        assert!(page_has(&browser, "Ada").await && page_has(&browser, "Charles").await);
+        assert!(!page_has(&browser, "Grace").await);
+        browser
+            .screenshot(&format!("contact-list-filter-{label}"))
+            .await;
+
+        // A static list, filled from a contact's page, then a member removed.
+        c.goto(&format!("{}/console/me/contact-lists", app.root))
+            .await
+            .unwrap();
+        browser.fill("name", "Conference").await;
+        browser.press("Create list").await;
+        assert!(page_has(&browser, "No contact is in this list").await);
+        c.goto(&format!("{}/console/me/contacts", app.root))
+            .await
+            .unwrap();
+        c.find(Locator::LinkText("Grace"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(browser.heading().await, "Grace");
+        browser.press("Add").await;
+        assert_eq!(browser.heading().await, "Conference");
+        assert!(page_has(&browser, "grace@example.net").await);
+        browser
+            .screenshot(&format!("contact-list-static-{label}"))
+            .await;
+        browser.press("Remove").await;
+        assert!(page_has(&browser, "No contact is in this list").await);
+        browser.press_and_confirm("Delete list").await;
+        assert_eq!(browser.heading().await, "Contact lists");
+        assert!(!page_has(&browser, "Conference").await);
+        browser.screenshot(&format!("contact-lists-{label}")).await;
+        browser.close().await;
+    }
+}

@@ -12,6 +12,7 @@ mod console_admin;
 mod console_me;
 mod console_people;
 mod console_welcome;
+mod contact_lists;
 mod discovery;
 mod errors;
 mod ews;

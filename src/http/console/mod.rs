@@ -30,6 +30,7 @@ mod accounts;
 mod domains;
 mod exchange;
 mod groups;
+mod lists;
 mod logs;
 mod mapping;
 mod me;
@@ -417,6 +418,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(exchange::my_settings),
         )
         .route("/console/me/exchange/run", web::post().to(exchange::my_run))
+        .route("/console/me/contact-lists", web::get().to(lists::lists))
+        .route("/console/me/contact-lists", web::post().to(lists::create))
+        .route("/console/me/contact-lists/{id}", web::get().to(lists::list))
+        .route(
+            "/console/me/contact-lists/{id}/remove",
+            web::post().to(lists::remove),
+        )
+        .route(
+            "/console/me/contact-lists/{id}/delete",
+            web::post().to(lists::delete),
+        )
+        .route(
+            "/console/me/contacts/{id}/lists",
+            web::post().to(lists::add),
+        )
         .route("/console/me/contacts", web::get().to(records::contacts))
         .route("/console/me/contacts/{id}", web::get().to(records::contact))
         .route("/console/me/mails", web::get().to(records::mails))

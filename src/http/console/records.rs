@@ -19,13 +19,14 @@ const PAGE: i64 = 50;
 
 #[derive(Debug, Deserialize)]
 pub struct PageParams {
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
-fn failed(v: &Visitor, e: CrmError) -> HttpResponse {
+pub(super) fn failed(v: &Visitor, e: CrmError) -> HttpResponse {
     match e {
         CrmError::NotFound => refusal(v, StatusCode::NOT_FOUND, "There is no such record of yours."),
         CrmError::Invalid(m) => refusal(v, StatusCode::BAD_REQUEST, &m),
+        CrmError::Conflict(m) => refusal(v, StatusCode::CONFLICT, &m),
         CrmError::Stale(_) => refusal(
             v,
             StatusCode::CONFLICT,
@@ -58,7 +59,7 @@ fn people(list: &[MailAddress]) -> String {
 }
 
 /// A contact's name as a person reads it.
-fn contact_name(f: &Value) -> String {
+pub(super) fn contact_name(f: &Value) -> String {
     let text = |k: &str| f[k].as_str().map(str::trim).filter(|s| !s.is_empty());
     if let Some(d) = text("display_name") {
         return d.to_owned();
@@ -132,7 +133,7 @@ fn mail_table(records: &[RecordView]) -> Markup {
     }
 }
 
-fn older(path: &str, page: &RecordPage, label: &str) -> Markup {
+pub(super) fn older(path: &str, page: &RecordPage, label: &str) -> Markup {
     html! {
         @if let Some(c) = &page.next_cursor {
             p { a href=(link(path, &[("cursor", Some(c.as_str()))])) rel="next" { (label) } }
@@ -275,7 +276,8 @@ pub async fn contacts(
         Err(e) => return failed(&v, e),
     };
     let content = html! {
-        p { "Your contacts, the most recently changed first. Each contact's page lists the mails that name one of its addresses." }
+        p { "Your contacts, the most recently changed first. Each contact's page lists the mails that name one of its addresses. "
+            a href="/console/me/contact-lists" { "Contact lists" } }
         @if page.records.is_empty() { p { "You have no contacts yet." } } @else {
             div.scroll {
                 table {
@@ -321,6 +323,10 @@ pub async fn contact(
         Ok(p) => p,
         Err(e) => return failed(&v, e),
     };
+    let lists = match state.crm.contact_lists(&v.actor).await {
+        Ok(l) => l,
+        Err(e) => return failed(&v, e),
+    };
     let f = &record.fields;
     let list = |k: &str, field: &str| -> Vec<String> {
         f[k].as_array()
@@ -339,6 +345,7 @@ pub async fn contact(
             @if !phones.is_empty() { dt { "Phone" } dd { (phones.join(", ")) } }
             dt { "Origin" } dd { (origin(&record.source)) }
         }
+        (super::lists::add_form(&v, &record.id, &lists))
         h2 { "Mails" }
         @if related.records.is_empty() {
             p { "No mail names this contact's addresses." }

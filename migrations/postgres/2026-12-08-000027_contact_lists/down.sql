@@ -1,0 +1,2 @@
+DROP TABLE contact_list_members;
+DROP TABLE contact_lists;
