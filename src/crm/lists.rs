@@ -197,12 +197,14 @@ fn named(e: StorageError) -> CrmError {
 
 impl CrmService {
     pub async fn contact_lists(&self, actor: &Actor) -> CrmResult<Vec<ContactList>> {
+        super::allowed(actor, super::Kind::Contact, "view")?;
         let owner = actor.account_id.clone();
         let rows = self.db.read(move |c| store::list(c, &owner)).await?;
         Ok(rows.into_iter().map(ContactList::from).collect())
     }
 
     pub async fn contact_list(&self, actor: &Actor, id: &str) -> CrmResult<ContactList> {
+        super::allowed(actor, super::Kind::Contact, "view")?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         self.db
             .read(move |c| store::find(c, &owner, &id))
@@ -216,6 +218,7 @@ impl CrmService {
         actor: &Actor,
         input: ListInput,
     ) -> CrmResult<ContactList> {
+        super::allowed(actor, super::Kind::Contact, "edit")?;
         let (name, filter) = input.check()?;
         let at = now();
         let row = ListRow {
@@ -249,6 +252,7 @@ impl CrmService {
         id: &str,
         input: ListInput,
     ) -> CrmResult<ContactList> {
+        super::allowed(actor, super::Kind::Contact, "edit")?;
         let (name, filter) = input.check()?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         self.db
@@ -278,6 +282,7 @@ impl CrmService {
     }
 
     pub async fn delete_contact_list(&self, actor: &Actor, id: &str) -> CrmResult<()> {
+        super::allowed(actor, super::Kind::Contact, "edit")?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         match self
             .db
@@ -296,6 +301,7 @@ impl CrmService {
         id: &str,
         ids: Vec<String>,
     ) -> CrmResult<()> {
+        super::allowed(actor, super::Kind::Contact, "edit")?;
         if ids.is_empty() || ids.len() > MAX_ADD {
             return Err(CrmError::Invalid(format!(
                 "add 1 to {MAX_ADD} contacts at a time"
@@ -331,6 +337,7 @@ impl CrmService {
         id: &str,
         record: &str,
     ) -> CrmResult<()> {
+        super::allowed(actor, super::Kind::Contact, "edit")?;
         let (owner, id, record) = (actor.account_id.clone(), id.to_owned(), record.to_owned());
         self.db
             .write(move |c| {

@@ -50,6 +50,12 @@ impl Kind {
         }
     }
 
+    /// The permission an action on the caller's records of this kind needs (`view`, `create`,
+    /// `edit`, `delete`): `contacts.view` and so on.
+    pub fn permission(self, action: &str) -> String {
+        format!("{}s.{action}", self.as_str())
+    }
+
     /// Checks and normalises fields; returns them with the record's sort key.
     pub fn normalize(self, fields: Value) -> Result<(Value, Option<String>), Invalid> {
         fn typed<T: serde::de::DeserializeOwned + Serialize>(
@@ -94,6 +100,9 @@ pub enum CrmError {
     /// The request clashes with what is stored (a name taken, a list of the other kind).
     #[error("{0}")]
     Conflict(String),
+    /// The caller's profile does not allow this on their records.
+    #[error("this needs the '{0}' permission")]
+    Forbidden(String),
     /// The record changed since the version the caller read.
     #[error("the record changed since version {0}; read it again")]
     Stale(i64),
@@ -185,6 +194,16 @@ fn merged(mut fields: Value, set: &serde_json::Map<String, Value>) -> Value {
     fields
 }
 
+/// Fails unless the caller's profile allows `action` on their records of `kind`.
+pub(crate) fn allowed(actor: &Actor, kind: Kind, action: &str) -> CrmResult<()> {
+    let needed = kind.permission(action);
+    if actor.allows(&needed) {
+        Ok(())
+    } else {
+        Err(CrmError::Forbidden(needed))
+    }
+}
+
 /// A mail's content is fixed once stored: only its read flag changes.
 fn fixed_content(kind: Kind, found: &RecordRow, fields: &Value) -> CrmResult<()> {
     if kind == Kind::Mail
@@ -232,6 +251,7 @@ impl CrmService {
 
     /// Creates one record (source `single`).
     pub async fn create(&self, actor: &Actor, kind: Kind, fields: Value) -> CrmResult<RecordView> {
+        allowed(actor, kind, "create")?;
         let row = Self::row(actor, kind, fields, "single")?;
         let view = RecordView::from(row.clone());
         self.db.write(move |c| store::insert(c, &row)).await?;
@@ -239,6 +259,7 @@ impl CrmService {
     }
 
     pub async fn get(&self, actor: &Actor, kind: Kind, id: &str) -> CrmResult<RecordView> {
+        allowed(actor, kind, "view")?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         self.db
             .read(move |c| store::find(c, &owner, kind.as_str(), &id))
@@ -257,6 +278,7 @@ impl CrmService {
         fields: Value,
         expected: Option<i64>,
     ) -> CrmResult<RecordView> {
+        allowed(actor, kind, "edit")?;
         let (fields, sort_at) = kind.normalize(fields)?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         self.db
@@ -294,6 +316,7 @@ impl CrmService {
 
     /// Deletes a record, leaving its tombstone.
     pub async fn delete(&self, actor: &Actor, kind: Kind, id: &str) -> CrmResult<()> {
+        allowed(actor, kind, "delete")?;
         let (owner, id) = (actor.account_id.clone(), id.to_owned());
         self.db
             .write(move |c| {
@@ -313,6 +336,7 @@ impl CrmService {
         kind: Kind,
         records: Vec<Value>,
     ) -> CrmResult<Vec<RecordView>> {
+        allowed(actor, kind, "create")?;
         if records.is_empty() || records.len() > MAX_BATCH {
             return Err(CrmError::Invalid(format!(
                 "import 1 to {MAX_BATCH} records at a time"
@@ -346,6 +370,7 @@ impl CrmService {
         ids: Vec<String>,
         set: serde_json::Map<String, Value>,
     ) -> CrmResult<Vec<RecordView>> {
+        allowed(actor, kind, "edit")?;
         if ids.is_empty() || ids.len() > MAX_BATCH {
             return Err(CrmError::Invalid(format!(
                 "update 1 to {MAX_BATCH} records at a time"

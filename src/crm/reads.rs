@@ -21,6 +21,7 @@ impl CrmService {
         include_deleted: bool,
         count: i64,
     ) -> CrmResult<RecordPage> {
+        super::allowed(actor, kind, "view")?;
         let (since, after) = match (cursor, updated_since) {
             (Some(c), _) => {
                 let (u, id) = parse_cursor(&c)?;
@@ -69,6 +70,7 @@ impl CrmService {
         cursor: Option<String>,
         count: i64,
     ) -> CrmResult<RecordPage> {
+        super::allowed(actor, Kind::Mail, "view")?;
         let contact = self.get(actor, Kind::Contact, contact_id).await?;
         let mut addresses: Vec<String> = contact.fields["emails"]
             .as_array()
@@ -107,6 +109,7 @@ impl CrmService {
         cursor: Option<String>,
         count: i64,
     ) -> CrmResult<RecordPage> {
+        super::allowed(actor, kind, "view")?;
         let before = cursor.as_deref().map(parse_cursor).transpose()?;
         let (owner, limit) = (actor.account_id.clone(), count.clamp(1, 1000));
         let rows = self

@@ -22,6 +22,7 @@ impl From<CrmError> for Problem {
             CrmError::Invalid(_) => StatusCode::BAD_REQUEST,
             CrmError::NotFound => StatusCode::NOT_FOUND,
             CrmError::Conflict(_) => StatusCode::CONFLICT,
+            CrmError::Forbidden(_) => StatusCode::FORBIDDEN,
             CrmError::Stale(_) => StatusCode::PRECONDITION_FAILED,
             CrmError::Storage(inner) => {
                 tracing::error!(error = %inner, "user API storage error");

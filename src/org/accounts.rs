@@ -203,9 +203,12 @@ pub fn check_grantable_profile(
 }
 
 /// Refuses a set of permissions (a profile's JSON list) holding one `actor` does not hold.
+/// What an account may do with its own records (and its own Google sync) gives no power over
+/// anyone else's: an admin may grant it without holding it.
 fn check_grantable(actor: &Actor, permissions: &[String]) -> OrgResult<()> {
     let granted = super::granted_permissions("member", permissions);
-    match granted.iter().find(|p| !actor.allows(p)) {
+    let own = |p: &str| super::RECORD_PERMISSIONS.contains(&p) || p == "google.sync";
+    match granted.iter().find(|p| !own(p) && !actor.allows(p)) {
         Some(missing) => Err(OrgError::Forbidden(format!(
             "you cannot grant the '{missing}' permission: you do not hold it"
         ))),

@@ -67,6 +67,44 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
         "exchange.manage",
         "the Exchange extension: who it covers, how Roster reaches Exchange, each user's sync",
     ),
+    ("contacts.view", "see your own contacts and contact lists"),
+    ("contacts.create", "create and import contacts"),
+    ("contacts.edit", "change contacts and contact lists"),
+    ("contacts.delete", "delete contacts"),
+    ("events.view", "see your own events"),
+    ("events.create", "create and import events"),
+    ("events.edit", "change events"),
+    ("events.delete", "delete events"),
+    ("tasks.view", "see your own tasks"),
+    ("tasks.create", "create and import tasks"),
+    ("tasks.edit", "change tasks"),
+    ("tasks.delete", "delete tasks"),
+    ("mails.view", "see your own mails"),
+    ("mails.create", "record and import mails"),
+    ("mails.edit", "mark mails read or unread"),
+    ("mails.delete", "delete mails"),
+    ("google.sync", "sync your contacts with Google Workspace"),
+];
+
+/// What each account may do with its own records, per module: the permissions every profile
+/// held before they existed (a migration grants them to the profiles of that time).
+pub const RECORD_PERMISSIONS: [&str; 16] = [
+    "contacts.view",
+    "contacts.create",
+    "contacts.edit",
+    "contacts.delete",
+    "events.view",
+    "events.create",
+    "events.edit",
+    "events.delete",
+    "tasks.view",
+    "tasks.create",
+    "tasks.edit",
+    "tasks.delete",
+    "mails.view",
+    "mails.create",
+    "mails.edit",
+    "mails.delete",
 ];
 
 pub const ROLES: &[&str] = &["owner", "admin", "member"];

@@ -13,7 +13,8 @@ use crate::storage::{AnyConnection, StorageError, StorageResult};
 /// The registered redirect URI of Entra's provisioning page.
 pub const ENTRA_REDIRECT_URI: &str = "https://portal.azure.com/TokenAuthorize";
 
-/// The two profiles every org has: Administrator (every permission) and Standard (none).
+/// The two profiles every org has: Administrator (every permission) and Standard (what each
+/// account may do with its own records, none of the admin permissions).
 pub fn builtin_profiles(org_id: &str, created: &str) -> [ProfileRow; 2] {
     let row = |key: &str, name: &str, perms: &str| ProfileRow {
         id: format!("{org_id}:{key}"),
@@ -26,7 +27,11 @@ pub fn builtin_profiles(org_id: &str, created: &str) -> [ProfileRow; 2] {
     };
     [
         row("administrator", "Administrator", r#"["*"]"#),
-        row("standard", "Standard", "[]"),
+        row(
+            "standard",
+            "Standard",
+            &serde_json::to_string(&crate::org::RECORD_PERMISSIONS).unwrap_or_default(),
+        ),
     ]
 }
 

@@ -138,7 +138,24 @@ async fn org1_owner_signs_in_and_holds_every_permission() {
             "connections.manage",
             "users.manage",
             "logs.read",
-            "exchange.manage"
+            "exchange.manage",
+            "contacts.view",
+            "contacts.create",
+            "contacts.edit",
+            "contacts.delete",
+            "events.view",
+            "events.create",
+            "events.edit",
+            "events.delete",
+            "tasks.view",
+            "tasks.create",
+            "tasks.edit",
+            "tasks.delete",
+            "mails.view",
+            "mails.create",
+            "mails.edit",
+            "mails.delete",
+            "google.sync"
         ])
     );
     assert!(me.body["account"].get("password_hash").is_none());

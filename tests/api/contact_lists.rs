@@ -293,3 +293,73 @@ async fn sy8_contact_lists_static_and_by_filter() {
     .await;
     assert_eq!(s, StatusCode::OK, "deleting a list keeps its contacts");
 }
+
+#[tokio::test]
+async fn sy8_record_permissions_of_a_profile_are_enforced_on_the_user_api() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let viewer = app
+        .admin(
+            Method::POST,
+            "/profiles",
+            Some(json!({"name": "Viewer", "permissions": ["contacts.view"]})),
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(viewer.status, StatusCode::CREATED, "{:?}", viewer.body);
+    let made = app
+        .admin(Method::POST, "/accounts",
+            Some(json!({"email": "viewer@example.com", "password": crate::admin::PASSWORD, "role": "member",
+                "profile_id": viewer.body["id"], "must_change_password": false})),
+            Some(&owner))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let token = app.sign_in("viewer@example.com").await;
+
+    let (s, _) = api(&app, Method::GET, "/contacts", None, &token).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api(&app, Method::GET, "/contact-lists", None, &token).await;
+    assert_eq!(s, StatusCode::OK);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/contacts",
+            Some(json!({"given_name": "Ada"})),
+        ),
+        (
+            Method::POST,
+            "/contacts/import",
+            Some(json!({"records": [{"given_name": "Ada"}]})),
+        ),
+        (
+            Method::POST,
+            "/contact-lists",
+            Some(json!({"name": "Mine"})),
+        ),
+        (Method::GET, "/mails", None),
+        (Method::GET, "/events", None),
+        (Method::POST, "/tasks", Some(json!({"subject": "x"}))),
+    ] {
+        let (s, problem) = api(&app, method.clone(), path, body, &token).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("permission"),
+            "{problem}"
+        );
+    }
+    // The Standard profile keeps what every account could do before.
+    app.seed_account("member@example.com", "member", false);
+    let member = app.sign_in("member@example.com").await;
+    let (s, _) = api(
+        &app,
+        Method::POST,
+        "/contacts",
+        Some(json!({"given_name": "Ada"})),
+        &member,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+}

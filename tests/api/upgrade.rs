@@ -190,6 +190,31 @@ async fn check(app: &TestApp, old: &Old, applied: usize) {
         )
         .await;
     assert_eq!(r.body["reapplied"], USERS + 1, "{at}: {:?}", r.body);
+
+    // Every profile of the time keeps what each account could do with its own records.
+    if applied >= 6 {
+        let r = app
+            .admin(Method::GET, "/profiles", None, Some(&owner))
+            .await;
+        let standard = r.body["profiles"]
+            .as_array()
+            .or(r.body.as_array())
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Standard")
+            .unwrap_or_else(|| panic!("{at}: {:?}", r.body))
+            .clone();
+        for p in roster::org::RECORD_PERMISSIONS {
+            assert!(
+                standard["permissions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == p),
+                "{at}: {p} in {standard}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -97,8 +97,8 @@ fn respond(status: StatusCode, page: Markup) -> HttpResponse {
 /// Navigation entries: path, label, the permission that shows them.
 const NAV: [(&str, &str, Option<&str>); 15] = [
     ("/console", "Dashboard", None),
-    ("/console/me/contacts", "Contacts", None),
-    ("/console/me/mails", "Mails", None),
+    ("/console/me/contacts", "Contacts", Some("contacts.view")),
+    ("/console/me/mails", "Mails", Some("mails.view")),
     ("/console/users", "Users", Some("users.manage")),
     ("/console/groups", "Groups", Some("users.manage")),
     (

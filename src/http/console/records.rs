@@ -27,6 +27,11 @@ pub(super) fn failed(v: &Visitor, e: CrmError) -> HttpResponse {
         CrmError::NotFound => refusal(v, StatusCode::NOT_FOUND, "There is no such record of yours."),
         CrmError::Invalid(m) => refusal(v, StatusCode::BAD_REQUEST, &m),
         CrmError::Conflict(m) => refusal(v, StatusCode::CONFLICT, &m),
+        CrmError::Forbidden(p) => refusal(
+            v,
+            StatusCode::FORBIDDEN,
+            &format!("Your account is not allowed to do this: it needs the '{p}' permission."),
+        ),
         CrmError::Stale(_) => refusal(
             v,
             StatusCode::CONFLICT,

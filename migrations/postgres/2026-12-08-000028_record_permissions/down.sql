@@ -1,0 +1,2 @@
+-- The grants stay: a profile may have been given them on purpose since.
+SELECT 1;
