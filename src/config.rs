@@ -140,6 +140,17 @@ pub struct Settings {
     pub exchange_folder_name: String,
     /// The task list (To Do list, or EWS task folder) it creates.
     pub exchange_task_list_name: String,
+    /// The OAuth client id of the org's Google Cloud project (a Web application client); with
+    /// `google_client_secret`, turns on the Google Workspace contacts sync.
+    pub google_client_id: Option<String>,
+    /// That client's secret, in clear or sealed with Roster's secret key (`roster seal`).
+    pub google_client_secret: Option<SecretString>,
+    /// Google's OAuth 2.0 authorization endpoint.
+    pub google_auth_url: String,
+    /// Google's OAuth 2.0 token endpoint.
+    pub google_token_url: String,
+    /// The People API.
+    pub google_people_url: String,
 }
 
 impl Default for Settings {
@@ -204,6 +215,11 @@ impl Default for Settings {
             exchange_graph_url: None,
             exchange_folder_name: "Roster".into(),
             exchange_task_list_name: "Roster".into(),
+            google_client_id: None,
+            google_client_secret: None,
+            google_auth_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            google_token_url: "https://oauth2.googleapis.com/token".into(),
+            google_people_url: "https://people.googleapis.com".into(),
         }
     }
 }
@@ -338,7 +354,15 @@ impl Settings {
         }
         let authority = Some(self.microsoft_authority_url.clone());
         let graph = Some(self.microsoft_graph_url.clone());
+        let google = [
+            Some(self.google_auth_url.clone()),
+            Some(self.google_token_url.clone()),
+            Some(self.google_people_url.clone()),
+        ];
         for (name, url) in [
+            ("google_auth_url", &google[0]),
+            ("google_token_url", &google[1]),
+            ("google_people_url", &google[2]),
             ("public_url", &self.public_url),
             ("oauth_issuer", &self.oauth_issuer),
             ("microsoft_authority_url", &authority),
@@ -410,6 +434,9 @@ impl Settings {
         }
         if self.microsoft_client_id.is_some() != self.microsoft_client_secret.is_some() {
             return bad("microsoft_client_id and microsoft_client_secret go together".into());
+        }
+        if self.google_client_id.is_some() != self.google_client_secret.is_some() {
+            return bad("google_client_id and google_client_secret go together".into());
         }
         if !(1..=256).contains(&self.job_workers) {
             return bad("job_workers must be between 1 and 256".into());
@@ -544,6 +571,9 @@ impl Settings {
         if s.microsoft_client_secret.is_some() {
             s.microsoft_client_secret = Some(SecretString("***".into()));
         }
+        if s.google_client_secret.is_some() {
+            s.google_client_secret = Some(SecretString("***".into()));
+        }
         if s.secret_key.is_some() {
             s.secret_key = Some(SecretString("***".into()));
         }
@@ -574,6 +604,42 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn google_settings_default_to_google_go_together_and_hide_the_secret() {
+        let s = Settings::default();
+        assert_eq!(
+            (
+                s.google_auth_url.as_str(),
+                s.google_token_url.as_str(),
+                s.google_people_url.as_str()
+            ),
+            (
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://oauth2.googleapis.com/token",
+                "https://people.googleapis.com"
+            )
+        );
+        let half = Settings {
+            google_client_id: Some("id.apps.googleusercontent.com".into()),
+            ..Settings::default()
+        };
+        assert!(half.validate().is_err());
+        let both = Settings {
+            google_client_secret: Some(SecretString("GOCSPX-secret".into())),
+            ..half
+        };
+        assert!(both.validate().is_ok());
+        assert_eq!(
+            both.redacted().google_client_secret.map(|s| s.0),
+            Some("***".to_owned())
+        );
+        let bad_url = Settings {
+            google_people_url: "people.googleapis.com".into(),
+            ..Settings::default()
+        };
+        assert!(bad_url.validate().is_err());
+    }
 
     #[test]
     fn redacts_database_passwords() {

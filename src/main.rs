@@ -60,7 +60,7 @@ enum Command {
     /// Validate the configuration and print it (secrets masked).
     CheckConfig,
     /// Seal a secret read from stdin with Roster's secret key, for a setting that accepts a
-    /// sealed value (`microsoft_client_secret`); prints the sealed form.
+    /// sealed value (`microsoft_client_secret`, `google_client_secret`); prints the sealed form.
     Seal,
     /// Organizations.
     Org {
