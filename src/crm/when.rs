@@ -144,6 +144,16 @@ pub fn occurrence_dates(
     Ok(dates)
 }
 
+/// An event's start as its fields give it (`{"start": {"date_time", "time_zone"}}`): the local
+/// time (a date alone is its midnight) and the zone.
+pub fn event_start(fields: &serde_json::Value) -> Option<(NaiveDateTime, chrono_tz::Tz)> {
+    let zone = time_zone(fields["start"]["time_zone"].as_str().unwrap_or("UTC"))?;
+    let t = fields["start"]["date_time"].as_str()?;
+    let start = parse_local_datetime(t)
+        .or_else(|| parse_date(t).map(|d| d.and_time(chrono::NaiveTime::MIN)))?;
+    Some((start, zone))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -467,22 +467,14 @@ pub fn instance_index(
     (dates.last() == Some(&date)).then_some(dates.len() as u32)
 }
 
-/// A series' first start (local) and zone, as Roster's fields give them.
-fn first_start(fields: &Value) -> Option<(chrono::NaiveDateTime, chrono_tz::Tz)> {
-    let zone = when::time_zone(fields["start"]["time_zone"].as_str().unwrap_or("UTC"))?;
-    let t = fields["start"]["date_time"].as_str()?;
-    let start = when::parse_local_datetime(t)
-        .or_else(|| when::parse_date(t).map(|d| d.and_time(chrono::NaiveTime::MIN)))?;
-    Some((start, zone))
-}
-
 /// The `t:Recurrence` and `t:MeetingTimeZone` of an event's fields: None for a single event,
 /// an error for a rule Exchange cannot say.
 pub fn series_of(fields: &Value) -> Result<Option<(Recurrence, MeetingTimeZone)>, String> {
     let Some(rule) = fields["recurrence"].as_str() else {
         return Ok(None);
     };
-    let (start, zone) = first_start(fields).ok_or("the series has no start Roster can read")?;
+    let (start, zone) =
+        when::event_start(fields).ok_or("the series has no start Roster can read")?;
     let recurrence = to_ews(rule, &start.date().to_string())?;
     Ok(Some((recurrence, meeting_time_zone(zone, start.year()))))
 }
@@ -519,7 +511,8 @@ pub fn read_series(item: &Element, f: &mut Value) {
 /// The instance indexes of the occurrences to delete so the stored series holds `sent`'s
 /// exception dates: those it does not list as deleted yet.
 pub fn to_cancel(sent: &Value, stored: &Value) -> Vec<u32> {
-    let (Some(rule), Some((start, zone))) = (sent["recurrence"].as_str(), first_start(sent)) else {
+    let (Some(rule), Some((start, zone))) = (sent["recurrence"].as_str(), when::event_start(sent))
+    else {
         return Vec::new();
     };
     let done: Vec<&str> = stored["exceptions"]

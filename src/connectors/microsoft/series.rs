@@ -30,15 +30,6 @@ pub fn covered(window: Window, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     (from, to)
 }
 
-/// The series' first start and zone, as Roster's fields give them.
-fn first_start(fields: &Value) -> Option<(chrono::NaiveDateTime, chrono_tz::Tz)> {
-    let zone = when::time_zone(fields["start"]["time_zone"].as_str().unwrap_or("UTC"))?;
-    let t = fields["start"]["date_time"].as_str()?;
-    let start = when::parse_local_datetime(t)
-        .or_else(|| when::parse_date(t).map(|d| d.and_time(chrono::NaiveTime::MIN)))?;
-    Some((start, zone))
-}
-
 /// The local date (in the series' zone) of the occurrence an instance stands for: its
 /// `originalStart`, else its start.
 fn original_date(instance: &Value, zone: chrono_tz::Tz) -> Option<NaiveDate> {
@@ -63,7 +54,8 @@ pub fn exceptions(
     instances: &[Value],
     (from, to): (NaiveDate, NaiveDate),
 ) -> Vec<String> {
-    let (Some(rule), Some((start, zone))) = (fields["recurrence"].as_str(), first_start(fields))
+    let (Some(rule), Some((start, zone))) =
+        (fields["recurrence"].as_str(), when::event_start(fields))
     else {
         return Vec::new();
     };
@@ -181,7 +173,7 @@ pub async fn remove_occurrences(
         .filter_map(|d| d.as_str().and_then(when::parse_date))
         .collect();
     let (Some(first), Some(last), Some((_, zone))) =
-        (dates.first(), dates.last(), first_start(fields))
+        (dates.first(), dates.last(), when::event_start(fields))
     else {
         return Ok(());
     };
