@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
-use super::crm::RecordRow;
+use super::crm::{RecordRow, COLUMNS as RECORD_COLUMNS};
 use super::dialect::{Bind, Sql};
 use super::{AnyConnection, StorageError, StorageResult};
 
@@ -129,15 +129,16 @@ pub fn members(
     after: Option<&str>,
     limit: i64,
 ) -> StorageResult<Vec<RecordRow>> {
-    let mut q = Sql::new(
-        "SELECT r.id, r.org_id, r.owner_id, r.kind, r.source, r.data, r.sort_at, r.version, r.created, r.updated, r.deleted \
-         FROM contact_list_members m JOIN crm_records r ON r.id = m.record_id WHERE m.list_id = ",
+    let mut q = Sql::new("SELECT ");
+    q.push(RECORD_COLUMNS).push(
+        " FROM crm_records WHERE deleted IS NULL AND id IN \
+         (SELECT record_id FROM contact_list_members WHERE list_id = ",
     );
-    q.text(list_id).push(" AND r.deleted IS NULL");
+    q.text(list_id).push(")");
     if let Some(after) = after {
-        q.push(" AND r.id > ").text(after);
+        q.push(" AND id > ").text(after);
     }
-    q.push(" ORDER BY r.id LIMIT ").bind(Bind::Int(limit));
+    q.push(" ORDER BY id LIMIT ").bind(Bind::Int(limit));
     q.cached(true);
     q.load::<RecordRow>(conn).map_err(db)
 }
@@ -149,12 +150,11 @@ pub fn contacts_after(
     after: Option<&str>,
     limit: i64,
 ) -> StorageResult<Vec<RecordRow>> {
-    let mut q = Sql::new(
-        "SELECT id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted \
-         FROM crm_records WHERE owner_id = ",
-    );
-    q.text(owner_id)
-        .push(" AND kind = 'contact' AND deleted IS NULL");
+    let mut q = Sql::new("SELECT ");
+    q.push(RECORD_COLUMNS)
+        .push(" FROM crm_records WHERE owner_id = ")
+        .text(owner_id);
+    q.push(" AND kind = 'contact' AND deleted IS NULL");
     if let Some(after) = after {
         q.push(" AND id > ").text(after);
     }

@@ -39,7 +39,7 @@ pub struct RecordRow {
     pub deleted: Option<String>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, org_id, owner_id, kind, source, data, sort_at, version, created, updated, deleted";
 
 pub fn insert(conn: &mut AnyConnection, r: &RecordRow) -> StorageResult<()> {

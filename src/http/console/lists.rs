@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::records::{contact_name, failed, older, PageParams};
+use super::record_parts::{contact_name, failed, older, PageParams};
 use super::{layout, respond, see_other, Visitor};
 use crate::crm::lists::{Condition, ContactList, Filter, ListInput, FILTER_FIELDS, FILTER_OPS};
 use crate::http::AppState;
@@ -256,20 +256,5 @@ pub async fn add(
     {
         Ok(()) => see_other(&format!("/console/me/contact-lists/{}", form.list_id)),
         Err(e) => failed(&v, e),
-    }
-}
-
-/// The "add to a list" form of a contact's page: the visitor's static lists.
-pub fn add_form(v: &Visitor, contact_id: &str, lists: &[ContactList]) -> Markup {
-    let statics: Vec<&ContactList> = lists.iter().filter(|l| l.kind == "static").collect();
-    html! {
-        @if !statics.is_empty() {
-            form.inline method="post" action=(format!("/console/me/contacts/{contact_id}/lists")) {
-                input type="hidden" name="csrf" value=(v.csrf);
-                label { "Add to list " select name="list_id" { @for l in statics { option value=(l.id) { (l.name) } } } }
-                " "
-                button type="submit" { "Add" }
-            }
-        }
     }
 }

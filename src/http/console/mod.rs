@@ -37,6 +37,7 @@ mod me;
 mod microsoft;
 mod pages;
 mod people;
+mod record_parts;
 mod records;
 mod settings;
 mod welcome;

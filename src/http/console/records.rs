@@ -10,43 +10,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::pages::when;
-use super::{layout, link, refusal, respond, see_other, Visitor};
+use super::record_parts::{add_form, contact_name, failed, older, PageParams};
+use super::{layout, refusal, respond, see_other};
 use crate::crm::mail::{Mail, MailAddress};
-use crate::crm::{CrmError, Kind, RecordPage, RecordView};
+use crate::crm::{Kind, RecordView};
 use crate::http::AppState;
 
 const PAGE: i64 = 50;
-
-#[derive(Debug, Deserialize)]
-pub struct PageParams {
-    pub(super) cursor: Option<String>,
-}
-
-pub(super) fn failed(v: &Visitor, e: CrmError) -> HttpResponse {
-    match e {
-        CrmError::NotFound => refusal(v, StatusCode::NOT_FOUND, "There is no such record of yours."),
-        CrmError::Invalid(m) => refusal(v, StatusCode::BAD_REQUEST, &m),
-        CrmError::Conflict(m) => refusal(v, StatusCode::CONFLICT, &m),
-        CrmError::Forbidden(p) => refusal(
-            v,
-            StatusCode::FORBIDDEN,
-            &format!("Your account is not allowed to do this: it needs the '{p}' permission."),
-        ),
-        CrmError::Stale(_) => refusal(
-            v,
-            StatusCode::CONFLICT,
-            "It changed since this page was shown (a sync may have written it); go back and reload.",
-        ),
-        CrmError::Storage(e) => {
-            tracing::error!(error = %e, "console record page failed");
-            refusal(
-                v,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Roster could not reach its database; try again in a moment.",
-            )
-        }
-    }
-}
 
 fn mail_of(r: &RecordView) -> Option<Mail> {
     serde_json::from_value(r.fields.clone()).ok()
@@ -61,25 +31,6 @@ fn who(a: &MailAddress) -> String {
 
 fn people(list: &[MailAddress]) -> String {
     list.iter().map(who).collect::<Vec<_>>().join(", ")
-}
-
-/// A contact's name as a person reads it.
-pub(super) fn contact_name(f: &Value) -> String {
-    let text = |k: &str| f[k].as_str().map(str::trim).filter(|s| !s.is_empty());
-    if let Some(d) = text("display_name") {
-        return d.to_owned();
-    }
-    let full: Vec<&str> = [text("given_name"), text("family_name")]
-        .into_iter()
-        .flatten()
-        .collect();
-    if !full.is_empty() {
-        return full.join(" ");
-    }
-    text("company")
-        .or(f["emails"][0]["address"].as_str())
-        .unwrap_or("(no name)")
-        .to_owned()
 }
 
 /// A subject as a list shows it: at most 120 characters.
@@ -134,14 +85,6 @@ fn mail_table(records: &[RecordView]) -> Markup {
                     }
                 }
             }
-        }
-    }
-}
-
-pub(super) fn older(path: &str, page: &RecordPage, label: &str) -> Markup {
-    html! {
-        @if let Some(c) = &page.next_cursor {
-            p { a href=(link(path, &[("cursor", Some(c.as_str()))])) rel="next" { (label) } }
         }
     }
 }
@@ -350,7 +293,7 @@ pub async fn contact(
             @if !phones.is_empty() { dt { "Phone" } dd { (phones.join(", ")) } }
             dt { "Origin" } dd { (origin(&record.source)) }
         }
-        (super::lists::add_form(&v, &record.id, &lists))
+        (add_form(&v, &record.id, &lists))
         h2 { "Mails" }
         @if related.records.is_empty() {
             p { "No mail names this contact's addresses." }
