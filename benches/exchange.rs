@@ -182,28 +182,21 @@ async fn bench() {
     seed_records(&db, &org, &owner, "contact", 10_000);
     seed_records(&db, &org, &owner, "task", 5_000);
     seed_records(&db, &org, &owner, "event", 5_000);
-    for (n, (module, items, column)) in [
-        ("contacts", 10_000, "pushed_created"),
-        ("tasks", 5_000, "pushed_created"),
-        ("events", 5_000, "pushed_created"),
-        ("mails", MAILS, "pulled_created"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let (c0, t) = (cpu(), Instant::now());
-        enable(&db, &org, std::slice::from_ref(&owner), "exchange", module);
-        let took = runs_finished(&db, n as i64 + 1, t).await;
-        let used = cpu() - c0;
-        let moved = count(&db, &format!("sync_runs WHERE {column} = {items}"));
-        let items = items as f64;
-        println!(
-            "first EWS {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that moved all: {moved})",
-            took.as_secs_f64(),
-            items / took.as_secs_f64(),
-            used.as_micros() as f64 / items
-        );
-    }
+    common::first_runs(
+        &db,
+        &org,
+        &owner,
+        "exchange",
+        "EWS",
+        &[
+            ("contacts", 10_000, "pushed_created"),
+            ("tasks", 5_000, "pushed_created"),
+            ("events", 5_000, "pushed_created"),
+            ("mails", MAILS, "pulled_created"),
+        ],
+        0,
+    )
+    .await;
     let first_runs = 4;
 
     // 2. An impersonation org of many users, contacts and tasks on.

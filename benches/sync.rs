@@ -210,43 +210,36 @@ async fn bench() {
     let owner = seed_users(&db, &org, &profile, 0, 1).remove(0);
     seed_records(&db, &org, &owner, "event", 5_000);
     seed_records(&db, &org, &owner, "contact", 10_000);
-    for (module, items, before) in [("calendar", 5_000.0, 0), ("contacts", 10_000.0, 1)] {
-        let (c0, t) = (cpu(), Instant::now());
-        enable(&db, &org, std::slice::from_ref(&owner), "microsoft", module);
-        let took = runs_finished(&db, before + 1, t).await;
-        let used = cpu() - c0;
-        let pushed = count(&db, &format!("sync_runs WHERE pushed_created = {items}"));
-        println!(
-            "first {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that sent all: {pushed})",
-            took.as_secs_f64(),
-            items / took.as_secs_f64(),
-            used.as_micros() as f64 / items
-        );
-    }
+    common::first_runs(
+        &db,
+        &org,
+        &owner,
+        "microsoft",
+        "Microsoft 365",
+        &[
+            ("calendar", 5_000, "pushed_created"),
+            ("contacts", 10_000, "pushed_created"),
+        ],
+        0,
+    )
+    .await;
 
     // 1b. Exchange Online by authorization code: 5,000 tasks out to To Do, 20,000 mails in.
     seed_records(&db, &org, &owner, "task", 5_000);
     install_exchange_online(&db, &org, &owner);
-    for (n, (module, items, column)) in [
-        ("tasks", 5_000, "pushed_created"),
-        ("mails", MAILS, "pulled_created"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let (c0, t) = (cpu(), Instant::now());
-        enable(&db, &org, std::slice::from_ref(&owner), "exchange", module);
-        let took = runs_finished(&db, n as i64 + 3, t).await;
-        let used = cpu() - c0;
-        let moved = count(&db, &format!("sync_runs WHERE {column} = {items}"));
-        let items = items as f64;
-        println!(
-            "first Exchange Online {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that moved all: {moved})",
-            took.as_secs_f64(),
-            items / took.as_secs_f64(),
-            used.as_micros() as f64 / items
-        );
-    }
+    common::first_runs(
+        &db,
+        &org,
+        &owner,
+        "exchange",
+        "Exchange Online",
+        &[
+            ("tasks", 5_000, "pushed_created"),
+            ("mails", MAILS, "pulled_created"),
+        ],
+        2,
+    )
+    .await;
     let first_runs = 4;
 
     // 2. Many users with the calendar sync on.

@@ -159,3 +159,31 @@ pub fn child(flag: &str) -> (std::process::Child, String) {
         .unwrap();
     (child, line.trim().to_owned())
 }
+
+/// One user's first run of each `(module, items, column)` of `provider`, one after the other
+/// (`done_before` runs finished before the first): time, items per second and Roster's CPU per
+/// item, and whether the run's `column` (`pushed_created`, `pulled_created`) counted all items.
+pub async fn first_runs(
+    db: &Db,
+    org: &str,
+    owner: &str,
+    provider: &str,
+    label: &str,
+    runs: &[(&str, usize, &str)],
+    done_before: i64,
+) {
+    for (n, (module, items, column)) in runs.iter().enumerate() {
+        let (c0, t) = (cpu(), Instant::now());
+        enable(db, org, &[owner.to_owned()], provider, module);
+        let took = runs_finished(db, done_before + n as i64 + 1, t).await;
+        let used = cpu() - c0;
+        let moved = count(db, &format!("sync_runs WHERE {column} = {items}"));
+        let items = *items as f64;
+        println!(
+            "first {label} {module} run, {items} items: {:.2} s, {:.0} items/s, Roster CPU {:.0} µs per item (runs that moved all: {moved})",
+            took.as_secs_f64(),
+            items / took.as_secs_f64(),
+            used.as_micros() as f64 / items
+        );
+    }
+}
