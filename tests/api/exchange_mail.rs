@@ -489,3 +489,54 @@ async fn sy6_mails_sync_with_exchange_online_by_authorization_code() {
         .iter()
         .any(|m| m["subject"] == "Answer"));
 }
+
+#[tokio::test]
+async fn a_mail_whose_save_answer_is_lost_is_found_by_its_key_and_never_saved_twice() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let fake = FakeEws::start().await;
+    let me = "owner@example.com";
+    fake.user("owner", "owner-pass", me);
+    fake.impersonator("svc@example.com", "svc-pass");
+    let (s, body) = api(
+        &app,
+        Method::POST,
+        "/mails",
+        Some(
+            json!({"folder": "sent", "subject": "Quote", "date": rfc3339(days_ago(1)),
+            "from": {"address": me}, "to": [{"address": "bob@example.org"}], "text": "Attached."}),
+        ),
+        &owner,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    // Exchange saves the mail; its answer never arrives.
+    fake.state.lock().unwrap().faults.drop_after_write = 1;
+    let auth = json!({"mode": "ews_impersonation", "ews_url": fake.url, "email": "svc@example.com", "password": "svc-pass"});
+    ex(&app, Method::PUT, "", Some(json!({"scope": "all", "auth": auth, "defaults": {
+        "contacts": false, "tasks": false, "events": false, "mails": true, "direction": "both", "conflict": "roster_wins"}})), &owner).await;
+    let id = my_id(&app, &owner).await;
+    ex(
+        &app,
+        Method::PUT,
+        &format!("/users/{id}"),
+        Some(json!({"enabled": true})),
+        &owner,
+    )
+    .await;
+    let first = module_runs_done(&app, &owner, "mails", 1).await;
+    assert_eq!(first["status"], "failed", "{first}");
+    assert_eq!(fake.mails(me, "sentitems").len(), 1, "saved once");
+    let run = module_sync_now(&app, &owner, "mails", 0).await;
+    assert_eq!(
+        (
+            run["pushed_created"].as_i64(),
+            run["pulled_created"].as_i64(),
+            run["errors"].as_i64()
+        ),
+        (Some(1), Some(0), Some(0)),
+        "the saved mail is adopted by its key, neither saved again nor pulled as new: {run}"
+    );
+    assert_eq!(fake.mails(me, "sentitems").len(), 1);
+    assert_eq!(mails(&app, &owner).await.len(), 1);
+}
